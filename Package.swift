@@ -1,0 +1,106 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "plexus",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "plexus-server", targets: ["PlexusServerCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    ],
+    targets: [
+        // Everything devices and the server must agree on: values, points, limits,
+        // the ingest JSON codec. No I/O, no dependencies.
+        .target(name: "PlexusModel", swiftSettings: swiftSettings),
+        // The storage contract the server sees. No engine types leak through it.
+        .target(
+            name: "PlexusStorage",
+            dependencies: ["PlexusModel"],
+            swiftSettings: swiftSettings
+        ),
+        // The embedded store: write-ahead log + SQLite (GRDB) chunk storage and rollups.
+        .target(
+            name: "PlexusStorageSQLite",
+            dependencies: [
+                "PlexusModel", "PlexusStorage",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // One conformance suite every store must pass.
+        .target(
+            name: "PlexusStorageTesting",
+            dependencies: ["PlexusModel", "PlexusStorage"],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP application (Hummingbird 2): ingest, sessions, read API, health, metrics.
+        .target(
+            name: "PlexusServer",
+            dependencies: [
+                "PlexusModel", "PlexusStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `plexus-server`: configuration, store choice, key/org administration.
+        .executableTarget(
+            name: "PlexusServerCLI",
+            dependencies: [
+                "PlexusServer", "PlexusStorage", "PlexusStorageSQLite", "PlexusModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PlexusModelTests",
+            dependencies: ["PlexusModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PlexusStorageSQLiteTests",
+            dependencies: ["PlexusModel", "PlexusStorage", "PlexusStorageSQLite", "PlexusStorageTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PlexusServerTests",
+            dependencies: [
+                "PlexusModel", "PlexusServerCLI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

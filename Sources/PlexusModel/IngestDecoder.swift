@@ -1,0 +1,405 @@
+/// A decoded, validated ingest request (`POST /ingest` body or a WebSocket `telemetry` frame).
+public struct IngestBatch: Sendable {
+    /// The request's top-level `source_id`, if any.
+    public var sourceID: String?
+    /// Top-level `session_id` (applies to points without their own).
+    public var sessionID: String?
+    /// Every point with its source resolved (per-point `source_id` over top-level).
+    public var points: [Point]
+    /// The WebSocket frame's `seq`, when present.
+    public var seq: Int64?
+
+    public init(sourceID: String? = nil, sessionID: String? = nil, points: [Point], seq: Int64? = nil) {
+        self.sourceID = sourceID
+        self.sessionID = sessionID
+        self.points = points
+        self.seq = seq
+    }
+
+    /// The single source of all points, when there is exactly one (echoed in the reply).
+    public var singleSourceID: String? {
+        guard let first = points.first?.sourceID else { return sourceID }
+        for p in points where p.sourceID != first { return nil }
+        return first
+    }
+}
+
+/// Decodes ingest JSON straight from bytes and applies every Plexus validation rule.
+/// One bad point rejects the whole batch; the error names it.
+public enum IngestDecoder {
+    public struct Options: Sendable {
+        /// When set, every point gets this source (the WebSocket connection's name) and
+        /// per-point `source_id` is ignored.
+        public var forcedSourceID: String?
+        /// When set, every point belongs to this session (a recording the server started).
+        public var forcedSessionID: String?
+        public init(forcedSourceID: String? = nil, forcedSessionID: String? = nil) {
+            self.forcedSourceID = forcedSourceID
+            self.forcedSessionID = forcedSessionID
+        }
+    }
+
+    static let invalidJSON = IngestError(.invalidJSON, "invalid JSON body")
+
+    /// Decodes a full ingest body `{"source_id"?, "session_id"?, "points": [...]}`.
+    /// Also accepts a WebSocket telemetry frame (extra keys such as `type` and `seq`).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, options: Options = .init()) throws(IngestError) -> IngestBatch {
+        var c = JSONCursor(bytes)
+        var sourceID: String?
+        var sessionID: String?
+        var seq: Int64?
+        var points: [Point]?
+        var pointCount = 0
+        do {
+            try c.expect(UInt8(ascii: "{"))
+            if !c.consume(UInt8(ascii: "}")) {
+                repeat {
+                    let key = try c.readString()
+                    try c.expect(UInt8(ascii: ":"))
+                    switch key {
+                    case "source_id":
+                        if c.peekKind() == .null { try c.readNull(); break }
+                        guard c.peekKind() == .string else { throw invalidJSON }
+                        sourceID = try c.readString()
+                    case "session_id":
+                        if c.peekKind() == .null { try c.readNull(); break }
+                        guard c.peekKind() == .string else { throw invalidJSON }
+                        sessionID = try c.readString()
+                    case "seq":
+                        if c.peekKind() == .null { try c.readNull(); break }
+                        guard c.peekKind() == .number else { throw invalidJSON }
+                        let d = try c.readNumber()
+                        guard d.isFinite, d == d.rounded(), abs(d) < 9e15 else { throw invalidJSON }
+                        seq = Int64(d)
+                    case "points":
+                        if c.peekKind() == .null {
+                            try c.readNull()
+                            points = nil
+                            break
+                        }
+                        guard c.peekKind() == .array else { throw invalidJSON }
+                        var list: [Point] = []
+                        c.skipWhitespace()
+                        c.i += 1
+                        if !c.consume(UInt8(ascii: "]")) {
+                            repeat {
+                                if pointCount >= Limits.maxPointsPerRequest {
+                                    try c.skipValue()
+                                } else {
+                                    list.append(try decodePoint(&c, index: pointCount))
+                                }
+                                pointCount += 1
+                            } while try !c.nextOrEnd(UInt8(ascii: "]"))
+                        }
+                        points = list
+                    default:
+                        try c.skipValue()
+                    }
+                } while try !c.nextOrEnd(UInt8(ascii: "}"))
+            }
+            guard c.isAtEndIgnoringWhitespace() else { throw invalidJSON }
+        } catch let e as IngestError {
+            throw e
+        } catch {
+            throw invalidJSON
+        }
+        guard var points else { throw IngestError(.invalidJSON, "'points' array is required") }
+        if pointCount > Limits.maxPointsPerRequest {
+            throw IngestError(.tooManyPoints, "too many points: \(pointCount) (max \(Limits.maxPointsPerRequest))")
+        }
+        // Resolve sources: forced (WebSocket) > per point > top level.
+        if let top = sourceID, options.forcedSourceID == nil, !top.isEmpty {
+            guard Identifier.isValidSourceID(top) else {
+                throw IngestError(.invalidPoint, top.utf8.count > Limits.maxSourceIDBytes
+                    ? "source_id exceeds max length (256)" : "source_id must match ^[a-z0-9][a-z0-9._-]*$")
+            }
+        }
+        if let s = sessionID { try checkSession(s, prefix: "session_id") }
+        for i in points.indices {
+            if let forced = options.forcedSourceID {
+                points[i].sourceID = forced
+            } else if points[i].sourceID == nil || points[i].sourceID!.isEmpty {
+                guard let top = sourceID, !top.isEmpty else {
+                    throw IngestError.point(i, " missing source_id (set top-level source_id or per-point source_id)")
+                }
+                points[i].sourceID = top
+            }
+            if let forced = options.forcedSessionID {
+                points[i].sessionID = forced
+            } else if points[i].sessionID == nil {
+                points[i].sessionID = sessionID
+            }
+        }
+        return IngestBatch(sourceID: options.forcedSourceID ?? sourceID, sessionID: sessionID, points: points, seq: seq)
+    }
+
+    static func checkSession(_ s: String, prefix: String) throws(IngestError) {
+        guard !s.isEmpty, s.utf8.count <= Limits.maxSessionIDBytes else {
+            throw IngestError(.invalidPoint, "\(prefix) must be 1-\(Limits.maxSessionIDBytes) bytes")
+        }
+    }
+
+    // swiftlint:disable:next cyclomatic_complexity function_body_length
+    static func decodePoint(_ c: inout JSONCursor, index i: Int) throws -> Point {
+        switch c.peekKind() {
+        case .null:
+            throw IngestError.point(i, " is null")
+        case .object:
+            break
+        default:
+            throw IngestError.point(i, " must be an object")
+        }
+        c.i += 1
+        var metric: String?
+        var metricBad = false
+        var value: PlexusValue?
+        var valueState = 0  // 0 missing, 1 present, 2 null
+        var valueError: String?
+        var timestamp: Int64?
+        var timestampError: String?
+        var sourceID: String?
+        var sourceError: String?
+        var tags: [Tag] = []
+        var tagError: String?
+        var sessionID: String?
+        if !c.consume(UInt8(ascii: "}")) {
+            repeat {
+                let key = try c.readString()
+                try c.expect(UInt8(ascii: ":"))
+                switch key {
+                case "metric":
+                    if c.peekKind() == .string {
+                        let m = try c.readString()
+                        if m.isEmpty || m.utf8.count > Limits.maxMetricBytes { metricBad = true } else { metric = m }
+                    } else {
+                        try c.skipValue()
+                        metricBad = true
+                    }
+                case "value":
+                    (value, valueState, valueError) = try decodeValue(&c)
+                case "timestamp":
+                    switch c.peekKind() {
+                    case .null:
+                        try c.readNull()
+                    case .number:
+                        let t = try c.readNumber()
+                        if !t.isFinite {
+                            timestampError = ".timestamp must be finite"
+                        } else if let us = Timestamp.micros(fromWire: t) {
+                            timestamp = us
+                        } else {
+                            timestampError = ".timestamp out of range"
+                        }
+                    default:
+                        try c.skipValue()
+                        timestampError = ".timestamp must be a number"
+                    }
+                case "source_id":
+                    if c.peekKind() == .string {
+                        let s = try c.readString()
+                        if !s.isEmpty {
+                            if s.utf8.count > Limits.maxSourceIDBytes {
+                                sourceError = " source_id exceeds max length (256)"
+                            } else if !Identifier.isValidSourceID(s) {
+                                sourceError = " source_id must match ^[a-z0-9][a-z0-9._-]*$"
+                            } else {
+                                sourceID = s
+                            }
+                        }
+                    } else if c.peekKind() == .null {
+                        try c.readNull()
+                    } else {
+                        try c.skipValue()
+                        sourceError = " source_id must be a string"
+                    }
+                case "tags":
+                    (tags, tagError) = try decodeTags(&c)
+                case "session_id":
+                    switch c.peekKind() {
+                    case .null: try c.readNull()
+                    case .string:
+                        let s = try c.readString()
+                        if s.isEmpty || s.utf8.count > Limits.maxSessionIDBytes {
+                            tagError = tagError ?? ".session_id must be 1-256 bytes"
+                        } else {
+                            sessionID = s
+                        }
+                    default:
+                        try c.skipValue()
+                        tagError = tagError ?? ".session_id must be a string"
+                    }
+                default:
+                    try c.skipValue()
+                }
+            } while try !c.nextOrEnd(UInt8(ascii: "}"))
+        }
+        if let sourceError { throw IngestError.point(i, sourceError) }
+        guard let metric, !metricBad else { throw IngestError.point(i, ".metric invalid") }
+        switch valueState {
+        case 0: throw IngestError.point(i, ".value is required")
+        case 2: throw IngestError.point(i, ".value cannot be null")
+        default: break
+        }
+        if let valueError { throw IngestError.point(i, valueError) }
+        if let timestampError { throw IngestError.point(i, timestampError) }
+        if let tagError { throw IngestError.point(i, tagError) }
+        // The spec's WebSocket example carries the session inside tags as well.
+        if let k = tags.firstIndex(where: { $0.key == "session_id" }) {
+            if sessionID == nil { sessionID = tags[k].value }
+            tags.remove(at: k)
+        }
+        return Point(metric: metric, value: value!, timestamp: timestamp, sourceID: sourceID, tags: tags, sessionID: sessionID)
+    }
+
+    static func decodeValue(_ c: inout JSONCursor) throws -> (PlexusValue?, Int, String?) {
+        switch c.peekKind() {
+        case .null:
+            try c.readNull()
+            return (nil, 2, nil)
+        case .number:
+            let d = try c.readNumber()
+            return (.number(d), 1, d.isFinite ? nil : ".value must be finite")
+        case .string:
+            let s = try c.readString()
+            return (.string(s), 1, s.utf8.count > Limits.maxStringValueBytes
+                ? ".value string exceeds max length (\(Limits.maxStringValueBytes))" : nil)
+        case .trueLiteral, .falseLiteral:
+            return (.bool(try c.readBool()), 1, nil)
+        case .object, .array:
+            let isObject = c.peekKind() == .object
+            let raw = try c.readRawValue()
+            let text = JSONText(unchecked: raw)
+            let err = raw.utf8.count > Limits.maxStructuredValueBytes
+                ? ".value exceeds max bytes (\(Limits.maxStructuredValueBytes))" : nil
+            return (isObject ? .object(text) : .array(text), 1, err)
+        case .invalid:
+            throw JSONCursor.SyntaxError(offset: c.offset)
+        }
+    }
+
+    static func decodeTags(_ c: inout JSONCursor) throws -> ([Tag], String?) {
+        switch c.peekKind() {
+        case .null:
+            try c.readNull()
+            return ([], nil)
+        case .object:
+            break
+        default:
+            try c.skipValue()
+            return ([], ".tags must be an object")
+        }
+        c.i += 1
+        var tags: [Tag] = []
+        var err: String?
+        if !c.consume(UInt8(ascii: "}")) {
+            repeat {
+                let k = try c.readString()
+                try c.expect(UInt8(ascii: ":"))
+                if c.peekKind() != .string {
+                    try c.skipValue()
+                    err = err ?? ".tags[\"\(k.prefix(64))\"] must be a string"
+                    continue
+                }
+                let v = try c.readString()
+                if k.isEmpty || k.utf8.count > Limits.maxTagBytes {
+                    err = err ?? ".tags key too long"
+                } else if v.utf8.count > Limits.maxTagBytes {
+                    err = err ?? ".tags[\"\(k)\"] value too long"
+                }
+                tags.append(Tag(k, v))
+            } while try !c.nextOrEnd(UInt8(ascii: "}"))
+        }
+        if err == nil && tags.count > Limits.maxTags { err = ".tags exceeds max entries (\(Limits.maxTags))" }
+        if tags.count > 1 {
+            tags.sort()
+            // Duplicate keys: the last one wins, as in every JSON object reader.
+            var dedup: [Tag] = []
+            for t in tags {
+                if let last = dedup.last, last.key == t.key { dedup[dedup.count - 1] = t } else { dedup.append(t) }
+            }
+            tags = dedup
+        }
+        return (tags, err)
+    }
+}
+
+extension PlexusValue {
+    /// For an object whose fields are all numbers (a vector such as `{"x":1,"y":2}`), its
+    /// fields in order; otherwise nil. The store exposes these as `metric.field` series.
+    public var numericFields: [(String, Double)]? {
+        guard case .object(let text) = self else { return nil }
+        var s = text.text
+        return s.withUTF8 { buf -> [(String, Double)]? in
+            var c = JSONCursor(UnsafeRawBufferPointer(buf))
+            var out: [(String, Double)] = []
+            do {
+                try c.expect(UInt8(ascii: "{"))
+                if c.consume(UInt8(ascii: "}")) { return nil }
+                repeat {
+                    let k = try c.readString()
+                    try c.expect(UInt8(ascii: ":"))
+                    guard c.peekKind() == .number, !k.isEmpty else { return nil }
+                    let d = try c.readNumber()
+                    guard d.isFinite else { return nil }
+                    out.append((k, d))
+                } while try !c.nextOrEnd(UInt8(ascii: "}"))
+            } catch {
+                return nil
+            }
+            return out.count <= Limits.maxTags * 4 ? out : nil
+        }
+    }
+}
+
+extension PlexusValue {
+    /// Parses one JSON value (as written by ``jsonText``); nil for null or invalid text.
+    public init?(jsonText: String) {
+        var s = jsonText
+        let v: PlexusValue? = s.withUTF8 { buf in
+            var c = JSONCursor(UnsafeRawBufferPointer(buf))
+            do {
+                let v: PlexusValue?
+                switch c.peekKind() {
+                case .number: v = .number(try c.readNumber())
+                case .string: v = .string(try c.readString())
+                case .trueLiteral, .falseLiteral: v = .bool(try c.readBool())
+                case .object: v = .object(JSONText(unchecked: try c.readRawValue()))
+                case .array: v = .array(JSONText(unchecked: try c.readRawValue()))
+                case .null, .invalid: v = nil
+                }
+                return c.isAtEndIgnoringWhitespace() ? v : nil
+            } catch {
+                return nil
+            }
+        }
+        guard let v else { return nil }
+        self = v
+    }
+}
+
+extension Tag {
+    /// Canonical JSON object text of sorted tags: `{"k":"v"}` (`{}` when empty).
+    public static func canonicalJSON(_ tags: [Tag]) -> String {
+        if tags.isEmpty { return "{}" }
+        var w = JSONWriter()
+        w.raw("{")
+        for (i, t) in tags.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.string(t.key)
+            w.raw(":")
+            w.string(t.value)
+        }
+        w.raw("}")
+        return w.string
+    }
+
+    /// Parses a JSON object of string values into sorted tags; nil if it is not one.
+    public static func parse(json: String) -> [Tag]? {
+        var s = json
+        return s.withUTF8 { buf -> [Tag]? in
+            var c = JSONCursor(UnsafeRawBufferPointer(buf))
+            guard let (tags, err) = try? IngestDecoder.decodeTags(&c), err == nil else { return nil }
+            return tags
+        }
+    }
+}

@@ -1,0 +1,112 @@
+/// A small, allocation-friendly JSON text builder used for every JSON the project emits
+/// on a hot path (query responses, WAL records, SDK frames).
+public struct JSONWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+
+
+    public mutating func raw(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func rawText(_ s: String) {
+        var s = s
+        s.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func rawBytes(_ b: some Sequence<UInt8>) { bytes.append(contentsOf: b) }
+
+    /// Writes a JSON string literal with the escapes RFC 8259 requires.
+    public mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in
+            bytes.append(UInt8(ascii: "\""))
+            var start = 0
+            for i in 0..<utf8.count {
+                let c = utf8[i]
+                if c >= 0x20 && c != UInt8(ascii: "\"") && c != UInt8(ascii: "\\") { continue }
+                if start < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<i])) }
+                start = i + 1
+                switch c {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case 0x0A: raw("\\n")
+                case 0x0D: raw("\\r")
+                case 0x09: raw("\\t")
+                case 0x08: raw("\\b")
+                case 0x0C: raw("\\f")
+                default:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    raw("\\u00")
+                    bytes.append(hex[Int(c >> 4)])
+                    bytes.append(hex[Int(c & 0xF)])
+                }
+            }
+            if start < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...])) }
+            bytes.append(UInt8(ascii: "\""))
+        }
+    }
+
+    /// Writes a finite number in its shortest round-trip form; integers without a fraction.
+    public mutating func number(_ d: Double) {
+        guard d.isFinite else {
+            raw("null")
+            return
+        }
+        if d == d.rounded(.towardZero) && abs(d) < 1e15 {
+            int(Int64(d))
+            if d == 0 && d.sign == .minus { bytes.removeLast(); raw("-0") }
+            return
+        }
+        rawText(d.description)
+    }
+
+    public mutating func int(_ v: Int64) {
+        if v == 0 {
+            bytes.append(UInt8(ascii: "0"))
+            return
+        }
+        var n = v.magnitude
+        var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var len = 0
+        withUnsafeMutableBytes(of: &tmp) { buf in
+            while n > 0 {
+                buf[19 - len] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+                len += 1
+            }
+            if v < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: buf[(20 - len)...])
+        }
+    }
+
+    public mutating func int(_ v: Int) { int(Int64(v)) }
+
+    public mutating func bool(_ b: Bool) {
+        if b { raw("true") } else { raw("false") }
+    }
+
+    public mutating func write(_ value: PlexusValue) {
+        switch value {
+        case .number(let d): number(d)
+        case .string(let s): string(s)
+        case .bool(let b): bool(b)
+        case .object(let t), .array(let t): rawText(t.text)
+        }
+    }
+
+    /// `"key":` — convenience for object members.
+    public mutating func key(_ k: StaticString) {
+        bytes.append(UInt8(ascii: "\""))
+        raw(k)
+        raw("\":")
+    }
+}

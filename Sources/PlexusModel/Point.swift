@@ -1,0 +1,91 @@
+/// One telemetry point after decoding and validation.
+public struct Point: Sendable, Hashable {
+    public var metric: String
+    public var value: PlexusValue
+    /// Unix time in microseconds, or nil when the sender omitted it (the receiver fills
+    /// in its own clock).
+    public var timestamp: Int64?
+    public var sourceID: String?
+    /// Tags sorted by key, at most ``Limits/maxTags``.
+    public var tags: [Tag]
+    public var sessionID: String?
+
+    public init(
+        metric: String, value: PlexusValue, timestamp: Int64? = nil, sourceID: String? = nil,
+        tags: [Tag] = [], sessionID: String? = nil
+    ) {
+        self.metric = metric
+        self.value = value
+        self.timestamp = timestamp
+        self.sourceID = sourceID
+        self.tags = tags
+        self.sessionID = sessionID
+    }
+}
+
+public struct Tag: Sendable, Hashable, Comparable {
+    public var key: String
+    public var value: String
+    public init(_ key: String, _ value: String) {
+        self.key = key
+        self.value = value
+    }
+    public static func < (a: Tag, b: Tag) -> Bool { a.key < b.key || (a.key == b.key && a.value < b.value) }
+}
+
+/// The limits every Plexus ingest path enforces (HTTP and WebSocket alike).
+public enum Limits {
+    /// Largest HTTP body, compressed or decompressed (5 MiB).
+    public static let maxBodyBytes = 5 * 1024 * 1024
+    /// Largest WebSocket frame (1 MiB).
+    public static let maxFrameBytes = 1024 * 1024
+    public static let maxPointsPerRequest = 10_000
+    public static let maxSourceIDBytes = 256
+    public static let maxMetricBytes = 256
+    public static let maxTags = 16
+    public static let maxTagBytes = 256
+    public static let maxSessionIDBytes = 256
+    /// String values; longer than the original platform's 256 bytes so log lines fit.
+    public static let maxStringValueBytes = 64 * 1024
+    /// Object and array values (JSON text); a 10,000-sample float waveform fits.
+    public static let maxStructuredValueBytes = 1024 * 1024
+}
+
+/// Timestamp rules shared by every path: seconds (fractions kept), or milliseconds when
+/// the number is at least 1e12; stored as microseconds.
+public enum Timestamp {
+    public static let millisecondThreshold = 1e12
+
+    /// Converts a wire timestamp to Unix microseconds, or nil if it cannot be represented.
+
+    public static func micros(fromWire t: Double) -> Int64? {
+        guard t.isFinite else { return nil }
+        let us = t >= millisecondThreshold || t <= -millisecondThreshold ? t * 1_000 : t * 1_000_000
+        guard abs(us) < 9.2e18 else { return nil }
+        return Int64(us.rounded())
+    }
+
+    /// Microseconds to Unix milliseconds as a Double (sub-millisecond kept as a fraction).
+
+    public static func millis(_ us: Int64) -> Double { Double(us) / 1_000 }
+}
+
+/// Checks for identifiers.
+public enum Identifier {
+    /// `^[a-z0-9][a-z0-9._-]*$`, 1...256 bytes.
+    public static func isValidSourceID(_ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { isValidSourceID($0) }
+    }
+
+    public static func isValidSourceID(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !b.isEmpty, b.count <= Limits.maxSourceIDBytes else { return false }
+        for (i, c) in b.enumerated() {
+            let alnum = (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39)
+            if alnum { continue }
+            if i > 0 && (c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")) { continue }
+            return false
+        }
+        return true
+    }
+}

@@ -1,0 +1,115 @@
+public import PlexusModel
+
+/// Which series a query reads: one source of one organisation, optionally narrowed.
+public struct SeriesSelector: Sendable, Hashable {
+    public var orgID: Int64
+    public var sourceID: String
+    /// Metric names; nil means every metric of the source.
+    public var metrics: [String]?
+    /// Every tag here must be present with this value.
+    public var tags: [Tag]
+    /// Only points recorded in this session.
+    public var sessionID: String?
+
+    public init(orgID: Int64, sourceID: String, metrics: [String]? = nil, tags: [Tag] = [], sessionID: String? = nil) {
+        self.orgID = orgID
+        self.sourceID = sourceID
+        self.metrics = metrics
+        self.tags = tags
+        self.sessionID = sessionID
+    }
+}
+
+/// Half-open time range in Unix microseconds: `start <= t < end`.
+public struct TimeRange: Sendable, Hashable {
+    public var start: Int64
+    public var end: Int64
+    public init(start: Int64, end: Int64) {
+        self.start = start
+        self.end = end
+    }
+}
+
+/// Aggregation bucket widths. 1m and 10m are served from the 1-minute rollup,
+/// 1h and 1d from the 1-hour rollup, so long ranges never scan raw points.
+public enum Resolution: String, Sendable, Hashable, CaseIterable {
+    case minute = "1m"
+    case tenMinutes = "10m"
+    case hour = "1h"
+    case day = "1d"
+
+    public var micros: Int64 {
+        switch self {
+        case .minute: 60_000_000
+        case .tenMinutes: 600_000_000
+        case .hour: 3_600_000_000
+        case .day: 86_400_000_000
+        }
+    }
+}
+
+public struct RawSeries: Sendable, Hashable {
+    public var metric: String
+    public var timestamps: [Int64]
+    public var values: [PlexusValue]
+    public init(metric: String, timestamps: [Int64] = [], values: [PlexusValue] = []) {
+        self.metric = metric
+        self.timestamps = timestamps
+        self.values = values
+    }
+}
+
+public struct RawResult: Sendable, Hashable {
+    public var series: [RawSeries]
+    public var truncated: Bool
+    public init(series: [RawSeries], truncated: Bool) {
+        self.series = series
+        self.truncated = truncated
+    }
+}
+
+public struct Bucket: Sendable, Hashable {
+    /// Bucket start, Unix microseconds.
+    public var start: Int64
+    public var min: Double
+    public var max: Double
+    public var sum: Double
+    public var count: Int64
+    public var average: Double { count == 0 ? 0 : sum / Double(count) }
+    public init(start: Int64, min: Double, max: Double, sum: Double, count: Int64) {
+        self.start = start
+        self.min = min
+        self.max = max
+        self.sum = sum
+        self.count = count
+    }
+}
+
+public struct AggregatedSeries: Sendable, Hashable {
+    public var metric: String
+    public var buckets: [Bucket]
+    public init(metric: String, buckets: [Bucket] = []) {
+        self.metric = metric
+        self.buckets = buckets
+    }
+}
+
+public struct AggregatedResult: Sendable, Hashable {
+    public var series: [AggregatedSeries]
+    public var truncated: Bool
+    public init(series: [AggregatedSeries], truncated: Bool) {
+        self.series = series
+        self.truncated = truncated
+    }
+}
+
+public struct LatestValue: Sendable, Hashable {
+    public var metric: String
+    public var timestamp: Int64
+    public var value: PlexusValue
+    public init(metric: String, timestamp: Int64, value: PlexusValue) {
+        self.metric = metric
+        self.timestamp = timestamp
+        self.value = value
+    }
+}

@@ -1,0 +1,133 @@
+public import PlexusModel
+
+/// An organisation (tenant). Every key, source, series and session belongs to one.
+public struct Organization: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var name: String
+    public var createdAt: Int64
+    public init(id: Int64, name: String, createdAt: Int64) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+    }
+}
+
+public enum Scope: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Ingest and device connections.
+    case write
+    /// The query API.
+    case read
+    /// Administration (deleting sessions, managing keys).
+    case admin
+}
+
+/// A stored API key. The secret itself is never stored, only its SHA-256.
+public struct APIKeyRecord: Sendable, Hashable {
+    public var id: String
+    public var orgID: Int64
+    public var name: String
+    /// SHA-256 of the full `plx_…` key.
+    public var hash: [UInt8]
+    /// The first characters of the key (`plx_AbCd`), for people to recognise it.
+    public var prefix: String
+    public var scopes: Set<Scope>
+    public var createdAt: Int64
+    public var expiresAt: Int64?
+    public var revokedAt: Int64?
+
+    public init(
+        id: String, orgID: Int64, name: String, hash: [UInt8], prefix: String, scopes: Set<Scope>,
+        createdAt: Int64, expiresAt: Int64? = nil, revokedAt: Int64? = nil
+    ) {
+        self.id = id
+        self.orgID = orgID
+        self.name = name
+        self.hash = hash
+        self.prefix = prefix
+        self.scopes = scopes
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+}
+
+public enum SessionStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    case active, completed, aborted
+}
+
+/// A named time window of one source's data ("recording").
+public struct SessionRecord: Sendable, Hashable {
+    public var orgID: Int64
+    public var sessionID: String
+    public var name: String
+    public var sourceID: String
+    public var status: SessionStatus
+    /// JSON text of the session's tags object (`{}` when none).
+    public var tags: String
+    /// JSON text of the metadata object (`{}` when none).
+    public var metadata: String
+    /// Unix microseconds.
+    public var startedAt: Int64
+    public var endedAt: Int64?
+    public var createdAt: Int64
+
+    public init(
+        orgID: Int64, sessionID: String, name: String, sourceID: String, status: SessionStatus,
+        tags: String = "{}", metadata: String = "{}", startedAt: Int64, endedAt: Int64? = nil, createdAt: Int64
+    ) {
+        self.orgID = orgID
+        self.sessionID = sessionID
+        self.name = name
+        self.sourceID = sourceID
+        self.status = status
+        self.tags = tags
+        self.metadata = metadata
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.createdAt = createdAt
+    }
+}
+
+public struct SessionSummary: Sendable, Hashable {
+    public var metrics: [String]
+    public var pointCount: Int64
+    /// Unix microseconds of the first and last point, nil when the session has no data.
+    public var firstTimestamp: Int64?
+    public var lastTimestamp: Int64?
+    public init(metrics: [String], pointCount: Int64, firstTimestamp: Int64?, lastTimestamp: Int64?) {
+        self.metrics = metrics
+        self.pointCount = pointCount
+        self.firstTimestamp = firstTimestamp
+        self.lastTimestamp = lastTimestamp
+    }
+}
+
+public struct SourceInfo: Sendable, Hashable {
+    public var sourceID: String
+    /// Unix microseconds.
+    public var firstSeen: Int64
+    public var lastSeen: Int64
+    public init(sourceID: String, firstSeen: Int64, lastSeen: Int64) {
+        self.sourceID = sourceID
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+    }
+}
+
+/// A point as stored and read back.
+public struct StoredPoint: Sendable, Hashable {
+    public var sourceID: String
+    public var metric: String
+    public var timestamp: Int64
+    public var value: PlexusValue
+    public var tags: [Tag]
+    public var sessionID: String?
+    public init(sourceID: String, metric: String, timestamp: Int64, value: PlexusValue, tags: [Tag], sessionID: String?) {
+        self.sourceID = sourceID
+        self.metric = metric
+        self.timestamp = timestamp
+        self.value = value
+        self.tags = tags
+        self.sessionID = sessionID
+    }
+}

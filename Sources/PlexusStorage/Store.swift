@@ -1,0 +1,80 @@
+public import PlexusModel
+
+/// What the server needs from storage. Implemented by the embedded SQLite store and
+/// (later) PostgreSQL; every engine passes `PlexusStorageTesting`'s conformance suite.
+///
+/// Durability contract: when ``append(_:orgID:receivedAt:rawBody:)`` returns, every point
+/// of the batch is on disk and survives a crash. Reads see every appended point.
+/// How a batch was received. Engines with a log keep `rawBody` verbatim and decode it
+/// again on replay with the same options, so replay rebuilds exactly the same points.
+public struct AppendContext: Sendable {
+    public var orgID: Int64
+    /// Unix microseconds; stamps points that came without a timestamp.
+    public var receivedAt: Int64
+    /// The decompressed JSON body or frame the batch was decoded from.
+    public var rawBody: [UInt8]
+    /// The options the batch was decoded with.
+    public var options: IngestDecoder.Options
+
+    public init(orgID: Int64, receivedAt: Int64, rawBody: [UInt8], options: IngestDecoder.Options = .init()) {
+        self.orgID = orgID
+        self.receivedAt = receivedAt
+        self.rawBody = rawBody
+        self.options = options
+    }
+}
+
+public protocol PlexusStore: Sendable {
+    // MARK: Telemetry
+
+    /// Stores a validated batch durably; returns once it is on disk.
+    func append(_ batch: IngestBatch, context: AppendContext) async throws
+
+    func sources(orgID: Int64) async throws -> [SourceInfo]
+    func source(orgID: Int64, sourceID: String) async throws -> SourceInfo?
+    /// Distinct metric names of a source, sorted.
+    func metrics(orgID: Int64, sourceID: String) async throws -> [String]
+    /// The newest value of each metric of a source whose last point is at or after `since`.
+    func latest(orgID: Int64, sourceID: String, since: Int64) async throws -> [LatestValue]
+    /// Raw points ordered by metric, then time; at most `limit` in total.
+    func queryRaw(_ selector: SeriesSelector, range: TimeRange, limit: Int) async throws -> RawResult
+    /// Numeric points bucketed; min/max/sum/count per bucket, at most `limit` buckets in total.
+    func queryAggregated(_ selector: SeriesSelector, range: TimeRange, resolution: Resolution, limit: Int) async throws
+        -> AggregatedResult
+    /// Non-numeric points (strings, booleans, objects, arrays) in time order.
+    /// With `newestFirst`, the newest `limit` points (still returned oldest first).
+    func logs(_ selector: SeriesSelector, range: TimeRange, limit: Int, newestFirst: Bool) async throws -> [StoredPoint]
+    /// Visits every point of a session in time order, `batchSize` at a time, without
+    /// holding the whole session in memory.
+    func scanSession(orgID: Int64, sessionID: String, batchSize: Int,
+                     _ body: ([StoredPoint]) async throws -> Void) async throws
+
+    // MARK: Organisations and keys
+
+    func createOrganization(name: String) async throws -> Organization
+    func organization(named: String) async throws -> Organization?
+    func organization(id: Int64) async throws -> Organization?
+    func organizations() async throws -> [Organization]
+    func createAPIKey(_ key: APIKeyRecord) async throws
+    func apiKey(hash: [UInt8]) async throws -> APIKeyRecord?
+    func apiKeys(orgID: Int64?) async throws -> [APIKeyRecord]
+    /// Returns false when no such key exists.
+    func revokeAPIKey(id: String, at: Int64) async throws -> Bool
+
+    // MARK: Sessions
+
+    /// Inserts the session, or returns the existing one with the same id (the caller
+    /// decides between "identical" and "conflict").
+    func createSession(_ session: SessionRecord) async throws -> (SessionRecord, created: Bool)
+    func session(orgID: Int64, sessionID: String) async throws -> SessionRecord?
+    func sessions(orgID: Int64, sourceID: String?, status: SessionStatus?) async throws -> [SessionRecord]
+    func updateSession(_ session: SessionRecord) async throws
+    /// Deletes the session and every point recorded in it. False if unknown.
+    func deleteSession(orgID: Int64, sessionID: String) async throws -> Bool
+    func sessionSummary(orgID: Int64, sessionID: String) async throws -> SessionSummary
+
+    // MARK: Health
+
+    /// A short description of the engine for `/health`, e.g. `sqlite`.
+    var engineName: String { get }
+}

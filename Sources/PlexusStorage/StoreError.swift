@@ -1,0 +1,32 @@
+/// Errors a store reports. Engines translate their own errors (SQLite, Postgres) into
+/// these at their boundary; nothing above storage sees an engine type.
+public struct StoreError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        private init(_ raw: String) { rawValue = raw }
+        public static let notFound = Code("notFound")
+        public static let conflict = Code("conflict")
+        public static let invalidArgument = Code("invalidArgument")
+        /// The store is shutting down or its write path failed; retry elsewhere/later.
+        public static let unavailable = Code("unavailable")
+        public static let corrupted = Code("corrupted")
+        public static let internalError = Code("internal")
+        public var description: String { rawValue }
+    }
+
+    public let code: Code
+    /// Safe for logs and clients: no payloads, SQL arguments or secrets.
+    public let message: String
+    public let underlying: (any Error)?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String { "\(code): \(message)" }
+    public var debugDescription: String {
+        underlying.map { "\(description) (cause: \(String(reflecting: $0)))" } ?? description
+    }
+}

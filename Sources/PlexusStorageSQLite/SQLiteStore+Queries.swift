@@ -1,0 +1,475 @@
+import Foundation
+import GRDB
+import PlexusModel
+public import PlexusStorage
+
+struct SeriesRow {
+    var id: Int64
+    var metric: String
+    var numeric: Bool
+    var tags: [Tag]
+    var sessionID: String
+}
+
+extension SQLiteStore {
+    private func translate<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError(.internalError, "database error", underlying: error)
+        }
+    }
+
+    func matchingSeries(_ sel: SeriesSelector, numeric: Bool?, _ db: Database) throws -> [SeriesRow] {
+        var sql = "SELECT id, metric, numeric, tags, session_id FROM series WHERE org_id = ? AND source_id = ?"
+        var args: StatementArguments = [sel.orgID, sel.sourceID]
+        if let numeric {
+            sql += " AND numeric = ?"
+            _ = args.append(contentsOf: [numeric ? 1 : 0])
+        }
+        if let s = sel.sessionID {
+            sql += " AND session_id = ?"
+            _ = args.append(contentsOf: [s])
+        }
+        if let metrics = sel.metrics {
+            if metrics.isEmpty { return [] }
+            sql += " AND metric IN (" + Array(repeating: "?", count: metrics.count).joined(separator: ",") + ")"
+            _ = args.append(contentsOf: StatementArguments(metrics))
+        }
+        sql += " ORDER BY metric, id"
+        return try Row.fetchAll(db, sql: sql, arguments: args).compactMap { row in
+            let tags = Tag.parse(json: row[3]) ?? []
+            for want in sel.tags where !tags.contains(want) { return nil }
+            return SeriesRow(id: row[0], metric: row[1], numeric: (row[2] as Int64) != 0, tags: tags, sessionID: row[4])
+        }
+    }
+
+    /// Decodes every point of `series` in [start, end), sorted by time.
+    func points(of series: [SeriesRow], range: TimeRange, _ db: Database) throws -> [(Int64, PlexusValue)] {
+        var out: [(Int64, PlexusValue)] = []
+        for s in series {
+            let rows = try Row.fetchCursor(db.cachedStatement(sql:
+                "SELECT data FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts < ?"),
+                arguments: [s.id, range.start, range.end])
+            while let row = try rows.next() {
+                let data: Data = row[0]
+                try data.withUnsafeBytes { raw in
+                    try ChunkCodec.decode(raw) { t, v in
+                        if t >= range.start && t < range.end { out.append((t, v)) }
+                    }
+                }
+            }
+        }
+        if !Self.isSorted(out.map(\.0)) { out.sort { $0.0 < $1.0 } }
+        return out
+    }
+
+    public func sources(orgID: Int64) async throws -> [SourceInfo] {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT source_id, first_seen, last_seen FROM sources WHERE org_id = ? ORDER BY source_id",
+                                 arguments: [orgID]).map { SourceInfo(sourceID: $0[0], firstSeen: $0[1], lastSeen: $0[2]) }
+            }
+        }
+    }
+
+    public func source(orgID: Int64, sourceID: String) async throws -> SourceInfo? {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT source_id, first_seen, last_seen FROM sources WHERE org_id = ? AND source_id = ?",
+                                 arguments: [orgID, sourceID]).map { SourceInfo(sourceID: $0[0], firstSeen: $0[1], lastSeen: $0[2]) }
+            }
+        }
+    }
+
+    public func metrics(orgID: Int64, sourceID: String) async throws -> [String] {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                try String.fetchAll(db, sql: "SELECT DISTINCT metric FROM series WHERE org_id = ? AND source_id = ? ORDER BY metric",
+                                    arguments: [orgID, sourceID])
+            }
+        }
+    }
+
+    public func latest(orgID: Int64, sourceID: String, since: Int64) async throws -> [LatestValue] {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                var best: [String: LatestValue] = [:]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT metric, last_ts, last_value FROM series
+                    WHERE org_id = ? AND source_id = ? AND last_ts >= ?
+                    """, arguments: [orgID, sourceID, since]) {
+                    let metric: String = row[0]
+                    let ts: Int64 = row[1]
+                    guard let v = PlexusValue(jsonText: row[2]) else { continue }
+                    if let b = best[metric], b.timestamp > ts { continue }
+                    best[metric] = LatestValue(metric: metric, timestamp: ts, value: v)
+                }
+                return best.values.sorted { $0.metric < $1.metric }
+            }
+        }
+    }
+
+    public func queryRaw(_ selector: SeriesSelector, range: TimeRange, limit: Int) async throws -> RawResult {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                let all = try self.matchingSeries(selector, numeric: nil, db)
+                var result: [RawSeries] = []
+                var total = 0
+                var truncated = false
+                var i = 0
+                while i < all.count {
+                    var j = i
+                    while j < all.count && all[j].metric == all[i].metric { j += 1 }
+                    let pts = try self.points(of: Array(all[i..<j]), range: range, db)
+                    var s = RawSeries(metric: all[i].metric)
+                    let take = min(pts.count, max(0, limit - total))
+                    if take < pts.count { truncated = true }
+                    s.timestamps.reserveCapacity(take)
+                    s.values.reserveCapacity(take)
+                    for k in 0..<take {
+                        s.timestamps.append(pts[k].0)
+                        s.values.append(pts[k].1)
+                    }
+                    total += take
+                    if !s.timestamps.isEmpty { result.append(s) }
+                    i = j
+                }
+                return RawResult(series: result, truncated: truncated)
+            }
+        }
+    }
+
+    public func queryAggregated(_ selector: SeriesSelector, range: TimeRange, resolution: Resolution, limit: Int) async throws
+        -> AggregatedResult
+    {
+        try await readable()
+        let table = resolution == .minute || resolution == .tenMinutes ? "rollup_1m" : "rollup_1h"
+        let width = resolution.micros
+        return try await translate {
+            try await pool.read { db in
+                let all = try self.matchingSeries(selector, numeric: true, db)
+                let lo = Self.bucketStart(range.start, width)
+                var result: [AggregatedSeries] = []
+                var total = 0
+                var truncated = false
+                var i = 0
+                while i < all.count {
+                    var j = i
+                    while j < all.count && all[j].metric == all[i].metric { j += 1 }
+                    var buckets: [Int64: Bucket] = [:]
+                    for s in all[i..<j] {
+                        let rows = try Row.fetchCursor(db.cachedStatement(sql:
+                            "SELECT bucket, min, max, sum, count FROM \(table) WHERE series_id = ? AND bucket >= ? AND bucket < ?"),
+                            arguments: [s.id, lo, range.end])
+                        while let r = try rows.next() {
+                            let b = Self.bucketStart(r[0], width)
+                            let mn: Double = r[1], mx: Double = r[2], sum: Double = r[3]
+                            let n: Int64 = r[4]
+                            if var e = buckets[b] {
+                                e.min = Swift.min(e.min, mn)
+                                e.max = Swift.max(e.max, mx)
+                                e.sum += sum
+                                e.count += n
+                                buckets[b] = e
+                            } else {
+                                buckets[b] = Bucket(start: b, min: mn, max: mx, sum: sum, count: n)
+                            }
+                        }
+                    }
+                    var sorted = buckets.values.sorted { $0.start < $1.start }
+                    let take = min(sorted.count, max(0, limit - total))
+                    if take < sorted.count {
+                        truncated = true
+                        sorted.removeLast(sorted.count - take)
+                    }
+                    total += take
+                    if !sorted.isEmpty { result.append(AggregatedSeries(metric: all[i].metric, buckets: sorted)) }
+                    i = j
+                }
+                return AggregatedResult(series: result, truncated: truncated)
+            }
+        }
+    }
+
+    public func logs(_ selector: SeriesSelector, range: TimeRange, limit: Int, newestFirst: Bool) async throws -> [StoredPoint] {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                var out: [StoredPoint] = []
+                for s in try self.matchingSeries(selector, numeric: false, db) {
+                    for (t, v) in try self.points(of: [s], range: range, db) {
+                        out.append(StoredPoint(sourceID: selector.sourceID, metric: s.metric, timestamp: t, value: v,
+                                               tags: s.tags, sessionID: s.sessionID.isEmpty ? nil : s.sessionID))
+                    }
+                }
+                out.sort { $0.timestamp < $1.timestamp }
+                if out.count > limit {
+                    out = newestFirst ? Array(out.suffix(limit)) : Array(out.prefix(limit))
+                }
+                return out
+            }
+        }
+    }
+
+    public func scanSession(orgID: Int64, sessionID: String, batchSize: Int,
+                            _ body: ([StoredPoint]) async throws -> Void) async throws {
+        try await readable()
+        // Walk the session in time windows sized to hold about `batchSize * 4` points, so
+        // memory stays bounded however long the session is.
+        let (series, bounds) = try await translate {
+            try await pool.read { db -> ([SeriesRow], (Int64, Int64, Int64)?) in
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT id, metric, numeric, tags, session_id, source_id FROM series WHERE org_id = ? AND session_id = ?
+                    ORDER BY metric, id
+                    """, arguments: [orgID, sessionID])
+                let series = rows.map {
+                    SeriesRow(id: $0[0], metric: $0[1], numeric: ($0[2] as Int64) != 0, tags: Tag.parse(json: $0[3]) ?? [],
+                              sessionID: $0[4])
+                }
+                guard !series.isEmpty else { return ([], nil) }
+                let ids = series.map { String($0.id) }.joined(separator: ",")
+                let b = try Row.fetchOne(db, sql:
+                    "SELECT min(min_ts), max(max_ts), sum(count) FROM chunks WHERE series_id IN (\(ids))")
+                guard let b, let lo = b[0] as Int64?, let hi = b[1] as Int64?, let n = b[2] as Int64? else { return (series, nil) }
+                return (series, (lo, hi, n))
+            }
+        }
+        guard let (lo, hi, n) = bounds, n > 0 else { return }
+        let source = try await session(orgID: orgID, sessionID: sessionID)?.sourceID ?? ""
+        let span = max(hi - lo + 1, 1)
+        let windows = max(1, Int((n + Int64(batchSize) * 4 - 1) / (Int64(batchSize) * 4)))
+        let step = max(1, span / Int64(windows) + 1)
+        var start = lo
+        while start <= hi {
+            let range = TimeRange(start: start, end: min(hi + 1, start + step))
+            let batch = try await pool.read { db -> [StoredPoint] in
+                var out: [StoredPoint] = []
+                for s in series {
+                    for (t, v) in try self.points(of: [s], range: range, db) {
+                        out.append(StoredPoint(sourceID: source, metric: s.metric, timestamp: t, value: v, tags: s.tags,
+                                               sessionID: sessionID))
+                    }
+                }
+                out.sort { ($0.timestamp, $0.metric) < ($1.timestamp, $1.metric) }
+                return out
+            }
+            var k = 0
+            while k < batch.count {
+                try await body(Array(batch[k..<min(batch.count, k + batchSize)]))
+                k += batchSize
+            }
+            start = range.end
+        }
+    }
+
+    // MARK: Organisations and keys
+
+    public func createOrganization(name: String) async throws -> Organization {
+        let now = Self.nowMicros()
+        do {
+            return try await pool.write { db in
+                try db.execute(sql: "INSERT INTO orgs (name, created_at) VALUES (?, ?)", arguments: [name, now])
+                return Organization(id: db.lastInsertedRowID, name: name, createdAt: now)
+            }
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError(.conflict, "organisation \(name) already exists")
+        }
+    }
+
+    private static func org(_ row: Row) -> Organization { Organization(id: row[0], name: row[1], createdAt: row[2]) }
+
+    public func organization(named name: String) async throws -> Organization? {
+        try await translate {
+            try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT id, name, created_at FROM orgs WHERE name = ?", arguments: [name]).map(Self.org)
+            }
+        }
+    }
+
+    public func organization(id: Int64) async throws -> Organization? {
+        try await translate {
+            try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT id, name, created_at FROM orgs WHERE id = ?", arguments: [id]).map(Self.org)
+            }
+        }
+    }
+
+    public func organizations() async throws -> [Organization] {
+        try await translate {
+            try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT id, name, created_at FROM orgs ORDER BY id").map(Self.org)
+            }
+        }
+    }
+
+    public func createAPIKey(_ key: APIKeyRecord) async throws {
+        do {
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO api_keys (id, org_id, name, hash, prefix, scopes, created_at, expires_at, revoked_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [key.id, key.orgID, key.name, Data(key.hash), key.prefix,
+                                     key.scopes.map(\.rawValue).sorted().joined(separator: ","), key.createdAt,
+                                     key.expiresAt, key.revokedAt])
+            }
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError(.conflict, "an API key with this id or secret already exists")
+        }
+    }
+
+    private static func key(_ r: Row) -> APIKeyRecord {
+        let scopes = (r[5] as String).split(separator: ",").compactMap { Scope(rawValue: String($0)) }
+        return APIKeyRecord(id: r[0], orgID: r[1], name: r[2], hash: [UInt8](r[3] as Data), prefix: r[4],
+                            scopes: Set(scopes), createdAt: r[6], expiresAt: r[7], revokedAt: r[8])
+    }
+
+    private static let keyColumns = "id, org_id, name, hash, prefix, scopes, created_at, expires_at, revoked_at"
+
+    public func apiKey(hash: [UInt8]) async throws -> APIKeyRecord? {
+        try await translate {
+            try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT \(Self.keyColumns) FROM api_keys WHERE hash = ?", arguments: [Data(hash)])
+                    .map(Self.key)
+            }
+        }
+    }
+
+    public func apiKeys(orgID: Int64?) async throws -> [APIKeyRecord] {
+        try await translate {
+            try await pool.read { db in
+                if let orgID {
+                    return try Row.fetchAll(db, sql: "SELECT \(Self.keyColumns) FROM api_keys WHERE org_id = ? ORDER BY created_at",
+                                            arguments: [orgID]).map(Self.key)
+                }
+                return try Row.fetchAll(db, sql: "SELECT \(Self.keyColumns) FROM api_keys ORDER BY created_at").map(Self.key)
+            }
+        }
+    }
+
+    public func revokeAPIKey(id: String, at: Int64) async throws -> Bool {
+        try await translate {
+            try await pool.write { db in
+                try db.execute(sql: "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", arguments: [at, id])
+                return db.changesCount > 0
+            }
+        }
+    }
+
+    // MARK: Sessions
+
+    private static let sessionColumns =
+        "org_id, session_id, name, source_id, status, tags, metadata, started_at, ended_at, created_at"
+
+    private static func session(_ r: Row) -> SessionRecord {
+        SessionRecord(orgID: r[0], sessionID: r[1], name: r[2], sourceID: r[3],
+                      status: SessionStatus(rawValue: r[4]) ?? .active, tags: r[5], metadata: r[6],
+                      startedAt: r[7], endedAt: r[8], createdAt: r[9])
+    }
+
+    public func createSession(_ s: SessionRecord) async throws -> (SessionRecord, created: Bool) {
+        try await readable()
+        return try await translate {
+            try await pool.write { db in
+                if let existing = try Row.fetchOne(db, sql:
+                    "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
+                    arguments: [s.orgID, s.sessionID]).map(Self.session) {
+                    return (existing, false)
+                }
+                try db.execute(sql: """
+                    INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [s.orgID, s.sessionID, s.name, s.sourceID, s.status.rawValue, s.tags, s.metadata,
+                                     s.startedAt, s.endedAt, s.createdAt])
+                return (s, true)
+            }
+        }
+    }
+
+    public func session(orgID: Int64, sessionID: String) async throws -> SessionRecord? {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
+                                 arguments: [orgID, sessionID]).map(Self.session)
+            }
+        }
+    }
+
+    public func sessions(orgID: Int64, sourceID: String?, status: SessionStatus?) async throws -> [SessionRecord] {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                var sql = "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ?"
+                var args: StatementArguments = [orgID]
+                if let sourceID {
+                    sql += " AND source_id = ?"
+                    _ = args.append(contentsOf: [sourceID])
+                }
+                if let status {
+                    sql += " AND status = ?"
+                    _ = args.append(contentsOf: [status.rawValue])
+                }
+                sql += " ORDER BY started_at DESC, session_id"
+                return try Row.fetchAll(db, sql: sql, arguments: args).map(Self.session)
+            }
+        }
+    }
+
+    public func updateSession(_ s: SessionRecord) async throws {
+        try await translate {
+            try await pool.write { db in
+                try db.execute(sql: """
+                    UPDATE sessions SET name = ?, status = ?, tags = ?, metadata = ?, started_at = ?, ended_at = ?
+                    WHERE org_id = ? AND session_id = ?
+                    """, arguments: [s.name, s.status.rawValue, s.tags, s.metadata, s.startedAt, s.endedAt, s.orgID, s.sessionID])
+                if db.changesCount == 0 { throw StoreError(.notFound, "session not found") }
+            }
+        }
+    }
+
+    public func deleteSession(orgID: Int64, sessionID: String) async throws -> Bool {
+        try await readable()
+        let deleted = try await translate {
+            try await pool.write { db -> Bool in
+                let ids = try Int64.fetchAll(db, sql: "SELECT id FROM series WHERE org_id = ? AND session_id = ?",
+                                             arguments: [orgID, sessionID])
+                for id in ids {
+                    for table in ["chunks", "rollup_1m", "rollup_1h"] {
+                        try db.execute(sql: "DELETE FROM \(table) WHERE series_id = ?", arguments: [id])
+                    }
+                    try db.execute(sql: "DELETE FROM series WHERE id = ?", arguments: [id])
+                }
+                try db.execute(sql: "DELETE FROM sessions WHERE org_id = ? AND session_id = ?", arguments: [orgID, sessionID])
+                return db.changesCount > 0 || !ids.isEmpty
+            }
+        }
+        forgetSeries(orgID: orgID, sessionID: sessionID)
+        return deleted
+    }
+
+    public func sessionSummary(orgID: Int64, sessionID: String) async throws -> SessionSummary {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                let metrics = try String.fetchAll(db, sql:
+                    "SELECT DISTINCT metric FROM series WHERE org_id = ? AND session_id = ? ORDER BY metric",
+                    arguments: [orgID, sessionID])
+                // Count stored points once: derived vector fields (accel.x) are not extra points.
+                let row = try Row.fetchOne(db, sql: """
+                    SELECT min(c.min_ts), max(c.max_ts), coalesce(sum(c.count), 0) FROM chunks c JOIN series s ON s.id = c.series_id
+                    WHERE s.org_id = ? AND s.session_id = ? AND NOT (s.numeric = 1 AND EXISTS (
+                        SELECT 1 FROM series o WHERE o.org_id = s.org_id AND o.source_id = s.source_id AND o.session_id = s.session_id
+                        AND o.numeric = 0 AND o.tags = s.tags AND s.metric LIKE o.metric || '.%'))
+                    """, arguments: [orgID, sessionID])
+                return SessionSummary(metrics: metrics, pointCount: row?[2] ?? 0, firstTimestamp: row?[0], lastTimestamp: row?[1])
+            }
+        }
+    }
+}

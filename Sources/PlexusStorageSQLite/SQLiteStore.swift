@@ -1,0 +1,262 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+public import Logging
+import Metrics
+import NIOPosix
+public import PlexusModel
+public import PlexusStorage
+import GRDB
+public import ServiceLifecycle
+import Synchronization
+
+/// The embedded store: a write-ahead log for durability plus SQLite (through GRDB) for
+/// everything readable — compressed chunks of points, 1-minute and 1-hour rollups,
+/// sources, sessions, organisations and keys. Layout: `docs/storage.md`.
+///
+/// Run it as a `Service` (it owns the log writer and the flusher). An instance opened
+/// with `role: .admin` only touches the database (keys, organisations) and is safe to use
+/// while a server runs on the same directory.
+public final class SQLiteStore: PlexusStore, Service, Sendable {
+    public enum Role: Sendable { case server, admin }
+
+    public struct Configuration: Sendable {
+        /// Flush to SQLite once this many points wait in memory.
+        public var flushMaxPoints = 250_000
+        /// Flush to SQLite at least this often while data waits.
+        public var flushMaxAge: Duration = .seconds(1)
+        /// Points per chunk BLOB at most.
+        public var maxChunkPoints = 8192
+        public init() {}
+    }
+
+    public let engineName = "sqlite"
+    let pool: DatabasePool
+    let role: Role
+    let config: Configuration
+    let logger: Logger
+    let head = Head()
+    private let wal: Mutex<WriteAheadLog?>
+    private let pending = Mutex(PendingQueue())
+    private let writerBell: AsyncStream<Void>.Continuation
+    private let writerStream: AsyncStream<Void>
+    private let flushBell: AsyncStream<Void>.Continuation
+    private let flushStream: AsyncStream<Void>
+    let seriesIDs = Mutex([SeriesKey: Int64]())
+    private let threadPool = NIOThreadPool(numberOfThreads: 1)
+    private let lockFD: Int32
+
+    struct PendingAppend: Sendable {
+        var payload: [UInt8]
+        var batch: IngestBatch
+        var orgID: Int64
+        var receivedAt: Int64
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    struct PendingQueue: Sendable {
+        var items: [PendingAppend] = []
+        var closed = false
+    }
+
+    /// Opens (creating if needed) the store in `directory`.
+    public init(directory: String, role: Role = .server, configuration: Configuration = .init(), logger: Logger) throws {
+        self.role = role
+        self.config = configuration
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if role == .server {
+            lockFD = open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+                throw StoreError(.unavailable, "data directory \(directory) is in use by another plexus-server")
+            }
+        } else {
+            lockFD = -1
+        }
+        var dbConfig = GRDB.Configuration()
+        dbConfig.busyMode = .timeout(10)
+        dbConfig.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: directory + "/plexus.sqlite", configuration: dbConfig)
+            try Schema.migrator().migrate(pool)
+        } catch {
+            throw StoreError(.unavailable, "cannot open the database in \(directory)", underlying: error)
+        }
+        (writerStream, writerBell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (flushStream, flushBell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        if role == .server {
+            let log = try WriteAheadLog(directory: directory + "/wal")
+            try Self.replay(log, into: head, pool: pool, logger: logger)
+            wal = Mutex(log)
+            threadPool.start()
+        } else {
+            wal = Mutex(nil)
+        }
+    }
+
+    deinit {
+        if lockFD >= 0 { close(lockFD) }
+    }
+
+    static func nowMicros() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
+    }
+
+    private static func replay(_ log: WriteAheadLog, into head: Head, pool: DatabasePool, logger: Logger) throws {
+        let checkpoint = try pool.read { db -> WriteAheadLog.Position in
+            let seg = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'wal_segment'") ?? 0
+            let off = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'wal_offset'") ?? 0
+            return WriteAheadLog.Position(segment: UInt64(seg), offset: off)
+        }
+        var records = 0
+        var entries: [(IngestBatch, Int64, Int64)] = []
+        let end = try log.replay(after: checkpoint) { payload, _ in
+            let (rec, json) = try WALRecord.decode(payload)
+            let options = IngestDecoder.Options(forcedSourceID: rec.forcedSource, forcedSessionID: rec.forcedSession)
+            let batch = try IngestDecoder.decode(json, options: options)
+            entries.append((batch, rec.orgID, rec.receivedAt))
+            records += 1
+        }
+        try log.openForAppend(after: end)
+        if !entries.isEmpty {
+            head.insert(entries, position: end)
+            logger.info("replayed write-ahead log", metadata: ["records": "\(records)"])
+        }
+    }
+
+    // MARK: Service
+
+    public func run() async throws {
+        guard role == .server else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.writerLoop() }
+            group.addTask { await self.flusherLoop() }
+            group.addTask {
+                // Wakes the flusher so age-based flushes happen without traffic.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(200))
+                    self.flushBell.yield()
+                }
+            }
+            try? await gracefulShutdown()
+            // Stop taking writes, drain what was accepted, flush everything, stop.
+            pending.withLock { $0.closed = true }
+            writerBell.finish()
+            await group.next()  // the writer finishes after draining
+            flushBell.finish()
+            group.cancelAll()
+        }
+        await flushOnce()
+        head.failWaiters(StoreError(.unavailable, "the store is shutting down"))
+        try? await threadPool.shutdownGracefully()
+        logger.info("store stopped")
+    }
+
+    private func writerLoop() async {
+        for await _ in writerStream { await drainPending() }
+        await drainPending()
+    }
+
+    private func drainPending() async {
+        while true {
+            let items = pending.withLock { q -> [PendingAppend] in
+                let items = q.items
+                q.items.removeAll(keepingCapacity: true)
+                return items
+            }
+            if items.isEmpty { return }
+            let payloads = items.map(\.payload)
+            do {
+                let position = try await threadPool.runIfActive { [self] in
+                    try self.wal.withLock { log -> WriteAheadLog.Position in
+                        guard let log else { throw StoreError(.unavailable, "the write-ahead log is closed") }
+                        return try log.appendDurably(payloads)
+                    }
+                }
+                head.insert(items.map { ($0.batch, $0.orgID, $0.receivedAt) }, position: position)
+                for item in items { item.continuation.resume() }
+                Metrics.Counter(label: "plexus_points_stored_total").increment(by: items.reduce(0) { $0 + $1.batch.points.count })
+                if head.pointCount >= config.flushMaxPoints { flushBell.yield() }
+            } catch {
+                logger.error("write-ahead log append failed", metadata: ["error": "\(error)"])
+                let e = StoreError(.unavailable, "the store could not write to disk", underlying: error)
+                for item in items { item.continuation.resume(throwing: e) }
+            }
+        }
+    }
+
+    private func flusherLoop() async {
+        for await _ in flushStream where head.flushDue(maxPoints: config.flushMaxPoints, maxAge: config.flushMaxAge) {
+            await flushOnce()
+        }
+    }
+
+    /// Moves everything in memory into SQLite in one transaction, then drops WAL segments.
+    func flushOnce() async {
+        let snap = head.take()
+        if snap.isEmpty {
+            head.markFlushed(upTo: snap.appendedSeq)
+            return
+        }
+        let start = ContinuousClock.now
+        do {
+            let newIDs = try await pool.write { db in try self.write(snap, db) }
+            seriesIDs.withLock { cache in cache.merge(newIDs) { a, _ in a } }
+            wal.withLock { $0?.removeSegments(before: snap.walPosition) }
+            head.markFlushed(upTo: snap.appendedSeq)
+            let d = start.duration(to: .now)
+            Metrics.Timer(label: "plexus_store_flush_seconds").recordNanoseconds(
+                d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+        } catch {
+            logger.error("flush to SQLite failed; data stays in the write-ahead log", metadata: ["error": "\(error)"])
+            head.restore(snap, error: StoreError(.unavailable, "flush failed", underlying: error))
+        }
+    }
+
+    // MARK: Append
+
+    public func append(_ batch: IngestBatch, context: AppendContext) async throws {
+        guard role == .server else { throw StoreError(.unavailable, "store opened for administration only") }
+        guard !batch.points.isEmpty else { return }
+        let payload = WALRecord(
+            orgID: context.orgID, receivedAt: context.receivedAt,
+            forcedSource: context.options.forcedSourceID, forcedSession: context.options.forcedSessionID
+        ).encode(json: context.rawBody)
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let accepted = pending.withLock { q -> Bool in
+                if q.closed { return false }
+                q.items.append(PendingAppend(payload: payload, batch: batch, orgID: context.orgID,
+                                             receivedAt: context.receivedAt, continuation: c))
+                return true
+            }
+            if accepted {
+                writerBell.yield()
+            } else {
+                c.resume(throwing: StoreError(.unavailable, "the store is shutting down"))
+            }
+        }
+    }
+
+    /// Read-your-writes: every query first waits until acknowledged data is in SQLite.
+    func readable() async throws {
+        guard role == .server else { return }
+        try await head.waitUntilReadable { flushBell.yield() }
+    }
+}
+
+extension Head {
+    /// Inserts a group of durable batches atomically (one WAL group commit).
+    func insert(_ entries: [(IngestBatch, Int64, Int64)], position: WriteAheadLog.Position) {
+        insertGroup { snap in
+            for (batch, org, at) in entries { Head.add(batch, orgID: org, receivedAt: at, to: &snap) }
+            snap.walPosition = position
+        }
+    }
+}

@@ -1,0 +1,225 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import PlexusStorage
+
+/// The embedded store's write-ahead log: append-only segment files in `<data>/wal/`.
+///
+/// ```
+/// segment file  := record*
+/// record        := length:u32le crc32c(payload):u32le payload
+/// ```
+/// A record is acknowledged only after `fdatasync` of its segment. Many concurrent
+/// requests share one `fdatasync` (group commit). A torn or zero tail (a write that was
+/// never acknowledged) ends replay. Segments wholly before the SQLite checkpoint are
+/// deleted after each flush.
+///
+/// This type does blocking file I/O; callers run it on a thread pool, never on the
+/// cooperative pool.
+final class WriteAheadLog {
+    struct Position: Comparable, Hashable, Sendable {
+        var segment: UInt64
+        var offset: Int64
+        static func < (a: Position, b: Position) -> Bool {
+            (a.segment, a.offset) < (b.segment, b.offset)
+        }
+        static let zero = Position(segment: 0, offset: 0)
+    }
+
+    static let segmentLimit: Int64 = 64 * 1024 * 1024
+    let directory: String
+    private var fd: Int32 = -1
+    private(set) var position: Position
+
+    init(directory: String) throws {
+        self.directory = directory
+        position = .zero
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw StoreError(.unavailable, "cannot create WAL directory \(directory) (errno \(errno))")
+        }
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
+
+    func segmentPath(_ n: UInt64) -> String {
+        let digits = String(n)
+        return directory + "/" + String(repeating: "0", count: max(0, 16 - digits.count)) + digits + ".wal"
+    }
+
+    /// Segment numbers present on disk, ascending.
+    func segments() throws -> [UInt64] {
+        guard let dir = opendir(directory) else { throw StoreError(.unavailable, "cannot read WAL directory") }
+        defer { closedir(dir) }
+        var out: [UInt64] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasSuffix(".wal"), let n = UInt64(name.dropLast(4)) { out.append(n) }
+        }
+        return out.sorted()
+    }
+
+    /// Calls `body` for every intact record after `checkpoint`, in order. Returns the
+    /// position after the last intact record. Stops at the first torn record.
+    func replay(after checkpoint: Position, _ body: (UnsafeRawBufferPointer, Position) throws -> Void) throws -> Position {
+        var last = checkpoint
+        for seg in try segments() where seg >= checkpoint.segment {
+            let bytes = try readWhole(segmentPath(seg))
+            var off = 0
+            let valid = try bytes.withUnsafeBytes { raw -> Bool in
+                while off + 8 <= raw.count {
+                    let len = Int(raw.loadUnaligned(fromByteOffset: off, as: UInt32.self).littleEndian)
+                    let crc = raw.loadUnaligned(fromByteOffset: off + 4, as: UInt32.self).littleEndian
+                    guard len > 0, off + 8 + len <= raw.count else { return false }
+                    let payload = UnsafeRawBufferPointer(rebasing: raw[(off + 8)..<(off + 8 + len)])
+                    guard CRC32C.checksum(payload) == crc else { return false }
+                    off += 8 + len
+                    let pos = Position(segment: seg, offset: Int64(off))
+                    if pos > checkpoint { try body(payload, pos) }
+                    last = max(last, pos)
+                }
+                return off == raw.count
+            }
+            if !valid {
+                // A torn tail: never acknowledged. Cut it so new records follow good ones.
+                truncate(segmentPath(seg), off_t(off))
+                break
+            }
+        }
+        return last
+    }
+
+    /// Opens a fresh segment for appending (after replay).
+    func openForAppend(after last: Position) throws {
+        let next = max(last.segment, (try segments().last) ?? 0) + 1
+        try openSegment(next)
+    }
+
+    private func openSegment(_ n: UInt64) throws {
+        if fd >= 0 { close(fd) }
+        fd = open(segmentPath(n), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError(.unavailable, "cannot open WAL segment (errno \(errno))") }
+        position = Position(segment: n, offset: 0)
+        try syncDirectory()
+    }
+
+    private func syncDirectory() throws {
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0 else { throw StoreError(.unavailable, "cannot open WAL directory (errno \(errno))") }
+        defer { close(dfd) }
+        _ = fsync(dfd)
+    }
+
+    /// Frames `payloads` as records, writes them and makes them durable. Returns the
+    /// position after the last record.
+    func appendDurably(_ payloads: [[UInt8]]) throws -> Position {
+        if position.offset >= Self.segmentLimit { try openSegment(position.segment + 1) }
+        var total = 0
+        for p in payloads { total += 8 + p.count }
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(total)
+        for p in payloads {
+            let crc = p.withUnsafeBytes { CRC32C.checksum($0) }
+            withUnsafeBytes(of: UInt32(p.count).littleEndian) { buffer.append(contentsOf: $0) }
+            withUnsafeBytes(of: crc.littleEndian) { buffer.append(contentsOf: $0) }
+            buffer.append(contentsOf: p)
+        }
+        try buffer.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw StoreError(.unavailable, "WAL write failed (errno \(errno))")
+                }
+                done += n
+            }
+        }
+        guard fdatasync(fd) == 0 else { throw StoreError(.unavailable, "WAL fdatasync failed (errno \(errno))") }
+        position.offset += Int64(total)
+        return position
+    }
+
+    /// Deletes segments that end before `checkpoint` (everything in them is in SQLite).
+    func removeSegments(before checkpoint: Position) {
+        guard let list = try? segments() else { return }
+        for seg in list where seg < checkpoint.segment && seg != position.segment {
+            unlink(segmentPath(seg))
+        }
+    }
+
+    private func readWhole(_ path: String) throws -> [UInt8] {
+        let rfd = open(path, O_RDONLY | O_CLOEXEC)
+        guard rfd >= 0 else { throw StoreError(.unavailable, "cannot open WAL segment for replay (errno \(errno))") }
+        defer { close(rfd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(rfd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError(.unavailable, "WAL read failed (errno \(errno))")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+}
+
+/// What one WAL record carries: a validated ingest batch as received.
+///
+/// ```
+/// payload := version:u8(=1) orgID:i64le receivedAt:i64le
+///            sourceLen:u16le source   (forced source: WebSocket connection, else empty)
+///            sessionLen:u16le session (forced session: server-side recording, else empty)
+///            json                     (the request body / frame, decompressed)
+/// ```
+struct WALRecord {
+    var orgID: Int64
+    var receivedAt: Int64
+    var forcedSource: String?
+    var forcedSession: String?
+
+    func encode(json: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(json.count + 32)
+        out.append(1)
+        withUnsafeBytes(of: orgID.littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: receivedAt.littleEndian) { out.append(contentsOf: $0) }
+        for s in [forcedSource ?? "", forcedSession ?? ""] {
+            let u = Array(s.utf8)
+            withUnsafeBytes(of: UInt16(u.count).littleEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: u)
+        }
+        out.append(contentsOf: json)
+        return out
+    }
+
+    /// Decodes the header; returns it and the JSON part.
+    static func decode(_ p: UnsafeRawBufferPointer) throws -> (WALRecord, UnsafeRawBufferPointer) {
+        guard p.count >= 21, p[0] == 1 else { throw StoreError(.corrupted, "unknown WAL record version") }
+        let org = Int64(littleEndian: p.loadUnaligned(fromByteOffset: 1, as: Int64.self))
+        let at = Int64(littleEndian: p.loadUnaligned(fromByteOffset: 9, as: Int64.self))
+        var off = 17
+        var strings: [String] = []
+        for _ in 0..<2 {
+            guard off + 2 <= p.count else { throw StoreError(.corrupted, "short WAL record") }
+            let n = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: off, as: UInt16.self)))
+            off += 2
+            guard off + n <= p.count else { throw StoreError(.corrupted, "short WAL record") }
+            strings.append(String(decoding: UnsafeRawBufferPointer(rebasing: p[off..<(off + n)]), as: UTF8.self))
+            off += n
+        }
+        let rec = WALRecord(
+            orgID: org, receivedAt: at,
+            forcedSource: strings[0].isEmpty ? nil : strings[0],
+            forcedSession: strings[1].isEmpty ? nil : strings[1])
+        return (rec, UnsafeRawBufferPointer(rebasing: p[off...]))
+    }
+}
