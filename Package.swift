@@ -75,6 +75,7 @@ let package = Package(
             dependencies: [
                 "PlexusServer", "PlexusStorage", "PlexusStorageSQLite", "PlexusModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,0 +1,98 @@
+public import HTTPTypes
+public import Hummingbird
+import NIOCore
+import Logging
+public import PlexusModel
+public import PlexusStorage
+
+/// The one error type every HTTP route throws, and the one place errors become replies:
+/// `{"error": "<safe message>", "code": "<STABLE_CODE>"}` with the matching status.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public let status: HTTPResponse.Status
+    /// Stable, documented machine code (docs/http-api.md lists them all).
+    public let code: String
+    public let message: String
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    public static func badRequest(_ m: String, code: String = "VALIDATION_ERROR") -> APIError { .init(.badRequest, code, m) }
+    public static func unauthorized(_ m: String) -> APIError { .init(.unauthorized, "UNAUTHORIZED", m) }
+    public static func forbidden(_ m: String) -> APIError { .init(.forbidden, "FORBIDDEN", m) }
+    public static func notFound(_ m: String) -> APIError { .init(.notFound, "NOT_FOUND", m) }
+    public static func conflict(_ m: String) -> APIError { .init(.conflict, "CONFLICT", m) }
+    /// An expired one-time resource the server issued (login codes, invite and setup links).
+    public static func gone(_ m: String) -> APIError { .init(.gone, "GONE", m) }
+    public static let payloadTooLarge = APIError(
+        .contentTooLarge, "PAYLOAD_TOO_LARGE", "payload too large (max \(Limits.maxBodyBytes) bytes)")
+    public static func rateLimited(retryAfterSeconds: Int) -> APIError {
+        .init(.tooManyRequests, "RATE_LIMITED", "rate limit exceeded, retry later",
+              headers: [.retryAfter: String(retryAfterSeconds)])
+    }
+    public static func unavailable(_ m: String) -> APIError {
+        .init(.serviceUnavailable, "UNAVAILABLE", m, headers: [.retryAfter: "1"])
+    }
+    public static let internalError = APIError(.internalServerError, "INTERNAL_ERROR", "internal error")
+
+    public init(_ e: IngestError) {
+        switch e.code {
+        case .payloadTooLarge: self = .payloadTooLarge
+        default: self.init(.badRequest, e.code.rawValue, e.message)
+        }
+    }
+
+    public init(_ e: StoreError) {
+        switch e.code {
+        case .notFound: self = .notFound(e.message)
+        case .conflict: self = .conflict(e.message)
+        case .invalidArgument: self = .badRequest(e.message)
+        case .unavailable: self = .unavailable(e.message)
+        default: self = .internalError
+        }
+    }
+
+    /// Maps anything thrown by a handler.
+    public init(any error: any Error) {
+        switch error {
+        case let e as APIError: self = e
+        case let e as IngestError: self.init(e)
+        case let e as StoreError: self.init(e)
+        case let e as HTTPError where e.status == .contentTooLarge: self = .payloadTooLarge
+        case let e as HTTPError: self.init(e.status, "HTTP_\(e.status.code)", e.body ?? e.status.reasonPhrase)
+        default: self = .internalError
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var w = JSONWriter()
+        w.raw("{\"error\":")
+        w.string(message)
+        w.raw(",\"code\":")
+        w.string(code)
+        w.raw("}")
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+}
+
+/// Turns every error a route throws into an `APIError` reply, and counts rejects.
+struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let e = APIError(any: error)
+            if e.status == .internalServerError {
+                context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            ServerMetrics.rejected(reason: e.code)
+            throw e
+        }
+    }
+}

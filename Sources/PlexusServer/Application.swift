@@ -1,0 +1,62 @@
+public import Hummingbird
+public import Logging
+import NIOCore
+public import PlexusStorage
+public import ServiceLifecycle
+
+/// Everything the HTTP application needs, as plain values.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port; `onListening` receives the real one.
+    public var port: Int
+    /// The server's clock in Unix microseconds (tests inject a skewed one).
+    public var now: @Sendable () -> Int64
+    /// Prometheus text for `GET /metrics`.
+    public var metricsText: @Sendable () -> String
+    public var version: String
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
+                metricsText: @escaping @Sendable () -> String = { "" }, version: String = "0.1.0") {
+        self.host = host
+        self.port = port
+        self.now = now
+        self.metricsText = metricsText
+        self.version = version
+    }
+}
+
+/// Shared state of the running server, handed to every route.
+struct ServerState: Sendable {
+    let store: any PlexusStore
+    let auth: Authenticator
+    let config: ServerConfiguration
+    let startedAt: ContinuousClock.Instant
+    let presence: Presence
+}
+
+/// Builds the Plexus HTTP application. `services` run beside the server in its
+/// ServiceGroup (the store first, so it stops last and flushes everything).
+public func buildApplication(
+    configuration: ServerConfiguration, store: any PlexusStore, services: [any Service] = [],
+    presence: Presence = Presence(), logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let state = ServerState(
+        store: store, auth: Authenticator(store: store, now: configuration.now), config: configuration,
+        startedAt: .now, presence: presence)
+    let router = Router()
+    router.add(middleware: CORSMiddleware(
+        allowOrigin: .all, allowHeaders: [.contentType, .authorization, .init("x-api-key")!, .contentEncoding],
+        allowMethods: [.get, .post, .patch, .delete, .options], maxAge: .seconds(86_400)))
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: ErrorMappingMiddleware())
+    HealthRoutes(state: state).register(router)
+    IngestRoutes(state: state).register(router)
+    SessionRoutes(state: state).register(router)
+    QueryRoutes(state: state).register(router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "plexus"),
+        services: services,
+        onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+        logger: logger)
+}

@@ -1,0 +1,94 @@
+public import HTTPTypes
+public import PlexusStorage
+import Synchronization
+
+/// Who is calling: the organisation and scopes of the presented key.
+public struct Principal: Sendable, Hashable {
+    public var orgID: Int64
+    public var keyID: String
+    public var scopes: Set<Scope>
+
+    public init(orgID: Int64, keyID: String, scopes: Set<Scope>) {
+        self.orgID = orgID
+        self.keyID = keyID
+        self.scopes = scopes
+    }
+
+    /// `admin` includes every other scope.
+    public func has(_ scope: Scope) -> Bool { scopes.contains(scope) || scopes.contains(.admin) }
+}
+
+/// Checks API keys from `x-api-key` or `Authorization: Bearer`. Lookups are cached for
+/// one second, so a key revoked from the command line stops working within a second.
+public final class Authenticator: Sendable {
+    let store: any PlexusStore
+    let clock: @Sendable () -> Int64
+    private let cache = Mutex([[UInt8]: (record: APIKeyRecord?, fetched: Int64)]())
+    static let ttl: Int64 = 1_000_000
+
+    public init(store: any PlexusStore, now: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.clock = now
+    }
+
+    static let apiKeyHeader = HTTPField.Name("x-api-key")!
+
+    /// The key presented by a request, if any.
+    public static func presentedKey(_ headers: HTTPFields) -> String? {
+        if let k = headers[apiKeyHeader], !k.isEmpty { return k }
+        if let auth = headers[.authorization] {
+            let parts = auth.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingSpaces }
+        }
+        return nil
+    }
+
+    /// Verifies `key` and that it grants `scope`.
+    public func authenticate(key: String?, scope: Scope) async throws -> Principal {
+        guard let key, !key.isEmpty else { throw APIError.unauthorized("missing x-api-key") }
+        let p = try await verify(key)
+        guard p.has(scope) else { throw APIError.forbidden("API key lacks \(scope.rawValue) scope") }
+        return p
+    }
+
+    public func authenticate(_ headers: HTTPFields, scope: Scope) async throws -> Principal {
+        try await authenticate(key: Self.presentedKey(headers), scope: scope)
+    }
+
+    /// Verifies a key without a scope requirement.
+    public func verify(_ key: String) async throws -> Principal {
+        guard APIKeys.isWellFormed(key) else { throw APIError.unauthorized("invalid API key") }
+        let hash = APIKeys.hash(key)
+        let now = clock()
+        let cached = cache.withLock { c -> APIKeyRecord?? in
+            guard let e = c[hash], now - e.fetched < Self.ttl else { return nil }
+            return .some(e.record)
+        }
+        let record: APIKeyRecord?
+        if let cached {
+            record = cached
+        } else {
+            record = try await store.apiKey(hash: hash)
+            cache.withLock { c in
+                if c.count > 10_000 { c.removeAll() }
+                c[hash] = (record, now)
+            }
+        }
+        guard let record, APIKeys.equal(record.hash, hash) else { throw APIError.unauthorized("invalid API key") }
+        if record.revokedAt != nil { throw APIError.unauthorized("API key revoked") }
+        if let exp = record.expiresAt, exp <= now { throw APIError.unauthorized("API key expired") }
+        return Principal(orgID: record.orgID, keyID: record.id, scopes: record.scopes)
+    }
+
+    /// Forgets cached lookups (after a revoke through the API).
+    public func invalidate() { cache.withLock { $0.removeAll() } }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,71 @@
+import CompressNIO
+import Hummingbird
+import NIOCore
+import PlexusModel
+import PlexusStorage
+
+/// `POST /ingest` and `POST /api/ingest` (identical). A 200 means every point is on disk.
+struct IngestRoutes {
+    let state: ServerState
+
+    func register(_ router: Router<BasicRequestContext>) {
+        router.post("/ingest") { request, context in try await ingest(request, context) }
+        router.post("/api/ingest") { request, context in try await ingest(request, context) }
+    }
+
+    func ingest(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let principal = try await state.auth.authenticate(request.headers, scope: .write)
+        var body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Limits.maxBodyBytes)
+        } catch let e as HTTPError where e.status == .contentTooLarge {
+            throw APIError.payloadTooLarge
+        }
+        if let enc = request.headers[.contentEncoding]?.lowercased(), enc != "identity" {
+            guard enc == "gzip" || enc == "x-gzip" else {
+                throw APIError(.unsupportedMediaType, "INVALID_ENCODING", "unsupported Content-Encoding \(enc.prefix(32))")
+            }
+            body = try Self.gunzip(&body)
+        }
+        let receivedAt = state.config.now()
+        let batch: IngestBatch
+        do {
+            batch = try body.withUnsafeReadableBytes { try IngestDecoder.decode($0) }
+        } catch let e as IngestError {
+            throw APIError(e)
+        }
+        if !batch.points.isEmpty {
+            let start = ContinuousClock.now
+            try await state.store.append(batch, context: AppendContext(
+                orgID: principal.orgID, receivedAt: receivedAt, rawBody: Array(body.readableBytesView)))
+            ServerMetrics.storeLatency("append", start.duration(to: .now))
+            ServerMetrics.pointsIngested(batch.points.count, transport: "http")
+        }
+        let source = batch.singleSourceID
+        return Reply.json { w in
+            w.raw("{\"success\":true,\"count\":")
+            w.int(batch.points.count)
+            if let source, !batch.points.isEmpty {
+                w.raw(",\"source_id\":")
+                w.string(source)
+            }
+            w.raw("}")
+        }
+    }
+
+    /// Decompresses a gzip body, refusing to inflate past the 5 MiB cap (gzip bombs).
+    static func gunzip(_ body: inout ByteBuffer) throws -> ByteBuffer {
+        do {
+            let out = try body.decompress(with: .gzip(), maxSize: Limits.maxBodyBytes + 1)
+            guard out.readableBytes <= Limits.maxBodyBytes else { throw APIError.payloadTooLarge }
+            return out
+        } catch let e as APIError {
+            throw e
+        } catch let e as CompressNIOError where e == .bufferOverflow {
+            throw APIError(.contentTooLarge, "PAYLOAD_TOO_LARGE",
+                           "payload too large (max \(Limits.maxBodyBytes) bytes decompressed)")
+        } catch {
+            throw APIError.badRequest("invalid gzip body", code: "INVALID_ENCODING")
+        }
+    }
+}

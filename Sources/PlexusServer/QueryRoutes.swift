@@ -1,0 +1,262 @@
+import Hummingbird
+import NIOCore
+import PlexusModel
+import PlexusStorage
+
+/// The read API under `/v1` (read scope), in the shapes of the original platform's API.
+struct QueryRoutes {
+    let state: ServerState
+    static let maxRows = 10_000
+
+    func register(_ router: Router<BasicRequestContext>) {
+        let g = router.group("v1/sources")
+        g.get { request, _ in try await sources(request) }
+        g.get(":id") { request, context in try await source(request, context.parameters.require("id")) }
+        g.get(":id/metrics") { request, context in try await metrics(request, context.parameters.require("id")) }
+        g.get(":id/metrics/latest") { request, context in try await latest(request, context.parameters.require("id")) }
+        g.get(":id/metrics/query") { request, context in
+            let p = try await state.auth.authenticate(request.headers, scope: .read)
+            var sel = SeriesSelector(orgID: p.orgID, sourceID: try context.parameters.require("id"))
+            return try await metricsQuery(request, selector: &sel, defaultRange: nil)
+        }
+        g.get(":id/logs") { request, context in try await logs(request, context.parameters.require("id")) }
+    }
+
+    func sources(_ request: Request) async throws -> Response {
+        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let filter = request.uri.queryParameters.get("status")
+        guard filter == nil || filter == "online" || filter == "offline" else {
+            throw APIError.badRequest("status must be online or offline")
+        }
+        let online = state.presence.onlineSources(orgID: p.orgID)
+        var known = try await state.store.sources(orgID: p.orgID).map { ($0.sourceID, $0.lastSeen as Int64?) }
+        // A connected device that has not sent data yet is still a source.
+        for s in online where !known.contains(where: { $0.0 == s }) { known.append((s, nil)) }
+        known.sort { $0.0 < $1.0 }
+        return Reply.json { w in
+            w.raw("{\"devices\":[")
+            var first = true
+            for (id, last) in known {
+                let on = online.contains(id)
+                if filter == "online" && !on || filter == "offline" && on { continue }
+                if !first { w.raw(",") }
+                first = false
+                Self.writeSource(id, online: on, lastSeen: last, &w)
+            }
+            w.raw("]}")
+        }
+    }
+
+    static func writeSource(_ id: String, online: Bool, lastSeen: Int64?, _ w: inout JSONWriter) {
+        w.raw("{\"source_id\":")
+        w.string(id)
+        w.raw(",\"online\":")
+        w.bool(online)
+        w.raw(",\"last_seen_ms\":")
+        if let lastSeen { w.int(lastSeen / 1_000) } else { w.raw("null") }
+        w.raw("}")
+    }
+
+    func source(_ request: Request, _ id: String) async throws -> Response {
+        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let info = try await state.store.source(orgID: p.orgID, sourceID: id)
+        let on = state.presence.isOnline(orgID: p.orgID, sourceID: id)
+        guard info != nil || on else { throw APIError.notFound("device not found") }
+        return Reply.json { w in Self.writeSource(id, online: on, lastSeen: info?.lastSeen, &w) }
+    }
+
+    func metrics(_ request: Request, _ id: String) async throws -> Response {
+        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let names = try await state.store.metrics(orgID: p.orgID, sourceID: id)
+        return Reply.json { w in
+            w.raw("[")
+            for (i, n) in names.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.string(n)
+            }
+            w.raw("]")
+        }
+    }
+
+    func latest(_ request: Request, _ id: String) async throws -> Response {
+        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let since = state.config.now() - 3_600_000_000
+        let values = try await state.store.latest(orgID: p.orgID, sourceID: id, since: since)
+        return Reply.json { w in
+            w.raw("{\"metrics\":{")
+            for (i, v) in values.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.string(v.metric)
+                w.raw(":")
+                w.write(v.value)
+            }
+            w.raw("},\"timestamps_ms\":{")
+            for (i, v) in values.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.string(v.metric)
+                w.raw(":")
+                w.millis(v.timestamp)
+            }
+            w.raw("}}")
+        }
+    }
+
+    /// Reads `last` or `start`+`end` (default: the last hour, or `defaultRange`).
+    func timeRange(_ q: Parameters, defaultRange: TimeRange?) throws -> TimeRange {
+        let now = state.config.now()
+        if let last = q.get("last"), !last.isEmpty {
+            guard let us = Times.parseLast(last) else { throw APIError.badRequest("invalid last — use e.g. 1h, 30m, 7d") }
+            return TimeRange(start: now - us, end: now + 1)
+        }
+        let start = q.get("start").flatMap { $0.isEmpty ? nil : $0 }
+        let end = q.get("end").flatMap { $0.isEmpty ? nil : $0 }
+        switch (start, end) {
+        case (nil, nil):
+            return defaultRange ?? TimeRange(start: now - 3_600_000_000, end: now + 1)
+        case (let s?, let e?):
+            guard let a = Times.parse(s) else { throw APIError.badRequest("start must be ISO-8601 or a Unix time") }
+            guard let b = Times.parse(e) else { throw APIError.badRequest("end must be ISO-8601 or a Unix time") }
+            guard b > a else { throw APIError.badRequest("end must be after start") }
+            return TimeRange(start: a, end: b)
+        default:
+            throw APIError.badRequest("start and end must be provided together")
+        }
+    }
+
+    /// The automatic interval for a window, as the original platform chooses it.
+    static func autoInterval(_ r: TimeRange) -> Resolution? {
+        let span = r.end - r.start
+        if span < 600_000_000 { return nil }
+        if span < 36_000_000_000 { return .minute }
+        if span < 259_200_000_000 { return .tenMinutes }
+        if span < 1_296_000_000_000 { return .hour }
+        return .day
+    }
+
+    static func tagFilters(_ q: Parameters) -> [Tag] {
+        q.compactMap { (k, v) -> Tag? in
+            guard k.hasPrefix("tag.") else { return nil }
+            return Tag(String(k.dropFirst(4)), String(v))
+        }.sorted()
+    }
+
+    /// `GET …/metrics/query` and `GET /api/sessions/{id}/data`.
+    func metricsQuery(_ request: Request, selector: inout SeriesSelector, defaultRange: TimeRange?) async throws -> Response {
+        let q = request.uri.queryParameters
+        if let m = q.get("metrics"), !m.isEmpty {
+            selector.metrics = m.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        }
+        if let s = q.get("session_id"), !s.isEmpty {
+            if let forced = selector.sessionID, forced != s { throw APIError.badRequest("session_id does not match") }
+            selector.sessionID = s
+        }
+        selector.tags = Self.tagFilters(q)
+        let range = try timeRange(q, defaultRange: defaultRange)
+        var resolution: Resolution?
+        var auto = false
+        switch q.get("interval") {
+        case nil, "", "auto":
+            resolution = Self.autoInterval(range)
+            auto = resolution != nil
+        case "raw":
+            resolution = nil
+        case let i?:
+            guard let r = Resolution(rawValue: i) else {
+                throw APIError.badRequest("interval must be one of ['raw','1m','10m','1h','1d']")
+            }
+            resolution = r
+        }
+        let start = ContinuousClock.now
+        defer { ServerMetrics.storeLatency("query", start.duration(to: .now)) }
+        if let resolution {
+            let r = try await state.store.queryAggregated(selector, range: range, resolution: resolution, limit: Self.maxRows)
+            return Reply.json { w in
+                w.raw("{\"interval\":")
+                w.string(resolution.rawValue)
+                w.raw(",\"auto_downsampled\":")
+                w.bool(auto)
+                w.raw(",\"truncated\":")
+                w.bool(r.truncated)
+                w.raw(",\"series\":{")
+                for (i, s) in r.series.enumerated() {
+                    if i > 0 { w.raw(",") }
+                    w.string(s.metric)
+                    w.raw(":{\"timestamp_ms\":[")
+                    Self.list(s.buckets, &w) { w, x in w.int(x.start / 1_000) }
+                    w.raw("],\"min\":[")
+                    Self.list(s.buckets, &w) { w, x in w.number(x.min) }
+                    w.raw("],\"max\":[")
+                    Self.list(s.buckets, &w) { w, x in w.number(x.max) }
+                    w.raw("],\"avg\":[")
+                    Self.list(s.buckets, &w) { w, x in w.number(x.average) }
+                    w.raw("],\"count\":[")
+                    Self.list(s.buckets, &w) { w, x in w.int(x.count) }
+                    w.raw("]}")
+                }
+                w.raw("}}")
+            }
+        }
+        let r = try await state.store.queryRaw(selector, range: range, limit: Self.maxRows)
+        return Reply.json { w in
+            w.raw("{\"interval\":\"raw\",\"auto_downsampled\":false,\"truncated\":")
+            w.bool(r.truncated)
+            w.raw(",\"series\":{")
+            for (i, s) in r.series.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.string(s.metric)
+                w.raw(":{\"timestamp_ms\":[")
+                Self.list(s.timestamps, &w) { w, x in w.millis(x) }
+                w.raw("],\"value\":[")
+                Self.list(s.values, &w) { w, x in w.write(x) }
+                w.raw("]}")
+            }
+            w.raw("}}")
+        }
+    }
+
+    static func list<T>(_ items: [T], _ w: inout JSONWriter, _ each: (inout JSONWriter, T) -> Void) {
+        for (i, x) in items.enumerated() {
+            if i > 0 { w.raw(",") }
+            each(&w, x)
+        }
+    }
+
+    func logs(_ request: Request, _ id: String) async throws -> Response {
+        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let q = request.uri.queryParameters
+        var sel = SeriesSelector(orgID: p.orgID, sourceID: id)
+        if let n = q.get("name"), !n.isEmpty { sel.metrics = [n] }
+        var limit = 1_000
+        var newest = false
+        var range: TimeRange
+        if let t = q.get("tail"), !t.isEmpty {
+            guard let n = Int(t), n > 0, n <= Self.maxRows else { throw APIError.badRequest("tail must be 1-10000") }
+            limit = n
+            newest = true
+            range = TimeRange(start: Int64.min / 2, end: Int64.max / 2)
+        } else {
+            range = try timeRange(q, defaultRange: nil)
+            if let l = q.get("limit"), !l.isEmpty {
+                guard let n = Int(l), n > 0, n <= Self.maxRows else { throw APIError.badRequest("limit must be 1-10000") }
+                limit = n
+            }
+        }
+        let points = try await state.store.logs(sel, range: range, limit: limit, newestFirst: newest)
+        return Reply.json { w in
+            w.raw("[")
+            for (i, pt) in points.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.raw("{\"timestamp_ms\":")
+                w.millis(pt.timestamp)
+                w.raw(",\"metric\":")
+                w.string(pt.metric)
+                w.raw(",\"value\":")
+                w.write(pt.value)
+                w.raw(",\"tags\":")
+                w.rawText(Tag.canonicalJSON(pt.tags))
+                w.raw("}")
+            }
+            w.raw("]")
+        }
+    }
+}

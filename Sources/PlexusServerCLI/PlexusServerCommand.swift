@@ -1,0 +1,257 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import PlexusModel
+import PlexusServer
+import PlexusStorage
+import PlexusStorageSQLite
+import Prometheus
+import ServiceLifecycle
+
+@main
+struct PlexusServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plexus-server",
+        abstract: "The Plexus telemetry server: ingest, sessions, query API.",
+        version: PlexusVersion.current,
+        subcommands: [Serve.self, Keys.self, Orgs.self],
+        defaultSubcommand: Serve.self)
+}
+
+enum PlexusVersion {
+    static let current = "0.1.0"
+}
+
+/// Options every subcommand shares. Each flag falls back to an environment variable.
+struct StoreOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Data directory (env PLEXUS_DATA_DIR).", valueName: "dir"))
+    var dataDir: String?
+
+    var resolvedDataDir: String {
+        dataDir ?? ProcessInfo.processInfo.environment["PLEXUS_DATA_DIR"] ?? "./plexus-data"
+    }
+
+    func openAdminStore() throws -> SQLiteStore {
+        var logger = Logger(label: "plexus.admin")
+        logger.logLevel = .warning
+        return try SQLiteStore(directory: resolvedDataDir, role: .admin, logger: logger)
+    }
+}
+
+func nowMicros() -> Int64 { Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()) }
+
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server (the default).")
+
+    @Option(help: "Address to bind (env PLEXUS_HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Port; 0 picks a free one (env PLEXUS_PORT, default 8080).") var port: Int?
+    @OptionGroup var store: StoreOptions
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env PLEXUS_LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let host = host ?? env["PLEXUS_HOST"] ?? "127.0.0.1"
+        let port = port ?? env["PLEXUS_PORT"].map({ Int($0) ?? -1 }) ?? 8080
+        guard (0...65535).contains(port) else {
+            throw ValidationError("port must be 0-65535")
+        }
+        let levelName = (logLevel ?? env["PLEXUS_LOG_LEVEL"] ?? "info").lowercased()
+        guard let level = Logger.Level(rawValue: levelName == "warn" ? "warning" : levelName) else {
+            throw ValidationError("unknown log level \(levelName)")
+        }
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "plexus.server")
+        let dataDir = store.resolvedDataDir
+        let sqlite = try SQLiteStore(directory: dataDir, role: .server, logger: Logger(label: "plexus.storage.sqlite"))
+        try await bootstrapKey(sqlite, env: env)
+        let hasKeys = try await !sqlite.apiKeys(orgID: nil).isEmpty
+        let config = ServerConfiguration(
+            host: host, port: port, now: nowMicros,
+            metricsText: {
+                var buffer: [UInt8] = []
+                registry.emit(into: &buffer)
+                return String(decoding: buffer, as: UTF8.self)
+            },
+            version: PlexusVersion.current)
+        let app = buildApplication(configuration: config, store: sqlite, services: [sqlite], logger: logger) { port in
+            let shown = host.contains(":") ? "[\(host)]" : host
+            var lines = ["Plexus server listening on http://\(shown):\(port) (store: sqlite in \(dataDir))"]
+            if !hasKeys {
+                lines.append("No API keys yet. Create one with:")
+                lines.append("  plexus-server keys create --data-dir \(dataDir) --name my-device")
+            }
+            // Unbuffered, so scripts reading our stdout through a pipe see it at once.
+            FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        }
+        try await app.runService()
+    }
+
+    /// `PLEXUS_BOOTSTRAP_KEY=plx_…` stores that exact key (write, read, admin) in the
+    /// default organisation if it is not stored yet: for scripted setups and benchmarks.
+    func bootstrapKey(_ store: SQLiteStore, env: [String: String]) async throws {
+        guard let key = env["PLEXUS_BOOTSTRAP_KEY"], !key.isEmpty else { return }
+        guard APIKeys.isWellFormed(key) else { throw CLIError("PLEXUS_BOOTSTRAP_KEY must be plx_ followed by 32 base62 characters") }
+        if try await store.apiKey(hash: APIKeys.hash(key)) != nil { return }
+        guard let org = try await store.organization(named: "default") else { throw CLIError("no default organisation") }
+        try await store.createAPIKey(APIKeys.record(key: key, orgID: org.id, name: "bootstrap", scopes: [.write, .read, .admin],
+                                                    now: nowMicros()))
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create, list and revoke API keys (works whether or not the server runs).",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key; prints it alone on stdout.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "A name for people, e.g. the device.") var name: String
+        @Option(help: "Comma-separated scopes: write, read, admin.") var scopes: String = "write,read"
+        @Option(help: "Organisation name.") var org: String = "default"
+        @Option(help: "Expire after this long, e.g. 30d, 12h, 90s.") var expiresIn: String?
+        @Flag(help: "Print id, key, name, org and scopes as JSON.") var json = false
+
+        func run() async throws {
+            var set = Set<Scope>()
+            for s in scopes.split(separator: ",") {
+                guard let scope = Scope(rawValue: s.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("unknown scope \(s) (use write, read, admin)")
+                }
+                set.insert(scope)
+            }
+            guard !set.isEmpty else { throw ValidationError("at least one scope is required") }
+            guard !name.isEmpty else { throw ValidationError("name must not be empty") }
+            var expires: Int64?
+            if let e = expiresIn {
+                guard let us = parseDuration(e) else { throw ValidationError("expires-in must look like 30d, 12h, 15m or 90s") }
+                expires = nowMicros() + us
+            }
+            let db = try store.openAdminStore()
+            guard let organization = try await db.organization(named: org) else {
+                throw CLIError("no organisation named \(org) (create it with: plexus-server orgs create \(org))")
+            }
+            let key = APIKeys.generate()
+            let record = APIKeys.record(key: key, orgID: organization.id, name: name, scopes: set, now: nowMicros(),
+                                        expiresAt: expires)
+            try await db.createAPIKey(record)
+            if json {
+                let obj: [String: Any] = [
+                    "id": record.id, "key": key, "name": name, "org": organization.name,
+                    "scopes": set.map(\.rawValue).sorted(),
+                ]
+                let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+                print(String(decoding: d, as: UTF8.self))
+            } else {
+                print(key)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (never the secret).")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Only this organisation.") var org: String?
+        @Flag(help: "JSON output.") var json = false
+
+        func run() async throws {
+            let db = try store.openAdminStore()
+            var orgID: Int64?
+            if let org {
+                guard let o = try await db.organization(named: org) else { throw CLIError("no organisation named \(org)") }
+                orgID = o.id
+            }
+            let orgs = Dictionary(uniqueKeysWithValues: try await db.organizations().map { ($0.id, $0.name) })
+            let keys = try await db.apiKeys(orgID: orgID)
+            let now = nowMicros()
+            func status(_ k: APIKeyRecord) -> String {
+                if k.revokedAt != nil { return "revoked" }
+                if let e = k.expiresAt, e <= now { return "expired" }
+                return "active"
+            }
+            if json {
+                let arr: [[String: Any]] = keys.map { k in
+                    ["id": k.id, "name": k.name, "prefix": k.prefix, "org": orgs[k.orgID] ?? "", "status": status(k),
+                     "scopes": k.scopes.map(\.rawValue).sorted(), "created_at": k.createdAt / 1_000]
+                }
+                let d = try JSONSerialization.data(withJSONObject: arr, options: [.sortedKeys])
+                print(String(decoding: d, as: UTF8.self))
+                return
+            }
+            print("ID                    PREFIX    ORG         STATUS   SCOPES            NAME")
+            for k in keys {
+                let cols = [k.id.padding(toLength: 22, withPad: " ", startingAt: 0),
+                            k.prefix.padding(toLength: 10, withPad: " ", startingAt: 0),
+                            (orgs[k.orgID] ?? "?").padding(toLength: 12, withPad: " ", startingAt: 0),
+                            status(k).padding(toLength: 9, withPad: " ", startingAt: 0),
+                            k.scopes.map(\.rawValue).sorted().joined(separator: ",").padding(toLength: 18, withPad: " ", startingAt: 0),
+                            k.name]
+                print(cols.joined())
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key by id; it stops working within a second.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The key id (from keys list).") var id: String
+
+        func run() async throws {
+            let db = try store.openAdminStore()
+            guard try await db.revokeAPIKey(id: id, at: nowMicros()) else { throw CLIError("no key with id \(id)") }
+            print("revoked \(id)")
+        }
+    }
+}
+
+struct Orgs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Organisations (tenants). A fresh store has one, named default.",
+        subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an organisation.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Its name.") var name: String
+
+        func run() async throws {
+            guard !name.isEmpty, name.count <= 100 else { throw ValidationError("name must be 1-100 characters") }
+            let org = try await store.openAdminStore().createOrganization(name: name)
+            print(org.name)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List organisations.")
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            for o in try await store.openAdminStore().organizations() { print(o.name) }
+        }
+    }
+}
+
+func parseDuration(_ s: String) -> Int64? {
+    guard let unit = s.last, let n = Int64(s.dropLast()), n > 0 else { return nil }
+    switch unit {
+    case "s": return n * 1_000_000
+    case "m": return n * 60_000_000
+    case "h": return n * 3_600_000_000
+    case "d": return n * 86_400_000_000
+    default: return nil
+    }
+}
