@@ -126,7 +126,9 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         }
         try log.openForAppend(after: end)
         if !entries.isEmpty {
-            head.insert(entries, position: end)
+            // Replayed records end where the new segment starts: once they are flushed,
+            // every older segment can go.
+            head.insert(entries, position: log.position)
             logger.info("replayed write-ahead log", metadata: ["records": "\(records)"])
         }
     }
@@ -153,7 +155,13 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
             flushBell.finish()
             group.cancelAll()
         }
-        await flushOnce()
+        // Everything is in SQLite now: drop the log and fold SQLite's own WAL into the file.
+        await flushOnce(rotateAbove: 0)
+        do {
+            _ = try await pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        } catch {
+            logger.warning("SQLite checkpoint at shutdown failed", metadata: ["error": "\(error)"])
+        }
         head.failWaiters(StoreError(.unavailable, "the store is shutting down"))
         try? await threadPool.shutdownGracefully()
         logger.info("store stopped")
@@ -199,18 +207,25 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
     }
 
     /// Moves everything in memory into SQLite in one transaction, then drops WAL segments.
-    func flushOnce() async {
+    func flushOnce(rotateAbove: Int64 = 8 << 20) async {
         let snap = head.take()
         if snap.isEmpty {
             head.markFlushed(upTo: snap.appendedSeq)
+            if rotateAbove == 0 {
+                try? await threadPool.runIfActive { [self] in
+                    try self.wal.withLock { try $0?.checkpointed(at: snap.walPosition, rotateAbove: 0) }
+                }
+            }
             return
         }
         let start = ContinuousClock.now
         do {
             let newIDs = try await pool.write { db in try self.write(snap, db) }
             seriesIDs.withLock { cache in cache.merge(newIDs) { a, _ in a } }
-            wal.withLock { $0?.removeSegments(before: snap.walPosition) }
             head.markFlushed(upTo: snap.appendedSeq)
+            try await threadPool.runIfActive { [self] in
+                try self.wal.withLock { try $0?.checkpointed(at: snap.walPosition, rotateAbove: rotateAbove) }
+            }
             let d = start.duration(to: .now)
             Metrics.Timer(label: "plexus_store_flush_seconds").recordNanoseconds(
                 d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)

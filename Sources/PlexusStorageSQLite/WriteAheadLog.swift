@@ -145,10 +145,16 @@ final class WriteAheadLog {
         return position
     }
 
-    /// Deletes segments that end before `checkpoint` (everything in them is in SQLite).
-    func removeSegments(before checkpoint: Position) {
-        guard let list = try? segments() else { return }
-        for seg in list where seg < checkpoint.segment && seg != position.segment {
+    /// Called after a flush: everything up to `checkpoint` is in SQLite. Deletes the
+    /// segments before it; when the checkpoint is the end of the log and the current
+    /// segment holds at least `rotateAbove` bytes, starts a new segment so the old one
+    /// can go too (keeps the log small on disk between flushes).
+    func checkpointed(at checkpoint: Position, rotateAbove: Int64) throws {
+        let everythingFlushed = checkpoint >= position
+        if everythingFlushed && position.offset >= rotateAbove && position.offset > 0 {
+            try openSegment(position.segment + 1)
+        }
+        for seg in try segments() where seg < position.segment && (seg < checkpoint.segment || everythingFlushed) {
             unlink(segmentPath(seg))
         }
     }
