@@ -90,7 +90,11 @@ let package = Package(
         ),
         .testTarget(
             name: "PlexusStorageSQLiteTests",
-            dependencies: ["PlexusModel", "PlexusStorage", "PlexusStorageSQLite", "PlexusStorageTesting"],
+            dependencies: [
+                "PlexusModel", "PlexusStorage", "PlexusStorageSQLite", "PlexusStorageTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

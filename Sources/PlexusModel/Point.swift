@@ -60,7 +60,13 @@ public enum Timestamp {
 
     public static func micros(fromWire t: Double) -> Int64? {
         guard t.isFinite else { return nil }
-        let us = t >= millisecondThreshold || t <= -millisecondThreshold ? t * 1_000 : t * 1_000_000
+        let isMillis = t >= millisecondThreshold || t <= -millisecondThreshold
+        // Whole numbers scale exactly in integer arithmetic (a Double product past 2^53 rounds).
+        if t == t.rounded(.towardZero), abs(t) < 9.0e15 {
+            let (us, overflow) = Int64(t).multipliedReportingOverflow(by: isMillis ? 1_000 : 1_000_000)
+            return overflow ? nil : us
+        }
+        let us = isMillis ? t * 1_000 : t * 1_000_000
         guard abs(us) < 9.2e18 else { return nil }
         return Int64(us.rounded())
     }

@@ -1,0 +1,225 @@
+public import PlexusModel
+public import PlexusStorage
+import Testing
+
+/// The behaviours every `PlexusStore` engine must have. An engine's test target runs
+/// each ``Check`` against a fresh, running store:
+///
+/// ```swift
+/// @Test(arguments: StoreConformance.checks)
+/// func conformance(_ check: StoreConformance.Check) async throws {
+///     try await withTemporarySQLiteStore { try await check.run($0) }
+/// }
+/// ```
+public enum StoreConformance {
+    public struct Check: Sendable, CustomTestStringConvertible {
+        public let name: String
+        public let run: @Sendable (any PlexusStore) async throws -> Void
+        public var testDescription: String { name }
+    }
+
+    public static let checks: [Check] = [
+        Check(name: "every value type round-trips", run: valueTypesRoundTrip),
+        Check(name: "aggregates stay correct across separate writes", run: aggregatesAcrossWrites),
+        Check(name: "tag filters and session selection", run: tagsAndSessions),
+        Check(name: "organisations never see each other's data", run: tenantIsolation),
+        Check(name: "organisations and keys", run: keysAndOrgs),
+        Check(name: "raw queries cap rows and report truncation", run: rawLimit),
+        Check(name: "ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
+        Check(name: "sessions: create, summary, scan, delete", run: sessionLifecycle),
+        Check(name: "points without a timestamp get the receive time", run: receiveTime),
+    ]
+
+    /// 2023-11-14T22:13:00Z, on a minute boundary: the receive time tests use.
+    public static let t0: Int64 = 1_699_999_980_000_000
+
+    /// Decodes `json` like the server does and appends it.
+    public static func append(_ store: any PlexusStore, org: Int64 = 1, receivedAt: Int64 = t0, _ json: String,
+                              options: IngestDecoder.Options = .init()) async throws {
+        let bytes = Array(json.utf8)
+        let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: options) }
+        try await store.append(batch, context: AppendContext(orgID: org, receivedAt: receivedAt, rawBody: bytes, options: options))
+    }
+
+    static func secs(_ us: Int64) -> String { String(Double(us) / 1_000_000) }
+    static let all = TimeRange(start: 0, end: Int64.max / 4)
+
+    static func valueTypesRoundTrip(_ store: any PlexusStore) async throws {
+        try await append(store, """
+            {"source_id":"dev","points":[
+            {"metric":"n","value":72.5,"timestamp":\(secs(t0))},
+            {"metric":"s","value":"running","timestamp":\(secs(t0 + 1))},
+            {"metric":"b","value":true,"timestamp":\(secs(t0 + 2))},
+            {"metric":"o","value":{"x":1.2,"y":3.4,"z":5.6},"timestamp":\(secs(t0 + 3))},
+            {"metric":"a","value":[1.0,2.5,-3],"timestamp":\(secs(t0 + 4))},
+            {"metric":"n","value":-1e-9,"timestamp":\(secs(t0 + 5))}]}
+            """)
+        let raw = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "dev"), range: all, limit: 100)
+        let byMetric = Dictionary(uniqueKeysWithValues: raw.series.map { ($0.metric, $0) })
+        #expect(byMetric["n"]?.values == [.number(72.5), .number(-1e-9)])
+        #expect(byMetric["n"]?.timestamps == [t0, t0 + 5])
+        #expect(byMetric["s"]?.values == [.string("running")])
+        #expect(byMetric["b"]?.values == [.bool(true)])
+        #expect(byMetric["o"]?.values == [.object(JSONText(unchecked: #"{"x":1.2,"y":3.4,"z":5.6}"#))])
+        #expect(byMetric["a"]?.values == [.array(JSONText(unchecked: "[1.0,2.5,-3]"))])
+        // A vector object is also queryable per field.
+        #expect(byMetric["o.y"]?.values == [.number(3.4)])
+        #expect(try await store.metrics(orgID: 1, sourceID: "dev") == ["a", "b", "n", "o", "o.x", "o.y", "o.z", "s"])
+        let logs = try await store.logs(SeriesSelector(orgID: 1, sourceID: "dev"), range: all, limit: 10, newestFirst: false)
+        #expect(logs.map(\.metric) == ["s", "b", "o", "a"])
+        let latest = try await store.latest(orgID: 1, sourceID: "dev", since: t0)
+        #expect(latest.first { $0.metric == "n" }?.value == .number(-1e-9))
+        #expect(latest.first { $0.metric == "s" }?.value == .string("running"))
+        let sources = try await store.sources(orgID: 1)
+        #expect(sources.map(\.sourceID) == ["dev"])
+        #expect(try await store.source(orgID: 1, sourceID: "nope") == nil)
+    }
+
+    static func aggregatesAcrossWrites(_ store: any PlexusStore) async throws {
+        // Two writes into the same minute, with a read in between, must merge exactly.
+        try await append(store, #"{"source_id":"agg","points":[{"metric":"v","value":1,"timestamp":\#(secs(t0))},{"metric":"v","value":5,"timestamp":\#(secs(t0 + 10_000_000))}]}"#)
+        _ = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "agg"), range: all, limit: 10)
+        try await append(store, #"{"source_id":"agg","points":[{"metric":"v","value":-3,"timestamp":\#(secs(t0 + 20_000_000))},{"metric":"v","value":9,"timestamp":\#(secs(t0 + 61_000_000))}]}"#)
+        let sel = SeriesSelector(orgID: 1, sourceID: "agg", metrics: ["v"])
+        let m = try await store.queryAggregated(sel, range: all, resolution: .minute, limit: 100)
+        let b = try #require(m.series.first?.buckets)
+        #expect(b.count == 2)
+        #expect(b[0] == Bucket(start: t0, min: -3, max: 5, sum: 3, count: 3))
+        #expect(b[0].average == 1)
+        #expect(b[1] == Bucket(start: t0 + 60_000_000, min: 9, max: 9, sum: 9, count: 1))
+        for res in [Resolution.tenMinutes, .hour, .day] {
+            let r = try await store.queryAggregated(sel, range: all, resolution: res, limit: 100)
+            let only = try #require(r.series.first?.buckets.first)
+            #expect(r.series.first?.buckets.count == 1)
+            #expect((only.min, only.max, only.sum, only.count) == (-3, 9, 12, 4), "\(res)")
+            #expect(only.start % res.micros == 0)
+        }
+    }
+
+    static func tagsAndSessions(_ store: any PlexusStore) async throws {
+        try await append(store, """
+            {"source_id":"tg","points":[
+            {"metric":"t","value":1,"timestamp":\(secs(t0)),"tags":{"loc":"lab"}},
+            {"metric":"t","value":2,"timestamp":\(secs(t0 + 1)),"tags":{"loc":"field"}},
+            {"metric":"t","value":3,"timestamp":\(secs(t0 + 2)),"session_id":"run-1"}]}
+            """)
+        let lab = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "tg", tags: [Tag("loc", "lab")]), range: all, limit: 10)
+        #expect(lab.series.first?.values == [.number(1)])
+        let every = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "tg"), range: all, limit: 10)
+        #expect(every.series.first?.values == [.number(1), .number(2), .number(3)])
+        let run = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "tg", sessionID: "run-1"), range: all, limit: 10)
+        #expect(run.series.first?.values == [.number(3)])
+        // A session named only by points exists, active, for that source.
+        let s = try #require(try await store.session(orgID: 1, sessionID: "run-1"))
+        #expect(s.status == .active)
+        #expect(s.sourceID == "tg")
+        #expect(s.startedAt == t0 + 2)
+    }
+
+    static func tenantIsolation(_ store: any PlexusStore) async throws {
+        let other = try await store.createOrganization(name: "other-\(UInt32.random(in: 0...UInt32.max))")
+        try await append(store, org: 1, #"{"source_id":"same","points":[{"metric":"x","value":1,"timestamp":\#(secs(t0))}]}"#)
+        try await append(store, org: other.id, #"{"source_id":"same","points":[{"metric":"x","value":2,"timestamp":\#(secs(t0))}]}"#)
+        let a = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "same"), range: all, limit: 10)
+        let b = try await store.queryRaw(SeriesSelector(orgID: other.id, sourceID: "same"), range: all, limit: 10)
+        #expect(a.series.first?.values == [.number(1)])
+        #expect(b.series.first?.values == [.number(2)])
+        try await append(store, org: other.id, #"{"source_id":"only-b","points":[{"metric":"y","value":1,"session_id":"sb"}]}"#)
+        #expect(try await store.sources(orgID: 1).contains { $0.sourceID == "only-b" } == false)
+        #expect(try await store.session(orgID: 1, sessionID: "sb") == nil)
+        #expect(try await store.sessions(orgID: 1, sourceID: nil, status: nil).contains { $0.sessionID == "sb" } == false)
+        #expect(try await store.metrics(orgID: 1, sourceID: "only-b").isEmpty)
+        #expect(try await store.deleteSession(orgID: 1, sessionID: "sb") == false)
+        #expect(try await store.session(orgID: other.id, sessionID: "sb") != nil)
+    }
+
+    static func keysAndOrgs(_ store: any PlexusStore) async throws {
+        #expect(try await store.organization(named: "default")?.id == 1)
+        let org = try await store.createOrganization(name: "acme")
+        await #expect(throws: StoreError.self) { _ = try await store.createOrganization(name: "acme") }
+        #expect(try await store.organization(id: org.id)?.name == "acme")
+        let hash = (0..<32).map { UInt8($0) }
+        let key = APIKeyRecord(id: "key_test", orgID: org.id, name: "dev", hash: hash, prefix: "plx_abcd",
+                               scopes: [.write, .read], createdAt: t0)
+        try await store.createAPIKey(key)
+        #expect(try await store.apiKey(hash: hash) == key)
+        #expect(try await store.apiKeys(orgID: org.id).map(\.id) == ["key_test"])
+        #expect(try await store.apiKeys(orgID: 1).isEmpty)
+        #expect(try await store.revokeAPIKey(id: "key_test", at: t0 + 1))
+        #expect(try await store.apiKey(hash: hash)?.revokedAt == t0 + 1)
+        #expect(try await store.revokeAPIKey(id: "missing", at: t0) == false)
+    }
+
+    static func rawLimit(_ store: any PlexusStore) async throws {
+        let pts = (0..<30).map { #"{"metric":"m\#($0 % 3)","value":\#($0),"timestamp":\#(secs(t0 + Int64($0)))}"# }
+        try await append(store, #"{"source_id":"lim","points":[\#(pts.joined(separator: ","))]}"#)
+        let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "lim"), range: all, limit: 25)
+        #expect(r.truncated)
+        #expect(r.series.map(\.metric) == ["m0", "m1", "m2"])
+        #expect(r.series.map(\.values.count) == [10, 10, 5])
+        let exact = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "lim"), range: all, limit: 30)
+        #expect(!exact.truncated)
+    }
+
+    static func rangesAndOrder(_ store: any PlexusStore) async throws {
+        try await append(store, """
+            {"source_id":"ord","points":[{"metric":"m","value":3,"timestamp":\(secs(t0 + 3_000))},
+            {"metric":"m","value":1,"timestamp":\(secs(t0 + 1_000))},{"metric":"m","value":2,"timestamp":\(secs(t0 + 2_000))}]}
+            """)
+        try await append(store, #"{"source_id":"ord","points":[{"metric":"m","value":0,"timestamp":\#(secs(t0))}]}"#)
+        let sel = SeriesSelector(orgID: 1, sourceID: "ord")
+        let r = try await store.queryRaw(sel, range: TimeRange(start: t0 + 1_000, end: t0 + 3_000), limit: 10)
+        #expect(r.series.first?.timestamps == [t0 + 1_000, t0 + 2_000])
+        let all = try await store.queryRaw(sel, range: Self.all, limit: 10)
+        #expect(all.series.first?.values == [.number(0), .number(1), .number(2), .number(3)])
+    }
+
+    static func sessionLifecycle(_ store: any PlexusStore) async throws {
+        let rec = SessionRecord(orgID: 1, sessionID: "motor-1", name: "Motor test", sourceID: "rig", status: .active,
+                                tags: #"{"op":"ana"}"#, startedAt: t0, createdAt: t0)
+        let (created, isNew) = try await store.createSession(rec)
+        #expect(isNew)
+        #expect(created == rec)
+        let (again, isNew2) = try await store.createSession(SessionRecord(
+            orgID: 1, sessionID: "motor-1", name: "Other", sourceID: "rig", status: .active, startedAt: t0, createdAt: t0))
+        #expect(!isNew2)
+        #expect(again.name == "Motor test")
+        let pts = (0..<50).map { #"{"metric":"\#($0 % 2 == 0 ? "rpm" : "state")","value":\#($0 % 2 == 0 ? "\($0)" : "\"on\""),"timestamp":\#(secs(t0 + Int64($0) * 1_000))}"# }
+        try await append(store, #"{"source_id":"rig","session_id":"motor-1","points":[\#(pts.joined(separator: ","))]}"#)
+        try await append(store, #"{"source_id":"rig","points":[{"metric":"rpm","value":1,"timestamp":\#(secs(t0))}]}"#)
+        let summary = try await store.sessionSummary(orgID: 1, sessionID: "motor-1")
+        #expect(summary == SessionSummary(metrics: ["rpm", "state"], pointCount: 50, firstTimestamp: t0, lastTimestamp: t0 + 49_000))
+        var seen: [StoredPoint] = []
+        var batches = 0
+        try await store.scanSession(orgID: 1, sessionID: "motor-1", batchSize: 7) { b in
+            #expect(b.count <= 7)
+            batches += 1
+            seen.append(contentsOf: b)
+        }
+        #expect(seen.count == 50)
+        #expect(batches >= 8)
+        #expect(seen.map(\.timestamp) == (0..<50).map { t0 + Int64($0) * 1_000 })
+        #expect(seen.allSatisfy { $0.sourceID == "rig" && $0.sessionID == "motor-1" })
+        var ended = created
+        ended.status = .completed
+        ended.endedAt = t0 + 60_000_000
+        try await store.updateSession(ended)
+        #expect(try await store.sessions(orgID: 1, sourceID: "rig", status: .completed).map(\.sessionID) == ["motor-1"])
+        #expect(try await store.sessions(orgID: 1, sourceID: "rig", status: .active).isEmpty)
+        #expect(try await store.deleteSession(orgID: 1, sessionID: "motor-1"))
+        #expect(try await store.session(orgID: 1, sessionID: "motor-1") == nil)
+        // Its data is gone; the point outside the session stays.
+        let left = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "rig"), range: all, limit: 100)
+        #expect(left.series.map(\.metric) == ["rpm"])
+        #expect(left.series.first?.values == [.number(1)])
+        // Writing into the same session id again works (fresh series).
+        try await append(store, #"{"source_id":"rig","session_id":"motor-1","points":[{"metric":"rpm","value":7}]}"#)
+        #expect(try await store.sessionSummary(orgID: 1, sessionID: "motor-1").pointCount == 1)
+    }
+
+    static func receiveTime(_ store: any PlexusStore) async throws {
+        try await append(store, receivedAt: t0 + 123_456, #"{"source_id":"rt","points":[{"metric":"m","value":1}]}"#)
+        let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "rt"), range: all, limit: 10)
+        #expect(r.series.first?.timestamps == [t0 + 123_456])
+    }
+}

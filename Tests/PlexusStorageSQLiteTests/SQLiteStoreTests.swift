@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import PlexusModel
+import PlexusStorage
+@testable import PlexusStorageSQLite
+import PlexusStorageTesting
+import ServiceLifecycle
+import Testing
+
+/// Runs `body` with a fresh SQLite store on disk (a temp directory), running as a
+/// service, and stops it gracefully afterwards.
+func withTemporarySQLiteStore(
+    directory: String? = nil, configuration: SQLiteStore.Configuration = .init(),
+    _ body: (SQLiteStore) async throws -> Void
+) async throws {
+    let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("plexus-test-\(UUID().uuidString)").path
+    defer { if directory == nil { try? FileManager.default.removeItem(atPath: dir) } }
+    var logger = Logger(label: "test.store")
+    logger.logLevel = .warning
+    let store = try SQLiteStore(directory: dir, configuration: configuration, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: [store], gracefulShutdownSignals: [], logger: logger))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        do {
+            try await body(store)
+        } catch {
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
+}
+
+func temporaryDirectory() -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plexus-test-\(UUID().uuidString)").path
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+@Suite("SQLite store")
+struct SQLiteStoreTests {
+    @Test("conformance", arguments: StoreConformance.checks)
+    func conformance(_ check: StoreConformance.Check) async throws {
+        try await withTemporarySQLiteStore { try await check.run($0) }
+    }
+
+    @Test("conformance with a flush after every write", arguments: StoreConformance.checks)
+    func conformanceTinyFlushes(_ check: StoreConformance.Check) async throws {
+        var config = SQLiteStore.Configuration()
+        config.flushMaxPoints = 1
+        config.maxChunkPoints = 3
+        try await withTemporarySQLiteStore(configuration: config) { try await check.run($0) }
+    }
+
+    @Test("data survives a restart, and a second server cannot open the same directory")
+    func restart() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await withTemporarySQLiteStore(directory: dir) { store in
+            try await StoreConformance.append(store, #"{"source_id":"r","points":[{"metric":"m","value":42,"timestamp":1700000000}]}"#)
+            #expect(throws: StoreError.self) { _ = try SQLiteStore(directory: dir, logger: Logger(label: "second")) }
+        }
+        try await withTemporarySQLiteStore(directory: dir) { store in
+            let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "r"), range: TimeRange(start: 0, end: .max / 4), limit: 10)
+            #expect(r.series.first?.values == [.number(42)])
+        }
+        // A graceful stop leaves no log behind.
+        let wal = try FileManager.default.contentsOfDirectory(atPath: dir + "/wal")
+        let sizes = try wal.map { try FileManager.default.attributesOfItem(atPath: dir + "/wal/" + $0)[.size] as? Int ?? -1 }
+        #expect(sizes.allSatisfy { $0 == 0 })
+    }
+
+    @Test("an admin handle works beside a running server")
+    func adminBesideServer() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await withTemporarySQLiteStore(directory: dir) { server in
+            let admin = try SQLiteStore(directory: dir, role: .admin, logger: Logger(label: "admin"))
+            _ = try await admin.createOrganization(name: "tenant-b")
+            #expect(try await server.organization(named: "tenant-b") != nil)
+            await #expect(throws: StoreError.self) {
+                try await StoreConformance.append(admin, #"{"source_id":"x","points":[{"metric":"m","value":1}]}"#)
+            }
+        }
+    }
+}
+
+@Suite("Write-ahead log")
+struct WriteAheadLogTests {
+    @Test("replay returns intact records and cuts a torn tail")
+    func tornTail() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try WriteAheadLog(directory: dir)
+        try log.openForAppend(after: .zero)
+        _ = try log.appendDurably([[1, 2, 3], [4, 5]])
+        let end = try log.appendDurably([[6]])
+        // Simulate a crash in the middle of a write: half a record at the end.
+        let path = log.segmentPath(end.segment)
+        let h = try #require(FileHandle(forWritingAtPath: path))
+        h.seekToEndOfFile()
+        h.write(Data([9, 0, 0, 0, 1, 2]))
+        h.closeFile()
+        var seen: [[UInt8]] = []
+        let again = try WriteAheadLog(directory: dir)
+        let last = try again.replay(after: .zero) { p, _ in seen.append(Array(p)) }
+        #expect(seen == [[1, 2, 3], [4, 5], [6]])
+        #expect(last == end)
+        // The tail was cut, so records written after recovery follow good ones.
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+        #expect(size == Int(end.offset))
+        // Replay after a checkpoint skips what is already in SQLite.
+        var after: [[UInt8]] = []
+        let first = WriteAheadLog.Position(segment: end.segment, offset: 8 + 3 + 8 + 2)
+        _ = try again.replay(after: first) { p, _ in after.append(Array(p)) }
+        #expect(after == [[6]])
+    }
+
+    @Test("a corrupted record stops replay there")
+    func corruption() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try WriteAheadLog(directory: dir)
+        try log.openForAppend(after: .zero)
+        let end = try log.appendDurably([[1, 1, 1, 1], [2, 2, 2, 2]])
+        let path = log.segmentPath(end.segment)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count - 1] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: path))
+        var seen: [[UInt8]] = []
+        _ = try WriteAheadLog(directory: dir).replay(after: .zero) { p, _ in seen.append(Array(p)) }
+        #expect(seen == [[1, 1, 1, 1]])
+    }
+
+    @Test("CRC-32C matches the standard check value")
+    func crc() {
+        let v = Array("123456789".utf8).withUnsafeBytes { CRC32C.checksum($0) }
+        #expect(v == 0xE306_9283)
+    }
+}
+
+@Suite("Chunk codec")
+struct ChunkCodecTests {
+    static func decodeAll(_ data: [UInt8]) throws -> [(Int64, PlexusValue)] {
+        var out: [(Int64, PlexusValue)] = []
+        try data.withUnsafeBytes { try ChunkCodec.decode($0) { out.append(($0, $1)) } }
+        return out
+    }
+
+    @Test("numbers round-trip bit for bit, with irregular and negative times")
+    func numeric() throws {
+        var rng = SystemRandomNumberGenerator()
+        var ts: [Int64] = [-5_000_000, 0, 1, 1, 1_700_000_000_000_000]
+        var vs: [Double] = [0, -0.0, .greatestFiniteMagnitude, .leastNonzeroMagnitude, 72.5]
+        var t: Int64 = 1_700_000_000_000_000
+        var v = 20.0
+        for _ in 0..<5_000 {
+            t += Int64.random(in: 0...2_000_000, using: &rng)
+            v += Double.random(in: -1...1, using: &rng)
+            ts.append(t)
+            vs.append((v * 100).rounded() / 100)
+        }
+        let data = ChunkCodec.encodeNumeric(timestamps: ts, values: vs)
+        let back = try Self.decodeAll(data)
+        #expect(back.map(\.0) == ts)
+        #expect(back.map { if case .number(let d) = $0.1 { d.bitPattern } else { 0 } } == vs.map(\.bitPattern))
+    }
+
+    @Test("other values keep their type")
+    func other() throws {
+        let vs: [PlexusValue] = [.string("idle"), .bool(true), .bool(false), .object(JSONText(unchecked: #"{"a":1}"#)),
+                                 .array(JSONText(unchecked: "[]")), .string(""), .number(3)]
+        let ts = (0..<Int64(vs.count)).map { $0 * 1_000 }
+        #expect(try Self.decodeAll(ChunkCodec.encodeOther(timestamps: ts, values: vs)).map(\.1) == vs)
+    }
+
+    @Test("truncated chunks are an error, never a crash")
+    func truncated() {
+        let data = ChunkCodec.encodeNumeric(timestamps: [1, 2, 3], values: [1.5, 2.5, 3.5])
+        for n in 0..<data.count {
+            #expect(throws: (any Error).self) { _ = try Self.decodeAll(Array(data.prefix(n))) }
+        }
+    }
+}
