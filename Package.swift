@@ -100,10 +100,13 @@ let package = Package(
         .testTarget(
             name: "PlexusServerTests",
             dependencies: [
-                "PlexusModel", "PlexusServerCLI",
+                "PlexusModel", "PlexusServer", "PlexusServerCLI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

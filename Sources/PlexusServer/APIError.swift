@@ -63,6 +63,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case let e as IngestError: self.init(e)
         case let e as StoreError: self.init(e)
         case let e as HTTPError where e.status == .contentTooLarge: self = .payloadTooLarge
+        case is NIOTooManyBytesError: self = .payloadTooLarge
         case let e as HTTPError: self.init(e.status, "HTTP_\(e.status.code)", e.body ?? e.status.reasonPhrase)
         default: self = .internalError
         }

@@ -15,12 +15,8 @@ struct IngestRoutes {
 
     func ingest(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let principal = try await state.auth.authenticate(request.headers, scope: .write)
-        var body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: Limits.maxBodyBytes)
-        } catch let e as HTTPError where e.status == .contentTooLarge {
-            throw APIError.payloadTooLarge
-        }
+        // Over the cap, collect throws; APIError maps that to 413 without reading further.
+        var body = try await request.body.collect(upTo: Limits.maxBodyBytes)
         if let enc = request.headers[.contentEncoding]?.lowercased(), enc != "identity" {
             guard enc == "gzip" || enc == "x-gzip" else {
                 throw APIError(.unsupportedMediaType, "INVALID_ENCODING", "unsupported Content-Encoding \(enc.prefix(32))")

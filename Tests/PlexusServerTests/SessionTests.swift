@@ -1,0 +1,89 @@
+import Foundation
+import NIOHTTP1
+import Testing
+
+@Suite("Sessions", .timeLimit(.minutes(2)))
+struct SessionTests {
+    @Test("create is idempotent for the same body, 409 otherwise; PATCH ends; 404 for unknown")
+    func lifecycle() async throws {
+        try await withServer { s in
+            let body = #"{"session_id":"test-001","name":"Motor Test Run","source_id":"sensor-001","status":"active"}"#
+            var r = try await s.post("/api/sessions", body)
+            #expect(r.status == 201)
+            #expect(r.object["session_id"] as? String == "test-001")
+            #expect(r.object["status"] as? String == "active")
+            #expect(try await s.post("/api/sessions", body).status == 200)
+            r = try await s.post("/api/sessions", #"{"session_id":"test-001","name":"Other","source_id":"sensor-001"}"#)
+            #expect((r.status, r.object["code"] as? String) == (409, "CONFLICT"))
+            r = try await s.post("/api/sessions", #"{"name":"auto","source_id":"sensor-001"}"#)
+            #expect(r.status == 201)
+            let generated = try #require(r.object["session_id"] as? String)
+            #expect(generated.range(of: #"^session_\d+_[a-z0-9]+$"#, options: .regularExpression) != nil)
+            r = try await s.post("/api/sessions", #"{"source_id":"sensor-001"}"#)
+            #expect((r.status, r.object["code"] as? String) == (400, "VALIDATION_ERROR"))
+
+            r = try await s.request(.PATCH, "/api/sessions/test-001", body: Data(#"{"status":"completed","ended_at":"2001-01-15T10:30:00Z"}"#.utf8))
+            #expect((r.status, r.object["error"] as? String) == (400, "ended_at must be after started_at"))
+            r = try await s.request(.PATCH, "/api/sessions/test-001", body: Data(#"{"status":"completed"}"#.utf8))
+            #expect(r.status == 200)
+            #expect(r.object["status"] as? String == "completed")
+            #expect(r.object["ended_at"] is String)
+            r = try await s.request(.PATCH, "/api/sessions/nope", body: Data(#"{"status":"completed"}"#.utf8))
+            #expect((r.status, r.object["code"] as? String) == (404, "NOT_FOUND"))
+            #expect(try await s.get("/api/sessions/nope").status == 404)
+
+            let done = try await s.get("/api/sessions?source_id=sensor-001&status=completed").object["sessions"] as? [[String: Any]]
+            #expect(done?.map { $0["session_id"] as? String } == ["test-001"])
+            let active = try await s.get("/api/sessions?status=active").object["sessions"] as? [[String: Any]]
+            #expect(active?.map { $0["session_id"] as? String } == [generated])
+        }
+    }
+
+    @Test("points with an unknown session_id create it; data, summary, export and delete")
+    func data() async throws {
+        try await withServer { s in
+            let pts = (0..<20).map { i in
+                i % 2 == 0 ? #"{"metric":"rpm","value":\#(i * 100),"timestamp":\#(1_700_000_000 + i)}"#
+                    : #"{"metric":"state","value":"spin, \"fast\"","timestamp":\#(1_700_000_000 + i)}"#
+            }
+            #expect(try await s.ingest(#"{"source_id":"rig","session_id":"run-7","points":[\#(pts.joined(separator: ","))]}"#).status == 200)
+            #expect(try await s.ingest(#"{"source_id":"rig","points":[{"metric":"rpm","value":1,"timestamp":1700000005}]}"#).status == 200)
+            var r = try await s.get("/api/sessions/run-7")
+            #expect(r.status == 200)
+            #expect(r.object["status"] as? String == "active")
+            #expect(r.object["source_id"] as? String == "rig")
+            let summary = try #require(r.object["summary"] as? [String: Any])
+            #expect(summary["point_count"] as? Int == 20)
+            #expect(summary["metrics"] as? [String] == ["rpm", "state"])
+            #expect(summary["first_timestamp_ms"] as? Int == 1_700_000_000_000)
+            #expect(summary["last_timestamp_ms"] as? Int == 1_700_000_019_000)
+
+            r = try await s.get("/api/sessions/run-7/data?metrics=rpm&interval=raw")
+            let rpm = (r.object["series"] as? [String: [String: Any]])?["rpm"]
+            #expect((rpm?["value"] as? [Double])?.count == 10)  // the point outside the session is not included
+
+            r = try await s.get("/api/sessions/run-7/export?format=csv")
+            #expect(r.status == 200)
+            #expect(r.headers["content-type"].first?.hasPrefix("text/csv") == true)
+            let lines = r.text.split(separator: "\n")
+            #expect(lines.count == 21)
+            #expect(lines[0] == "timestamp,timestamp_ms,source_id,metric,value,tags")
+            #expect(lines[1] == "2023-11-14T22:13:20.000Z,1700000000000,rig,rpm,0,")
+            #expect(lines[2] == #"2023-11-14T22:13:21.000Z,1700000001000,rig,state,"spin, ""fast""","#)
+            r = try await s.get("/api/sessions/run-7/export?format=jsonl")
+            let rows = r.text.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(rows.count == 20)
+            #expect(rows[1]?["value"] as? String == #"spin, "fast""#)
+            #expect(try await s.get("/api/sessions/run-7/export?format=xml").status == 400)
+
+            // Deleting needs the admin scope, and takes the data with it.
+            let writer = try s.createKey(scopes: "write,read")
+            r = try await s.request(.DELETE, "/api/sessions/run-7", key: writer)
+            #expect((r.status, r.object["code"] as? String) == (403, "FORBIDDEN"))
+            #expect(try await s.request(.DELETE, "/api/sessions/run-7").status == 204)
+            #expect(try await s.get("/api/sessions/run-7").status == 404)
+            #expect(try await s.rawValues("rig", "rpm").values.compactMap { $0 as? Double } == [1])
+            #expect(try await s.request(.DELETE, "/api/sessions/run-7").status == 404)
+        }
+    }
+}

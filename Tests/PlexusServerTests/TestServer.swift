@@ -1,0 +1,164 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Testing
+
+/// A real `plexus-server` process on a random loopback port with a temp data dir.
+final class TestServer: @unchecked Sendable {  // mutated only by the test that owns it
+    let dataDir: String
+    private(set) var process: Process
+    private(set) var port: Int
+    var url: String { "http://127.0.0.1:\(port)" }
+    /// A key of the default organisation with write, read and admin scopes.
+    private(set) var key = ""
+
+    static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["PLEXUS_SERVER_BIN"] { return b }
+        // swift test runs the test bundle from the build products directory.
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("plexus-server").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return ".build/debug/plexus-server"
+    }
+
+    private init(dataDir: String, process: Process, port: Int) {
+        self.dataDir = dataDir
+        self.process = process
+        self.port = port
+    }
+
+    static func start(dataDir: String? = nil, environment: [String: String] = [:]) async throws -> TestServer {
+        let dir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("plexus-it-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let server = TestServer(dataDir: dir, process: Process(), port: 0)
+        server.key = try server.cli(["keys", "create", "--data-dir", dir, "--name", "test", "--scopes", "write,read,admin"])
+        try await server.launch(environment: environment)
+        return server
+    }
+
+    /// Runs `plexus-server` with arguments and returns its trimmed stdout.
+    @discardableResult
+    func cli(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard p.terminationStatus == 0 else { throw CLIFailure(status: p.terminationStatus, output: text) }
+        return text
+    }
+
+    struct CLIFailure: Error { let status: Int32; let output: String }
+
+    func createKey(scopes: String, org: String = "default", extra: [String] = []) throws -> String {
+        try cli(["keys", "create", "--data-dir", dataDir, "--name", "k", "--scopes", scopes, "--org", org] + extra)
+    }
+
+    func launch(environment: [String: String] = [:]) async throws {
+        let log = dataDir + "/../" + URL(fileURLWithPath: dataDir).lastPathComponent + ".stdout"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--log-level", "warning"]
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        p.standardOutput = FileHandle(forWritingAtPath: log)
+        try p.run()
+        process = p
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let r = text.range(of: "listening on http://127.0.0.1:") {
+                let digits = text[r.upperBound...].prefix { $0.isNumber }
+                if let port = Int(digits), text[r.upperBound...].dropFirst(digits.count).first != nil {
+                    self.port = port
+                    return
+                }
+            }
+            guard p.isRunning else { throw CLIFailure(status: p.terminationStatus, output: "server exited: \(text)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw CLIFailure(status: -1, output: "server did not start")
+    }
+
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    func cleanUp() {
+        stop()
+        try? FileManager.default.removeItem(atPath: dataDir)
+    }
+
+    // MARK: HTTP
+
+    struct Reply {
+        let status: Int
+        let body: Data
+        let headers: HTTPHeaders
+        var json: Any? { try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) }
+        var object: [String: Any] { json as? [String: Any] ?? [:] }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    func request(_ method: HTTPMethod, _ path: String, key: String?? = .none, body: Data? = nil,
+                 headers: [(String, String)] = []) async throws -> Reply {
+        var req = HTTPClientRequest(url: url + path)
+        req.method = method
+        let k: String? = switch key {
+        case .none: self.key
+        case .some(let v): v
+        }
+        if let k { req.headers.add(name: "x-api-key", value: k) }
+        for (n, v) in headers { req.headers.add(name: n, value: v) }
+        if let body {
+            req.headers.add(name: "content-type", value: "application/json")
+            req.body = .bytes(ByteBuffer(data: body))
+        }
+        let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(60))
+        let data = try await resp.body.collect(upTo: 64 << 20)
+        return Reply(status: Int(resp.status.code), body: Data(buffer: data), headers: resp.headers)
+    }
+
+    func get(_ path: String, key: String?? = .none) async throws -> Reply { try await request(.GET, path, key: key) }
+
+    func post(_ path: String, _ json: String, key: String?? = .none, headers: [(String, String)] = []) async throws -> Reply {
+        try await request(.POST, path, key: key, body: Data(json.utf8), headers: headers)
+    }
+
+    func ingest(_ json: String, key: String?? = .none) async throws -> Reply { try await post("/ingest", json, key: key) }
+
+    /// Raw points of one metric over all time.
+    func rawValues(_ source: String, _ metric: String, key: String?? = .none) async throws -> (ts: [Double], values: [Any]) {
+        let r = try await get("/v1/sources/\(source)/metrics/query?metrics=\(metric)&start=0&end=99999999999999&interval=raw", key: key)
+        let s = (r.object["series"] as? [String: Any])?[metric] as? [String: Any]
+        return ((s?["timestamp_ms"] as? [Double]) ?? [], (s?["value"] as? [Any]) ?? [])
+    }
+}
+
+/// Runs `body` against a fresh server and always cleans up.
+func withServer(environment: [String: String] = [:], _ body: (TestServer) async throws -> Void) async throws {
+    let server = try await TestServer.start(environment: environment)
+    defer { server.cleanUp() }
+    try await body(server)
+}
+
+func nowMillis() -> Double { Date().timeIntervalSince1970 * 1_000 }
