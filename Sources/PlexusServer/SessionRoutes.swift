@@ -93,6 +93,7 @@ struct SessionRoutes {
             throw APIError.badRequest("tags and metadata must be objects")
         }
         var startedAt = now
+        let explicitStart = body["started_at"] is String
         if let s = body["started_at"] as? String {
             guard let t = Times.parse(s) else { throw APIError.badRequest("started_at must be ISO-8601") }
             startedAt = t
@@ -100,13 +101,17 @@ struct SessionRoutes {
         var endedAt: Int64?
         if let s = body["ended_at"] as? String {
             guard let t = Times.parse(s) else { throw APIError.badRequest("ended_at must be ISO-8601") }
-            guard t >= startedAt else { throw APIError.badRequest("ended_at must be after started_at") }
+            if t < startedAt {
+                guard !explicitStart else { throw APIError.badRequest("ended_at must be after started_at") }
+                startedAt = t  // a retrospective session: the defaulted start moves back
+            }
             endedAt = t
         } else if status != .active {
             endedAt = now
         }
         let record = SessionRecord(orgID: p.orgID, sessionID: id, name: name, sourceID: source, status: status, tags: tags,
-                                   metadata: metadata, startedAt: startedAt, endedAt: endedAt, createdAt: now)
+                                   metadata: metadata, startedAt: startedAt, startedAtExplicit: explicitStart,
+                                   endedAt: endedAt, createdAt: now)
         let (stored, created) = try await state.store.createSession(record)
         if !created {
             // Idempotent: the same body again is fine; anything different is a conflict.
@@ -171,7 +176,7 @@ struct SessionRoutes {
         }
         if let e = body["ended_at"], !(e is NSNull) {
             guard let str = e as? String, let t = Times.parse(str) else { throw APIError.badRequest("ended_at must be ISO-8601") }
-            guard t >= s.startedAt else { throw APIError.badRequest("ended_at must be after started_at") }
+            try await checkEnd(t, &s)
             s.endedAt = t
             if newStatus == nil && s.status == .active { newStatus = .completed }
         }
@@ -186,6 +191,24 @@ struct SessionRoutes {
         }
         try await state.store.updateSession(s)
         return Reply.json { w in Self.write(s, to: &w) }
+    }
+
+    /// `ended_at` may not precede an explicit start or the session's first point. A start
+    /// nobody gave (the creation time) is provisional: it moves back to the first point, or
+    /// to `ended_at` for a session that has no data yet (the spec's own example ends a
+    /// just-created session at a date in the past).
+    func checkEnd(_ end: Int64, _ s: inout SessionRecord) async throws {
+        if s.startedAtExplicit {
+            guard end >= s.startedAt else { throw APIError.badRequest("ended_at must be after started_at") }
+            return
+        }
+        let summary = try await state.store.sessionSummary(orgID: s.orgID, sessionID: s.sessionID)
+        if let first = summary.firstTimestamp {
+            guard end >= first else { throw APIError.badRequest("ended_at must be after started_at (the session's first point)") }
+            s.startedAt = min(s.startedAt, first)
+        } else {
+            s.startedAt = min(s.startedAt, end)
+        }
     }
 
     func delete(_ request: Request, _ id: String) async throws -> Response {

@@ -68,12 +68,16 @@ public struct SessionRecord: Sendable, Hashable {
     public var metadata: String
     /// Unix microseconds.
     public var startedAt: Int64
+    /// False when nobody gave a start: then it is provisional (creation time, or the first
+    /// point for sessions named by data) and may move back to the data or to `ended_at`.
+    public var startedAtExplicit: Bool
     public var endedAt: Int64?
     public var createdAt: Int64
 
     public init(
         orgID: Int64, sessionID: String, name: String, sourceID: String, status: SessionStatus,
-        tags: String = "{}", metadata: String = "{}", startedAt: Int64, endedAt: Int64? = nil, createdAt: Int64
+        tags: String = "{}", metadata: String = "{}", startedAt: Int64, startedAtExplicit: Bool = true,
+        endedAt: Int64? = nil, createdAt: Int64
     ) {
         self.orgID = orgID
         self.sessionID = sessionID
@@ -83,6 +87,7 @@ public struct SessionRecord: Sendable, Hashable {
         self.tags = tags
         self.metadata = metadata
         self.startedAt = startedAt
+        self.startedAtExplicit = startedAtExplicit
         self.endedAt = endedAt
         self.createdAt = createdAt
     }

@@ -16,8 +16,8 @@ extension SQLiteStore {
             try upsertSource.execute(arguments: [ref.orgID, ref.sourceID, s.firstSeen, s.lastSeen])
         }
         let newSession = try db.cachedStatement(sql: """
-            INSERT INTO sessions (org_id, session_id, name, source_id, status, tags, metadata, started_at, created_at)
-            VALUES (?, ?, ?, ?, 'active', '{}', '{}', ?, ?) ON CONFLICT DO NOTHING
+            INSERT INTO sessions (org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit, created_at)
+            VALUES (?, ?, ?, ?, 'active', '{}', '{}', ?, 0, ?) ON CONFLICT DO NOTHING
             """)
         for (ref, first) in snap.sessions {
             try newSession.execute(arguments: [ref.orgID, ref.sessionID, ref.sessionID, ref.sourceID, first, now])

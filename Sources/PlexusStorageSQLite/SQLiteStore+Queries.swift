@@ -366,12 +366,12 @@ extension SQLiteStore {
     // MARK: Sessions
 
     private static let sessionColumns =
-        "org_id, session_id, name, source_id, status, tags, metadata, started_at, ended_at, created_at"
+        "org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit, ended_at, created_at"
 
     private static func session(_ r: Row) -> SessionRecord {
         SessionRecord(orgID: r[0], sessionID: r[1], name: r[2], sourceID: r[3],
                       status: SessionStatus(rawValue: r[4]) ?? .active, tags: r[5], metadata: r[6],
-                      startedAt: r[7], endedAt: r[8], createdAt: r[9])
+                      startedAt: r[7], startedAtExplicit: (r[8] as Int64) != 0, endedAt: r[9], createdAt: r[10])
     }
 
     public func createSession(_ s: SessionRecord) async throws -> (SessionRecord, created: Bool) {
@@ -384,9 +384,9 @@ extension SQLiteStore {
                     return (existing, false)
                 }
                 try db.execute(sql: """
-                    INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [s.orgID, s.sessionID, s.name, s.sourceID, s.status.rawValue, s.tags, s.metadata,
-                                     s.startedAt, s.endedAt, s.createdAt])
+                                     s.startedAt, s.startedAtExplicit ? 1 : 0, s.endedAt, s.createdAt])
                 return (s, true)
             }
         }
@@ -426,9 +426,10 @@ extension SQLiteStore {
         try await translate {
             try await pool.write { db in
                 try db.execute(sql: """
-                    UPDATE sessions SET name = ?, status = ?, tags = ?, metadata = ?, started_at = ?, ended_at = ?
+                    UPDATE sessions SET name = ?, status = ?, tags = ?, metadata = ?, started_at = ?, started_explicit = ?, ended_at = ?
                     WHERE org_id = ? AND session_id = ?
-                    """, arguments: [s.name, s.status.rawValue, s.tags, s.metadata, s.startedAt, s.endedAt, s.orgID, s.sessionID])
+                    """, arguments: [s.name, s.status.rawValue, s.tags, s.metadata, s.startedAt, s.startedAtExplicit ? 1 : 0,
+                                     s.endedAt, s.orgID, s.sessionID])
                 if db.changesCount == 0 { throw StoreError(.notFound, "session not found") }
             }
         }

@@ -66,6 +66,7 @@ enum Schema {
                     tags TEXT NOT NULL,
                     metadata TEXT NOT NULL,
                     started_at INTEGER NOT NULL,
+                    started_explicit INTEGER NOT NULL,
                     ended_at INTEGER,
                     created_at INTEGER NOT NULL,
                     PRIMARY KEY (org_id, session_id)) WITHOUT ROWID;

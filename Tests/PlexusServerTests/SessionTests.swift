@@ -22,12 +22,27 @@ struct SessionTests {
             r = try await s.post("/api/sessions", #"{"source_id":"sensor-001"}"#)
             #expect((r.status, r.object["code"] as? String) == (400, "VALIDATION_ERROR"))
 
-            r = try await s.request(.PATCH, "/api/sessions/test-001", body: Data(#"{"status":"completed","ended_at":"2001-01-15T10:30:00Z"}"#.utf8))
+            // An explicit start is strict.
+            r = try await s.post("/api/sessions", #"{"session_id":"strict","name":"s","source_id":"x","started_at":"2024-01-15T10:00:00Z"}"#)
+            #expect(r.status == 201)
+            r = try await s.request(.PATCH, "/api/sessions/strict", body: Data(#"{"status":"completed","ended_at":"2024-01-15T09:00:00Z"}"#.utf8))
             #expect((r.status, r.object["error"] as? String) == (400, "ended_at must be after started_at"))
-            r = try await s.request(.PATCH, "/api/sessions/test-001", body: Data(#"{"status":"completed"}"#.utf8))
+            r = try await s.request(.PATCH, "/api/sessions/strict", body: Data(#"{"ended_at":"2024-01-15T11:00:00Z"}"#.utf8))
+            #expect(r.status == 200)
+            #expect(r.object["status"] as? String == "completed")  // ended_at alone completes an active session
+            // A defaulted start with data: ended_at may not precede the first point.
+            #expect(try await s.ingest(#"{"source_id":"y","points":[{"metric":"m","value":1,"timestamp":1705312800,"session_id":"with-data"}]}"#).status == 200)
+            r = try await s.request(.PATCH, "/api/sessions/with-data", body: Data(#"{"status":"completed","ended_at":"2024-01-15T09:00:00Z"}"#.utf8))
+            #expect(r.status == 400)
+            // The spec's own example: a just-created session ended at a past date (a retrospective session).
+            r = try await s.request(.PATCH, "/api/sessions/test-001", body: Data(#"{"status":"completed","ended_at":"2024-01-15T10:30:00Z"}"#.utf8))
             #expect(r.status == 200)
             #expect(r.object["status"] as? String == "completed")
-            #expect(r.object["ended_at"] is String)
+            #expect(r.object["ended_at"] as? String == "2024-01-15T10:30:00.000Z")
+            #expect(r.object["started_at"] as? String == "2024-01-15T10:30:00.000Z")
+            r = try await s.request(.PATCH, "/api/sessions/\(generated)", body: Data(#"{"status":"aborted"}"#.utf8))
+            #expect(r.status == 200)
+            #expect(r.object["ended_at"] is String)  // ending without ended_at uses now
             r = try await s.request(.PATCH, "/api/sessions/nope", body: Data(#"{"status":"completed"}"#.utf8))
             #expect((r.status, r.object["code"] as? String) == (404, "NOT_FOUND"))
             #expect(try await s.get("/api/sessions/nope").status == 404)
@@ -35,7 +50,9 @@ struct SessionTests {
             let done = try await s.get("/api/sessions?source_id=sensor-001&status=completed").object["sessions"] as? [[String: Any]]
             #expect(done?.map { $0["session_id"] as? String } == ["test-001"])
             let active = try await s.get("/api/sessions?status=active").object["sessions"] as? [[String: Any]]
-            #expect(active?.map { $0["session_id"] as? String } == [generated])
+            #expect(active?.map { $0["session_id"] as? String } == ["with-data"])
+            let aborted = try await s.get("/api/sessions?status=aborted").object["sessions"] as? [[String: Any]]
+            #expect(aborted?.map { $0["session_id"] as? String } == [generated])
         }
     }
 
