@@ -1,0 +1,74 @@
+"""Query hooks of the shared benchmark harness (../shared/bench, --query-style module:FILE)
+for plexus-server's read API:
+
+  GET /v1/sources/{id}/metrics/query?metrics=a,b&start=MS&end=MS&interval=raw|1m|1h
+      -> {"interval", "auto_downsampled", "truncated",
+          "series": {metric: {"timestamp_ms": [...], "value": [...]}}}            (raw)
+          "series": {metric: {"timestamp_ms", "min", "max", "avg", "count"}}       (buckets)
+
+start/end are epoch ms here (numbers >= 1e12 are ms); end is exclusive, the harness's
+end_ms inclusive, hence end_ms + 1.
+
+The harness times raw_range and bucket_avg (HTTP round trips only) and calls the *_rows
+functions, untimed, to check the answers. ctx["http"] sends the bench API key.
+"""
+import json
+import sys
+import urllib.parse
+
+
+def _path(source_id):
+    return "/v1/sources/" + urllib.parse.quote(source_id, safe="") + "/metrics/query"
+
+
+def _get(ctx, source_id, **params):
+    params.update(start=ctx["start_ms"], end=ctx["end_ms"] + 1)
+    path = _path(source_id) + "?" + urllib.parse.urlencode(params)
+    status, body = ctx["http"].get(path)
+    if status != 200:
+        raise RuntimeError(f"GET {path}: HTTP {status}: {body[:300]!r}")
+    return body
+
+
+def _series(body, what):
+    doc = json.loads(body)
+    if doc.get("truncated") or doc.get("auto_downsampled"):
+        print(f"bench_queries: {what}: truncated={doc.get('truncated')} "
+              f"auto_downsampled={doc.get('auto_downsampled')}", file=sys.stderr)
+    return doc["series"]
+
+
+def count(ctx):
+    """Points stored for this run: 1-hour buckets of every metric of every source, summed."""
+    total = 0
+    for source_id in ctx["sources"]:
+        doc = json.loads(_get(ctx, source_id, interval="1h"))
+        if doc.get("truncated"):
+            raise RuntimeError(f"count query for {source_id} was truncated")
+        total += sum(sum(s["count"]) for s in doc["series"].values())
+    return total
+
+
+def raw_range(ctx):
+    rs = ctx["raw_series"]
+    return _get(ctx, rs["source_id"], metrics=rs["metric"], interval="raw")
+
+
+def raw_range_rows(body):
+    series = _series(body, "raw_range")
+    return sum(len(s["timestamp_ms"]) for s in series.values())
+
+
+def bucket_avg(ctx):
+    # The read API is per source, so this is one request per source (10 sequential
+    # round trips in the default workload), timed together; the peers answer it in one.
+    return [_get(ctx, source_id, metrics=ctx["bucket_metric"], interval="1m") for source_id in ctx["sources"]]
+
+
+def bucket_avg_rows(bodies):
+    """Rows of the merged answer: distinct 1-minute bucket timestamps over all sources."""
+    buckets = set()
+    for body in bodies:
+        for s in _series(body, "bucket_avg").values():
+            buckets.update(s["timestamp_ms"])
+    return len(buckets)
