@@ -301,15 +301,18 @@ public enum IngestDecoder {
                     continue
                 }
                 let v = try c.readString()
-                if k.isEmpty || k.utf8.count > Limits.maxTagBytes {
+                if k.isEmpty {
+                    err = err ?? ".tags key must not be empty"
+                } else if k.utf8.count > Limits.maxTagBytes {
                     err = err ?? ".tags key too long"
+                } else if k == "session_id" && v.isEmpty {
+                    err = err ?? ".tags[\"session_id\"] must not be empty"
                 } else if v.utf8.count > Limits.maxTagBytes {
                     err = err ?? ".tags[\"\(k)\"] value too long"
                 }
                 tags.append(Tag(k, v))
             } while try !c.nextOrEnd(UInt8(ascii: "}"))
         }
-        if err == nil && tags.count > Limits.maxTags { err = ".tags exceeds max entries (\(Limits.maxTags))" }
         if tags.count > 1 {
             tags.sort()
             // Duplicate keys: the last one wins, as in every JSON object reader.
@@ -319,6 +322,9 @@ public enum IngestDecoder {
             }
             tags = dedup
         }
+        // session_id is lifted out of the tags by the caller, so it does not count.
+        let counted = tags.count - (tags.contains { $0.key == "session_id" } ? 1 : 0)
+        if err == nil && counted > Limits.maxTags { err = ".tags exceeds max entries (\(Limits.maxTags))" }
         return (tags, err)
     }
 }

@@ -28,8 +28,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public static func conflict(_ m: String) -> APIError { .init(.conflict, "CONFLICT", m) }
     /// An expired one-time resource the server issued (login codes, invite and setup links).
     public static func gone(_ m: String) -> APIError { .init(.gone, "GONE", m) }
-    public static let payloadTooLarge = APIError(
-        .contentTooLarge, "PAYLOAD_TOO_LARGE", "payload too large (max \(Limits.maxBodyBytes) bytes)")
+    public static let payloadTooLarge = payloadTooLarge(max: Limits.maxBodyBytes)
+    public static func payloadTooLarge(max: Int) -> APIError {
+        .init(.contentTooLarge, "PAYLOAD_TOO_LARGE", "payload too large (max \(max) bytes)")
+    }
     public static func rateLimited(retryAfterSeconds: Int) -> APIError {
         .init(.tooManyRequests, "RATE_LIMITED", "rate limit exceeded, retry later",
               headers: [.retryAfter: String(retryAfterSeconds)])
@@ -63,8 +65,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case let e as IngestError: self.init(e)
         case let e as StoreError: self.init(e)
         case let e as HTTPError where e.status == .contentTooLarge: self = .payloadTooLarge
-        case is NIOTooManyBytesError: self = .payloadTooLarge
-        case let e as HTTPError: self.init(e.status, "HTTP_\(e.status.code)", e.body ?? e.status.reasonPhrase)
+        case let e as NIOTooManyBytesError: self = .payloadTooLarge(max: e.maxBytes ?? Limits.maxBodyBytes)
+        case let e as HTTPError:
+            switch e.status {
+            case .notFound: self = .notFound("not found")
+            case .methodNotAllowed: self.init(.methodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed")
+            case .badRequest: self = .badRequest(e.body ?? "bad request")
+            default: self.init(e.status, e.status.code >= 500 ? "INTERNAL_ERROR" : "HTTP_\(e.status.code)", e.status.reasonPhrase)
+            }
         default: self = .internalError
         }
     }

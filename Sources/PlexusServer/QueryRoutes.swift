@@ -224,7 +224,7 @@ struct QueryRoutes {
     func logs(_ request: Request, _ id: String) async throws -> Response {
         let p = try await state.auth.authenticate(request.headers, scope: .read)
         let q = request.uri.queryParameters
-        var sel = SeriesSelector(orgID: p.orgID, sourceID: id)
+        var sel = SeriesSelector(orgID: p.orgID, sourceID: id, tags: Self.tagFilters(q))
         if let n = q.get("name"), !n.isEmpty { sel.metrics = [n] }
         var limit = 1_000
         var newest = false

@@ -59,67 +59,108 @@ struct SessionRoutes {
         "session_\(now / 1_000_000)_" + APIKeys.randomBase62(8).lowercased()
     }
 
+    /// The fields a session body may carry, validated.
+    struct SessionFields {
+        var name: String?
+        var sourceID: String?
+        var status: SessionStatus?
+        var sessionID: String?
+        var tags: String?
+        var metadata: String?
+        var startedAt: Int64?
+        var endedAt: Int64?
+
+        init(_ body: [String: Any]) throws {
+            func present(_ k: String) -> Any? { body[k].flatMap { $0 is NSNull ? nil : $0 } }
+            if let n = present("name") {
+                guard let name = n as? String, !name.isEmpty, name.utf8.count <= 200 else {
+                    throw APIError.badRequest("name must be a string of 1-200 bytes")
+                }
+                self.name = name
+            }
+            if let v = present("source_id") {
+                guard let src = v as? String, Identifier.isValidSourceID(src) else {
+                    throw APIError.badRequest("source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
+                }
+                sourceID = src
+            }
+            if let v = present("status") {
+                guard let raw = v as? String, let st = SessionStatus(rawValue: raw) else {
+                    throw APIError.badRequest("status must be one of active, completed, aborted")
+                }
+                status = st
+            }
+            if let v = present("session_id") {
+                guard let id = v as? String, !id.isEmpty, id.utf8.count <= Limits.maxSessionIDBytes else {
+                    throw APIError.badRequest("session_id must be a string of 1-256 bytes")
+                }
+                sessionID = id
+            }
+            do {
+                if let v = present("tags") { tags = try JSONBody.canonical(v) }
+                if let v = present("metadata") { metadata = try JSONBody.canonical(v) }
+            } catch {
+                throw APIError.badRequest("tags and metadata must be objects")
+            }
+            startedAt = try Self.time(present("started_at"), "started_at")
+            endedAt = try Self.time(present("ended_at"), "ended_at")
+        }
+
+        /// ISO-8601 text or a Unix number (seconds, or ms when >= 1e12).
+        static func time(_ v: Any?, _ field: String) throws -> Int64? {
+            guard let v else { return nil }
+            let t: Int64?
+            switch v {
+            case let s as String: t = Times.parse(s)
+            case let n as NSNumber where !(v is Bool): t = Timestamp.micros(fromWire: n.doubleValue)
+            default: t = nil
+            }
+            guard let t else { throw APIError.badRequest("\(field) must be ISO-8601 or a Unix time") }
+            return t
+        }
+    }
+
     func create(_ request: Request) async throws -> Response {
         let p = try await state.auth.authenticate(request.headers, scope: .write)
-        let body = try await JSONBody.object(request)
+        let f = try SessionFields(try await JSONBody.object(request))
         let now = state.config.now()
-        guard let name = body["name"] as? String, !name.isEmpty, name.utf8.count <= 200 else {
-            throw APIError.badRequest("name is required (1-200 characters)")
+        guard let name = f.name else { throw APIError.badRequest("name is required") }
+        guard let source = f.sourceID else { throw APIError.badRequest("source_id is required") }
+        let status = f.status ?? .active
+        if status == .active && f.endedAt != nil { throw APIError.badRequest("an active session has no ended_at") }
+        var startedAt = f.startedAt ?? now
+        var endedAt = f.endedAt
+        if let end = endedAt, end < startedAt {
+            guard f.startedAt == nil else { throw APIError.badRequest("ended_at must be after started_at") }
+            startedAt = end  // a retrospective session: the defaulted start moves back
         }
-        guard let source = body["source_id"] as? String, Identifier.isValidSourceID(source) else {
-            throw APIError.badRequest("source_id is required and must match ^[a-z0-9][a-z0-9._-]*$")
-        }
-        var status = SessionStatus.active
-        if let s = body["status"], !(s is NSNull) {
-            guard let raw = s as? String, let st = SessionStatus(rawValue: raw) else {
-                throw APIError.badRequest("status must be one of active, completed, aborted")
-            }
-            status = st
-        }
-        let id: String
-        if let given = body["session_id"], !(given is NSNull) {
-            guard let g = given as? String, !g.isEmpty, g.utf8.count <= Limits.maxSessionIDBytes else {
-                throw APIError.badRequest("session_id must be a string of 1-256 bytes")
-            }
-            id = g
-        } else {
-            id = Self.generateID(now: now)
-        }
-        let tags: String, metadata: String
-        do {
-            tags = try JSONBody.canonical(body["tags"])
-            metadata = try JSONBody.canonical(body["metadata"])
-        } catch {
-            throw APIError.badRequest("tags and metadata must be objects")
-        }
-        var startedAt = now
-        let explicitStart = body["started_at"] is String
-        if let s = body["started_at"] as? String {
-            guard let t = Times.parse(s) else { throw APIError.badRequest("started_at must be ISO-8601") }
-            startedAt = t
-        }
-        var endedAt: Int64?
-        if let s = body["ended_at"] as? String {
-            guard let t = Times.parse(s) else { throw APIError.badRequest("ended_at must be ISO-8601") }
-            if t < startedAt {
-                guard !explicitStart else { throw APIError.badRequest("ended_at must be after started_at") }
-                startedAt = t  // a retrospective session: the defaulted start moves back
-            }
-            endedAt = t
-        } else if status != .active {
-            endedAt = now
-        }
-        let record = SessionRecord(orgID: p.orgID, sessionID: id, name: name, sourceID: source, status: status, tags: tags,
-                                   metadata: metadata, startedAt: startedAt, startedAtExplicit: explicitStart,
-                                   endedAt: endedAt, createdAt: now)
+        if status != .active && endedAt == nil { endedAt = max(now, startedAt) }
+        let id = f.sessionID ?? Self.generateID(now: now)
+        let record = SessionRecord(
+            orgID: p.orgID, sessionID: id, name: name, sourceID: source, status: status, tags: f.tags ?? "{}",
+            metadata: f.metadata ?? "{}", startedAt: startedAt, startedAtExplicit: f.startedAt != nil, endedAt: endedAt,
+            createdAt: now)
         let (stored, created) = try await state.store.createSession(record)
-        if !created {
-            // Idempotent: the same body again is fine; anything different is a conflict.
-            let same = stored.name == name && stored.sourceID == source && stored.status == status && stored.tags == tags
-                && stored.metadata == metadata && (body["started_at"] == nil || stored.startedAt == startedAt)
-            guard same else { throw APIError.conflict("session \(id) already exists with different fields") }
+        if created { return Reply.json(status: .created) { w in Self.write(stored, to: &w) } }
+        if stored.createdByData && stored.sourceID == source {
+            // Points named this session first; this request gives it its name and details.
+            var claimed = stored
+            claimed.name = name
+            claimed.status = status
+            claimed.tags = record.tags
+            claimed.metadata = record.metadata
+            claimed.createdByData = false
+            if let s = f.startedAt { (claimed.startedAt, claimed.startedAtExplicit) = (s, true) }
+            claimed.endedAt = status == .active ? nil : (f.endedAt ?? max(now, claimed.startedAt))
+            try await state.store.updateSession(claimed)
+            return Reply.json { w in Self.write(claimed, to: &w) }
         }
-        return Reply.json(status: created ? .created : .ok) { w in Self.write(stored, to: &w) }
+        // Idempotent: the same body again is fine; anything different is a conflict.
+        let same = stored.name == name && stored.sourceID == source && stored.status == status && stored.tags == record.tags
+            && stored.metadata == record.metadata && (f.startedAt == nil || stored.startedAt == f.startedAt)
+            && (f.endedAt == nil || stored.endedAt == f.endedAt)
+        guard same else { throw APIError.conflict("session \(id) already exists with different fields") }
+        return Reply.json { w in Self.write(stored, to: &w) }
     }
 
     func list(_ request: Request) async throws -> Response {
@@ -158,34 +199,29 @@ struct SessionRoutes {
 
     func update(_ request: Request, _ id: String) async throws -> Response {
         let p = try await state.auth.authenticate(request.headers, scope: .write)
-        let body = try await JSONBody.object(request)
+        let f = try SessionFields(try await JSONBody.object(request))
         var s = try await find(p.orgID, id)
+        if let src = f.sourceID, src != s.sourceID { throw APIError.badRequest("source_id of a session cannot change") }
+        if let other = f.sessionID, other != id { throw APIError.badRequest("session_id of a session cannot change") }
+        if f.startedAt != nil { throw APIError.badRequest("started_at cannot change; create the session with it") }
+        if f.status == .active && f.endedAt != nil { throw APIError.badRequest("an active session has no ended_at") }
         let now = state.config.now()
-        if let n = body["name"], !(n is NSNull) {
-            guard let name = n as? String, !name.isEmpty, name.utf8.count <= 200 else {
-                throw APIError.badRequest("name must be 1-200 characters")
-            }
-            s.name = name
+        if let name = f.name { s.name = name }
+        if let tags = f.tags { s.tags = tags }
+        if let metadata = f.metadata { s.metadata = metadata }
+        s.createdByData = false
+        var status = f.status
+        if let end = f.endedAt {
+            try await checkEnd(end, &s)
+            s.endedAt = end
+            if status == nil && s.status == .active { status = .completed }  // ended_at alone ends it
         }
-        var newStatus: SessionStatus?
-        if let st = body["status"], !(st is NSNull) {
-            guard let raw = st as? String, let v = SessionStatus(rawValue: raw) else {
-                throw APIError.badRequest("status must be one of active, completed, aborted")
-            }
-            newStatus = v
-        }
-        if let e = body["ended_at"], !(e is NSNull) {
-            guard let str = e as? String, let t = Times.parse(str) else { throw APIError.badRequest("ended_at must be ISO-8601") }
-            try await checkEnd(t, &s)
-            s.endedAt = t
-            if newStatus == nil && s.status == .active { newStatus = .completed }
-        }
-        if let newStatus {
-            s.status = newStatus
-            if newStatus == .active {
+        if let status {
+            s.status = status
+            if status == .active {
                 s.endedAt = nil
             } else if s.endedAt == nil {
-                guard now >= s.startedAt else { throw APIError.badRequest("ended_at must be after started_at") }
+                try await checkEnd(now, &s)
                 s.endedAt = now
             }
         }
@@ -249,7 +285,9 @@ struct SessionRoutes {
             try await writer.finish(nil)
         }
         let type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson"
-        let filename = s.sessionID.filter { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }
+        let filename = String(s.sessionID.unicodeScalars.filter {
+            $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0))
+        }.map(Character.init))
         return Response(status: .ok, headers: [
             .contentType: type, .contentDisposition: "attachment; filename=\"\(filename).\(format)\"",
         ], body: body)

@@ -60,7 +60,12 @@ extension JSONWriter {
 /// Parses a small JSON request body (sessions, commands) with Foundation: not a hot path.
 enum JSONBody {
     static func object(_ request: Request, limit: Int = 1 << 20) async throws -> [String: Any] {
-        let buffer = try await request.body.collect(upTo: limit)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge(max: limit)
+        }
         guard buffer.readableBytes > 0 else { return [:] }
         guard let obj = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]),
               let dict = obj as? [String: Any]

@@ -246,7 +246,7 @@ struct Orgs: AsyncParsableCommand {
 }
 
 func parseDuration(_ s: String) -> Int64? {
-    guard let unit = s.last, let n = Int64(s.dropLast()), n > 0 else { return nil }
+    guard let unit = s.last, let n = Int64(s.dropLast()), n > 0, n <= 100 * 365 * 86_400 else { return nil }
     switch unit {
     case "s": return n * 1_000_000
     case "m": return n * 60_000_000

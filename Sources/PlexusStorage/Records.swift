@@ -73,11 +73,14 @@ public struct SessionRecord: Sendable, Hashable {
     public var startedAtExplicit: Bool
     public var endedAt: Int64?
     public var createdAt: Int64
+    /// True for a session that exists only because points named it; a later
+    /// `POST /api/sessions` may claim it (give it a name, tags, metadata).
+    public var createdByData: Bool
 
     public init(
         orgID: Int64, sessionID: String, name: String, sourceID: String, status: SessionStatus,
         tags: String = "{}", metadata: String = "{}", startedAt: Int64, startedAtExplicit: Bool = true,
-        endedAt: Int64? = nil, createdAt: Int64
+        endedAt: Int64? = nil, createdAt: Int64, createdByData: Bool = false
     ) {
         self.orgID = orgID
         self.sessionID = sessionID
@@ -90,6 +93,7 @@ public struct SessionRecord: Sendable, Hashable {
         self.startedAtExplicit = startedAtExplicit
         self.endedAt = endedAt
         self.createdAt = createdAt
+        self.createdByData = createdByData
     }
 }
 

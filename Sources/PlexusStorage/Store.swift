@@ -3,7 +3,7 @@ public import PlexusModel
 /// What the server needs from storage. Implemented by the embedded SQLite store and
 /// (later) PostgreSQL; every engine passes `PlexusStorageTesting`'s conformance suite.
 ///
-/// Durability contract: when ``append(_:orgID:receivedAt:rawBody:)`` returns, every point
+/// Durability contract: when ``append(_:context:)`` returns, every point
 /// of the batch is on disk and survives a crash. Reads see every appended point.
 /// How a batch was received. Engines with a log keep `rawBody` verbatim and decode it
 /// again on replay with the same options, so replay rebuilds exactly the same points.

@@ -11,6 +11,9 @@ struct SeriesKey: Hashable, Sendable {
     var tags: [Tag]
     /// "" when the points belong to no session.
     var sessionID: String
+    /// A numeric field of a vector object (`accel.x` of `accel`): queryable and rolled up,
+    /// but not a point of its own (not exported, not counted).
+    var derived = false
 }
 
 /// Points of one series waiting for the next flush into SQLite.
@@ -89,7 +92,7 @@ final class Head: Sendable {
                 if let fields = p.value.numericFields {
                     for (name, d) in fields {
                         let fk = SeriesKey(orgID: orgID, sourceID: source, metric: p.metric + "." + name, numeric: true,
-                                           tags: p.tags, sessionID: session)
+                                           tags: p.tags, sessionID: session, derived: true)
                         snap.series[fk, default: SeriesBuffer()].append(ts, d)
                     }
                 }

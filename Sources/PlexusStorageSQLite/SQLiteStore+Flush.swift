@@ -16,8 +16,9 @@ extension SQLiteStore {
             try upsertSource.execute(arguments: [ref.orgID, ref.sourceID, s.firstSeen, s.lastSeen])
         }
         let newSession = try db.cachedStatement(sql: """
-            INSERT INTO sessions (org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit, created_at)
-            VALUES (?, ?, ?, ?, 'active', '{}', '{}', ?, 0, ?) ON CONFLICT DO NOTHING
+            INSERT INTO sessions (org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit,
+                                  created_at, created_by_data)
+            VALUES (?, ?, ?, ?, 'active', '{}', '{}', ?, 0, ?, 1) ON CONFLICT DO NOTHING
             """)
         for (ref, first) in snap.sessions {
             try newSession.execute(arguments: [ref.orgID, ref.sessionID, ref.sessionID, ref.sourceID, first, now])
@@ -107,15 +108,17 @@ extension SQLiteStore {
     func seriesID(_ key: SeriesKey, _ db: Database, created: inout [SeriesKey: Int64]) throws -> Int64 {
         if let id = seriesIDs.withLock({ $0[key] }) ?? created[key] { return id }
         let tags = Tag.canonicalJSON(key.tags)
-        let args: StatementArguments = [key.orgID, key.sourceID, key.metric, key.numeric ? 1 : 0, tags, key.sessionID]
+        let args: StatementArguments = [key.orgID, key.sourceID, key.metric, key.numeric ? 1 : 0, tags, key.sessionID,
+                                        key.derived ? 1 : 0]
         if let id = try Int64.fetchOne(db.cachedStatement(sql: """
             SELECT id FROM series WHERE org_id = ? AND source_id = ? AND metric = ? AND numeric = ? AND tags = ? AND session_id = ?
+            AND derived = ?
             """), arguments: args) {
             created[key] = id
             return id
         }
         try db.cachedStatement(sql: """
-            INSERT INTO series (org_id, source_id, metric, numeric, tags, session_id) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO series (org_id, source_id, metric, numeric, tags, session_id, derived) VALUES (?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: args)
         let id = db.lastInsertedRowID
         created[key] = id

@@ -5,6 +5,7 @@ public import PlexusStorage
 
 struct SeriesRow {
     var id: Int64
+    var sourceID: String
     var metric: String
     var numeric: Bool
     var tags: [Tag]
@@ -23,7 +24,7 @@ extension SQLiteStore {
     }
 
     func matchingSeries(_ sel: SeriesSelector, numeric: Bool?, _ db: Database) throws -> [SeriesRow] {
-        var sql = "SELECT id, metric, numeric, tags, session_id FROM series WHERE org_id = ? AND source_id = ?"
+        var sql = "SELECT id, metric, numeric, tags, session_id, source_id FROM series WHERE org_id = ? AND source_id = ?"
         var args: StatementArguments = [sel.orgID, sel.sourceID]
         if let numeric {
             sql += " AND numeric = ?"
@@ -42,7 +43,8 @@ extension SQLiteStore {
         return try Row.fetchAll(db, sql: sql, arguments: args).compactMap { row in
             let tags = Tag.parse(json: row[3]) ?? []
             for want in sel.tags where !tags.contains(want) { return nil }
-            return SeriesRow(id: row[0], metric: row[1], numeric: (row[2] as Int64) != 0, tags: tags, sessionID: row[4])
+            return SeriesRow(id: row[0], sourceID: row[5], metric: row[1], numeric: (row[2] as Int64) != 0, tags: tags,
+                             sessionID: row[4])
         }
     }
 
@@ -206,7 +208,7 @@ extension SQLiteStore {
                 var out: [StoredPoint] = []
                 for s in try self.matchingSeries(selector, numeric: false, db) {
                     for (t, v) in try self.points(of: [s], range: range, db) {
-                        out.append(StoredPoint(sourceID: selector.sourceID, metric: s.metric, timestamp: t, value: v,
+                        out.append(StoredPoint(sourceID: s.sourceID, metric: s.metric, timestamp: t, value: v,
                                                tags: s.tags, sessionID: s.sessionID.isEmpty ? nil : s.sessionID))
                     }
                 }
@@ -226,13 +228,14 @@ extension SQLiteStore {
         // memory stays bounded however long the session is.
         let (series, bounds) = try await translate {
             try await pool.read { db -> ([SeriesRow], (Int64, Int64, Int64)?) in
+                // Derived vector fields are not points of their own: the object is exported once.
                 let rows = try Row.fetchAll(db, sql: """
-                    SELECT id, metric, numeric, tags, session_id, source_id FROM series WHERE org_id = ? AND session_id = ?
-                    ORDER BY metric, id
+                    SELECT id, metric, numeric, tags, session_id, source_id FROM series
+                    WHERE org_id = ? AND session_id = ? AND derived = 0 ORDER BY metric, id
                     """, arguments: [orgID, sessionID])
                 let series = rows.map {
-                    SeriesRow(id: $0[0], metric: $0[1], numeric: ($0[2] as Int64) != 0, tags: Tag.parse(json: $0[3]) ?? [],
-                              sessionID: $0[4])
+                    SeriesRow(id: $0[0], sourceID: $0[5], metric: $0[1], numeric: ($0[2] as Int64) != 0,
+                              tags: Tag.parse(json: $0[3]) ?? [], sessionID: $0[4])
                 }
                 guard !series.isEmpty else { return ([], nil) }
                 let ids = series.map { String($0.id) }.joined(separator: ",")
@@ -243,7 +246,6 @@ extension SQLiteStore {
             }
         }
         guard let (lo, hi, n) = bounds, n > 0 else { return }
-        let source = try await session(orgID: orgID, sessionID: sessionID)?.sourceID ?? ""
         let span = max(hi - lo + 1, 1)
         let windows = max(1, Int((n + Int64(batchSize) * 4 - 1) / (Int64(batchSize) * 4)))
         let step = max(1, span / Int64(windows) + 1)
@@ -254,11 +256,11 @@ extension SQLiteStore {
                 var out: [StoredPoint] = []
                 for s in series {
                     for (t, v) in try self.points(of: [s], range: range, db) {
-                        out.append(StoredPoint(sourceID: source, metric: s.metric, timestamp: t, value: v, tags: s.tags,
+                        out.append(StoredPoint(sourceID: s.sourceID, metric: s.metric, timestamp: t, value: v, tags: s.tags,
                                                sessionID: sessionID))
                     }
                 }
-                out.sort { ($0.timestamp, $0.metric) < ($1.timestamp, $1.metric) }
+                out.sort { ($0.timestamp, $0.sourceID, $0.metric) < ($1.timestamp, $1.sourceID, $1.metric) }
                 return out
             }
             var k = 0
@@ -366,12 +368,13 @@ extension SQLiteStore {
     // MARK: Sessions
 
     private static let sessionColumns =
-        "org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit, ended_at, created_at"
+        "org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit, ended_at, created_at, created_by_data"
 
     private static func session(_ r: Row) -> SessionRecord {
         SessionRecord(orgID: r[0], sessionID: r[1], name: r[2], sourceID: r[3],
                       status: SessionStatus(rawValue: r[4]) ?? .active, tags: r[5], metadata: r[6],
-                      startedAt: r[7], startedAtExplicit: (r[8] as Int64) != 0, endedAt: r[9], createdAt: r[10])
+                      startedAt: r[7], startedAtExplicit: (r[8] as Int64) != 0, endedAt: r[9], createdAt: r[10],
+                      createdByData: (r[11] as Int64) != 0)
     }
 
     public func createSession(_ s: SessionRecord) async throws -> (SessionRecord, created: Bool) {
@@ -384,9 +387,9 @@ extension SQLiteStore {
                     return (existing, false)
                 }
                 try db.execute(sql: """
-                    INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [s.orgID, s.sessionID, s.name, s.sourceID, s.status.rawValue, s.tags, s.metadata,
-                                     s.startedAt, s.startedAtExplicit ? 1 : 0, s.endedAt, s.createdAt])
+                                     s.startedAt, s.startedAtExplicit ? 1 : 0, s.endedAt, s.createdAt, s.createdByData ? 1 : 0])
                 return (s, true)
             }
         }
@@ -426,10 +429,11 @@ extension SQLiteStore {
         try await translate {
             try await pool.write { db in
                 try db.execute(sql: """
-                    UPDATE sessions SET name = ?, status = ?, tags = ?, metadata = ?, started_at = ?, started_explicit = ?, ended_at = ?
+                    UPDATE sessions SET name = ?, status = ?, tags = ?, metadata = ?, started_at = ?, started_explicit = ?,
+                        ended_at = ?, created_by_data = ?
                     WHERE org_id = ? AND session_id = ?
                     """, arguments: [s.name, s.status.rawValue, s.tags, s.metadata, s.startedAt, s.startedAtExplicit ? 1 : 0,
-                                     s.endedAt, s.orgID, s.sessionID])
+                                     s.endedAt, s.createdByData ? 1 : 0, s.orgID, s.sessionID])
                 if db.changesCount == 0 { throw StoreError(.notFound, "session not found") }
             }
         }
@@ -465,9 +469,7 @@ extension SQLiteStore {
                 // Count stored points once: derived vector fields (accel.x) are not extra points.
                 let row = try Row.fetchOne(db, sql: """
                     SELECT min(c.min_ts), max(c.max_ts), coalesce(sum(c.count), 0) FROM chunks c JOIN series s ON s.id = c.series_id
-                    WHERE s.org_id = ? AND s.session_id = ? AND NOT (s.numeric = 1 AND EXISTS (
-                        SELECT 1 FROM series o WHERE o.org_id = s.org_id AND o.source_id = s.source_id AND o.session_id = s.session_id
-                        AND o.numeric = 0 AND o.tags = s.tags AND s.metric LIKE o.metric || '.%'))
+                    WHERE s.org_id = ? AND s.session_id = ? AND s.derived = 0
                     """, arguments: [orgID, sessionID])
                 return SessionSummary(metrics: metrics, pointCount: row?[2] ?? 0, firstTimestamp: row?[0], lastTimestamp: row?[1])
             }

@@ -69,10 +69,12 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         self.logger = logger
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if role == .server {
-            lockFD = open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            let fd = open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                if fd >= 0 { close(fd) }
                 throw StoreError(.unavailable, "data directory \(directory) is in use by another plexus-server")
             }
+            lockFD = fd
         } else {
             lockFD = -1
         }
@@ -164,6 +166,8 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         }
         head.failWaiters(StoreError(.unavailable, "the store is shutting down"))
         try? await threadPool.shutdownGracefully()
+        // Stopped: another process may take the directory now, whenever this object goes.
+        if lockFD >= 0 { flock(lockFD, LOCK_UN) }
         logger.info("store stopped")
     }
 

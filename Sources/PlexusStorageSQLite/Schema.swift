@@ -35,9 +35,10 @@ enum Schema {
                     numeric INTEGER NOT NULL,
                     tags TEXT NOT NULL,
                     session_id TEXT NOT NULL,
+                    derived INTEGER NOT NULL,
                     last_ts INTEGER,
                     last_value TEXT,
-                    UNIQUE (org_id, source_id, metric, numeric, tags, session_id));
+                    UNIQUE (org_id, source_id, metric, numeric, tags, session_id, derived));
                 CREATE INDEX series_session ON series (org_id, session_id) WHERE session_id <> '';
                 CREATE TABLE chunks (
                     id INTEGER PRIMARY KEY,
@@ -69,6 +70,7 @@ enum Schema {
                     started_explicit INTEGER NOT NULL,
                     ended_at INTEGER,
                     created_at INTEGER NOT NULL,
+                    created_by_data INTEGER NOT NULL,
                     PRIMARY KEY (org_id, session_id)) WITHOUT ROWID;
                 CREATE INDEX sessions_source ON sessions (org_id, source_id);
                 """)

@@ -32,6 +32,10 @@ final class WriteAheadLog {
     let directory: String
     private var fd: Int32 = -1
     private(set) var position: Position
+    /// Set when a write or sync failed: what is on disk after the last good position is
+    /// unknown (and after a failed fsync the kernel may have dropped the pages), so the
+    /// log refuses further writes until a restart replays it. PostgreSQL does the same.
+    private(set) var failure: String?
 
     init(directory: String) throws {
         self.directory = directory
@@ -65,10 +69,13 @@ final class WriteAheadLog {
     }
 
     /// Calls `body` for every intact record after `checkpoint`, in order. Returns the
-    /// position after the last intact record. Stops at the first torn record.
+    /// position after the last intact record. A torn tail of the newest segment (a write
+    /// that was never acknowledged) is cut; damage anywhere else is refused, since records
+    /// after it were acknowledged.
     func replay(after checkpoint: Position, _ body: (UnsafeRawBufferPointer, Position) throws -> Void) throws -> Position {
         var last = checkpoint
-        for seg in try segments() where seg >= checkpoint.segment {
+        let all = try segments()
+        for seg in all where seg >= checkpoint.segment {
             let bytes = try readWhole(segmentPath(seg))
             var off = 0
             let valid = try bytes.withUnsafeBytes { raw -> Bool in
@@ -86,6 +93,12 @@ final class WriteAheadLog {
                 return off == raw.count
             }
             if !valid {
+                guard seg == all.last else {
+                    throw StoreError(.corrupted, """
+                        write-ahead log segment \(segmentPath(seg)) is damaged at byte \(off) and newer segments follow; \
+                        refusing to start rather than lose acknowledged data (move the damaged segment aside to accept the loss)
+                        """)
+                }
                 // A torn tail: never acknowledged. Cut it so new records follow good ones.
                 truncate(segmentPath(seg), off_t(off))
                 break
@@ -94,9 +107,15 @@ final class WriteAheadLog {
         return last
     }
 
-    /// Opens a fresh segment for appending (after replay).
+    /// Opens a fresh segment for appending (after replay), removing empty ones that
+    /// earlier restarts left.
     func openForAppend(after last: Position) throws {
-        let next = max(last.segment, (try segments().last) ?? 0) + 1
+        let existing = try segments()
+        for seg in existing {
+            var st = stat()
+            if stat(segmentPath(seg), &st) == 0 && st.st_size == 0 { unlink(segmentPath(seg)) }
+        }
+        let next = max(last.segment, existing.last ?? 0) + 1
         try openSegment(next)
     }
 
@@ -118,6 +137,7 @@ final class WriteAheadLog {
     /// Frames `payloads` as records, writes them and makes them durable. Returns the
     /// position after the last record.
     func appendDurably(_ payloads: [[UInt8]]) throws -> Position {
+        if let failure { throw StoreError(.unavailable, "the write-ahead log failed earlier (\(failure)); restart the server") }
         if position.offset >= Self.segmentLimit { try openSegment(position.segment + 1) }
         var total = 0
         for p in payloads { total += 8 + p.count }
@@ -135,12 +155,21 @@ final class WriteAheadLog {
                 let n = write(fd, raw.baseAddress! + done, raw.count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw StoreError(.unavailable, "WAL write failed (errno \(errno))")
+                    let e = errno
+                    // Cut what was written of this group so replay never sees unacknowledged records.
+                    _ = ftruncate(fd, off_t(position.offset))
+                    failure = "write failed, errno \(e)"
+                    throw StoreError(.unavailable, "WAL write failed (errno \(e))")
                 }
                 done += n
             }
         }
-        guard fdatasync(fd) == 0 else { throw StoreError(.unavailable, "WAL fdatasync failed (errno \(errno))") }
+        guard fdatasync(fd) == 0 else {
+            let e = errno
+            _ = ftruncate(fd, off_t(position.offset))
+            failure = "fdatasync failed, errno \(e)"
+            throw StoreError(.unavailable, "WAL fdatasync failed (errno \(e))")
+        }
         position.offset += Int64(total)
         return position
     }

@@ -202,3 +202,17 @@ extension String {
     }
     func leftPad(_ n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
 }
+
+@Suite("Ingest decoder: tag edge cases")
+struct TagEdgeTests {
+    @Test func sessionInTagsDoesNotCountAndMustNotBeEmpty() throws {
+        let sixteen = (0..<16).map { #""k\#($0)":"v""# }.joined(separator: ",")
+        let b = try decode(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{\#(sixteen),"session_id":"r"}}]}"#)
+        #expect(b.points[0].tags.count == 16)
+        #expect(b.points[0].sessionID == "r")
+        #expect(decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"session_id":""}}]}"#)?.message
+            == #"points[0].tags["session_id"] must not be empty"#)
+        #expect(decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"":"v"}}]}"#)?.message
+            == "points[0].tags key must not be empty")
+    }
+}

@@ -104,3 +104,69 @@ struct SessionTests {
         }
     }
 }
+
+@Suite("Sessions: edge cases", .timeLimit(.minutes(2)))
+struct SessionEdgeTests {
+    @Test("a session first named by points can be claimed by POST; PATCH edits tags and metadata")
+    func claimAndEdit() async throws {
+        try await withServer { s in
+            #expect(try await s.ingest(#"{"source_id":"arm","points":[{"metric":"m","value":1,"session_id":"calib"}]}"#).status == 200)
+            var r = try await s.post("/api/sessions", #"{"session_id":"calib","name":"Calibration","source_id":"arm","tags":{"op":"ana"}}"#)
+            #expect(r.status == 200)
+            #expect(r.object["name"] as? String == "Calibration")
+            #expect((r.object["tags"] as? [String: String]) == ["op": "ana"])
+            // Once claimed, a different body is a conflict again.
+            r = try await s.post("/api/sessions", #"{"session_id":"calib","name":"Other","source_id":"arm"}"#)
+            #expect(r.status == 409)
+            // Another source cannot claim it.
+            #expect(try await s.ingest(#"{"source_id":"arm2","points":[{"metric":"m","value":1,"session_id":"auto2"}]}"#).status == 200)
+            #expect(try await s.post("/api/sessions", #"{"session_id":"auto2","name":"x","source_id":"arm"}"#).status == 409)
+
+            r = try await s.request(.PATCH, "/api/sessions/calib", body: Data(#"{"tags":{"op":"bo"},"metadata":{"rig":3}}"#.utf8))
+            #expect(r.status == 200)
+            #expect((r.object["tags"] as? [String: String]) == ["op": "bo"])
+            #expect((r.object["metadata"] as? [String: Int]) == ["rig": 3])
+            r = try await s.request(.PATCH, "/api/sessions/calib", body: Data(#"{"source_id":"other"}"#.utf8))
+            #expect(r.status == 400)
+            r = try await s.request(.PATCH, "/api/sessions/calib", body: Data(#"{"status":"active","ended_at":"2030-01-01T00:00:00Z"}"#.utf8))
+            #expect(r.status == 400)
+            r = try await s.post("/api/sessions", #"{"name":"n","source_id":"arm","status":"active","ended_at":1700000000}"#)
+            #expect((r.status, r.object["error"] as? String) == (400, "an active session has no ended_at"))
+            // Numbers are accepted as times, like everywhere else.
+            r = try await s.post("/api/sessions", #"{"session_id":"num","name":"n","source_id":"arm","started_at":1700000000,"ended_at":1700000060000,"status":"completed"}"#)
+            #expect(r.status == 201)
+            #expect(r.object["started_at"] as? String == "2023-11-14T22:13:20.000Z")
+            #expect(r.object["ended_at"] as? String == "2023-11-14T22:14:20.000Z")
+            #expect(try await s.post("/api/sessions", #"{"session_id":"num","name":"n","source_id":"arm","started_at":1700000000,"ended_at":1700000060000,"status":"completed"}"#).status == 200)
+        }
+    }
+
+    @Test("export: one row per point sent (vectors once), each with its own source")
+    func exportSources() async throws {
+        try await withServer { s in
+            #expect(try await s.ingest(#"{"points":[{"metric":"accel","value":{"x":1,"y":2},"source_id":"a","session_id":"mix","timestamp":1700000000},{"metric":"t","value":5,"source_id":"b","session_id":"mix","timestamp":1700000001}]}"#).status == 200)
+            let lines = try await s.get("/api/sessions/mix/export?format=csv").text.split(separator: "\n")
+            #expect(lines.count == 3)
+            #expect(lines[1] == #"2023-11-14T22:13:20.000Z,1700000000000,a,accel,"{""x"":1,""y"":2}","#)
+            #expect(lines[2] == "2023-11-14T22:13:21.000Z,1700000001000,b,t,5,")
+            let summary = try await s.get("/api/sessions/mix").object["summary"] as? [String: Any]
+            #expect(summary?["point_count"] as? Int == 2)
+        }
+    }
+}
+
+@Suite("Routing errors", .timeLimit(.minutes(1)))
+struct RoutingTests {
+    @Test("unknown routes and methods answer in the same JSON error shape")
+    func unknown() async throws {
+        try await withServer { s in
+            var r = try await s.get("/nope")
+            #expect((r.status, r.object["code"] as? String) == (404, "NOT_FOUND"))
+            r = try await s.request(.PUT, "/ingest")
+            #expect(r.status == 405 || r.status == 404)
+            #expect(r.object["code"] as? String == (r.status == 405 ? "METHOD_NOT_ALLOWED" : "NOT_FOUND"))
+            r = try await s.request(.POST, "/api/sessions", body: Data(String(repeating: " ", count: 2 << 20).utf8))
+            #expect((r.status, r.object["code"] as? String) == (413, "PAYLOAD_TOO_LARGE"))
+        }
+    }
+}

@@ -183,3 +183,33 @@ struct ChunkCodecTests {
         }
     }
 }
+
+@Suite("Write-ahead log: damage and housekeeping")
+struct WriteAheadLogDamageTests {
+    @Test("damage before the newest segment refuses to start instead of dropping acknowledged data")
+    func damageInOlderSegment() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try WriteAheadLog(directory: dir)
+        try log.openForAppend(after: .zero)
+        let first = try log.appendDurably([[1, 2, 3, 4]])
+        try log.openForAppend(after: first)  // a restart: a newer segment
+        _ = try log.appendDurably([[5, 6, 7, 8]])
+        let path = log.segmentPath(first.segment)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count - 1] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(throws: StoreError.self) { _ = try WriteAheadLog(directory: dir).replay(after: .zero) { _, _ in } }
+    }
+
+    @Test("restarts without writes do not leave empty segments behind")
+    func emptySegments() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for _ in 0..<4 {
+            let log = try WriteAheadLog(directory: dir)
+            try log.openForAppend(after: try log.replay(after: .zero) { _, _ in })
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == 1)
+    }
+}

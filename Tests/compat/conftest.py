@@ -62,7 +62,7 @@ def server(server_bin, tmp_path) -> Iterator[Server]:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     created = subprocess.run(
-        [server_bin, "keys", "create", "--data-dir", str(data_dir), "--name", "test", "--scopes", "write,read"],
+        [server_bin, "keys", "create", "--data-dir", str(data_dir), "--name", "test", "--scopes", "write,read,admin"],
         capture_output=True, text=True, timeout=60)
     assert created.returncode == 0, f"keys create failed ({created.returncode}): {created.stderr}"
     key = created.stdout.strip()
