@@ -31,11 +31,12 @@ public enum IngestDecoder {
         /// When set, every point gets this source (the WebSocket connection's name) and
         /// per-point `source_id` is ignored.
         public var forcedSourceID: String?
-        /// When set, every point belongs to this session (a recording the server started).
-        public var forcedSessionID: String?
-        public init(forcedSourceID: String? = nil, forcedSessionID: String? = nil) {
+        /// A recording the server started for this source: points that name no session
+        /// (neither their own `session_id` nor the frame's) belong to it.
+        public var recordingSessionID: String?
+        public init(forcedSourceID: String? = nil, recordingSessionID: String? = nil) {
             self.forcedSourceID = forcedSourceID
-            self.forcedSessionID = forcedSessionID
+            self.recordingSessionID = recordingSessionID
         }
     }
 
@@ -124,11 +125,7 @@ public enum IngestDecoder {
                 }
                 points[i].sourceID = top
             }
-            if let forced = options.forcedSessionID {
-                points[i].sessionID = forced
-            } else if points[i].sessionID == nil {
-                points[i].sessionID = sessionID
-            }
+            if points[i].sessionID == nil { points[i].sessionID = sessionID ?? options.recordingSessionID }
         }
         return IngestBatch(sourceID: options.forcedSourceID ?? sourceID, sessionID: sessionID, points: points, seq: seq)
     }

@@ -1,6 +1,8 @@
 public import Hummingbird
+import HummingbirdWebSocket
 public import Logging
 import NIOCore
+import PlexusModel
 public import PlexusStorage
 public import ServiceLifecycle
 
@@ -31,18 +33,19 @@ struct ServerState: Sendable {
     let auth: Authenticator
     let config: ServerConfiguration
     let startedAt: ContinuousClock.Instant
-    let presence: Presence
+    let hub: Hub
 }
 
 /// Builds the Plexus HTTP application. `services` run beside the server in its
 /// ServiceGroup (the store first, so it stops last and flushes everything).
 public func buildApplication(
     configuration: ServerConfiguration, store: any PlexusStore, services: [any Service] = [],
-    presence: Presence = Presence(), logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    hub: Hub = Hub(), logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let state = ServerState(
         store: store, auth: Authenticator(store: store, now: configuration.now), config: configuration,
-        startedAt: .now, presence: presence)
+        startedAt: .now, hub: hub)
+    let gateway = Gateway(state: state)
     let router = Router()
     router.add(middleware: CORSMiddleware(
         allowOrigin: .all, allowHeaders: [.contentType, .authorization, .init("x-api-key")!, .contentEncoding],
@@ -53,8 +56,15 @@ public func buildApplication(
     IngestRoutes(state: state).register(router)
     SessionRoutes(state: state).register(router)
     QueryRoutes(state: state).register(router)
+    let gatewayRoutes = GatewayRoutes(state: state, gateway: gateway)
+    gatewayRoutes.register(router)
+    let wsRouter = Router(context: BasicWebSocketRequestContext.self)
+    gatewayRoutes.register(webSocket: wsRouter)
     return Application(
         router: router,
+        server: .http1WebSocketUpgrade(
+            webSocketRouter: wsRouter,
+            configuration: .init(ws: .init(maxFrameSize: Limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30))))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "plexus"),
         services: services,
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },

@@ -28,41 +28,53 @@ struct QueryRoutes {
         guard filter == nil || filter == "online" || filter == "offline" else {
             throw APIError.badRequest("status must be online or offline")
         }
-        let online = state.presence.onlineSources(orgID: p.orgID)
+        let online = Dictionary(uniqueKeysWithValues: state.hub.online(orgID: p.orgID).map { ($0.sourceID, $0) })
         var known = try await state.store.sources(orgID: p.orgID).map { ($0.sourceID, $0.lastSeen as Int64?) }
         // A connected device that has not sent data yet is still a source.
-        for s in online where !known.contains(where: { $0.0 == s }) { known.append((s, nil)) }
+        for s in online.keys where !known.contains(where: { $0.0 == s }) { known.append((s, nil)) }
         known.sort { $0.0 < $1.0 }
         return Reply.json { w in
             w.raw("{\"devices\":[")
             var first = true
             for (id, last) in known {
-                let on = online.contains(id)
-                if filter == "online" && !on || filter == "offline" && on { continue }
+                let live = online[id]
+                if filter == "online" && live == nil || filter == "offline" && live != nil { continue }
                 if !first { w.raw(",") }
                 first = false
-                Self.writeSource(id, online: on, lastSeen: last, &w)
+                Self.writeSource(id, live: live, lastSeen: last, &w)
             }
             w.raw("]}")
         }
     }
 
-    static func writeSource(_ id: String, online: Bool, lastSeen: Int64?, _ w: inout JSONWriter) {
+    /// A source; for a connected device also what it reported (platform, sensors, …).
+    static func writeSource(_ id: String, live: DeviceInfo?, lastSeen: Int64?, _ w: inout JSONWriter) {
         w.raw("{\"source_id\":")
         w.string(id)
         w.raw(",\"online\":")
-        w.bool(online)
+        w.bool(live != nil)
         w.raw(",\"last_seen_ms\":")
-        if let lastSeen { w.int(lastSeen / 1_000) } else { w.raw("null") }
+        let last = max(lastSeen ?? Int64.min, live?.lastSeen ?? Int64.min)
+        if last != Int64.min { w.int(last / 1_000) } else { w.raw("null") }
+        if let live {
+            w.raw(",\"platform\":")
+            w.optionalString(live.platform)
+            w.raw(",\"agent_version\":")
+            w.optionalString(live.agentVersion)
+            w.raw(",\"sensors\":")
+            w.rawText(live.sensors ?? "[]")
+            w.raw(",\"connected_at_ms\":")
+            w.int(live.connectedAt / 1_000)
+        }
         w.raw("}")
     }
 
     func source(_ request: Request, _ id: String) async throws -> Response {
         let p = try await state.auth.authenticate(request.headers, scope: .read)
         let info = try await state.store.source(orgID: p.orgID, sourceID: id)
-        let on = state.presence.isOnline(orgID: p.orgID, sourceID: id)
-        guard info != nil || on else { throw APIError.notFound("device not found") }
-        return Reply.json { w in Self.writeSource(id, online: on, lastSeen: info?.lastSeen, &w) }
+        let live = state.hub.info(orgID: p.orgID, sourceID: id)
+        guard info != nil || live != nil else { throw APIError.notFound("device not found") }
+        return Reply.json { w in Self.writeSource(id, live: live, lastSeen: info?.lastSeen, &w) }
     }
 
     func metrics(_ request: Request, _ id: String) async throws -> Response {

@@ -123,6 +123,21 @@ public struct SourceInfo: Sendable, Hashable {
     }
 }
 
+/// A device name held by one installation (see `PlexusStore.claimDeviceName`).
+public struct DeviceClaim: Sendable, Hashable {
+    public var sourceID: String
+    public var installID: String
+    /// The name the install asked for when it got this one.
+    public var requested: String
+    public var claimedAt: Int64
+    public init(sourceID: String, installID: String, requested: String, claimedAt: Int64) {
+        self.sourceID = sourceID
+        self.installID = installID
+        self.requested = requested
+        self.claimedAt = claimedAt
+    }
+}
+
 /// A point as stored and read back.
 public struct StoredPoint: Sendable, Hashable {
     public var sourceID: String

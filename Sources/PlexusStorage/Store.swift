@@ -73,6 +73,16 @@ public protocol PlexusStore: Sendable {
     func deleteSession(orgID: Int64, sessionID: String) async throws -> Bool
     func sessionSummary(orgID: Int64, sessionID: String) async throws -> SessionSummary
 
+    // MARK: Device identity
+
+    /// Gives an installation a name in its organisation, atomically: the same install
+    /// always gets its name back; a different install asking for a claimed name gets
+    /// `name_2`, then `name_3`. Claims are durable.
+    func claimDeviceName(orgID: Int64, installID: String, requested: String, at: Int64) async throws -> String
+    func deviceClaims(orgID: Int64) async throws -> [DeviceClaim]
+    /// Frees a name for other installs. False if it was not claimed.
+    func releaseDeviceClaim(orgID: Int64, sourceID: String) async throws -> Bool
+
     // MARK: Health
 
     /// A short description of the engine for `/health`, e.g. `sqlite`.

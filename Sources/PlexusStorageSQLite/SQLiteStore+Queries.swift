@@ -476,3 +476,47 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    public func claimDeviceName(orgID: Int64, installID: String, requested: String, at: Int64) async throws -> String {
+        try await pool.write { db -> String in
+            // The same install asking again for the same name, or for the name it was given.
+            if let mine = try String.fetchOne(db, sql: """
+                SELECT source_id FROM device_claims WHERE org_id = ? AND install_id = ? AND (requested = ? OR source_id = ?)
+                ORDER BY source_id = ? DESC LIMIT 1
+                """, arguments: [orgID, installID, requested, requested, requested]) {
+                return mine
+            }
+            // One writer at a time: the first free name wins, and no two installs get it.
+            var n = 1
+            while true {
+                let candidate = n == 1 ? requested : "\(requested)_\(n)"
+                let taken = try Bool.fetchOne(db, sql: "SELECT 1 FROM device_claims WHERE org_id = ? AND source_id = ?",
+                                              arguments: [orgID, candidate]) ?? false
+                if !taken && candidate.utf8.count <= Limits.maxSourceIDBytes {
+                    try db.execute(sql: """
+                        INSERT INTO device_claims (org_id, source_id, install_id, requested, claimed_at) VALUES (?, ?, ?, ?, ?)
+                        """, arguments: [orgID, candidate, installID, requested, at])
+                    return candidate
+                }
+                n += 1
+                guard n < 100_000 else { throw StoreError(.conflict, "no free name for \(requested)") }
+            }
+        }
+    }
+
+    public func deviceClaims(orgID: Int64) async throws -> [DeviceClaim] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT source_id, install_id, requested, claimed_at FROM device_claims WHERE org_id = ? ORDER BY source_id
+                """, arguments: [orgID]).map { DeviceClaim(sourceID: $0[0], installID: $0[1], requested: $0[2], claimedAt: $0[3]) }
+        }
+    }
+
+    public func releaseDeviceClaim(orgID: Int64, sourceID: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM device_claims WHERE org_id = ? AND source_id = ?", arguments: [orgID, sourceID])
+            return db.changesCount > 0
+        }
+    }
+}

@@ -121,7 +121,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         var entries: [(IngestBatch, Int64, Int64)] = []
         let end = try log.replay(after: checkpoint) { payload, _ in
             let (rec, json) = try WALRecord.decode(payload)
-            let options = IngestDecoder.Options(forcedSourceID: rec.forcedSource, forcedSessionID: rec.forcedSession)
+            let options = IngestDecoder.Options(forcedSourceID: rec.forcedSource, recordingSessionID: rec.recordingSession)
             let batch = try IngestDecoder.decode(json, options: options)
             entries.append((batch, rec.orgID, rec.receivedAt))
             records += 1
@@ -246,7 +246,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         guard !batch.points.isEmpty else { return }
         let payload = WALRecord(
             orgID: context.orgID, receivedAt: context.receivedAt,
-            forcedSource: context.options.forcedSourceID, forcedSession: context.options.forcedSessionID
+            forcedSource: context.options.forcedSourceID, recordingSession: context.options.recordingSessionID
         ).encode(json: context.rawBody)
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let accepted = pending.withLock { q -> Bool in

@@ -77,6 +77,18 @@ enum Schema {
             let now = SQLiteStore.nowMicros()
             try db.execute(sql: "INSERT INTO orgs (id, name, created_at) VALUES (1, 'default', ?)", arguments: [now])
         }
+        m.registerMigration("v2_device_claims") { db in
+            try db.execute(sql: """
+                CREATE TABLE device_claims (
+                    org_id INTEGER NOT NULL,
+                    source_id TEXT NOT NULL,
+                    install_id TEXT NOT NULL,
+                    requested TEXT NOT NULL,
+                    claimed_at INTEGER NOT NULL,
+                    PRIMARY KEY (org_id, source_id)) WITHOUT ROWID;
+                CREATE INDEX device_claims_install ON device_claims (org_id, install_id, requested);
+                """)
+        }
         return m
     }
 }

@@ -212,14 +212,14 @@ final class WriteAheadLog {
 /// ```
 /// payload := version:u8(=1) orgID:i64le receivedAt:i64le
 ///            sourceLen:u16le source   (forced source: WebSocket connection, else empty)
-///            sessionLen:u16le session (forced session: server-side recording, else empty)
+///            sessionLen:u16le session (recording session for untagged points, else empty)
 ///            json                     (the request body / frame, decompressed)
 /// ```
 struct WALRecord {
     var orgID: Int64
     var receivedAt: Int64
     var forcedSource: String?
-    var forcedSession: String?
+    var recordingSession: String?
 
     func encode(json: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
@@ -227,7 +227,7 @@ struct WALRecord {
         out.append(1)
         withUnsafeBytes(of: orgID.littleEndian) { out.append(contentsOf: $0) }
         withUnsafeBytes(of: receivedAt.littleEndian) { out.append(contentsOf: $0) }
-        for s in [forcedSource ?? "", forcedSession ?? ""] {
+        for s in [forcedSource ?? "", recordingSession ?? ""] {
             let u = Array(s.utf8)
             withUnsafeBytes(of: UInt16(u.count).littleEndian) { out.append(contentsOf: $0) }
             out.append(contentsOf: u)
@@ -254,7 +254,7 @@ struct WALRecord {
         let rec = WALRecord(
             orgID: org, receivedAt: at,
             forcedSource: strings[0].isEmpty ? nil : strings[0],
-            forcedSession: strings[1].isEmpty ? nil : strings[1])
+            recordingSession: strings[1].isEmpty ? nil : strings[1])
         return (rec, UnsafeRawBufferPointer(rebasing: p[off...]))
     }
 }

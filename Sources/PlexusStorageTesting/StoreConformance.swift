@@ -28,7 +28,37 @@ public enum StoreConformance {
         Check(name: "ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
         Check(name: "sessions: create, summary, scan, delete", run: sessionLifecycle),
         Check(name: "points without a timestamp get the receive time", run: receiveTime),
+        Check(name: "device names: claims are per install, suffixed, concurrent-safe", run: deviceClaims),
     ]
+
+    static func deviceClaims(_ store: any PlexusStore) async throws {
+        let a = try await store.claimDeviceName(orgID: 1, installID: "install-a", requested: "drone-01", at: t0)
+        #expect(a == "drone-01")
+        #expect(try await store.claimDeviceName(orgID: 1, installID: "install-a", requested: "drone-01", at: t0) == "drone-01")
+        #expect(try await store.claimDeviceName(orgID: 1, installID: "install-b", requested: "drone-01", at: t0) == "drone-01_2")
+        // B persisted its new name and asks for it next time; or asks for the base name again.
+        #expect(try await store.claimDeviceName(orgID: 1, installID: "install-b", requested: "drone-01_2", at: t0) == "drone-01_2")
+        #expect(try await store.claimDeviceName(orgID: 1, installID: "install-b", requested: "drone-01", at: t0) == "drone-01_2")
+        #expect(try await store.claimDeviceName(orgID: 1, installID: "install-c", requested: "drone-01", at: t0) == "drone-01_3")
+        // Another organisation has its own names.
+        let org = try await store.createOrganization(name: "claims-\(UInt32.random(in: 0...UInt32.max))")
+        #expect(try await store.claimDeviceName(orgID: org.id, installID: "install-z", requested: "drone-01", at: t0) == "drone-01")
+        // Concurrent connects never get one name twice.
+        let names = try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<20 {
+                group.addTask { try await store.claimDeviceName(orgID: 1, installID: "race-\(i)", requested: "rover", at: t0) }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(Set(names).count == 20)
+        #expect(Set(names) == Set(["rover"] + (2...20).map { "rover_\($0)" }))
+        let claims = try await store.deviceClaims(orgID: 1)
+        #expect(claims.first { $0.sourceID == "drone-01_2" }?.installID == "install-b")
+        // Released names go to the next asker.
+        #expect(try await store.releaseDeviceClaim(orgID: 1, sourceID: "drone-01"))
+        #expect(try await store.releaseDeviceClaim(orgID: 1, sourceID: "drone-01") == false)
+        #expect(try await store.claimDeviceName(orgID: 1, installID: "install-d", requested: "drone-01", at: t0) == "drone-01")
+    }
 
     /// 2023-11-14T22:13:00Z, on a minute boundary: the receive time tests use.
     public static let t0: Int64 = 1_699_999_980_000_000

@@ -135,16 +135,19 @@ struct IngestDecoderTests {
         #expect(b.points[0].value == .array(text))
     }
 
-    @Test("per-point source beats top-level; forced source and session beat both")
+    @Test("per-point source beats top-level; a forced source beats both; a recording takes untagged points")
     func sources() throws {
         let body = #"{"source_id":"top","session_id":"s1","points":[{"metric":"m","value":1},{"metric":"m","value":1,"source_id":"own","session_id":"s2"}]}"#
         let b = try decode(body)
         #expect(b.points.map(\.sourceID) == ["top", "own"])
         #expect(b.points.map(\.sessionID) == ["s1", "s2"])
         #expect(b.singleSourceID == nil)
-        let f = try decode(body, .init(forcedSourceID: "dev", forcedSessionID: "rec"))
+        let f = try decode(body, .init(forcedSourceID: "dev", recordingSessionID: "rec"))
         #expect(f.points.map(\.sourceID) == ["dev", "dev"])
-        #expect(f.points.map(\.sessionID) == ["rec", "rec"])
+        #expect(f.points.map(\.sessionID) == ["s1", "s2"])  // sessions the sender named win
+        let untagged = try decode(#"{"points":[{"metric":"m","value":1},{"metric":"m","value":1,"session_id":"own"}]}"#,
+                                  .init(forcedSourceID: "dev", recordingSessionID: "rec"))
+        #expect(untagged.points.map(\.sessionID) == ["rec", "own"])
     }
 
     @Test("session_id inside tags becomes the point's session")

@@ -1,0 +1,207 @@
+/// WebSocket frames of the Plexus device and dashboard protocols: the codecs both ends
+/// share (docs/websocket-api.md). All frames are JSON text objects with a `type`.
+public enum Frames {
+    /// The `type` of a frame without decoding the rest; nil when the bytes are not a JSON
+    /// object. `""` when the object has no string `type`.
+    public static func type(of bytes: UnsafeRawBufferPointer) -> String? {
+        var c = JSONCursor(bytes)
+        do {
+            try c.expect(UInt8(ascii: "{"))
+            var found = ""
+            if !c.consume(UInt8(ascii: "}")) {
+                repeat {
+                    let k = try c.readString()
+                    try c.expect(UInt8(ascii: ":"))
+                    if k == "type" && c.peekKind() == .string {
+                        found = try c.readString()
+                    } else {
+                        try c.skipValue()
+                    }
+                } while try !c.nextOrEnd(UInt8(ascii: "}"))
+            }
+            return c.isAtEndIgnoringWhitespace() ? found : nil
+        } catch {
+            return nil
+        }
+    }
+
+    /// A shallow view of a frame: every top-level field as raw JSON text (strings decoded).
+    public struct Fields: Sendable {
+        public var raw: [String: String] = [:]
+        public var strings: [String: String] = [:]
+        public var numbers: [String: Double] = [:]
+        public var bools: [String: Bool] = [:]
+
+        public func string(_ k: String) -> String? { strings[k] }
+    }
+
+    public static func fields(_ bytes: UnsafeRawBufferPointer) -> Fields? {
+        var c = JSONCursor(bytes)
+        var f = Fields()
+        do {
+            try c.expect(UInt8(ascii: "{"))
+            if !c.consume(UInt8(ascii: "}")) {
+                repeat {
+                    let k = try c.readString()
+                    try c.expect(UInt8(ascii: ":"))
+                    switch c.peekKind() {
+                    case .string:
+                        let start = c.offset
+                        let s = try c.readString()
+                        f.strings[k] = s
+                        f.raw[k] = rawText(bytes, start, c.offset)
+                    case .number:
+                        let start = c.offset
+                        let d = try c.readNumber()
+                        f.numbers[k] = d
+                        f.raw[k] = rawText(bytes, start, c.offset)
+                    case .trueLiteral, .falseLiteral:
+                        f.bools[k] = try c.readBool()
+                        f.raw[k] = f.bools[k]! ? "true" : "false"
+                    default:
+                        f.raw[k] = try c.readRawValue()
+                    }
+                } while try !c.nextOrEnd(UInt8(ascii: "}"))
+            }
+            return c.isAtEndIgnoringWhitespace() ? f : nil
+        } catch {
+            return nil
+        }
+    }
+
+    private static func rawText(_ b: UnsafeRawBufferPointer, _ from: Int, _ to: Int) -> String {
+        var s = from
+        while s < to && (b[s] == 0x20 || b[s] == 0x0A || b[s] == 0x0D || b[s] == 0x09) { s += 1 }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: b[s..<to]), as: UTF8.self)
+    }
+}
+
+/// `device_auth`, the first frame a device sends.
+public struct DeviceAuth: Sendable, Hashable {
+    public var apiKey: String
+    /// The name the device asks for.
+    public var sourceID: String
+    /// Stable per installation (SDK 0.4.1–0.6.2): lets the server give it its name back.
+    public var installID: String?
+    public var platform: String?
+    public var agentVersion: String?
+    /// JSON text of the reported sensors (array), if any.
+    public var sensors: String?
+    /// JSON text of the advertised commands, if any.
+    public var commands: String?
+    /// The device wants `telemetry_ack` frames (SDK 0.16+).
+    public var acks: Bool
+
+    public enum Problem: Error, Equatable { case notAuth, missingKey, badSourceID }
+
+    public init(apiKey: String, sourceID: String, installID: String? = nil, platform: String? = nil, agentVersion: String? = nil,
+                sensors: String? = nil, commands: String? = nil, acks: Bool = false) {
+        self.apiKey = apiKey
+        self.sourceID = sourceID
+        self.installID = installID
+        self.platform = platform
+        self.agentVersion = agentVersion
+        self.sensors = sensors
+        self.commands = commands
+        self.acks = acks
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> Result<DeviceAuth, Problem> {
+        guard let f = Frames.fields(bytes), f.string("type") == "device_auth" else { return .failure(.notAuth) }
+        guard let key = f.string("api_key") else { return .failure(.missingKey) }
+        guard let source = f.string("source_id"), Identifier.isValidSourceID(source) else { return .failure(.badSourceID) }
+        let install = f.string("install_id").flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 }
+        return .success(DeviceAuth(
+            apiKey: key, sourceID: source, installID: install,
+            platform: f.string("platform").map { String($0.prefix(64)) },
+            agentVersion: f.string("agent_version").map { String($0.prefix(64)) },
+            sensors: f.raw["sensors"].flatMap { $0.hasPrefix("[") ? $0 : nil },
+            commands: f.raw["commands"].flatMap { $0.hasPrefix("[") ? $0 : nil },
+            acks: f.bools["acks"] ?? false))
+    }
+}
+
+/// Frames the server writes.
+public enum OutboundFrame {
+    public static func authenticated(sourceID: String, serverTimeMs: Int64, acks: Bool) -> [UInt8] {
+        var w = JSONWriter(capacity: 96)
+        w.raw("{\"type\":\"authenticated\",\"source_id\":")
+        w.string(sourceID)
+        w.raw(",\"server_time_ms\":")
+        w.int(serverTimeMs)
+        if acks { w.raw(",\"acks\":true") }
+        w.raw("}")
+        return w.bytes
+    }
+
+    /// An error reply. During authentication it carries `message` (what SDKs print);
+    /// afterwards `code` and `detail` (and the rejected frame's `seq`).
+    public static func error(code: String? = nil, message: String, seq: Int64? = nil, sourceID: String? = nil) -> [UInt8] {
+        var w = JSONWriter(capacity: 96)
+        w.raw("{\"type\":\"error\"")
+        if let code {
+            w.raw(",\"code\":")
+            w.string(code)
+            w.raw(",\"detail\":")
+            w.string(message)
+        }
+        w.raw(",\"message\":")
+        w.string(message)
+        if let seq {
+            w.raw(",\"seq\":")
+            w.int(seq)
+        }
+        if let sourceID {
+            w.raw(",\"source_id\":")
+            w.string(sourceID)
+        }
+        w.raw("}")
+        return w.bytes
+    }
+
+    public static func telemetryAck(seq: Int64) -> [UInt8] {
+        var w = JSONWriter(capacity: 40)
+        w.raw("{\"type\":\"telemetry_ack\",\"seq\":")
+        w.int(seq)
+        w.raw("}")
+        return w.bytes
+    }
+}
+
+/// Dashboard → device control messages of the spec, relayed as top-level frames (the
+/// dialect `plexus start` obeys).
+public enum ControlCommand: String, Sendable, CaseIterable {
+    case startStream = "start_stream"
+    case stopStream = "stop_stream"
+    case startSession = "start_session"
+    case stopSession = "stop_session"
+    case configure
+    case ping
+    // Passed through for devices that support them (the original platform's set).
+    case startCamera = "start_camera"
+    case stopCamera = "stop_camera"
+    case configureCamera = "configure_camera"
+    case startCAN = "start_can"
+    case stopCAN = "stop_can"
+    case startMAVLink = "start_mavlink"
+    case stopMAVLink = "stop_mavlink"
+    case mavlinkCommand = "mavlink_command"
+
+    /// Builds the frame a device receives: `{"type": <command>, "source_id": …, <fields>}`.
+    /// `fields` are raw JSON texts by name (already validated JSON values).
+    public func frame(sourceID: String, fields: [(String, String)]) -> [UInt8] {
+        var w = JSONWriter(capacity: 128)
+        w.raw("{\"type\":")
+        w.string(rawValue)
+        w.raw(",\"source_id\":")
+        w.string(sourceID)
+        for (k, v) in fields where k != "type" && k != "source_id" {
+            w.raw(",")
+            w.string(k)
+            w.raw(":")
+            w.rawText(v)
+        }
+        w.raw("}")
+        return w.bytes
+    }
+}

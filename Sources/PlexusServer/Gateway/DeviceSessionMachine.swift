@@ -1,0 +1,147 @@
+import PlexusModel
+
+/// The device side of `/ws/device` as a state machine: frames in, actions out. No I/O,
+/// no clock: the socket handler feeds it events (with the time) and performs the actions.
+struct DeviceSessionMachine: Sendable {
+    enum State: Sendable, Equatable {
+        case awaitingAuth
+        case authenticating
+        case active(Active)
+        case closed
+    }
+
+    struct Active: Sendable, Equatable {
+        var orgID: Int64
+        var sourceID: String
+        var acks: Bool
+        var telemetry: TokenBucket
+        var control: TokenBucket
+    }
+
+    enum Action: Sendable {
+        case send([UInt8])
+        case close(code: UInt16, reason: String)
+        /// Verify the key, claim the name, register; then call `authenticated` or `authFailed`.
+        case authenticate(DeviceAuth)
+        /// A valid telemetry batch: fan it out live, store it durably, then (if `ackSeq`) ack.
+        case store(IngestBatch, raw: [UInt8], options: IngestDecoder.Options, ackSeq: Int64?)
+        /// A device frame the dashboards watching this device should see (type given).
+        case relay(type: String, frame: [UInt8])
+        /// A heartbeat: the device is alive (relayed too).
+        case heartbeat([UInt8])
+        /// A `device_error`: stored as a `device.error` point and relayed.
+        case deviceError(message: String, source: String?, frame: [UInt8])
+    }
+
+    /// Per-connection limits (the original platform's, told to the device, never silent).
+    static let telemetryBurst = 2_000.0, telemetryPerSecond = 500.0
+    static let controlBurst = 60.0, controlPerSecond = 20.0
+    static let closePolicy: UInt16 = 1008
+
+    static let relayedTypes: Set<String> = [
+        "session_started", "session_stopped", "pong", "command_result", "video_frame", "command_status", "command_sync",
+        "command_ack",
+    ]
+
+    private(set) var state: State = .awaitingAuth
+
+    var sourceID: String? {
+        if case .active(let a) = state { return a.sourceID }
+        return nil
+    }
+
+    /// A text frame arrived at time `now`. `recording` is the session the server records
+    /// this device into, if any.
+    mutating func received(_ frame: [UInt8], now: Duration, recording: String? = nil) -> [Action] {
+        switch state {
+        case .closed, .authenticating:
+            return []
+        case .awaitingAuth:
+            let auth = frame.withUnsafeBytes { DeviceAuth.decode($0) }
+            switch auth {
+            case .success(let a):
+                state = .authenticating
+                return [.authenticate(a)]
+            case .failure:
+                state = .closed
+                return [.send(OutboundFrame.error(message: "first message must be device_auth")),
+                        .close(code: Self.closePolicy, reason: "auth failed")]
+            }
+        case .active(var active):
+            defer { if case .active = state { state = .active(active) } }
+            guard let type = frame.withUnsafeBytes({ Frames.type(of: $0) }) else {
+                return [.send(OutboundFrame.error(code: "INVALID_JSON", message: "frame is not a JSON object"))]
+            }
+            let isTelemetry = type == "telemetry" || type == "video_frame"
+            let allowed = isTelemetry ? active.telemetry.take(at: now) : active.control.take(at: now)
+            if type == "telemetry" {
+                let options = IngestDecoder.Options(forcedSourceID: active.sourceID, recordingSessionID: recording)
+                let decoded = frame.withUnsafeBytes { raw in
+                    Result { () throws(IngestError) -> IngestBatch in try IngestDecoder.decode(raw, options: options) }
+                }
+                switch decoded {
+                case .failure(let e):
+                    let seq = Self.seq(frame)
+                    // Nothing of a rejected frame is stored; the error names the point and the frame.
+                    return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: e.message, seq: seq))]
+                case .success(let batch):
+                    guard allowed else {
+                        return [.send(OutboundFrame.error(
+                            code: "RATE_LIMITED", message: "over \(Int(Self.telemetryPerSecond)) frames/s; slow down and resend",
+                            seq: batch.seq))]
+                    }
+                    return [.store(batch, raw: frame, options: options, ackSeq: active.acks ? batch.seq : nil)]
+                }
+            }
+            guard allowed else {
+                return [.send(OutboundFrame.error(code: "RATE_LIMITED", message: "too many \(type) frames; slow down"))]
+            }
+            switch type {
+            case "heartbeat":
+                return [.heartbeat(frame)]
+            case "device_error":
+                let f = frame.withUnsafeBytes { Frames.fields($0) }
+                let message = f?.string("error") ?? f?.string("message") ?? "device error"
+                return [.deviceError(message: String(message.prefix(Limits.maxStringValueBytes)), source: f?.string("source"),
+                                     frame: frame)]
+            case _ where Self.relayedTypes.contains(type):
+                return [.relay(type: type, frame: frame)]
+            case "device_auth":
+                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "already authenticated"))]
+            case "":
+                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "frame has no type"))]
+            default:
+                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "unknown message type"))]
+            }
+        }
+    }
+
+    /// The shell verified the key and gave the device its name.
+    mutating func authenticated(orgID: Int64, sourceID: String, acks: Bool, serverTimeMs: Int64) -> [Action] {
+        guard state == .authenticating else { return [] }
+        state = .active(Active(
+            orgID: orgID, sourceID: sourceID, acks: acks,
+            telemetry: TokenBucket(capacity: Self.telemetryBurst, refillPerSecond: Self.telemetryPerSecond),
+            control: TokenBucket(capacity: Self.controlBurst, refillPerSecond: Self.controlPerSecond)))
+        return [.send(OutboundFrame.authenticated(sourceID: sourceID, serverTimeMs: serverTimeMs, acks: acks))]
+    }
+
+    mutating func authFailed(_ message: String) -> [Action] {
+        guard state == .authenticating else { return [] }
+        state = .closed
+        return [.send(OutboundFrame.error(message: message)), .close(code: Self.closePolicy, reason: "auth failed")]
+    }
+
+    /// No `device_auth` within the deadline.
+    mutating func authDeadlinePassed() -> [Action] {
+        guard state == .awaitingAuth || state == .authenticating else { return [] }
+        state = .closed
+        return [.send(OutboundFrame.error(message: "no device_auth within 10 s")), .close(code: Self.closePolicy, reason: "auth timeout")]
+    }
+
+    mutating func closed() { state = .closed }
+
+    static func seq(_ frame: [UInt8]) -> Int64? {
+        frame.withUnsafeBytes { Frames.fields($0)?.numbers["seq"] }.flatMap { $0.isFinite && abs($0) < 9e15 ? Int64($0) : nil }
+    }
+}

@@ -1,0 +1,296 @@
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import PlexusModel
+import PlexusStorage
+import Synchronization
+
+/// The WebSocket gateway: `/ws/device` for devices, `/ws/browser` for dashboards, and the
+/// control path (start/stop streaming and recording, configure, ping) they share with
+/// `POST /v1/sources/{id}/commands`. Protocol: docs/websocket-api.md.
+final class Gateway: Sendable {
+    let state: ServerState
+    var hub: Hub { state.hub }
+    static let authDeadline: Duration = .seconds(10)
+
+    init(state: ServerState) { self.state = state }
+
+    // MARK: Devices
+
+    /// One device connection's state, shared by its reader and its deadline task.
+    final class Connection: Sendable {
+        let machine = Mutex(DeviceSessionMachine())
+        /// (organisation, name) once authenticated.
+        let registered = Mutex<(Int64, String)?>(nil)
+        let outbox: DeviceOutbox
+        init(outbox: DeviceOutbox) { self.outbox = outbox }
+        var identity: (Int64, String)? { registered.withLock { $0 } }
+    }
+
+    func runDevice(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
+        let conn = Connection(outbox: DeviceOutbox(id: hub.nextID()))
+        let outbox = conn.outbox
+        let epoch = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await Self.writeLoop(outbox.stream, outbound) }
+            group.addTask {
+                try await Task.sleep(for: Self.authDeadline)
+                let actions = conn.machine.withLock { $0.authDeadlinePassed() }
+                await self.perform(actions, conn, logger: logger)
+            }
+            defer {
+                conn.machine.withLock { $0.closed() }
+                if let (org, source) = conn.identity { hub.unregister(outbox, orgID: org, sourceID: source) }
+                outbox.finish()
+                group.cancelAll()
+            }
+            for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
+                let now = epoch.duration(to: .now)
+                let actions: [DeviceSessionMachine.Action]
+                switch message {
+                case .text(let text):
+                    let recording = conn.identity.flatMap { hub.recording(orgID: $0.0, sourceID: $0.1) }
+                    actions = conn.machine.withLock { $0.received(Array(text.utf8), now: now, recording: recording) }
+                case .binary(let buffer):
+                    actions = binaryVideo(buffer, registered: conn.identity)
+                }
+                await perform(actions, conn, logger: logger)
+                if case .closed = conn.machine.withLock({ $0.state }) { break }
+            }
+        }
+    }
+
+    static func writeLoop(_ stream: AsyncStream<Outgoing>, _ outbound: WebSocketOutboundWriter) async throws {
+        for await item in stream {
+            switch item {
+            case .frame(let bytes):
+                try await outbound.write(.text(String(decoding: bytes, as: UTF8.self)))
+            case .close(let code, let reason):
+                try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+                return
+            }
+        }
+    }
+
+    /// SDK ≥0.5.1 binary video: relayed live to dashboards as a JSON `video_frame`.
+    func binaryVideo(_ buffer: ByteBuffer, registered: (Int64, String)?) -> [DeviceSessionMachine.Action] {
+        guard let (org, source) = registered else { return [] }
+        let bytes = Array(buffer.readableBytesView)
+        guard bytes.count > 19, bytes[0] == 1 else { return [] }
+        var i = 1
+        let sourceLen = Int(bytes[i]); i += 1 + sourceLen
+        guard i < bytes.count else { return [] }
+        let camLen = Int(bytes[i]); i += 1
+        guard i + camLen + 16 <= bytes.count else { return [] }
+        let camera = String(decoding: bytes[i..<(i + camLen)], as: UTF8.self); i += camLen
+        func be(_ n: Int) -> UInt64 { bytes[i..<(i + n)].reduce(0) { $0 << 8 | UInt64($1) } }
+        let width = be(4); i += 4
+        let height = be(4); i += 4
+        let ts = Int64(bitPattern: be(8)); i += 8
+        var w = JSONWriter(capacity: bytes.count * 4 / 3 + 200)
+        w.raw("{\"type\":\"video_frame\",\"camera_id\":")
+        w.string(camera)
+        w.raw(",\"width\":"); w.int(Int64(width))
+        w.raw(",\"height\":"); w.int(Int64(height))
+        w.raw(",\"timestamp\":"); w.int(ts)
+        w.raw(",\"frame\":")
+        w.string(Data(bytes[i...]).base64EncodedString())
+        w.raw("}")
+        _ = org
+        _ = source
+        return [.relay(type: "video_frame", frame: w.bytes)]
+    }
+
+    private func perform(_ actions: [DeviceSessionMachine.Action], _ conn: Connection, logger: Logger) async {
+        let outbox = conn.outbox
+        for action in actions {
+            switch action {
+            case .send(let bytes):
+                outbox.send(bytes)
+            case .close(let code, let reason):
+                outbox.close(code: code, reason: reason)
+            case .authenticate(let auth):
+                let next = await authenticate(auth, conn, logger: logger)
+                await perform(next, conn, logger: logger)
+            case .store(let batch, let raw, let options, let ackSeq):
+                guard let (org, source) = conn.identity else { continue }
+                let receivedAt = state.config.now()
+                hub.touch(orgID: org, sourceID: source, at: receivedAt)
+                // Live first (never waits for disk), then durable, then the ack.
+                hub.publish(orgID: org, batch: batch, receivedAt: receivedAt)
+                do {
+                    if !batch.points.isEmpty {
+                        try await state.store.append(batch, context: AppendContext(
+                            orgID: org, receivedAt: receivedAt, rawBody: raw, options: options))
+                        ServerMetrics.pointsIngested(batch.points.count, transport: "ws")
+                    }
+                    if let seq = ackSeq { outbox.send(OutboundFrame.telemetryAck(seq: seq)) }
+                } catch {
+                    logger.error("device frame not stored", metadata: ["error": "\(error)", "source_id": "\(source)"])
+                    outbox.send(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later",
+                                                    seq: batch.seq))
+                    outbox.close(code: 1013, reason: "store unavailable")
+                }
+            case .heartbeat(let frame):
+                guard let (org, source) = conn.identity else { continue }
+                hub.touch(orgID: org, sourceID: source, at: state.config.now())
+                hub.relay(orgID: org, sourceID: source, frame: Self.tagged(frame, source: source))
+            case .relay(_, let frame):
+                guard let (org, source) = conn.identity else { continue }
+                hub.touch(orgID: org, sourceID: source, at: state.config.now())
+                hub.relay(orgID: org, sourceID: source, frame: Self.tagged(frame, source: source))
+            case .deviceError(let message, let errorSource, let frame):
+                guard let (org, source) = conn.identity else { continue }
+                hub.relay(orgID: org, sourceID: source, frame: Self.tagged(frame, source: source))
+                await storeDeviceError(org: org, source: source, message: message, errorSource: errorSource, logger: logger)
+            }
+        }
+    }
+
+    private func authenticate(_ auth: DeviceAuth, _ conn: Connection, logger: Logger) async -> [DeviceSessionMachine.Action] {
+        let outbox = conn.outbox
+        let principal: Principal
+        do {
+            principal = try await state.auth.verify(auth.apiKey)
+        } catch {
+            return conn.machine.withLock { $0.authFailed("Invalid API key") }
+        }
+        guard principal.has(.write) else { return conn.machine.withLock { $0.authFailed("API key lacks write scope") } }
+        let now = state.config.now()
+        var name = auth.sourceID
+        if let install = auth.installID {
+            do {
+                name = try await state.store.claimDeviceName(orgID: principal.orgID, installID: install, requested: auth.sourceID,
+                                                             at: now)
+            } catch {
+                logger.error("device name claim failed", metadata: ["error": "\(error)"])
+                return conn.machine.withLock { $0.authFailed("server error, try again") }
+            }
+        }
+        let info = DeviceInfo(orgID: principal.orgID, sourceID: name, platform: auth.platform, agentVersion: auth.agentVersion,
+                              sensors: auth.sensors, commands: auth.commands, installID: auth.installID, connectedAt: now,
+                              lastSeen: now)
+        conn.registered.withLock { $0 = (principal.orgID, name) }
+        if let old = hub.register(outbox, info: info) {
+            old.close(code: 1008, reason: "replaced by a newer connection for \(name)")
+        }
+        logger.info("device connected", metadata: ["source_id": "\(name)", "platform": "\(auth.platform ?? "")"])
+        return conn.machine.withLock {
+            $0.authenticated(orgID: principal.orgID, sourceID: name, acks: auth.acks, serverTimeMs: now / 1_000)
+        }
+    }
+
+    private func storeDeviceError(org: Int64, source: String, message: String, errorSource: String?, logger: Logger) async {
+        var w = JSONWriter()
+        w.raw("{\"points\":[{\"metric\":\"device.error\",\"value\":")
+        w.string(message)
+        if let errorSource {
+            w.raw(",\"tags\":{\"error_source\":")
+            w.string(String(errorSource.prefix(Limits.maxTagBytes)))
+            w.raw("}")
+        }
+        w.raw("}]}")
+        let options = IngestDecoder.Options(forcedSourceID: source)
+        let bytes = w.bytes
+        do {
+            let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: options) }
+            try await state.store.append(batch, context: AppendContext(orgID: org, receivedAt: state.config.now(), rawBody: bytes,
+                                                                       options: options))
+        } catch {
+            logger.warning("device_error not stored", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The device frame with `source_id` set to the connection's name (last key wins).
+    static func tagged(_ frame: [UInt8], source: String) -> [UInt8] {
+        var end = frame.count
+        while end > 0 && frame[end - 1] != UInt8(ascii: "}") { end -= 1 }
+        guard end > 1 else { return frame }
+        var w = JSONWriter(capacity: frame.count + source.utf8.count + 16)
+        w.rawBytes(frame[0..<(end - 1)])
+        var j = end - 2
+        while j > 0 && (frame[j] == 0x20 || frame[j] == 0x0A || frame[j] == 0x0D || frame[j] == 0x09) { j -= 1 }
+        if frame[j] != UInt8(ascii: "{") { w.raw(",") }
+        w.raw("\"source_id\":")
+        w.string(source)
+        w.raw("}")
+        return w.bytes
+    }
+
+    // MARK: Control (dashboards and HTTP)
+
+    enum ControlError: Error {
+        case unknownCommand(String)
+        case offline(String)
+        case busy(String)
+        case invalid(String)
+    }
+
+    /// Sends a spec control message to a device as a top-level frame. Recording commands
+    /// also create and complete the session on the server, so recording does not depend
+    /// on the device confirming. Returns the frame that was sent.
+    @discardableResult
+    func control(orgID: Int64, sourceID: String, command: String, fields: [String: String]) async throws -> [UInt8] {
+        guard let cmd = ControlCommand(rawValue: command) else { throw ControlError.unknownCommand(command) }
+        var fields = fields
+        let online = hub.isOnline(orgID: orgID, sourceID: sourceID)
+        guard online else { throw ControlError.offline(sourceID) }
+        let now = state.config.now()
+        switch cmd {
+        case .startSession:
+            var sessionID = fields["session_id"].flatMap { PlexusValue(jsonText: $0) }.flatMap { v -> String? in
+                if case .string(let s) = v, !s.isEmpty, s.utf8.count <= Limits.maxSessionIDBytes { return s }
+                return nil
+            }
+            if fields["session_id"] != nil && sessionID == nil { throw ControlError.invalid("session_id must be a non-empty string") }
+            if sessionID == nil {
+                sessionID = SessionRoutes.generateID(now: now)
+                fields["session_id"] = Self.jsonString(sessionID!)
+            }
+            var name = sessionID!
+            if let raw = fields["session_name"], case .string(let n)? = PlexusValue(jsonText: raw), !n.isEmpty { name = String(n.prefix(200)) }
+            let record = SessionRecord(orgID: orgID, sessionID: sessionID!, name: name, sourceID: sourceID, status: .active,
+                                       startedAt: now, createdAt: now)
+            let (stored, created) = try await state.store.createSession(record)
+            if !created && (stored.sourceID != sourceID || stored.status != .active) {
+                throw ControlError.invalid("session \(sessionID!) already exists")
+            }
+            if let previous = hub.startRecording(orgID: orgID, sourceID: sourceID, sessionID: sessionID!), previous != sessionID {
+                try await complete(orgID: orgID, sessionID: previous, at: now)
+            }
+        case .stopSession:
+            let stopped = hub.stopRecording(orgID: orgID, sourceID: sourceID)
+            let named = fields["session_id"].flatMap { PlexusValue(jsonText: $0) }.flatMap { v -> String? in
+                if case .string(let s) = v { return s }
+                return nil
+            }
+            if let id = named ?? stopped {
+                try await complete(orgID: orgID, sessionID: id, at: now)
+                if fields["session_id"] == nil { fields["session_id"] = Self.jsonString(id) }
+            }
+        default:
+            break
+        }
+        let frame = cmd.frame(sourceID: sourceID, fields: fields.sorted { $0.key < $1.key })
+        switch hub.sendToDevice(orgID: orgID, sourceID: sourceID, frame) {
+        case .sent: return frame
+        case .offline: throw ControlError.offline(sourceID)
+        case .busy: throw ControlError.busy(sourceID)
+        }
+    }
+
+    private func complete(orgID: Int64, sessionID: String, at now: Int64) async throws {
+        guard var s = try await state.store.session(orgID: orgID, sessionID: sessionID), s.status == .active else { return }
+        s.status = .completed
+        s.endedAt = max(now, s.startedAt)
+        try await state.store.updateSession(s)
+    }
+
+    static func jsonString(_ s: String) -> String {
+        var w = JSONWriter()
+        w.string(s)
+        return w.string
+    }
+}

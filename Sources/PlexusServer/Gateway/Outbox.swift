@@ -1,0 +1,138 @@
+import PlexusModel
+import Synchronization
+
+/// What a connection's writer sends next.
+enum Outgoing: Sendable {
+    case frame([UInt8])
+    case close(code: UInt16, reason: String)
+}
+
+/// A device connection's outbound queue: bounded, so a device that stops reading cannot
+/// make the server buffer without limit (a full queue refuses the command).
+final class DeviceOutbox: Sendable {
+    let id: Int
+    let stream: AsyncStream<Outgoing>
+    private let continuation: AsyncStream<Outgoing>.Continuation
+
+    init(id: Int, capacity: Int = 64) {
+        self.id = id
+        (stream, continuation) = AsyncStream.makeStream(of: Outgoing.self, bufferingPolicy: .bufferingOldest(capacity))
+    }
+
+    @discardableResult
+    func send(_ frame: [UInt8]) -> Bool {
+        if case .enqueued = continuation.yield(.frame(frame)) { return true }
+        return false
+    }
+
+    func close(code: UInt16, reason: String) {
+        continuation.yield(.close(code: code, reason: reason))
+        continuation.finish()
+    }
+
+    func finish() { continuation.finish() }
+}
+
+/// A dashboard connection's outbound queue. Live telemetry is coalesced per source and
+/// metric and capped (oldest dropped, counted), other frames are capped too: a slow or
+/// stalled dashboard loses live frames, never slows ingest or storage, and never grows
+/// an unbounded queue.
+final class DashboardOutbox: Sendable {
+    static let pointsPerSeries = 1_000
+    static let otherFrames = 256
+
+    struct Pending: Sendable {
+        /// source → metric → encoded points, oldest first.
+        var telemetry: [String: [String: [[UInt8]]]] = [:]
+        var others: [[UInt8]] = []
+        var dropped = 0
+        var closed = false
+        var close: (UInt16, String)?
+    }
+
+    let id: Int
+    private let pending = Mutex(Pending())
+    let bell: AsyncStream<Void>
+    private let ring: AsyncStream<Void>.Continuation
+
+    init(id: Int) {
+        self.id = id
+        (bell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    var dropped: Int { pending.withLock { $0.dropped } }
+
+    func enqueue(source: String, points: [(metric: String, json: [UInt8])]) {
+        let accepted = pending.withLock { p -> Bool in
+            guard !p.closed else { return false }
+            for (metric, json) in points {
+                var list = p.telemetry[source, default: [:]][metric, default: []]
+                if list.count >= Self.pointsPerSeries {
+                    list.removeFirst(list.count - Self.pointsPerSeries + 1)
+                    p.dropped += 1
+                }
+                list.append(json)
+                p.telemetry[source, default: [:]][metric] = list
+            }
+            return true
+        }
+        if accepted { ring.yield() }
+    }
+
+    func enqueue(_ frame: [UInt8]) {
+        let accepted = pending.withLock { p -> Bool in
+            guard !p.closed else { return false }
+            if p.others.count >= Self.otherFrames {
+                p.others.removeFirst()
+                p.dropped += 1
+            }
+            p.others.append(frame)
+            return true
+        }
+        if accepted { ring.yield() }
+    }
+
+    func close(code: UInt16, reason: String) {
+        pending.withLock {
+            $0.close = (code, reason)
+            $0.closed = true
+        }
+        ring.yield()
+        ring.finish()
+    }
+
+    func finish() {
+        pending.withLock { $0.closed = true }
+        ring.finish()
+    }
+
+    /// Takes everything queued: other frames first (status, replies), then one telemetry
+    /// frame per source.
+    func drain() -> (frames: [[UInt8]], close: (UInt16, String)?) {
+        let p = pending.withLock { p -> Pending in
+            let taken = p
+            p.telemetry.removeAll(keepingCapacity: true)
+            p.others.removeAll(keepingCapacity: true)
+            p.close = nil
+            return taken
+        }
+        var frames = p.others
+        for (source, metrics) in p.telemetry {
+            var w = JSONWriter(capacity: 4096)
+            w.raw("{\"type\":\"telemetry\",\"source_id\":")
+            w.string(source)
+            w.raw(",\"points\":[")
+            var first = true
+            for (_, points) in metrics {
+                for pt in points {
+                    if !first { w.raw(",") }
+                    first = false
+                    w.rawBytes(pt)
+                }
+            }
+            w.raw("]}")
+            frames.append(w.bytes)
+        }
+        return (frames, p.close)
+    }
+}

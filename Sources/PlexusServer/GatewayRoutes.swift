@@ -1,0 +1,111 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import PlexusModel
+import PlexusStorage
+
+/// HTTP routes of the real-time half: device commands, the SDKs' key check and config,
+/// device-name claims; and the WebSocket upgrade routes.
+struct GatewayRoutes {
+    let state: ServerState
+    let gateway: Gateway
+
+    func register(_ router: Router<BasicRequestContext>) {
+        router.post("/v1/sources/:id/commands") { request, context in
+            let p = try await state.auth.authenticate(request.headers, scope: .write)
+            let source = try context.parameters.require("id")
+            let body = try await JSONBody.object(request)
+            guard let command = body["command"] as? String else { throw APIError.badRequest("command is required") }
+            var fields: [String: String] = [:]
+            if let params = body["params"], !(params is NSNull) {
+                guard let dict = params as? [String: Any] else { throw APIError.badRequest("params must be an object") }
+                for (k, v) in dict where JSONSerialization.isValidJSONObject([v]) {
+                    let d = try JSONSerialization.data(withJSONObject: [v], options: [.withoutEscapingSlashes])
+                    fields[k] = String(String(decoding: d, as: UTF8.self).dropFirst().dropLast())
+                }
+            }
+            do {
+                let frame = try await gateway.control(orgID: p.orgID, sourceID: source, command: command, fields: fields)
+                return Reply.json { w in
+                    w.raw("{\"queued\":true,\"frame\":")
+                    w.rawBytes(frame)
+                    w.raw("}")
+                }
+            } catch Gateway.ControlError.unknownCommand(let c) {
+                throw APIError.badRequest("command must be one of: " + ControlCommand.allCases.map(\.rawValue).joined(separator: ", ")
+                    + " (got \(c.prefix(64)))")
+            } catch Gateway.ControlError.offline(let s) {
+                throw APIError(.conflict, "DEVICE_OFFLINE", "device \(s) is not connected")
+            } catch Gateway.ControlError.busy(let s) {
+                throw APIError.unavailable("device \(s) is not reading its messages")
+            } catch Gateway.ControlError.invalid(let m) {
+                throw APIError.badRequest(m)
+            }
+        }
+        // plexus-python's `plexus whoami` and `plexus start` (0.1.0) check keys here.
+        router.get("/api/auth/verify-key") { request, _ in
+            guard let key = Authenticator.presentedKey(request.headers) else { throw APIError.unauthorized("missing x-api-key") }
+            let p = try await state.auth.verify(key)
+            let org = try await state.store.organization(id: p.orgID)
+            return Reply.json { w in
+                w.raw("{\"org_id\":")
+                w.string(org?.name ?? String(p.orgID))
+                w.raw(",\"scopes\":[")
+                for (i, s) in p.scopes.map(\.rawValue).sorted().enumerated() {
+                    if i > 0 { w.raw(",") }
+                    w.string(s)
+                }
+                w.raw("]}")
+            }
+        }
+        // `plexus start` (0.1.0) asks where to open its WebSocket.
+        router.get("/api/config") { request, _ in
+            let host = request.head.authority ?? "\(state.config.host):\(state.config.port)"
+            let secure = request.headers[.init("x-forwarded-proto")!]?.lowercased() == "https"
+            return Reply.json { w in
+                w.raw("{\"ws_url\":")
+                w.string((secure ? "wss://" : "ws://") + host + "/ws/device")
+                w.raw("}")
+            }
+        }
+        router.get("/api/devices/claims") { request, _ in
+            let p = try await state.auth.authenticate(request.headers, scope: .read)
+            let claims = try await state.store.deviceClaims(orgID: p.orgID)
+            return Reply.json { w in
+                w.raw("{\"claims\":[")
+                for (i, c) in claims.enumerated() {
+                    if i > 0 { w.raw(",") }
+                    w.raw("{\"source_id\":")
+                    w.string(c.sourceID)
+                    w.raw(",\"install_id\":")
+                    w.string(c.installID)
+                    w.raw(",\"requested\":")
+                    w.string(c.requested)
+                    w.raw(",\"claimed_at\":")
+                    w.string(Times.iso(c.claimedAt))
+                    w.raw(",\"online\":")
+                    w.bool(state.hub.isOnline(orgID: p.orgID, sourceID: c.sourceID))
+                    w.raw("}")
+                }
+                w.raw("]}")
+            }
+        }
+        router.delete("/api/devices/claims/:source_id") { request, context in
+            let p = try await state.auth.authenticate(request.headers, scope: .admin)
+            guard try await state.store.releaseDeviceClaim(orgID: p.orgID, sourceID: context.parameters.require("source_id")) else {
+                throw APIError.notFound("no claim for that name")
+            }
+            return Response(status: .noContent)
+        }
+    }
+
+    func register(webSocket router: Router<BasicWebSocketRequestContext>) {
+        // Devices: any Origin is accepted (they are not browsers).
+        router.ws("/ws/device") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
+            try await gateway.runDevice(inbound: inbound, outbound: outbound, logger: context.logger)
+        }
+        router.ws("/ws/browser") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
+            try await gateway.runDashboard(inbound: inbound, outbound: outbound, logger: context.logger)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import PlexusModel
+@testable import PlexusServer
+import Testing
+
+/// The device protocol without sockets or clocks: frames in, actions out.
+@Suite("Device session state machine")
+struct DeviceSessionMachineTests {
+    static func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+    static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+
+    func authed(acks: Bool = false) -> DeviceSessionMachine {
+        var m = DeviceSessionMachine()
+        _ = m.received(Self.bytes(#"{"type":"device_auth","api_key":"plx_x","source_id":"drone-01"}"#), now: .zero)
+        _ = m.authenticated(orgID: 1, sourceID: "drone-01", acks: acks, serverTimeMs: 1_700_000_000_000)
+        return m
+    }
+
+    @Test("a first frame that is not device_auth: error, then close 1008")
+    func wrongFirstFrame() {
+        for first in [#"{"type":"telemetry","points":[]}"#, "not json", #"{"type":"device_auth","source_id":"Bad Name","api_key":"k"}"#,
+                      #"{"type":"device_auth","source_id":"ok"}"#] {
+            var m = DeviceSessionMachine()
+            let actions = m.received(Self.bytes(first), now: .zero)
+            guard actions.count == 2, case .send(let e) = actions[0], case .close(let code, _) = actions[1] else {
+                Issue.record("unexpected \(actions)")
+                continue
+            }
+            #expect(Self.text(e) == #"{"type":"error","message":"first message must be device_auth"}"#)
+            #expect(code == 1008)
+            #expect(m.state == .closed)
+            #expect(m.received(Self.bytes(#"{"type":"heartbeat"}"#), now: .zero).isEmpty)
+        }
+    }
+
+    @Test("device_auth asks the shell to authenticate; success sends compact authenticated")
+    func auth() {
+        var m = DeviceSessionMachine()
+        let a = m.received(Self.bytes(#"{"type":"device_auth","api_key":"plx_k","source_id":"drone-01","install_id":"abc","platform":"python-sdk","agent_version":"0.6.2","acks":true,"sensors":[{"name":"MPU6050"}]}"#), now: .zero)
+        guard case .authenticate(let auth)? = a.first else { Issue.record("\(a)"); return }
+        #expect(auth == DeviceAuth(apiKey: "plx_k", sourceID: "drone-01", installID: "abc", platform: "python-sdk",
+                                   agentVersion: "0.6.2", sensors: #"[{"name":"MPU6050"}]"#, commands: nil, acks: true))
+        let ok = m.authenticated(orgID: 1, sourceID: "drone-01_2", acks: true, serverTimeMs: 1_746_100_800_000)
+        guard case .send(let frame)? = ok.first else { Issue.record("\(ok)"); return }
+        #expect(Self.text(frame) == #"{"type":"authenticated","source_id":"drone-01_2","server_time_ms":1746100800000,"acks":true}"#)
+        #expect(m.sourceID == "drone-01_2")
+    }
+
+    @Test("a refused key: the reason, then close 1008; the deadline does the same")
+    func authFailure() {
+        var m = DeviceSessionMachine()
+        _ = m.received(Self.bytes(#"{"type":"device_auth","api_key":"plx_k","source_id":"d"}"#), now: .zero)
+        let f = m.authFailed("Invalid API key")
+        guard case .send(let e) = f[0], case .close(1008, "auth failed") = f[1] else { Issue.record("\(f)"); return }
+        #expect(Self.text(e) == #"{"type":"error","message":"Invalid API key"}"#)
+        var late = DeviceSessionMachine()
+        #expect(late.authDeadlinePassed().count == 2)
+        #expect(authed().authDeadlinePassedCopy.isEmpty)
+    }
+
+    @Test("telemetry: stored with the connection's name and the recording; acked by seq when asked")
+    func telemetry() {
+        var m = authed(acks: true)
+        let a = m.received(Self.bytes(#"{"type":"telemetry","seq":7,"points":[{"metric":"t","value":1,"source_id":"other"},{"metric":"s","value":"x","class":"metric"}]}"#),
+                           now: .zero, recording: "rec-1")
+        guard case .store(let batch, _, let options, let seq)? = a.first else { Issue.record("\(a)"); return }
+        #expect(seq == 7)
+        #expect(batch.points.map(\.sourceID) == ["drone-01", "drone-01"])
+        #expect(batch.points.map(\.sessionID) == ["rec-1", "rec-1"])
+        #expect(batch.points[1].value == .string("x"))  // class "metric" never drops a string
+        #expect(options.forcedSourceID == "drone-01")
+        var noAcks = authed()
+        guard case .store(_, _, _, nil)? = noAcks.received(Self.bytes(#"{"type":"telemetry","seq":1,"points":[]}"#), now: .zero).first
+        else { Issue.record("acked without acks"); return }
+    }
+
+    @Test("bad frames get an error and the connection stays open", arguments: [
+        (#"{"type":"telemetry","seq":3,"points":[{"metric":"t","value":NaN}]}"#,
+         #"{"type":"error","code":"INVALID_MESSAGE","detail":"points[0].value must be finite","message":"points[0].value must be finite","seq":3}"#),
+        ("{nope", #"{"type":"error","code":"INVALID_JSON","detail":"frame is not a JSON object","message":"frame is not a JSON object"}"#),
+        (#"{"type":"launch_missiles"}"#, #"{"type":"error","code":"INVALID_MESSAGE","detail":"unknown message type","message":"unknown message type"}"#),
+        (#"{"points":[]}"#, #"{"type":"error","code":"INVALID_MESSAGE","detail":"frame has no type","message":"frame has no type"}"#),
+    ])
+    func badFrames(_ frame: String, _ reply: String) {
+        var m = authed()
+        let a = m.received(Self.bytes(frame), now: .zero)
+        guard case .send(let e)? = a.first, a.count == 1 else { Issue.record("\(a)"); return }
+        #expect(Self.text(e) == reply)
+        #expect(m.sourceID == "drone-01")
+    }
+
+    @Test("replies and device messages are relayed; heartbeats and device errors have their own actions")
+    func relays() {
+        var m = authed()
+        for t in ["session_started", "session_stopped", "pong", "command_result", "video_frame"] {
+            guard case .relay(let type, _)? = m.received(Self.bytes(#"{"type":"\#(t)","camera_id":"c","frame":"AA=="}"#), now: .zero).first
+            else { Issue.record("no relay for \(t)"); continue }
+            #expect(type == t)
+        }
+        guard case .heartbeat? = m.received(Self.bytes(#"{"type":"heartbeat","uptime_s":3}"#), now: .zero).first else {
+            Issue.record("heartbeat"); return
+        }
+        guard case .deviceError(let msg, let src, _)? = m.received(Self.bytes(#"{"type":"device_error","error":"I2C timeout","source":"MPU6050"}"#), now: .zero).first
+        else { Issue.record("device_error"); return }
+        #expect((msg, src) == ("I2C timeout", "MPU6050"))
+    }
+
+    @Test("over the telemetry rate the device is told RATE_LIMITED with the seq; tokens come back with time")
+    func rateLimit() {
+        var m = authed()
+        let frame = Self.bytes(#"{"type":"telemetry","seq":1,"points":[]}"#)
+        var limited = 0
+        for _ in 0..<Int(DeviceSessionMachine.telemetryBurst) + 5 {
+            if case .send(let e)? = m.received(frame, now: .zero).first {
+                #expect(Self.text(e).contains(#""code":"RATE_LIMITED""#))
+                #expect(Self.text(e).contains(#""seq":1"#))
+                limited += 1
+            }
+        }
+        #expect(limited == 5)
+        guard case .store? = m.received(frame, now: .milliseconds(10)).first else { Issue.record("no refill"); return }
+    }
+
+    @Test func tokenBucket() {
+        var b = TokenBucket(capacity: 2, refillPerSecond: 10)
+        let taken = [b.take(at: .zero), b.take(at: .zero), b.take(at: .zero), b.take(at: .milliseconds(50)),
+                     b.take(at: .milliseconds(160)), b.take(at: .seconds(10)), b.take(at: .seconds(10)), b.take(at: .seconds(10))]
+        #expect(taken == [true, true, false, false, true, true, true, false])
+    }
+
+    @Test("relayed frames carry the device's name")
+    func tagged() {
+        #expect(Self.text(Gateway.tagged(Self.bytes(#"{"type":"pong"}"#), source: "d1")) == #"{"type":"pong","source_id":"d1"}"#)
+        #expect(Self.text(Gateway.tagged(Self.bytes(#"{"type":"pong","source_id":"spoof"} "#), source: "d1"))
+            == #"{"type":"pong","source_id":"spoof","source_id":"d1"}"#)
+    }
+}
+
+extension DeviceSessionMachine {
+    var authDeadlinePassedCopy: [Action] {
+        var copy = self
+        return copy.authDeadlinePassed()
+    }
+}
