@@ -16,9 +16,13 @@ public struct ServerConfiguration: Sendable {
     /// Prometheus text for `GET /metrics`.
     public var metricsText: @Sendable () -> String
     public var version: String
+    /// HTTP ingest requests per second per (organisation, source); 0 disables.
+    public var sourceRequestsPerSecond: Double
 
     public init(host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
-                metricsText: @escaping @Sendable () -> String = { "" }, version: String = "0.1.0") {
+                metricsText: @escaping @Sendable () -> String = { "" }, version: String = "0.1.0",
+                sourceRequestsPerSecond: Double = 2_000) {
+        self.sourceRequestsPerSecond = sourceRequestsPerSecond
         self.host = host
         self.port = port
         self.now = now
@@ -34,6 +38,7 @@ struct ServerState: Sendable {
     let config: ServerConfiguration
     let startedAt: ContinuousClock.Instant
     let hub: Hub
+    let limiter: RateLimiter
 }
 
 /// Builds the Plexus HTTP application. `services` run beside the server in its
@@ -44,7 +49,8 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     let state = ServerState(
         store: store, auth: Authenticator(store: store, now: configuration.now), config: configuration,
-        startedAt: .now, hub: hub)
+        startedAt: .now, hub: hub,
+        limiter: RateLimiter(perSecond: configuration.sourceRequestsPerSecond, burst: configuration.sourceRequestsPerSecond * 2))
     let gateway = Gateway(state: state)
     let router = Router()
     router.add(middleware: CORSMiddleware(

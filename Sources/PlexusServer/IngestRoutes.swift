@@ -15,8 +15,12 @@ struct IngestRoutes {
 
     func ingest(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let principal = try await state.auth.authenticate(request.headers, scope: .write)
-        // Over the cap, collect throws; APIError maps that to 413 without reading further.
-        var body = try await request.body.collect(upTo: Limits.maxBodyBytes)
+        var body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Limits.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge
+        }
         if let enc = request.headers[.contentEncoding]?.lowercased(), enc != "identity" {
             guard enc == "gzip" || enc == "x-gzip" else {
                 throw APIError(.unsupportedMediaType, "INVALID_ENCODING", "unsupported Content-Encoding \(enc.prefix(32))")
@@ -24,16 +28,28 @@ struct IngestRoutes {
             body = try Self.gunzip(&body)
         }
         let receivedAt = state.config.now()
-        let batch: IngestBatch
+        var batch: IngestBatch
         do {
             batch = try body.withUnsafeReadableBytes { try IngestDecoder.decode($0) }
         } catch let e as IngestError {
             throw APIError(e)
         }
         if !batch.points.isEmpty {
+            var sources = Set<String>()
+            for p in batch.points { sources.insert(p.sourceID ?? "") }
+            if let wait = state.limiter.check(orgID: principal.orgID, sources: sources) {
+                throw APIError.rateLimited(retryAfterSeconds: wait)
+            }
             let start = ContinuousClock.now
+            // A source the server is recording (start_session) takes untagged points into it.
+            var options = IngestDecoder.Options()
+            if let single = batch.singleSourceID, let rec = state.hub.recording(orgID: principal.orgID, sourceID: single) {
+                options.recordingSessionID = rec
+                batch = try body.withUnsafeReadableBytes { try IngestDecoder.decode($0, options: options) }
+            }
             try await state.store.append(batch, context: AppendContext(
-                orgID: principal.orgID, receivedAt: receivedAt, rawBody: Array(body.readableBytesView)))
+                orgID: principal.orgID, receivedAt: receivedAt, rawBody: Array(body.readableBytesView), options: options))
+            state.hub.publish(orgID: principal.orgID, batch: batch, receivedAt: receivedAt)
             ServerMetrics.storeLatency("append", start.duration(to: .now))
             ServerMetrics.pointsIngested(batch.points.count, transport: "http")
         }

@@ -16,7 +16,7 @@ struct PlexusServerCommand: AsyncParsableCommand {
         commandName: "plexus-server",
         abstract: "The Plexus telemetry server: ingest, sessions, query API.",
         version: PlexusVersion.current,
-        subcommands: [Serve.self, Keys.self, Orgs.self],
+        subcommands: [Serve.self, Keys.self, Orgs.self, Claims.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -55,6 +55,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Option(help: "trace, debug, info, notice, warning, error or critical (env PLEXUS_LOG_LEVEL, default info).")
     var logLevel: String?
+    @Option(help: ArgumentHelp("HTTP ingest requests/s per source before 429; 0 = off (env PLEXUS_SOURCE_RATE_LIMIT, default 2000).",
+                               valueName: "n"))
+    var sourceRateLimit: Double?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -79,14 +82,17 @@ struct Serve: AsyncParsableCommand {
         let sqlite = try SQLiteStore(directory: dataDir, role: .server, logger: Logger(label: "plexus.storage.sqlite"))
         try await bootstrapKey(sqlite, env: env)
         let hasKeys = try await !sqlite.apiKeys(orgID: nil).isEmpty
+        // Test hook: a server whose clock is off (clock-correction tests). Not for production.
+        let offset = env["PLEXUS_CLOCK_OFFSET_MS"].flatMap { Int64($0) }.map { $0 * 1_000 } ?? 0
+        let sourceLimit = sourceRateLimit ?? env["PLEXUS_SOURCE_RATE_LIMIT"].flatMap { Double($0) } ?? 2_000
         let config = ServerConfiguration(
-            host: host, port: port, now: nowMicros,
+            host: host, port: port, now: { nowMicros() + offset },
             metricsText: {
                 var buffer: [UInt8] = []
                 registry.emit(into: &buffer)
                 return String(decoding: buffer, as: UTF8.self)
             },
-            version: PlexusVersion.current)
+            version: PlexusVersion.current, sourceRequestsPerSecond: sourceLimit)
         let app = buildApplication(configuration: config, store: sqlite, services: [sqlite], logger: logger) { port in
             let shown = host.contains(":") ? "[\(host)]" : host
             var lines = ["Plexus server listening on http://\(shown):\(port) (store: sqlite in \(dataDir))"]
@@ -253,5 +259,39 @@ func parseDuration(_ s: String) -> Int64? {
     case "h": return n * 3_600_000_000
     case "d": return n * 86_400_000_000
     default: return nil
+    }
+}
+
+struct Claims: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Device names held by installations (install_id): list and release.",
+        subcommands: [List.self, Release.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List claimed names of an organisation.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Organisation name.") var org: String = "default"
+
+        func run() async throws {
+            let db = try store.openAdminStore()
+            guard let o = try await db.organization(named: org) else { throw CLIError("no organisation named \(org)") }
+            for c in try await db.deviceClaims(orgID: o.id) {
+                print("\(c.sourceID)\tinstall \(c.installID)\tasked for \(c.requested)")
+            }
+        }
+    }
+
+    struct Release: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Free a name so another install can take it.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Organisation name.") var org: String = "default"
+        @Argument(help: "The claimed source_id.") var sourceID: String
+
+        func run() async throws {
+            let db = try store.openAdminStore()
+            guard let o = try await db.organization(named: org) else { throw CLIError("no organisation named \(org)") }
+            guard try await db.releaseDeviceClaim(orgID: o.id, sourceID: sourceID) else { throw CLIError("\(sourceID) is not claimed") }
+            print("released \(sourceID)")
+        }
     }
 }

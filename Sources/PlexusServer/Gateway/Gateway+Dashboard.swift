@@ -21,49 +21,59 @@ extension Gateway {
     func runDashboard(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
         let outbox = DashboardOutbox(id: hub.nextID())
         let session = SessionBox()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await _ in outbox.bell {
+        // As for devices, the writer drains what is queued after reading stops.
+        try await withThrowingTaskGroup(of: Void.self) { writer in
+            writer.addTask {
+                func flush() async throws -> Bool {
                     let (frames, close) = outbox.drain()
                     for f in frames { try await outbound.write(.text(String(decoding: f, as: UTF8.self))) }
                     if let (code, reason) = close {
                         try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
-                        return
+                        return true
+                    }
+                    return false
+                }
+                for await _ in outbox.bell where try await flush() { return }
+                _ = try await flush()
+            }
+            defer { hub.unregister(dashboard: outbox.id) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await Task.sleep(for: Self.authDeadline)
+                    if session.withLock({ $0 }) == nil {
+                        outbox.enqueue(OutboundFrame.error(message: "no auth frame within 10 s"))
+                        outbox.close(code: 1008, reason: "auth timeout")
                     }
                 }
+                defer { group.cancelAll() }
+                try await readDashboard(inbound, session: session, outbox: outbox, logger: logger)
             }
-            group.addTask {
-                try await Task.sleep(for: Self.authDeadline)
-                if session.withLock({ $0 }) == nil {
-                    outbox.enqueue(OutboundFrame.error(message: "no auth frame within 10 s"))
-                    outbox.close(code: 1008, reason: "auth timeout")
-                }
-            }
-            defer {
-                hub.unregister(dashboard: outbox.id)
-                outbox.finish()
-                group.cancelAll()
-            }
-            for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
-                guard case .text(let text) = message else { continue }
-                let bytes = Array(text.utf8)
-                let fields = bytes.withUnsafeBytes { Frames.fields($0) }
-                guard let current = session.withLock({ $0 }) else {
-                    if let s = await authenticateDashboard(fields, outbox: outbox) {
-                        session.withLock { $0 = s }
-                        hub.register(dashboard: outbox, orgID: s.orgID, canControl: s.canControl)
-                        outbox.enqueue(await initFrame(s))
-                        continue
-                    }
-                    outbox.close(code: 1008, reason: "auth failed")
-                    break
-                }
-                guard let fields else {
-                    outbox.enqueue(OutboundFrame.error(code: "INVALID_JSON", message: "frame is not a JSON object"))
+            outbox.finish()
+            try await writer.waitForAll()
+        }
+    }
+
+    private func readDashboard(_ inbound: WebSocketInboundStream, session: SessionBox, outbox: DashboardOutbox,
+                               logger: Logger) async throws {
+        for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
+            guard case .text(let text) = message else { continue }
+            let bytes = Array(text.utf8)
+            let fields = bytes.withUnsafeBytes { Frames.fields($0) }
+            guard let current = session.withLock({ $0 }) else {
+                if let s = await authenticateDashboard(fields, outbox: outbox) {
+                    session.withLock { $0 = s }
+                    hub.register(dashboard: outbox, orgID: s.orgID, canControl: s.canControl)
+                    outbox.enqueue(await initFrame(s))
                     continue
                 }
-                await handleDashboardFrame(fields, session: current, outbox: outbox, logger: logger)
+                outbox.close(code: 1008, reason: "auth failed")
+                break
             }
+            guard let fields else {
+                outbox.enqueue(OutboundFrame.error(code: "INVALID_JSON", message: "frame is not a JSON object"))
+                continue
+            }
+            await handleDashboardFrame(fields, session: current, outbox: outbox, logger: logger)
         }
     }
 

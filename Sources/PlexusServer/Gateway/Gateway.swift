@@ -33,32 +33,42 @@ final class Gateway: Sendable {
         let conn = Connection(outbox: DeviceOutbox(id: hub.nextID()))
         let outbox = conn.outbox
         let epoch = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await Self.writeLoop(outbox.stream, outbound) }
-            group.addTask {
-                try await Task.sleep(for: Self.authDeadline)
-                let actions = conn.machine.withLock { $0.authDeadlinePassed() }
-                await self.perform(actions, conn, logger: logger)
-            }
+        // The writer outlives the reader: what is queued when reading stops (an error and
+        // the close frame, say) still goes out.
+        try await withThrowingTaskGroup(of: Void.self) { writer in
+            writer.addTask { try await Self.writeLoop(outbox.stream, outbound) }
             defer {
                 conn.machine.withLock { $0.closed() }
                 if let (org, source) = conn.identity { hub.unregister(outbox, orgID: org, sourceID: source) }
-                outbox.finish()
-                group.cancelAll()
             }
-            for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
-                let now = epoch.duration(to: .now)
-                let actions: [DeviceSessionMachine.Action]
-                switch message {
-                case .text(let text):
-                    let recording = conn.identity.flatMap { hub.recording(orgID: $0.0, sourceID: $0.1) }
-                    actions = conn.machine.withLock { $0.received(Array(text.utf8), now: now, recording: recording) }
-                case .binary(let buffer):
-                    actions = binaryVideo(buffer, registered: conn.identity)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await Task.sleep(for: Self.authDeadline)
+                    let actions = conn.machine.withLock { $0.authDeadlinePassed() }
+                    await self.perform(actions, conn, logger: logger)
                 }
-                await perform(actions, conn, logger: logger)
-                if case .closed = conn.machine.withLock({ $0.state }) { break }
+                defer { group.cancelAll() }
+                try await readDevice(inbound, conn, epoch: epoch, logger: logger)
             }
+            outbox.finish()
+            try await writer.waitForAll()
+        }
+    }
+
+    private func readDevice(_ inbound: WebSocketInboundStream, _ conn: Connection, epoch: ContinuousClock.Instant,
+                            logger: Logger) async throws {
+        for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
+            let now = epoch.duration(to: .now)
+            let actions: [DeviceSessionMachine.Action]
+            switch message {
+            case .text(let text):
+                let recording = conn.identity.flatMap { hub.recording(orgID: $0.0, sourceID: $0.1) }
+                actions = conn.machine.withLock { $0.received(Array(text.utf8), now: now, recording: recording) }
+            case .binary(let buffer):
+                actions = binaryVideo(buffer, registered: conn.identity)
+            }
+            await perform(actions, conn, logger: logger)
+            if case .closed = conn.machine.withLock({ $0.state }) { break }
         }
     }
 

@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import NIOWebSocket
+import Synchronization
+import Testing
+import WSClient
+
+/// A WebSocket client for tests: send text, read frames with a timeout, see the close code.
+final class TestSocket: Sendable {
+    enum Out: Sendable {
+        case text(String)
+        case close
+    }
+
+    private let outbound: AsyncStream<Out>.Continuation
+    private let task: Task<Void, Never>
+
+    init(url: String) {
+        let (outStream, outCont) = AsyncStream.makeStream(of: Out.self)
+        outbound = outCont
+        var logger = Logger(label: "test.ws")
+        logger.logLevel = .critical
+        let box = Box()
+        task = Task {
+            let frame = try? await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 24), logger: logger) {
+                inbound, outbound, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await o in outStream {
+                            switch o {
+                            case .text(let s): try await outbound.write(.text(s))
+                            case .close:
+                                try await outbound.close(.normalClosure, reason: nil)
+                                return
+                            }
+                        }
+                    }
+                    for try await m in inbound.messages(maxSize: 1 << 24) {
+                        if case .text(let s) = m { box.append(s) }
+                    }
+                    group.cancelAll()
+                }
+            }
+            box.finish(code: frame.map { Self.number($0.closeCode) })
+        }
+        self.box = box
+    }
+
+    private let box: Box
+
+    /// Frames and the close, shared with the connection task.
+    final class Box: Sendable {
+        let frames = Mutex<[String]>([])
+        let done = Mutex<(Bool, Int?)>((false, nil))
+        func append(_ s: String) { frames.withLock { $0.append(s) } }
+        func finish(code: Int?) { done.withLock { $0 = (true, code) } }
+    }
+
+    static func number(_ c: WebSocketErrorCode) -> Int {
+        switch c {
+        case .normalClosure: 1000
+        case .goingAway: 1001
+        case .protocolError: 1002
+        case .unacceptableData: 1003
+        case .dataInconsistentWithMessage: 1007
+        case .policyViolation: 1008
+        case .messageTooLarge: 1009
+        case .missingExtension: 1010
+        case .unexpectedServerError: 1011
+        case .unknown(let n): Int(n)
+        }
+    }
+
+    func send(_ text: String) { outbound.yield(.text(text)) }
+    func send(json: [String: Any]) { send(String(decoding: try! JSONSerialization.data(withJSONObject: json), as: UTF8.self)) }
+    func close() { outbound.yield(.close) }
+
+    /// The next frame (parsed), or nil if none arrives in time.
+    func next(timeout: Duration = .seconds(5)) async -> [String: Any]? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let s = box.frames.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+                return (try? JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String: Any]
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return nil
+    }
+
+    /// The next frame of a type, skipping others.
+    func next(type: String, timeout: Duration = .seconds(5)) async -> [String: Any]? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let f = await next(timeout: deadline - ContinuousClock.now) else { return nil }
+            if f["type"] as? String == type { return f }
+        }
+        return nil
+    }
+
+    /// Waits for the server to close; returns the close code (nil if it did not close in time).
+    func closed(timeout: Duration = .seconds(5)) async -> Int? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let (done, code) = box.done.withLock { $0 }
+            if done { return code ?? -1 }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    deinit { task.cancel() }
+}
+
+extension TestServer {
+    var wsURL: String { "ws://127.0.0.1:\(port)" }
+
+    /// A device connected and authenticated as `name`; returns the socket and the reply.
+    func device(_ name: String, key: String? = nil, extra: [String: Any] = [:]) async -> (TestSocket, [String: Any]?) {
+        let s = TestSocket(url: wsURL + "/ws/device")
+        var auth: [String: Any] = ["type": "device_auth", "api_key": key ?? self.key, "source_id": name, "platform": "test"]
+        auth.merge(extra) { $1 }
+        s.send(json: auth)
+        return (s, await s.next())
+    }
+
+    func dashboard(key: String? = nil) async -> (TestSocket, [String: Any]?) {
+        let s = TestSocket(url: wsURL + "/ws/browser")
+        s.send(json: ["type": "auth", "api_key": key ?? self.key])
+        return (s, await s.next())
+    }
+}
