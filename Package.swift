@@ -87,6 +87,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The live-path benchmark client (scripts/bench-live): devices and dashboards over WebSocket.
+        .executableTarget(
+            name: "PlexusLiveBench",
+            dependencies: [
+                "PlexusModel",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PlexusModelTests",
             dependencies: ["PlexusModel"],
