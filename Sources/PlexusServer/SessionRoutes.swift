@@ -151,7 +151,13 @@ struct SessionRoutes {
             claimed.metadata = record.metadata
             claimed.createdByData = false
             if let s = f.startedAt { (claimed.startedAt, claimed.startedAtExplicit) = (s, true) }
-            claimed.endedAt = status == .active ? nil : (f.endedAt ?? max(now, claimed.startedAt))
+            if status != .active {
+                let end = f.endedAt ?? max(now, claimed.startedAt)
+                try await checkEnd(end, &claimed)
+                claimed.endedAt = end
+            } else {
+                claimed.endedAt = nil
+            }
             try await state.store.updateSession(claimed)
             return Reply.json { w in Self.write(claimed, to: &w) }
         }

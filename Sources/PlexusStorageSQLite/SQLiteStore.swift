@@ -119,12 +119,21 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         }
         var records = 0
         var entries: [(IngestBatch, Int64, Int64)] = []
-        let end = try log.replay(after: checkpoint) { payload, _ in
+        let end = try log.replay(after: checkpoint) { payload, position in
             let (rec, json) = try WALRecord.decode(payload)
             let options = IngestDecoder.Options(forcedSourceID: rec.forcedSource, recordingSessionID: rec.recordingSession)
-            let batch = try IngestDecoder.decode(json, options: options)
-            entries.append((batch, rec.orgID, rec.receivedAt))
-            records += 1
+            do {
+                entries.append((try IngestDecoder.decode(json, options: options), rec.orgID, rec.receivedAt))
+                records += 1
+            } catch {
+                // Intact but no longer valid (a rule tightened since it was acknowledged):
+                // keep it beside the log for an operator instead of refusing to start or
+                // dropping it silently.
+                let path = log.directory + "/rejected-\(position.segment)-\(position.offset).json"
+                _ = FileManager.default.createFile(atPath: path, contents: Data(json))
+                logger.error("a logged batch no longer passes validation; set aside, not stored",
+                             metadata: ["file": "\(path)", "error": "\(error)"])
+            }
         }
         try log.openForAppend(after: end)
         if !entries.isEmpty {

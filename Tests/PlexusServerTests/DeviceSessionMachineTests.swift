@@ -141,3 +141,21 @@ extension DeviceSessionMachine {
         return copy.authDeadlinePassed()
     }
 }
+
+@Suite("Dashboard outbox")
+struct DashboardOutboxTests {
+    @Test("a dashboard that does not read keeps at most 1,000 points per series and counts the rest as dropped")
+    func coalescing() {
+        let box = DashboardOutbox(id: 1)
+        for i in 0..<5_000 { box.enqueue(source: "s", points: [(metric: "m", json: Array(#"{"v":\#(i)}"#.utf8))]) }
+        for i in 0..<300 { box.enqueue(Array(#"{"type":"x","i":\#(i)}"#.utf8)) }
+        #expect(box.dropped == 4_000 + 44)
+        let (frames, close) = box.drain()
+        #expect(close == nil)
+        #expect(frames.count == DashboardOutbox.otherFrames + 1)
+        let telemetry = String(decoding: frames.last!, as: UTF8.self)
+        #expect(telemetry.hasPrefix(#"{"type":"telemetry","source_id":"s","points":[{"v":4000},"#))
+        #expect(telemetry.hasSuffix(#"{"v":4999}]}"#))
+        #expect(box.drain().frames.isEmpty)
+    }
+}

@@ -213,3 +213,32 @@ struct WriteAheadLogDamageTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == 1)
     }
 }
+
+@Suite("Write-ahead log: replay")
+struct ReplayTests {
+    @Test("logged batches are stored on start; one that no longer validates is set aside, the rest still land")
+    func replayAndSetAside() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Write the log by hand, as a crashed server would have left it.
+        do {
+            let log = try WriteAheadLog(directory: dir + "/wal")
+            try log.openForAppend(after: .zero)
+            let good = WALRecord(orgID: 1, receivedAt: StoreConformance.t0, forcedSource: nil, recordingSession: nil)
+            _ = try log.appendDurably([
+                good.encode(json: Array(#"{"source_id":"w","points":[{"metric":"m","value":1}]}"#.utf8)),
+                good.encode(json: Array(#"{"source_id":"w","points":[{"metric":"m","value":NaN}]}"#.utf8)),
+                good.encode(json: Array(#"{"source_id":"w","points":[{"metric":"m","value":3}]}"#.utf8)),
+            ])
+        }
+        try await withTemporarySQLiteStore(directory: dir) { store in
+            let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "w"), range: TimeRange(start: 0, end: .max / 4), limit: 10)
+            #expect(r.series.first?.values == [.number(1), .number(3)])
+            #expect(r.series.first?.timestamps == [StoreConformance.t0, StoreConformance.t0])
+        }
+        let aside = try FileManager.default.contentsOfDirectory(atPath: dir + "/wal").filter { $0.hasPrefix("rejected-") }
+        #expect(aside.count == 1)
+        let text = try String(contentsOfFile: dir + "/wal/" + aside[0], encoding: .utf8)
+        #expect(text.contains("NaN"))
+    }
+}
