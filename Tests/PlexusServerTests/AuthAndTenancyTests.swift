@@ -18,24 +18,24 @@ struct AuthAndTenancyTests {
             r = try await s.request(.POST, "/ingest", key: .some(nil), body: Data(body.utf8), headers: [("authorization", "Bearer \(s.key)")])
             #expect(r.status == 200)
 
-            let writeOnly = try s.createKey(scopes: "write")
+            let writeOnly = try await s.createKey(scopes: "write")
             #expect(try await s.ingest(body, key: writeOnly).status == 200)
             r = try await s.get("/v1/sources", key: writeOnly)
             #expect(r.status == 403)
             #expect(r.object["error"] as? String == "API key lacks read scope")
             #expect(r.object["code"] as? String == "FORBIDDEN")
-            let readOnly = try s.createKey(scopes: "read")
+            let readOnly = try await s.createKey(scopes: "read")
             r = try await s.ingest(body, key: readOnly)
             #expect((r.status, r.object["error"] as? String) == (403, "API key lacks write scope"))
             #expect(try await s.get("/v1/sources", key: readOnly).status == 200)
 
             // Revoked from the command line while the server runs: refused within a second or two.
-            let list = try s.cli(["keys", "list", "--data-dir", s.dataDir, "--json"])
+            let list = try await s.cli(["keys", "list", "--data-dir", s.dataDir, "--json"])
             let keys = try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [[String: Any]] ?? []
             #expect(keys.count == 3)
             #expect(!list.contains(readOnly))  // never the secret
             let id = try #require(keys.first { ($0["scopes"] as? [String]) == ["read"] }?["id"] as? String)
-            #expect(try s.cli(["keys", "revoke", "--data-dir", s.dataDir, id]) == "revoked \(id)")
+            #expect(try await s.cli(["keys", "revoke", "--data-dir", s.dataDir, id]) == "revoked \(id)")
             var status = 0
             for _ in 0..<40 {
                 r = try await s.get("/v1/sources", key: readOnly)
@@ -46,7 +46,7 @@ struct AuthAndTenancyTests {
             #expect(status == 401)
             #expect(r.object["error"] as? String == "API key revoked")
 
-            let shortLived = try s.createKey(scopes: "read", extra: ["--expires-in", "1s"])
+            let shortLived = try await s.createKey(scopes: "read", extra: ["--expires-in", "1s"])
             try await Task.sleep(for: .milliseconds(1_300))
             r = try await s.get("/v1/sources", key: shortLived)
             #expect((r.status, r.object["error"] as? String) == (401, "API key expired"))
@@ -56,8 +56,8 @@ struct AuthAndTenancyTests {
     @Test("a key of organisation B never sees organisation A's data")
     func isolation() async throws {
         try await withServer { s in
-            #expect(try s.cli(["orgs", "create", "--data-dir", s.dataDir, "team-b"]) == "team-b")
-            let b = try s.createKey(scopes: "write,read,admin", org: "team-b")
+            #expect(try await s.cli(["orgs", "create", "--data-dir", s.dataDir, "team-b"]) == "team-b")
+            let b = try await s.createKey(scopes: "write,read,admin", org: "team-b")
             #expect(try await s.ingest(#"{"source_id":"secret","points":[{"metric":"m","value":1,"session_id":"sa","timestamp":1700000000}]}"#).status == 200)
             #expect(try await s.ingest(#"{"source_id":"mine","points":[{"metric":"m","value":2,"timestamp":1700000000}]}"#, key: b).status == 200)
             let listed = try await s.get("/v1/sources", key: b).object["devices"] as? [[String: Any]]
@@ -72,12 +72,12 @@ struct AuthAndTenancyTests {
             // A still sees its own.
             #expect(try await s.rawValues("secret", "m").values.first as? Double == 1)
             #expect(try await s.get("/api/sessions/sa").status == 200)
-            #expect(s.createKeyFails(org: "nope"))
+            #expect(await s.createKeyFails(org: "nope"))
         }
     }
 }
 
 extension TestServer {
     /// `createKey` for an organisation that does not exist throws; make that a Bool.
-    func createKeyFails(org: String) -> Bool { (try? createKey(scopes: "read", org: org)) == nil }
+    func createKeyFails(org: String) async -> Bool { (try? await createKey(scopes: "read", org: org)) == nil }
 }

@@ -130,8 +130,8 @@ struct DeviceSessionMachineTests {
     @Test("relayed frames carry the device's name")
     func tagged() {
         #expect(Self.text(Gateway.tagged(Self.bytes(#"{"type":"pong"}"#), source: "d1")) == #"{"type":"pong","source_id":"d1"}"#)
-        #expect(Self.text(Gateway.tagged(Self.bytes(#"{"type":"pong","source_id":"spoof"} "#), source: "d1"))
-            == #"{"type":"pong","source_id":"spoof","source_id":"d1"}"#)
+        #expect(Self.text(Gateway.tagged(Self.bytes(#"{"source_id":"spoof", "uptime_s": 3.5, "type":"heartbeat","x":{"a":[1]}} "#), source: "d1"))
+            == #"{"type":"heartbeat","source_id":"d1","uptime_s":3.5,"x":{"a":[1]}}"#)
     }
 }
 
@@ -157,5 +157,8 @@ struct DashboardOutboxTests {
         #expect(telemetry.hasPrefix(#"{"type":"telemetry","source_id":"s","points":[{"v":4000},"#))
         #expect(telemetry.hasSuffix(#"{"v":4999}]}"#))
         #expect(box.drain().frames.isEmpty)
+        // Large frames (video) are capped by bytes: 20 frames of 1 MiB keep 8 MiB at most.
+        for _ in 0..<20 { box.enqueue([UInt8](repeating: 0x20, count: 1 << 20)) }
+        #expect(box.drain().frames.count == 8)
     }
 }

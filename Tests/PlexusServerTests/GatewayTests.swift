@@ -11,7 +11,7 @@ struct GatewayTests {
             #expect(reply?["type"] as? String == "error")
             #expect(reply?["message"] as? String == "Invalid API key")
             #expect(await dev.closed() == 1008)
-            (dev, reply) = await s.device("d1", key: try s.createKey(scopes: "read"))
+            (dev, reply) = await s.device("d1", key: try await s.createKey(scopes: "read"))
             #expect(reply?["message"] as? String == "API key lacks write scope")
             #expect(await dev.closed() == 1008)
             let raw = TestSocket(url: s.wsURL + "/ws/device")
@@ -55,6 +55,15 @@ struct GatewayTests {
         }
     }
 
+    @Test("a frame over 1 MiB closes the connection with 1009")
+    func oversizeFrame() async throws {
+        try await withServer { s in
+            let (dev, _) = await s.device("big")
+            dev.send(#"{"type":"telemetry","points":[{"metric":"m","value":""# + String(repeating: "x", count: 1_100_000) + #""}]}"#)
+            #expect(await dev.closed() == 1009)
+        }
+    }
+
     @Test("identity: installs claim names atomically; the same install gets its name back after a restart")
     func identity() async throws {
         let s = try await TestServer.start()
@@ -66,7 +75,7 @@ struct GatewayTests {
         let (c, rc) = await s.device("drone-01", extra: ["install_id": "cccc"])
         #expect(rc?["source_id"] as? String == "drone-01_3")
         for d in [a, b, c] { d.close() }
-        s.stop()
+        await s.stop()
         try await s.launch()
         #expect(await s.device("drone-01", extra: ["install_id": "bbbb"]).1?["source_id"] as? String == "drone-01_2")
         #expect(await s.device("drone-01_2", extra: ["install_id": "bbbb"]).1?["source_id"] as? String == "drone-01_2")
@@ -79,7 +88,7 @@ struct GatewayTests {
         let claims = try await s.get("/api/devices/claims").object["claims"] as? [[String: Any]]
         #expect(claims?.map { $0["source_id"] as? String } == ["drone-01", "drone-01_2", "drone-01_3"])
         #expect(try await s.request(.DELETE, "/api/devices/claims/drone-01_3").status == 204)
-        #expect(try s.cli(["claims", "release", "--data-dir", s.dataDir, "drone-01_2"]) == "released drone-01_2")
+        #expect(try await s.cli(["claims", "release", "--data-dir", s.dataDir, "drone-01_2"]) == "released drone-01_2")
         #expect(await s.device("drone-01", extra: ["install_id": "dddd"]).1?["source_id"] as? String == "drone-01_2")
     }
 
@@ -122,7 +131,7 @@ struct GatewayTests {
             #expect(offline?["code"] as? String == "DEVICE_OFFLINE")
 
             // A read-only login watches but cannot control.
-            let (viewer, vinit) = await s.dashboard(key: try s.createKey(scopes: "read"))
+            let (viewer, vinit) = await s.dashboard(key: try await s.createKey(scopes: "read"))
             #expect(vinit?["can_control"] as? Bool == false)
             viewer.send(json: ["type": "start_stream", "source_id": "rig-1"])
             #expect(await viewer.next(type: "error")?["code"] as? String == "FORBIDDEN")
@@ -178,7 +187,7 @@ struct GatewayTests {
             #expect((r.status, r.object["code"] as? String) == (400, "VALIDATION_ERROR"))
             r = try await s.post("/v1/sources/gone/commands", #"{"command":"ping"}"#)
             #expect((r.status, r.object["code"] as? String) == (409, "DEVICE_OFFLINE"))
-            r = try await s.post("/v1/sources/cam-1/commands", #"{"command":"ping"}"#, key: try s.createKey(scopes: "read"))
+            r = try await s.post("/v1/sources/cam-1/commands", #"{"command":"ping"}"#, key: try await s.createKey(scopes: "read"))
             #expect(r.status == 403)
             r = try await s.get("/api/auth/verify-key")
             #expect(r.object["org_id"] as? String == "default")
@@ -203,7 +212,7 @@ struct GatewayTests {
             if acked == 50 { break }
         }
         #expect(acked == 50)
-        s.kill9()
+        await s.kill9()
         try await s.launch()
         let q = try await s.get("/v1/sources/k9/metrics/query?start=0&end=99999999999999&interval=1d")
         let counts = (q.object["series"] as? [String: [String: Any]])?["m"]?["count"] as? [Int]
@@ -220,7 +229,7 @@ struct GatewayTests {
         s.process.terminate()
         let code = await dev.closed(timeout: .seconds(20))
         #expect(code == 1000 || code == 1001)
-        s.process.waitUntilExit()
+        await TestServer.exited(s.process)
         #expect(s.process.terminationStatus == 0)
     }
 

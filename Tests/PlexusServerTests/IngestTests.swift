@@ -1,4 +1,7 @@
+import CompressNIO
 import Foundation
+import NIOCore
+import NIOFoundationCompat
 import NIOHTTP1
 import Testing
 
@@ -127,7 +130,7 @@ struct IngestTests {
             }
             for try await status in group { #expect(status == 200) }
         }
-        server.kill9()
+        await server.kill9()
         try await server.launch()
         let q = try await server.get("/v1/sources/k9/metrics/query?start=0&end=99999999999999&interval=1d")
         let counts = (q.object["series"] as? [String: [String: Any]])?.values.flatMap { ($0["count"] as? [Int]) ?? [] } ?? []
@@ -136,19 +139,7 @@ struct IngestTests {
 }
 
 func gzip(_ data: Data) throws -> Data {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/gzip")
-    p.arguments = ["-c", "-9"]
-    let input = Pipe(), output = Pipe()
-    p.standardInput = input
-    p.standardOutput = output
-    try p.run()
-    let writer = Thread {
-        input.fileHandleForWriting.write(data)
-        try? input.fileHandleForWriting.close()
-    }
-    writer.start()
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return out
+    var buffer = ByteBuffer(data: data)
+    let out = try buffer.compress(with: .gzip())
+    return Data(buffer: out)
 }

@@ -94,7 +94,7 @@ struct SessionTests {
             #expect(try await s.get("/api/sessions/run-7/export?format=xml").status == 400)
 
             // Deleting needs the admin scope, and takes the data with it.
-            let writer = try s.createKey(scopes: "write,read")
+            let writer = try await s.createKey(scopes: "write,read")
             r = try await s.request(.DELETE, "/api/sessions/run-7", key: writer)
             #expect((r.status, r.object["code"] as? String) == (403, "FORBIDDEN"))
             #expect(try await s.request(.DELETE, "/api/sessions/run-7").status == 204)

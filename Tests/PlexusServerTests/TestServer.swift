@@ -37,32 +37,40 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
         let dir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("plexus-it-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let server = TestServer(dataDir: dir, process: Process(), port: 0)
-        server.key = try server.cli(["keys", "create", "--data-dir", dir, "--name", "test", "--scopes", "write,read,admin"])
+        server.key = try await server.cli(["keys", "create", "--data-dir", dir, "--name", "test", "--scopes", "write,read,admin"])
         try await server.launch(environment: environment)
         return server
     }
 
-    /// Runs `plexus-server` with arguments and returns its trimmed stdout.
+    /// Runs `plexus-server` with arguments and returns its trimmed stdout. Never blocks a
+    /// thread of the cooperative pool (the tests' sockets need those threads).
     @discardableResult
-    func cli(_ args: [String]) throws -> String {
+    func cli(_ args: [String]) async throws -> String {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("plexus-cli-\(UUID().uuidString)").path
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: out) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
+        p.standardOutput = FileHandle(forWritingAtPath: out)
         p.standardError = FileHandle.nullDevice
         try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        await Self.exited(p)
+        let text = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard p.terminationStatus == 0 else { throw CLIFailure(status: p.terminationStatus, output: text) }
         return text
     }
 
+    /// Waits for a process to end without blocking a thread.
+    static func exited(_ p: Process, timeout: Duration = .seconds(60)) async {
+        let deadline = ContinuousClock.now + timeout
+        while p.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+
     struct CLIFailure: Error { let status: Int32; let output: String }
 
-    func createKey(scopes: String, org: String = "default", extra: [String] = []) throws -> String {
-        try cli(["keys", "create", "--data-dir", dataDir, "--name", "k", "--scopes", scopes, "--org", org] + extra)
+    func createKey(scopes: String, org: String = "default", extra: [String] = []) async throws -> String {
+        try await cli(["keys", "create", "--data-dir", dataDir, "--name", "k", "--scopes", scopes, "--org", org] + extra)
     }
 
     func launch(environment: [String: String] = [:]) async throws {
@@ -91,20 +99,21 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
         throw CLIFailure(status: -1, output: "server did not start")
     }
 
-    func kill9() {
+    func kill9() async {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await Self.exited(process)
     }
 
-    func stop() {
+    func stop() async {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            await Self.exited(process)
         }
     }
 
+    /// For `defer`: kills the server without waiting and removes its data.
     func cleanUp() {
-        stop()
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(atPath: dataDir)
     }
 
@@ -159,6 +168,7 @@ func withServer(environment: [String: String] = [:], _ body: (TestServer) async 
     let server = try await TestServer.start(environment: environment)
     defer { server.cleanUp() }
     try await body(server)
+    await server.stop()
 }
 
 func nowMillis() -> Double { Date().timeIntervalSince1970 * 1_000 }

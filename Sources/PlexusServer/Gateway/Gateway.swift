@@ -213,18 +213,21 @@ final class Gateway: Sendable {
         }
     }
 
-    /// The device frame with `source_id` set to the connection's name (last key wins).
+    /// The device frame with `source_id` set to the connection's name, replacing any the
+    /// device wrote (a device cannot speak for another). `type` first, then the rest.
     static func tagged(_ frame: [UInt8], source: String) -> [UInt8] {
-        var end = frame.count
-        while end > 0 && frame[end - 1] != UInt8(ascii: "}") { end -= 1 }
-        guard end > 1 else { return frame }
+        guard let f = frame.withUnsafeBytes({ Frames.fields($0) }) else { return frame }
         var w = JSONWriter(capacity: frame.count + source.utf8.count + 16)
-        w.rawBytes(frame[0..<(end - 1)])
-        var j = end - 2
-        while j > 0 && (frame[j] == 0x20 || frame[j] == 0x0A || frame[j] == 0x0D || frame[j] == 0x09) { j -= 1 }
-        if frame[j] != UInt8(ascii: "{") { w.raw(",") }
-        w.raw("\"source_id\":")
+        w.raw("{\"type\":")
+        w.rawText(f.raw["type"] ?? "null")
+        w.raw(",\"source_id\":")
         w.string(source)
+        for (k, v) in f.raw.sorted(by: { $0.key < $1.key }) where k != "type" && k != "source_id" {
+            w.raw(",")
+            w.string(k)
+            w.raw(":")
+            w.rawText(v)
+        }
         w.raw("}")
         return w.bytes
     }

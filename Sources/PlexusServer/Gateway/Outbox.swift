@@ -40,11 +40,14 @@ final class DeviceOutbox: Sendable {
 final class DashboardOutbox: Sendable {
     static let pointsPerSeries = 1_000
     static let otherFrames = 256
+    /// Video frames are large: non-telemetry frames are capped by bytes too.
+    static let otherBytes = 8 << 20
 
     struct Pending: Sendable {
         /// source → metric → encoded points, oldest first.
         var telemetry: [String: [String: [[UInt8]]]] = [:]
         var others: [[UInt8]] = []
+        var otherBytes = 0
         var dropped = 0
         var closed = false
         var close: (UInt16, String)?
@@ -82,11 +85,12 @@ final class DashboardOutbox: Sendable {
     func enqueue(_ frame: [UInt8]) {
         let accepted = pending.withLock { p -> Bool in
             guard !p.closed else { return false }
-            if p.others.count >= Self.otherFrames {
-                p.others.removeFirst()
+            while !p.others.isEmpty && (p.others.count >= Self.otherFrames || p.otherBytes + frame.count > Self.otherBytes) {
+                p.otherBytes -= p.others.removeFirst().count
                 p.dropped += 1
             }
             p.others.append(frame)
+            p.otherBytes += frame.count
             return true
         }
         if accepted { ring.yield() }
@@ -113,6 +117,7 @@ final class DashboardOutbox: Sendable {
             let taken = p
             p.telemetry.removeAll(keepingCapacity: true)
             p.others.removeAll(keepingCapacity: true)
+            p.otherBytes = 0
             p.close = nil
             return taken
         }
