@@ -87,7 +87,7 @@ public enum IngestDecoder {
                                 if pointCount >= Limits.maxPointsPerRequest {
                                     try c.skipValue()
                                 } else {
-                                    list.append(try decodePoint(&c, index: pointCount))
+                                    list.append(try decodePoint(&c, index: pointCount, sourceIgnored: options.forcedSourceID != nil))
                                 }
                                 pointCount += 1
                             } while try !c.nextOrEnd(UInt8(ascii: "]"))
@@ -137,7 +137,9 @@ public enum IngestDecoder {
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    static func decodePoint(_ c: inout JSONCursor, index i: Int) throws -> Point {
+    /// `sourceIgnored`: the connection names the source (WebSocket), so a point's own
+    /// `source_id` is neither used nor validated.
+    static func decodePoint(_ c: inout JSONCursor, index i: Int, sourceIgnored: Bool = false) throws -> Point {
         switch c.peekKind() {
         case .null:
             throw IngestError.point(i, " is null")
@@ -191,6 +193,8 @@ public enum IngestDecoder {
                         try c.skipValue()
                         timestampError = ".timestamp must be a number"
                     }
+                case "source_id" where sourceIgnored:
+                    try c.skipValue()
                 case "source_id":
                     if c.peekKind() == .string {
                         let s = try c.readString()

@@ -17,6 +17,22 @@ enum Reply {
     }
 }
 
+extension String {
+    /// At most `n` bytes of UTF-8, cut at a character boundary.
+    func prefix(utf8Bytes n: Int) -> String {
+        guard utf8.count > n else { return self }
+        var out = ""
+        var used = 0
+        for ch in self {
+            let size = ch.utf8.count
+            if used + size > n { break }
+            out.append(ch)
+            used += size
+        }
+        return out
+    }
+}
+
 enum Times {
     static func iso(_ us: Int64) -> String {
         let d = Date(timeIntervalSince1970: Double(us) / 1_000_000)

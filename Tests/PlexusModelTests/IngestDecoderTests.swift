@@ -219,3 +219,13 @@ struct TagEdgeTests {
             == "points[0].tags key must not be empty")
     }
 }
+
+@Suite("Ingest decoder: WebSocket frames")
+struct WebSocketFrameDecodeTests {
+    @Test("a point's own source_id is ignored (not validated) when the connection names the source")
+    func sourceIgnored() throws {
+        let b = try decode(#"{"type":"telemetry","points":[{"metric":"m","value":1,"source_id":"NOT VALID"}]}"#,
+                           .init(forcedSourceID: "dev"))
+        #expect(b.points[0].sourceID == "dev")
+    }
+}

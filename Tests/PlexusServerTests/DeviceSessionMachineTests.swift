@@ -15,17 +15,22 @@ struct DeviceSessionMachineTests {
         return m
     }
 
-    @Test("a first frame that is not device_auth: error, then close 1008")
-    func wrongFirstFrame() {
-        for first in [#"{"type":"telemetry","points":[]}"#, "not json", #"{"type":"device_auth","source_id":"Bad Name","api_key":"k"}"#,
-                      #"{"type":"device_auth","source_id":"ok"}"#] {
+    @Test("a first frame that is not a valid device_auth: a clear error, then close 1008", arguments: [
+        (#"{"type":"telemetry","points":[]}"#, "first message must be device_auth"),
+        ("not json", "first message must be device_auth"),
+        (#"{"type":"device_auth","source_id":"Bad Name","api_key":"k"}"#,
+         "device_auth source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)"),
+        (#"{"type":"device_auth","source_id":"ok"}"#, "device_auth needs api_key"),
+    ])
+    func wrongFirstFrame(_ first: String, _ message: String) {
+        do {
             var m = DeviceSessionMachine()
             let actions = m.received(Self.bytes(first), now: .zero)
             guard actions.count == 2, case .send(let e) = actions[0], case .close(let code, _) = actions[1] else {
                 Issue.record("unexpected \(actions)")
-                continue
+                return
             }
-            #expect(Self.text(e) == #"{"type":"error","message":"first message must be device_auth"}"#)
+            #expect(Self.text(e) == #"{"type":"error","message":"\#(message)"}"#)
             #expect(code == 1008)
             #expect(m.state == .closed)
             #expect(m.received(Self.bytes(#"{"type":"heartbeat"}"#), now: .zero).isEmpty)
@@ -104,20 +109,28 @@ struct DeviceSessionMachineTests {
         #expect((msg, src) == ("I2C timeout", "MPU6050"))
     }
 
-    @Test("over the telemetry rate the device is told RATE_LIMITED with the seq; tokens come back with time")
+    @Test("over the telemetry rate the device is told and slowed, and its frames are still stored and acked")
     func rateLimit() {
-        var m = authed()
+        var m = authed(acks: true)
         let frame = Self.bytes(#"{"type":"telemetry","seq":1,"points":[]}"#)
-        var limited = 0
+        var paused: [Duration] = []
+        var stored = 0
         for _ in 0..<Int(DeviceSessionMachine.telemetryBurst) + 5 {
-            if case .send(let e)? = m.received(frame, now: .zero).first {
-                #expect(Self.text(e).contains(#""code":"RATE_LIMITED""#))
-                #expect(Self.text(e).contains(#""seq":1"#))
-                limited += 1
+            for a in m.received(frame, now: .zero) {
+                switch a {
+                case .send(let e):
+                    // No seq: SDKs would take "error with seq" as dropped and never resend.
+                    #expect(Self.text(e) == #"{"type":"error","code":"RATE_LIMITED","detail":"over 500 frames/s; reading is slowed","message":"over 500 frames/s; reading is slowed"}"#)
+                case .pause(let d): paused.append(d)
+                case .store(_, _, _, let seq):
+                    #expect(seq == 1)
+                    stored += 1
+                default: Issue.record("unexpected \(a)")
+                }
             }
         }
-        #expect(limited == 5)
-        guard case .store? = m.received(frame, now: .milliseconds(10)).first else { Issue.record("no refill"); return }
+        #expect(stored == Int(DeviceSessionMachine.telemetryBurst) + 5)
+        #expect(paused == (1...5).map { .milliseconds(2 * $0) })  // 500/s: each extra frame waits 2 ms more
     }
 
     @Test func tokenBucket() {

@@ -25,6 +25,9 @@ struct DeviceSessionMachine: Sendable {
         case authenticate(DeviceAuth)
         /// A valid telemetry batch: fan it out live, store it durably, then (if `ackSeq`) ack.
         case store(IngestBatch, raw: [UInt8], options: IngestDecoder.Options, ackSeq: Int64?)
+        /// Over the telemetry rate: stop reading for this long (the device is slowed, its
+        /// frame is then stored and acked as usual: told, never dropped).
+        case pause(Duration)
         /// A device frame the dashboards watching this device should see (type given).
         case relay(type: String, frame: [UInt8])
         /// A heartbeat: the device is alive (relayed too).
@@ -62,18 +65,20 @@ struct DeviceSessionMachine: Sendable {
             case .success(let a):
                 state = .authenticating
                 return [.authenticate(a)]
-            case .failure:
+            case .failure(let problem):
                 state = .closed
-                return [.send(OutboundFrame.error(message: "first message must be device_auth")),
-                        .close(code: Self.closePolicy, reason: "auth failed")]
+                let message = switch problem {
+                case .notAuth: "first message must be device_auth"
+                case .missingKey: "device_auth needs api_key"
+                case .badSourceID: "device_auth source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)"
+                }
+                return [.send(OutboundFrame.error(message: message)), .close(code: Self.closePolicy, reason: "auth failed")]
             }
         case .active(var active):
             defer { if case .active = state { state = .active(active) } }
             guard let type = frame.withUnsafeBytes({ Frames.type(of: $0) }) else {
                 return [.send(OutboundFrame.error(code: "INVALID_JSON", message: "frame is not a JSON object"))]
             }
-            let isTelemetry = type == "telemetry" || type == "video_frame"
-            let allowed = isTelemetry ? active.telemetry.take(at: now) : active.control.take(at: now)
             if type == "telemetry" {
                 let options = IngestDecoder.Options(forcedSourceID: active.sourceID, recordingSessionID: recording)
                 let decoded = frame.withUnsafeBytes { raw in
@@ -85,14 +90,17 @@ struct DeviceSessionMachine: Sendable {
                     // Nothing of a rejected frame is stored; the error names the point and the frame.
                     return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: e.message, seq: seq))]
                 case .success(let batch):
-                    guard allowed else {
-                        return [.send(OutboundFrame.error(
-                            code: "RATE_LIMITED", message: "over \(Int(Self.telemetryPerSecond)) frames/s; slow down and resend",
-                            seq: batch.seq))]
-                    }
-                    return [.store(batch, raw: frame, options: options, ackSeq: active.acks ? batch.seq : nil)]
+                    let store = Action.store(batch, raw: frame, options: options, ackSeq: active.acks ? batch.seq : nil)
+                    let wait = active.telemetry.reserve(at: now)
+                    if wait == .zero { return [store] }
+                    // No seq on the notice: SDKs treat an error with a seq as "dropped, do not
+                    // resend", and cumulative acks must never pass over a frame not stored.
+                    return [.send(OutboundFrame.error(code: "RATE_LIMITED",
+                                                      message: "over \(Int(Self.telemetryPerSecond)) frames/s; reading is slowed")),
+                            .pause(wait), store]
                 }
             }
+            let allowed = type == "video_frame" ? active.telemetry.take(at: now) : active.control.take(at: now)
             guard allowed else {
                 return [.send(OutboundFrame.error(code: "RATE_LIMITED", message: "too many \(type) frames; slow down"))]
             }

@@ -162,7 +162,7 @@ extension Gateway {
             fields["source_id"] = nil
             do {
                 let sent = try await control(orgID: session.orgID, sourceID: source, command: type, fields: fields)
-                hub.subscribe(dashboard: outbox.id, source: source, metrics: [])
+                hub.watch(dashboard: outbox.id, source: source)  // to see the device's replies
                 var w = JSONWriter()
                 w.raw("{\"type\":\"control_sent\",\"command\":")
                 w.string(type)

@@ -24,13 +24,29 @@ final class Gateway: Sendable {
         let machine = Mutex(DeviceSessionMachine())
         /// (organisation, name) once authenticated.
         let registered = Mutex<(Int64, String)?>(nil)
+        /// Frames from elsewhere (dashboards' commands): bounded, refused when full.
         let outbox: DeviceOutbox
-        init(outbox: DeviceOutbox) { self.outbox = outbox }
+        /// Replies to the device's own frames (auth, acks, errors) are written directly:
+        /// the reader waits for them, so a slow device slows itself and nothing is dropped.
+        let outbound: WebSocketOutboundWriter
+        init(outbox: DeviceOutbox, outbound: WebSocketOutboundWriter) {
+            self.outbox = outbox
+            self.outbound = outbound
+        }
+
+        func reply(_ bytes: [UInt8]) async {
+            try? await outbound.write(.text(String(decoding: bytes, as: UTF8.self)))
+        }
+
+        func close(_ code: UInt16, _ reason: String) async {
+            outbox.finish()
+            try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+        }
         var identity: (Int64, String)? { registered.withLock { $0 } }
     }
 
     func runDevice(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
-        let conn = Connection(outbox: DeviceOutbox(id: hub.nextID()))
+        let conn = Connection(outbox: DeviceOutbox(id: hub.nextID()), outbound: outbound)
         let outbox = conn.outbox
         let epoch = ContinuousClock.now
         // The writer outlives the reader: what is queued when reading stops (an error and
@@ -114,13 +130,14 @@ final class Gateway: Sendable {
     }
 
     private func perform(_ actions: [DeviceSessionMachine.Action], _ conn: Connection, logger: Logger) async {
-        let outbox = conn.outbox
         for action in actions {
             switch action {
             case .send(let bytes):
-                outbox.send(bytes)
+                await conn.reply(bytes)
             case .close(let code, let reason):
-                outbox.close(code: code, reason: reason)
+                await conn.close(code, reason)
+            case .pause(let wait):
+                try? await Task.sleep(for: wait)
             case .authenticate(let auth):
                 let next = await authenticate(auth, conn, logger: logger)
                 await perform(next, conn, logger: logger)
@@ -136,12 +153,12 @@ final class Gateway: Sendable {
                             orgID: org, receivedAt: receivedAt, rawBody: raw, options: options))
                         ServerMetrics.pointsIngested(batch.points.count, transport: "ws")
                     }
-                    if let seq = ackSeq { outbox.send(OutboundFrame.telemetryAck(seq: seq)) }
+                    if let seq = ackSeq { await conn.reply(OutboundFrame.telemetryAck(seq: seq)) }
                 } catch {
                     logger.error("device frame not stored", metadata: ["error": "\(error)", "source_id": "\(source)"])
-                    outbox.send(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later",
-                                                    seq: batch.seq))
-                    outbox.close(code: 1013, reason: "store unavailable")
+                    // No seq: the device keeps everything unacknowledged and resends it after reconnecting.
+                    await conn.reply(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
+                    await conn.close(1013, "store unavailable")
                 }
             case .heartbeat(let frame):
                 guard let (org, source) = conn.identity else { continue }
@@ -195,10 +212,10 @@ final class Gateway: Sendable {
     private func storeDeviceError(org: Int64, source: String, message: String, errorSource: String?, logger: Logger) async {
         var w = JSONWriter()
         w.raw("{\"points\":[{\"metric\":\"device.error\",\"value\":")
-        w.string(message)
-        if let errorSource {
+        w.string(message.prefix(utf8Bytes: Limits.maxStringValueBytes))
+        if let errorSource, !errorSource.isEmpty {
             w.raw(",\"tags\":{\"error_source\":")
-            w.string(String(errorSource.prefix(Limits.maxTagBytes)))
+            w.string(errorSource.prefix(utf8Bytes: Limits.maxTagBytes))
             w.raw("}")
         }
         w.raw("}]}")
@@ -273,16 +290,27 @@ final class Gateway: Sendable {
             if let previous = hub.startRecording(orgID: orgID, sourceID: sourceID, sessionID: sessionID!), previous != sessionID {
                 try await complete(orgID: orgID, sessionID: previous, at: now)
             }
+            let frame = cmd.frame(sourceID: sourceID, fields: fields.sorted { $0.key < $1.key })
+            guard case .sent = hub.sendToDevice(orgID: orgID, sourceID: sourceID, frame) else {
+                // Not delivered: undo, so no session is left recording for a device that never heard of it.
+                _ = hub.stopRecording(orgID: orgID, sourceID: sourceID)
+                if created, var s = try await state.store.session(orgID: orgID, sessionID: sessionID!) {
+                    s.status = .aborted
+                    s.endedAt = now
+                    try await state.store.updateSession(s)
+                }
+                throw hub.isOnline(orgID: orgID, sourceID: sourceID) ? ControlError.busy(sourceID) : ControlError.offline(sourceID)
+            }
+            return frame
         case .stopSession:
             let stopped = hub.stopRecording(orgID: orgID, sourceID: sourceID)
             let named = fields["session_id"].flatMap { PlexusValue(jsonText: $0) }.flatMap { v -> String? in
                 if case .string(let s) = v { return s }
                 return nil
             }
-            if let id = named ?? stopped {
-                try await complete(orgID: orgID, sessionID: id, at: now)
-                if fields["session_id"] == nil { fields["session_id"] = Self.jsonString(id) }
-            }
+            // Stop whatever is recording, and the session named (if another one).
+            for id in Set([named, stopped].compactMap { $0 }) { try await complete(orgID: orgID, sessionID: id, at: now) }
+            if fields["session_id"] == nil, let id = stopped ?? named { fields["session_id"] = Self.jsonString(id) }
         default:
             break
         }

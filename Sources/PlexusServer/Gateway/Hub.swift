@@ -95,12 +95,6 @@ public final class Hub: Sendable {
 
     enum SendResult { case sent, offline, busy }
 
-    /// Closes every device connection (server shutdown).
-    func closeAllDevices(code: UInt16, reason: String) {
-        let all = state.withLock { s in s.devices.values.map(\.outbox) }
-        for o in all { o.close(code: code, reason: reason) }
-    }
-
     // MARK: Recording
 
     func recording(orgID: Int64, sourceID: String) -> String? {
@@ -148,7 +142,12 @@ public final class Hub: Sendable {
     func unsubscribe(dashboard id: Int, source: String?) {
         state.withLock { s in
             guard var d = s.dashboards[id] else { return }
-            if let source, d.subscriptions != nil { d.subscriptions![source] = nil } else { d.subscriptions = [:] }
+            // Watching every source: only an unsubscribe from all ("*" or none) stops it.
+            if let source, source != "*" {
+                if d.subscriptions != nil { d.subscriptions![source] = nil }
+            } else {
+                d.subscriptions = [:]
+            }
             s.dashboards[id] = d
         }
     }
@@ -192,6 +191,15 @@ public final class Hub: Sendable {
     }
 
     func canControl(dashboard id: Int) -> Bool { state.withLock { $0.dashboards[id]?.canControl ?? false } }
+
+    /// Subscribes to a source unless the dashboard already watches it (keeps its filter).
+    func watch(dashboard id: Int, source: String) {
+        state.withLock { s in
+            guard var d = s.dashboards[id], d.subscriptions != nil, d.subscriptions![source] == nil else { return }
+            d.subscriptions![source] = []
+            s.dashboards[id] = d
+        }
+    }
 
     static func encode(_ p: Point, receivedAt: Int64) -> [UInt8] {
         var w = JSONWriter(capacity: 96)

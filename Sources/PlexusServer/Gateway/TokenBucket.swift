@@ -11,16 +11,36 @@ struct TokenBucket: Sendable, Equatable {
         tokens = capacity
     }
 
+    private mutating func refill(to now: Duration) {
+        if let last, now > last {
+            let d = now - last
+            let elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            tokens = min(capacity, tokens + elapsed * refillPerSecond)
+        }
+        if last == nil || now > last! { last = now }
+    }
+
     /// Takes one token at time `now` (any monotonic offset); false when empty.
     mutating func take(at now: Duration, cost: Double = 1) -> Bool {
-        if let last {
-            let elapsed = Double((now - last).components.seconds) + Double((now - last).components.attoseconds) / 1e18
-            tokens = min(capacity, tokens + max(0, elapsed) * refillPerSecond)
-        }
-        last = now
+        refill(to: now)
         guard tokens >= cost else { return false }
         tokens -= cost
         return true
+    }
+
+    /// Reserves the next token and says how long to wait for it (zero if there is one now).
+    /// Successive reservations queue up behind each other.
+    mutating func reserve(at now: Duration) -> Duration {
+        refill(to: now)
+        let base = max(now, last ?? now)
+        if tokens >= 1 {
+            tokens -= 1
+            return base - now
+        }
+        let wait = Duration.seconds((1 - tokens) / refillPerSecond)
+        tokens = 0
+        last = base + wait
+        return base + wait - now
     }
 
     /// Seconds until one token is available.
