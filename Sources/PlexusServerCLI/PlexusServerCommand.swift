@@ -93,7 +93,10 @@ struct Serve: AsyncParsableCommand {
                 return String(decoding: buffer, as: UTF8.self)
             },
             version: PlexusVersion.current, sourceRequestsPerSecond: sourceLimit)
-        let app = buildApplication(configuration: config, store: sqlite, services: [sqlite], logger: logger) { port in
+        // Recordings started before a restart go on: untagged points still join them.
+        let hub = Hub()
+        hub.restoreRecordings(try await sqlite.recordings())
+        let app = buildApplication(configuration: config, store: sqlite, services: [sqlite], hub: hub, logger: logger) { port in
             let shown = host.contains(":") ? "[\(host)]" : host
             var lines = ["Plexus server listening on http://\(shown):\(port) (store: sqlite in \(dataDir))"]
             if !hasKeys {

@@ -83,6 +83,14 @@ public protocol PlexusStore: Sendable {
     /// Frees a name for other installs. False if it was not claimed.
     func releaseDeviceClaim(orgID: Int64, sourceID: String) async throws -> Bool
 
+    // MARK: Recordings
+
+    /// The session a source is being recorded into (server-side `start_session`), kept
+    /// so a restart resumes it; nil clears it.
+    func setRecording(orgID: Int64, sourceID: String, sessionID: String?) async throws
+    /// Every active recording: (organisation, source, session).
+    func recordings() async throws -> [(orgID: Int64, sourceID: String, sessionID: String)]
+
     // MARK: Health
 
     /// A short description of the engine for `/health`, e.g. `sqlite`.

@@ -520,3 +520,23 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    public func setRecording(orgID: Int64, sourceID: String, sessionID: String?) async throws {
+        try await pool.write { db in
+            if let sessionID {
+                try db.execute(sql: "INSERT OR REPLACE INTO recordings (org_id, source_id, session_id) VALUES (?, ?, ?)",
+                               arguments: [orgID, sourceID, sessionID])
+            } else {
+                try db.execute(sql: "DELETE FROM recordings WHERE org_id = ? AND source_id = ?", arguments: [orgID, sourceID])
+            }
+        }
+    }
+
+    public func recordings() async throws -> [(orgID: Int64, sourceID: String, sessionID: String)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT org_id, source_id, session_id FROM recordings ORDER BY org_id, source_id")
+                .map { (orgID: $0[0], sourceID: $0[1], sessionID: $0[2]) }
+        }
+    }
+}

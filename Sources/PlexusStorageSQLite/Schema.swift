@@ -89,6 +89,15 @@ enum Schema {
                 CREATE INDEX device_claims_install ON device_claims (org_id, install_id, requested);
                 """)
         }
+        m.registerMigration("v3_recordings") { db in
+            try db.execute(sql: """
+                CREATE TABLE recordings (
+                    org_id INTEGER NOT NULL,
+                    source_id TEXT NOT NULL,
+                    session_id TEXT NOT NULL,
+                    PRIMARY KEY (org_id, source_id)) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }

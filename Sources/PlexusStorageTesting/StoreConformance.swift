@@ -29,7 +29,18 @@ public enum StoreConformance {
         Check(name: "sessions: create, summary, scan, delete", run: sessionLifecycle),
         Check(name: "points without a timestamp get the receive time", run: receiveTime),
         Check(name: "device names: claims are per install, suffixed, concurrent-safe", run: deviceClaims),
+        Check(name: "recordings are kept until cleared", run: recordings),
     ]
+
+    static func recordings(_ store: any PlexusStore) async throws {
+        try await store.setRecording(orgID: 1, sourceID: "arm", sessionID: "rec-1")
+        try await store.setRecording(orgID: 1, sourceID: "leg", sessionID: "rec-2")
+        try await store.setRecording(orgID: 1, sourceID: "arm", sessionID: "rec-3")
+        let all = try await store.recordings().map { "\($0.orgID)/\($0.sourceID)/\($0.sessionID)" }
+        #expect(all == ["1/arm/rec-3", "1/leg/rec-2"])
+        try await store.setRecording(orgID: 1, sourceID: "arm", sessionID: nil)
+        #expect(try await store.recordings().map(\.sessionID) == ["rec-2"])
+    }
 
     static func deviceClaims(_ store: any PlexusStore) async throws {
         let a = try await store.claimDeviceName(orgID: 1, installID: "install-a", requested: "drone-01", at: t0)

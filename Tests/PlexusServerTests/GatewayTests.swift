@@ -171,7 +171,32 @@ struct GatewayTests {
             #expect((r.object["summary"] as? [String: Any])?["point_count"] as? Int == 2)
             let data = try await s.get("/api/sessions/rec-1/data?interval=raw")
             #expect(((data.object["series"] as? [String: [String: Any]])?["rpm"]?["value"] as? [Double]) == [1200, 1300])
+            // stop_session naming another device's session leaves that session alone.
+            #expect(try await s.post("/api/sessions", #"{"session_id":"theirs","name":"t","source_id":"leg"}"#).status == 201)
+            dash.send(json: ["type": "stop_session", "source_id": "arm", "session_id": "theirs"])
+            #expect(await dev.next(type: "stop_session") != nil)
+            #expect(try await s.get("/api/sessions/theirs").object["status"] as? String == "active")
         }
+    }
+
+    @Test("a recording survives a server restart")
+    func recordingAcrossRestart() async throws {
+        let s = try await TestServer.start()
+        defer { s.cleanUp() }
+        let (dev, _) = await s.device("arm")
+        let (dash, _) = await s.dashboard()
+        dash.send(json: ["type": "start_session", "source_id": "arm", "session_id": "long-run"])
+        #expect(await dev.next(type: "start_session") != nil)
+        await s.stop()
+        try await s.launch()
+        #expect(try await s.ingest(#"{"source_id":"arm","points":[{"metric":"rpm","value":7}]}"#).status == 200)
+        let (dev2, _) = await s.device("arm")
+        let (dash2, _) = await s.dashboard()
+        dash2.send(json: ["type": "stop_session", "source_id": "arm"])
+        #expect(await dev2.next(type: "stop_session")?["session_id"] as? String == "long-run")
+        let r = try await s.get("/api/sessions/long-run")
+        #expect(r.object["status"] as? String == "completed")
+        #expect((r.object["summary"] as? [String: Any])?["point_count"] as? Int == 1)
     }
 
     @Test("HTTP control, key check and config for the SDKs")

@@ -46,8 +46,10 @@ final class Gateway: Sendable {
     }
 
     func runDevice(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
-        let conn = Connection(outbox: DeviceOutbox(id: hub.nextID()), outbound: outbound)
-        let outbox = conn.outbox
+        let outbox = DeviceOutbox(id: hub.nextID()) { code, reason in
+            try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+        }
+        let conn = Connection(outbox: outbox, outbound: outbound)
         let epoch = ContinuousClock.now
         // The writer outlives the reader: what is queued when reading stops (an error and
         // the close frame, say) still goes out.
@@ -201,7 +203,8 @@ final class Gateway: Sendable {
                               lastSeen: now)
         conn.registered.withLock { $0 = (principal.orgID, name) }
         if let old = hub.register(outbox, info: info) {
-            old.close(code: 1008, reason: "replaced by a newer connection for \(name)")
+            old.finish()
+            await old.closeNow(1008, "replaced by a newer connection for \(name)")
         }
         logger.info("device connected", metadata: ["source_id": "\(name)", "platform": "\(auth.platform ?? "")"])
         return conn.machine.withLock {
@@ -287,13 +290,17 @@ final class Gateway: Sendable {
             if !created && (stored.sourceID != sourceID || stored.status != .active) {
                 throw ControlError.invalid("session \(sessionID!) already exists")
             }
-            if let previous = hub.startRecording(orgID: orgID, sourceID: sourceID, sessionID: sessionID!), previous != sessionID {
-                try await complete(orgID: orgID, sessionID: previous, at: now)
-            }
+            try await state.store.setRecording(orgID: orgID, sourceID: sourceID, sessionID: sessionID!)
+            let previous = hub.startRecording(orgID: orgID, sourceID: sourceID, sessionID: sessionID!)
             let frame = cmd.frame(sourceID: sourceID, fields: fields.sorted { $0.key < $1.key })
             guard case .sent = hub.sendToDevice(orgID: orgID, sourceID: sourceID, frame) else {
-                // Not delivered: undo, so no session is left recording for a device that never heard of it.
-                _ = hub.stopRecording(orgID: orgID, sourceID: sourceID)
+                // Not delivered: put back what was recording before, and abort a session made for this.
+                if let previous {
+                    _ = hub.startRecording(orgID: orgID, sourceID: sourceID, sessionID: previous)
+                } else {
+                    _ = hub.stopRecording(orgID: orgID, sourceID: sourceID)
+                }
+                try await state.store.setRecording(orgID: orgID, sourceID: sourceID, sessionID: previous)
                 if created, var s = try await state.store.session(orgID: orgID, sessionID: sessionID!) {
                     s.status = .aborted
                     s.endedAt = now
@@ -301,15 +308,19 @@ final class Gateway: Sendable {
                 }
                 throw hub.isOnline(orgID: orgID, sourceID: sourceID) ? ControlError.busy(sourceID) : ControlError.offline(sourceID)
             }
+            if let previous, previous != sessionID { try await complete(orgID: orgID, sessionID: previous, at: now) }
             return frame
         case .stopSession:
             let stopped = hub.stopRecording(orgID: orgID, sourceID: sourceID)
+            try await state.store.setRecording(orgID: orgID, sourceID: sourceID, sessionID: nil)
             let named = fields["session_id"].flatMap { PlexusValue(jsonText: $0) }.flatMap { v -> String? in
                 if case .string(let s) = v { return s }
                 return nil
             }
-            // Stop whatever is recording, and the session named (if another one).
-            for id in Set([named, stopped].compactMap { $0 }) { try await complete(orgID: orgID, sessionID: id, at: now) }
+            // Stop whatever is recording, and the session named (if another one of this device).
+            for id in Set([named, stopped].compactMap { $0 }) {
+                try await complete(orgID: orgID, sessionID: id, sourceID: sourceID, at: now)
+            }
             if fields["session_id"] == nil, let id = stopped ?? named { fields["session_id"] = Self.jsonString(id) }
         default:
             break
@@ -322,8 +333,9 @@ final class Gateway: Sendable {
         }
     }
 
-    private func complete(orgID: Int64, sessionID: String, at now: Int64) async throws {
-        guard var s = try await state.store.session(orgID: orgID, sessionID: sessionID), s.status == .active else { return }
+    private func complete(orgID: Int64, sessionID: String, sourceID: String? = nil, at now: Int64) async throws {
+        guard var s = try await state.store.session(orgID: orgID, sessionID: sessionID), s.status == .active,
+              sourceID == nil || s.sourceID == sourceID else { return }
         s.status = .completed
         s.endedAt = max(now, s.startedAt)
         try await state.store.updateSession(s)

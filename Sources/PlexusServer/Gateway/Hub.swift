@@ -111,6 +111,13 @@ public final class Hub: Sendable {
         }
     }
 
+    /// Restores the recordings a previous run left active (at start-up).
+    public func restoreRecordings(_ list: [(orgID: Int64, sourceID: String, sessionID: String)]) {
+        state.withLock { s in
+            for r in list { s.recordings[Key(orgID: r.orgID, sourceID: r.sourceID)] = r.sessionID }
+        }
+    }
+
     func stopRecording(orgID: Int64, sourceID: String) -> String? {
         state.withLock { s in s.recordings.removeValue(forKey: Key(orgID: orgID, sourceID: sourceID)) }
     }

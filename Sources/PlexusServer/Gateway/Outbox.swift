@@ -13,9 +13,12 @@ final class DeviceOutbox: Sendable {
     let id: Int
     let stream: AsyncStream<Outgoing>
     private let continuation: AsyncStream<Outgoing>.Continuation
+    /// Writes a close frame at once, past anything queued (a replaced connection).
+    let closeNow: @Sendable (UInt16, String) async -> Void
 
-    init(id: Int, capacity: Int = 64) {
+    init(id: Int, capacity: Int = 64, closeNow: @escaping @Sendable (UInt16, String) async -> Void = { _, _ in }) {
         self.id = id
+        self.closeNow = closeNow
         (stream, continuation) = AsyncStream.makeStream(of: Outgoing.self, bufferingPolicy: .bufferingOldest(capacity))
     }
 
