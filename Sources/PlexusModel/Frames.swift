@@ -69,6 +69,24 @@ public enum Frames {
         }
     }
 
+    /// `{"type":…,"source_id":…,<fields>}`: `type` and each field value are raw JSON text;
+    /// a `type` or `source_id` among `fields` is left out (the given ones win).
+    public static func compose(typeJSON: String, sourceID: String, fields: [(String, String)]) -> [UInt8] {
+        var w = JSONWriter(capacity: 128)
+        w.raw("{\"type\":")
+        w.rawText(typeJSON)
+        w.raw(",\"source_id\":")
+        w.string(sourceID)
+        for (k, v) in fields where k != "type" && k != "source_id" {
+            w.raw(",")
+            w.string(k)
+            w.raw(":")
+            w.rawText(v)
+        }
+        w.raw("}")
+        return w.bytes
+    }
+
     private static func rawText(_ b: UnsafeRawBufferPointer, _ from: Int, _ to: Int) -> String {
         var s = from
         while s < to && (b[s] == 0x20 || b[s] == 0x0A || b[s] == 0x0D || b[s] == 0x09) { s += 1 }
@@ -190,18 +208,8 @@ public enum ControlCommand: String, Sendable, CaseIterable {
     /// Builds the frame a device receives: `{"type": <command>, "source_id": …, <fields>}`.
     /// `fields` are raw JSON texts by name (already validated JSON values).
     public func frame(sourceID: String, fields: [(String, String)]) -> [UInt8] {
-        var w = JSONWriter(capacity: 128)
-        w.raw("{\"type\":")
-        w.string(rawValue)
-        w.raw(",\"source_id\":")
-        w.string(sourceID)
-        for (k, v) in fields where k != "type" && k != "source_id" {
-            w.raw(",")
-            w.string(k)
-            w.raw(":")
-            w.rawText(v)
-        }
-        w.raw("}")
-        return w.bytes
+        var type = JSONWriter()
+        type.string(rawValue)
+        return Frames.compose(typeJSON: type.string, sourceID: sourceID, fields: fields)
     }
 }

@@ -71,6 +71,18 @@ public enum Timestamp {
         return Int64(us.rounded())
     }
 
+    /// A duration written `90s`, `30m`, `12h` or `7d`, in microseconds; nil otherwise.
+    public static func duration(_ s: String) -> Int64? {
+        guard let unit = s.last, let n = Int64(s.dropLast()), n > 0, n < 100_000_000 else { return nil }
+        switch unit {
+        case "s": return n * 1_000_000
+        case "m": return n * 60_000_000
+        case "h": return n * 3_600_000_000
+        case "d": return n * 86_400_000_000
+        default: return nil
+        }
+    }
+
     /// Microseconds to Unix milliseconds as a Double (sub-millisecond kept as a fraction).
 
     public static func millis(_ us: Int64) -> Double { Double(us) / 1_000 }

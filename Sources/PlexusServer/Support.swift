@@ -50,16 +50,7 @@ enum Times {
     }
 
     /// `30s`, `30m`, `1h`, `7d` as microseconds.
-    static func parseLast(_ s: String) -> Int64? {
-        guard let unit = s.last, let n = Int64(s.dropLast()), n > 0, n < 100_000_000 else { return nil }
-        switch unit {
-        case "s": return n * 1_000_000
-        case "m": return n * 60_000_000
-        case "h": return n * 3_600_000_000
-        case "d": return n * 86_400_000_000
-        default: return nil
-        }
-    }
+    static func parseLast(_ s: String) -> Int64? { Timestamp.duration(s) }
 }
 
 extension JSONWriter {

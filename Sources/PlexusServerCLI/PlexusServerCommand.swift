@@ -254,16 +254,7 @@ struct Orgs: AsyncParsableCommand {
     }
 }
 
-func parseDuration(_ s: String) -> Int64? {
-    guard let unit = s.last, let n = Int64(s.dropLast()), n > 0, n <= 100 * 365 * 86_400 else { return nil }
-    switch unit {
-    case "s": return n * 1_000_000
-    case "m": return n * 60_000_000
-    case "h": return n * 3_600_000_000
-    case "d": return n * 86_400_000_000
-    default: return nil
-    }
-}
+func parseDuration(_ s: String) -> Int64? { Timestamp.duration(s) }
 
 struct Claims: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -237,19 +237,8 @@ final class Gateway: Sendable {
     /// device wrote (a device cannot speak for another). `type` first, then the rest.
     static func tagged(_ frame: [UInt8], source: String) -> [UInt8] {
         guard let f = frame.withUnsafeBytes({ Frames.fields($0) }) else { return frame }
-        var w = JSONWriter(capacity: frame.count + source.utf8.count + 16)
-        w.raw("{\"type\":")
-        w.rawText(f.raw["type"] ?? "null")
-        w.raw(",\"source_id\":")
-        w.string(source)
-        for (k, v) in f.raw.sorted(by: { $0.key < $1.key }) where k != "type" && k != "source_id" {
-            w.raw(",")
-            w.string(k)
-            w.raw(":")
-            w.rawText(v)
-        }
-        w.raw("}")
-        return w.bytes
+        return Frames.compose(typeJSON: f.raw["type"] ?? "null", sourceID: source,
+                              fields: f.raw.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) })
     }
 
     // MARK: Control (dashboards and HTTP)
