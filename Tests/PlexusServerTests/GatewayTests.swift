@@ -55,6 +55,34 @@ struct GatewayTests {
         }
     }
 
+    @Test("video frames (JSON and the SDK's binary format) are relayed live to dashboards, not stored")
+    func video() async throws {
+        try await withServer { s in
+            let (dev, _) = await s.device("cam")
+            let (dash, _) = await s.dashboard()
+            dash.send(json: ["type": "subscribe", "source_id": "cam"])
+            try await Task.sleep(for: .milliseconds(50))
+            dev.send(#"{"type":"video_frame","camera_id":"front","frame":"/9j/AA==","width":2,"height":1,"timestamp":1700000000000}"#)
+            var f = await dash.next(type: "video_frame")
+            #expect(f?["source_id"] as? String == "cam")
+            #expect(f?["camera_id"] as? String == "front")
+            #expect(f?["frame"] as? String == "/9j/AA==")
+            // 0x01, len+source, len+camera, u32 width, u32 height, i64 timestamp (all big-endian), JPEG bytes.
+            var bin: [UInt8] = [1, 3] + Array("cam".utf8) + [4] + Array("rear".utf8)
+            bin += [0, 0, 2, 128, 0, 0, 1, 224]  // 640 x 480
+            bin += withUnsafeBytes(of: Int64(1_700_000_000_123).bigEndian, Array.init)
+            bin += [0xFF, 0xD8, 0xFF, 0xD9]
+            dev.send(binary: bin)
+            f = await dash.next(type: "video_frame")
+            #expect(f?["camera_id"] as? String == "rear")
+            #expect(f?["width"] as? Int == 640)
+            #expect(f?["height"] as? Int == 480)
+            #expect(f?["timestamp"] as? Int == 1_700_000_000_123)
+            #expect(f?["frame"] as? String == Data([0xFF, 0xD8, 0xFF, 0xD9]).base64EncodedString())
+            #expect(try await s.get("/v1/sources/cam/metrics").text == "[]")  // nothing stored
+        }
+    }
+
     @Test("a frame over 1 MiB closes the connection with 1009")
     func oversizeFrame() async throws {
         try await withServer { s in

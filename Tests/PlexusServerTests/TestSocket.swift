@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOWebSocket
 import Synchronization
 import Testing
@@ -9,6 +10,7 @@ import WSClient
 final class TestSocket: Sendable {
     enum Out: Sendable {
         case text(String)
+        case binary([UInt8])
         case close
     }
 
@@ -29,6 +31,7 @@ final class TestSocket: Sendable {
                         for await o in outStream {
                             switch o {
                             case .text(let s): try await outbound.write(.text(s))
+                            case .binary(let b): try await outbound.write(.binary(ByteBuffer(bytes: b)))
                             case .close:
                                 try await outbound.close(.normalClosure, reason: nil)
                                 return
@@ -74,6 +77,7 @@ final class TestSocket: Sendable {
     func send(_ text: String) { outbound.yield(.text(text)) }
     func send(json: [String: Any]) { send(String(decoding: try! JSONSerialization.data(withJSONObject: json), as: UTF8.self)) }
     func close() { outbound.yield(.close) }
+    func send(binary: [UInt8]) { outbound.yield(.binary(binary)) }
 
     /// The next frame (parsed), or nil if none arrives in time.
     func next(timeout: Duration = .seconds(5)) async -> [String: Any]? {
