@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "plexus-server", targets: ["PlexusServerCLI"]),
+        .library(name: "Plexus", targets: ["Plexus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -87,6 +88,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The SDK a user's program imports: `import Plexus`.
+        .target(
+            name: "Plexus",
+            dependencies: [
+                "PlexusModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The live-path benchmark client (scripts/bench-live): devices and dashboards over WebSocket.
         .executableTarget(
             name: "PlexusLiveBench",
@@ -118,7 +133,7 @@ let package = Package(
         .testTarget(
             name: "PlexusServerTests",
             dependencies: [
-                "PlexusModel", "PlexusServer", "PlexusServerCLI",
+                "PlexusModel", "PlexusServer", "PlexusServerCLI", "Plexus",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,0 +1,118 @@
+import Foundation
+import PlexusModel
+
+/// Where a `Plexus` client sends and who it is, resolved like the Python SDK:
+/// explicit argument > environment variable > `~/.plexus/config.json` > default.
+/// The config file has the Python SDK's keys and format, so both can share a device.
+public struct PlexusConfiguration: Sendable, Equatable {
+    public var apiKey: String
+    public var sourceID: String
+    /// Base URL for HTTP ingest (`POST {gatewayURL}/ingest`).
+    public var gatewayURL: String
+    /// Stable per installation; generated once and saved in the config file.
+    public var installID: String?
+    /// Send a batch when this many points wait.
+    public var maxBatchPoints = 500
+    /// Send what waits at least this often.
+    public var flushInterval: Duration = .milliseconds(100)
+    /// Points kept in memory while the server cannot be reached; the oldest are dropped
+    /// (and counted) past this.
+    public var maxBufferedPoints = 100_000
+    public var retry = RetryPolicy()
+    /// Bodies larger than this are gzip-compressed (as the Python SDK does).
+    public var gzipAbove = 1_024
+
+    public static let defaultGatewayURL = "http://127.0.0.1:8080"
+
+    public init(apiKey: String, sourceID: String, gatewayURL: String = defaultGatewayURL, installID: String? = nil) {
+        self.apiKey = apiKey
+        self.sourceID = sourceID
+        self.gatewayURL = gatewayURL
+        self.installID = installID
+    }
+
+    /// Resolves missing values from the environment and the config file at `home`.
+    /// Generates and saves `source_id` (`source-xxxxxxxx`) and `install_id` if absent.
+    public static func resolve(
+        apiKey: String? = nil, sourceID: String? = nil, gatewayURL: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        home: String = NSHomeDirectory()
+    ) throws(PlexusError) -> PlexusConfiguration {
+        let file = ConfigFile(home: home)
+        var stored = file.load()
+        guard let key = apiKey ?? environment["PLEXUS_API_KEY"].flatMap({ $0.isEmpty ? nil : $0 }) ?? stored["api_key"] as? String
+        else {
+            throw PlexusError(.notConfigured, "no API key: pass apiKey, set PLEXUS_API_KEY, or run `plexus login`")
+        }
+        var source = sourceID ?? stored["source_id"] as? String
+        var changed = false
+        if source == nil {
+            source = "source-" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(8))
+            stored["source_id"] = source
+            changed = true
+        }
+        guard let source, Identifier.isValidSourceID(source) else {
+            throw PlexusError(.invalidArgument, "source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
+        }
+        var install = environment["PLEXUS_INSTALL_ID"] ?? stored["install_id"] as? String
+        if install == nil {
+            install = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            stored["install_id"] = install
+            changed = true
+        }
+        if changed {
+            for (k, v) in ["api_key": NSNull(), "persistent_buffer": true as Any] where stored[k] == nil { stored[k] = v }
+            file.save(stored)
+        }
+        var url = gatewayURL ?? environment["PLEXUS_GATEWAY_URL"] ?? stored["gateway_url"] as? String ?? defaultGatewayURL
+        while url.hasSuffix("/") { url.removeLast() }
+        return PlexusConfiguration(apiKey: key, sourceID: source, gatewayURL: url, installID: install)
+    }
+}
+
+/// `~/.plexus/config.json`: a JSON object with `indent=2`, directory 0700, file 0600.
+struct ConfigFile {
+    let path: String
+    let directory: String
+
+    init(home: String) {
+        directory = home + "/.plexus"
+        path = directory + "/config.json"
+    }
+
+    /// The stored object; an unreadable or corrupt file reads as empty (as the Python SDK does).
+    func load() -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: path),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return obj
+    }
+
+    func save(_ object: [String: Any]) {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return }
+        _ = FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600])
+    }
+}
+
+/// Retries for 429 and 5xx answers and connection failures: exponential backoff with
+/// jitter, honouring `Retry-After`. Never for 400, 401 or 403.
+public struct RetryPolicy: Sendable, Equatable {
+    public var maxRetries = 3
+    public var baseDelay: Duration = .seconds(1)
+    public var maxDelay: Duration = .seconds(30)
+
+    public init(maxRetries: Int = 3, baseDelay: Duration = .seconds(1), maxDelay: Duration = .seconds(30)) {
+        self.maxRetries = maxRetries
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+    }
+
+    /// Delay before retry number `attempt` (0-based): min(base·2^attempt, max) × U(0.5, 1),
+    /// or the server's `Retry-After` when it gave one (capped at max).
+    public func delay(attempt: Int, retryAfter: Duration?, random: Double) -> Duration {
+        if let retryAfter { return min(retryAfter, maxDelay) }
+        let exp = baseDelay * Int(1 << min(attempt, 20))
+        return min(exp, maxDelay) * (0.5 + 0.5 * min(max(random, 0), 1))
+    }
+}

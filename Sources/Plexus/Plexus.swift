@@ -1,0 +1,240 @@
+import Foundation
+@_exported public import PlexusModel
+public import ServiceLifecycle
+import Synchronization
+
+/// A point to send with its own timestamp (``Plexus/sendBatch(_:)``).
+public struct PlexusPoint: Sendable {
+    public var metric: String
+    public var value: PlexusValue
+    /// Unix time; nil means now.
+    public var timestamp: Date?
+    public var tags: [String: String]
+
+    public init(_ metric: String, _ value: PlexusValue, timestamp: Date? = nil, tags: [String: String] = [:]) {
+        self.metric = metric
+        self.value = value
+        self.timestamp = timestamp
+        self.tags = tags
+    }
+}
+
+/// The Plexus client: `send` never waits for the network. Points are batched (by count
+/// and time) and delivered by the client's own sender, which runs as a `Service`: add the
+/// client to your `ServiceGroup`, or use ``withPlexus(_:_:)`` for a scoped client.
+///
+/// ```swift
+/// try await withPlexus(try .resolve(sourceID: "drone-01")) { px in
+///     try px.send("temperature", 72.5)
+///     try px.send("pos", ["x": 1.2, "y": 3.4])
+///     try await px.flush()
+/// }
+/// ```
+public final class Plexus: Service, Sendable {
+    public let configuration: PlexusConfiguration
+    let transport: any PlexusTransport
+    private let state = Mutex(SendQueue())
+    private let bell: AsyncStream<Void>
+    private let ring: AsyncStream<Void>.Continuation
+
+    struct SendQueue: Sendable {
+        /// Encoded points (JSON objects), oldest first.
+        var pending: [[UInt8]] = []
+        var firstPendingAt: ContinuousClock.Instant?
+        var dropped = 0
+        var closed = false
+        var lastError: PlexusError?
+        var flushWaiters: [CheckedContinuation<Void, any Error>] = []
+        var delivering = false
+    }
+
+    public init(configuration: PlexusConfiguration) {
+        self.configuration = configuration
+        transport = HTTPTransport(configuration: configuration)
+        (bell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Resolves the configuration (arguments, environment, `~/.plexus/config.json`).
+    public convenience init(apiKey: String? = nil, sourceID: String? = nil, gatewayURL: String? = nil) throws(PlexusError) {
+        self.init(configuration: try .resolve(apiKey: apiKey, sourceID: sourceID, gatewayURL: gatewayURL))
+    }
+
+    public var sourceID: String { configuration.sourceID }
+    /// Points dropped because the buffer was full (the server unreachable for long).
+    public var droppedPoints: Int { state.withLock { $0.dropped } }
+    /// Points waiting to be delivered.
+    public var bufferedPoints: Int { state.withLock { $0.pending.count } }
+
+    // MARK: Sending
+
+    /// Queues one point. `timestamp` nil means now. Never waits for the network.
+    public func send(_ metric: String, _ value: PlexusValue, timestamp: Date? = nil, tags: [String: String] = [:]) throws(PlexusError) {
+        try enqueue([try Self.encode(PlexusPoint(metric, value, timestamp: timestamp, tags: tags), now: Date())])
+    }
+
+    /// Queues points that share one timestamp (nil: now) and tags.
+    public func sendBatch(_ points: [(String, PlexusValue)], timestamp: Date? = nil, tags: [String: String] = [:]) throws(PlexusError) {
+        let at = timestamp ?? Date()
+        var encoded: [[UInt8]] = []
+        for (m, v) in points { encoded.append(try Self.encode(PlexusPoint(m, v, timestamp: at, tags: tags), now: at)) }
+        try enqueue(encoded)
+    }
+
+    /// Queues points, each with its own timestamp (the Python SDK's one-timestamp limit, lifted).
+    public func sendBatch(_ points: [PlexusPoint]) throws(PlexusError) {
+        let now = Date()
+        var encoded: [[UInt8]] = []
+        for p in points { encoded.append(try Self.encode(p, now: now)) }
+        try enqueue(encoded)
+    }
+
+    static func encode(_ p: PlexusPoint, now: Date) throws(PlexusError) -> [UInt8] {
+        guard !p.metric.isEmpty, p.metric.utf8.count <= Limits.maxMetricBytes else {
+            throw PlexusError(.invalidArgument, "metric must be 1-\(Limits.maxMetricBytes) bytes")
+        }
+        if case .number(let d) = p.value, !d.isFinite { throw PlexusError(.invalidArgument, "\(p.metric): value must be finite") }
+        guard p.tags.count <= Limits.maxTags else { throw PlexusError(.invalidArgument, "at most \(Limits.maxTags) tags") }
+        var w = JSONWriter(capacity: 96)
+        w.raw("{\"metric\":")
+        w.string(p.metric)
+        w.raw(",\"value\":")
+        w.write(p.value)
+        w.raw(",\"timestamp\":")
+        // Milliseconds with the fraction: keeps sub-millisecond precision on the wire.
+        w.number(((p.timestamp ?? now).timeIntervalSince1970 * 1_000_000).rounded() / 1_000)
+        if !p.tags.isEmpty {
+            w.raw(",\"tags\":")
+            w.rawText(Tag.canonicalJSON(p.tags.map { Tag($0.key, $0.value) }.sorted()))
+        }
+        w.raw("}")
+        return w.bytes
+    }
+
+    private func enqueue(_ points: [[UInt8]]) throws(PlexusError) {
+        let (full, closed) = state.withLock { s -> (Bool, Bool) in
+            guard !s.closed else { return (false, true) }
+            s.pending.append(contentsOf: points)
+            if s.pending.count > configuration.maxBufferedPoints {
+                let extra = s.pending.count - configuration.maxBufferedPoints
+                s.pending.removeFirst(extra)
+                s.dropped += extra
+            }
+            if s.firstPendingAt == nil { s.firstPendingAt = .now }
+            return (s.pending.count >= configuration.maxBatchPoints, false)
+        }
+        if closed { throw PlexusError(.closed, "the client is closed") }
+        if full { ring.yield() }
+    }
+
+    /// Returns when everything queued so far is delivered; throws the delivery error if the
+    /// last attempt failed (the points stay buffered for a retry).
+    public func flush() async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let done = state.withLock { s -> Bool in
+                if s.pending.isEmpty && !s.delivering { return true }
+                s.flushWaiters.append(c)
+                return false
+            }
+            if done { c.resume() } else { ring.yield() }
+        }
+    }
+
+    /// Delivers what is queued, then stops the sender.
+    public func close() async throws {
+        defer {
+            state.withLock { $0.closed = true }
+            ring.finish()
+        }
+        try await flush()
+    }
+
+    // MARK: Service
+
+    public func run() async throws {
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { [ring, configuration] in
+                while !Task.isCancelled {
+                    try await Task.sleep(for: configuration.flushInterval)
+                    ring.yield()
+                }
+            }
+            await withGracefulShutdownHandler {
+                for await _ in bell { await deliverDue() }
+            } onGracefulShutdown: { [ring] in ring.finish() }
+            await deliverDue(force: true)
+            group.cancelAll()
+        }
+    }
+
+    private func deliverDue(force: Bool = false) async {
+        while true {
+            let batch = state.withLock { s -> [[UInt8]]? in
+                let due = force || !s.flushWaiters.isEmpty || s.pending.count >= configuration.maxBatchPoints
+                    || (s.firstPendingAt.map { $0.duration(to: .now) >= configuration.flushInterval } ?? false)
+                guard due, !s.pending.isEmpty, !s.delivering else { return nil }
+                s.delivering = true
+                return Array(s.pending.prefix(configuration.maxBatchPoints))
+            }
+            guard let batch else {
+                resolveWaiters()
+                return
+            }
+            let result = await transport.deliver(batch, sourceID: configuration.sourceID)
+            state.withLock { s in
+                s.delivering = false
+                switch result {
+                case .success:
+                    s.pending.removeFirst(min(batch.count, s.pending.count))
+                    s.lastError = nil
+                case .failure(let e) where e.code == .rejected:
+                    s.pending.removeFirst(min(batch.count, s.pending.count))  // the server will never take these
+                    s.lastError = e
+                case .failure(let e):
+                    s.lastError = e
+                }
+                s.firstPendingAt = s.pending.isEmpty ? nil : .now
+            }
+            if case .failure = result {
+                failWaiters()
+                if !force { return }  // keep the points; the next tick tries again
+                if case .failure(let e) = result, e.code != .rejected { return }
+            }
+        }
+    }
+
+    private func resolveWaiters() {
+        let (waiters, error) = state.withLock { s -> ([CheckedContinuation<Void, any Error>], PlexusError?) in
+            guard s.pending.isEmpty && !s.delivering else { return ([], nil) }
+            defer { s.flushWaiters.removeAll() }
+            return (s.flushWaiters, s.lastError)
+        }
+        for w in waiters { if let error { w.resume(throwing: error) } else { w.resume() } }
+    }
+
+    private func failWaiters() {
+        let (waiters, error) = state.withLock { s -> ([CheckedContinuation<Void, any Error>], PlexusError?) in
+            defer { s.flushWaiters.removeAll() }
+            return (s.flushWaiters, s.lastError)
+        }
+        for w in waiters { w.resume(throwing: error ?? PlexusError(.unavailable, "delivery failed")) }
+    }
+}
+
+/// Runs a client for the duration of `body`: its sender starts before and everything
+/// queued is delivered (or the error thrown) before it returns.
+public func withPlexus<T: Sendable>(_ configuration: PlexusConfiguration, _ body: (Plexus) async throws -> T) async throws -> T {
+    let px = Plexus(configuration: configuration)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await px.run() }
+        do {
+            let value = try await body(px)
+            try await px.close()
+            try await group.waitForAll()
+            return value
+        } catch {
+            try? await px.close()
+            group.cancelAll()
+            throw error
+        }
+    }
+}
