@@ -9,6 +9,17 @@ public struct PlexusConfiguration: Sendable, Equatable {
     public var sourceID: String
     /// Base URL for HTTP ingest (`POST {gatewayURL}/ingest`).
     public var gatewayURL: String
+    /// Base URL for the device WebSocket (`{gatewayWSURL}/ws/device`); by default the
+    /// gateway URL with `ws://`/`wss://`.
+    public var gatewayWSURL: String
+    public var transport: Transport = .webSocket
+
+    public enum Transport: Sendable, Equatable {
+        /// WebSocket with acknowledgements and clock correction (falls back to HTTP while down).
+        case webSocket
+        /// HTTP only: `POST /ingest` (no clock correction).
+        case http
+    }
     /// Stable per installation; generated once and saved in the config file.
     public var installID: String?
     /// Send a batch when this many points wait.
@@ -24,12 +35,24 @@ public struct PlexusConfiguration: Sendable, Equatable {
 
     public static let defaultGatewayURL = "http://127.0.0.1:8080"
 
-    public init(apiKey: String, sourceID: String, gatewayURL: String = defaultGatewayURL, installID: String? = nil) {
+    public init(apiKey: String, sourceID: String, gatewayURL: String = defaultGatewayURL, gatewayWSURL: String? = nil,
+                installID: String? = nil, transport: Transport = .webSocket) {
         self.apiKey = apiKey
         self.sourceID = sourceID
         self.gatewayURL = gatewayURL
+        self.gatewayWSURL = gatewayWSURL ?? Self.webSocketURL(for: gatewayURL)
         self.installID = installID
+        self.transport = transport
     }
+
+    static func webSocketURL(for http: String) -> String {
+        if http.hasPrefix("https://") { return "wss://" + http.dropFirst(8) }
+        if http.hasPrefix("http://") { return "ws://" + http.dropFirst(7) }
+        return http
+    }
+
+    /// Where `~/.plexus/config.json` lives, when the configuration came from it.
+    public var home: String?
 
     /// Resolves missing values from the environment and the config file at `home`.
     /// Generates and saves `source_id` (`source-xxxxxxxx`) and `install_id` if absent.
@@ -66,7 +89,10 @@ public struct PlexusConfiguration: Sendable, Equatable {
         }
         var url = gatewayURL ?? environment["PLEXUS_GATEWAY_URL"] ?? stored["gateway_url"] as? String ?? defaultGatewayURL
         while url.hasSuffix("/") { url.removeLast() }
-        return PlexusConfiguration(apiKey: key, sourceID: source, gatewayURL: url, installID: install)
+        let ws = environment["PLEXUS_GATEWAY_WS_URL"] ?? stored["gateway_ws_url"] as? String
+        var c = PlexusConfiguration(apiKey: key, sourceID: source, gatewayURL: url, gatewayWSURL: ws, installID: install)
+        c.home = home
+        return c
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 @_exported public import PlexusModel
 public import ServiceLifecycle
 import Synchronization
@@ -33,6 +34,8 @@ public struct PlexusPoint: Sendable {
 public final class Plexus: Service, Sendable {
     public let configuration: PlexusConfiguration
     let transport: any PlexusTransport
+    let webSocket: WebSocketTransport?
+    let identity: Identity
     private let state = Mutex(SendQueue())
     private let bell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
@@ -50,7 +53,16 @@ public final class Plexus: Service, Sendable {
 
     public init(configuration: PlexusConfiguration) {
         self.configuration = configuration
-        transport = HTTPTransport(configuration: configuration)
+        identity = Identity(sourceID: configuration.sourceID, configFile: configuration.home.map(ConfigFile.init(home:)))
+        switch configuration.transport {
+        case .http:
+            webSocket = nil
+            transport = HTTPTransport(configuration: configuration)
+        case .webSocket:
+            let ws = WebSocketTransport(configuration: configuration, identity: identity)
+            webSocket = ws
+            transport = ws
+        }
         (bell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -59,7 +71,14 @@ public final class Plexus: Service, Sendable {
         self.init(configuration: try .resolve(apiKey: apiKey, sourceID: sourceID, gatewayURL: gatewayURL))
     }
 
-    public var sourceID: String { configuration.sourceID }
+    /// The device's name; over WebSocket the server may assign another (`name_2`), which
+    /// is adopted and saved in the config file.
+    public var sourceID: String { identity.sourceID }
+    /// Server time minus device time, learnt when the WebSocket authenticates; added to
+    /// every timestamp the SDK generates (explicit timestamps are used as given).
+    public var clockOffset: Duration { .milliseconds(identity.clockOffsetMs) }
+    /// True while the WebSocket is connected and authenticated.
+    public var isConnected: Bool { webSocket?.isConnected ?? false }
     /// Points dropped because the buffer was full (the server unreachable for long).
     public var droppedPoints: Int { state.withLock { $0.dropped } }
     /// Points waiting to be delivered.
@@ -69,12 +88,12 @@ public final class Plexus: Service, Sendable {
 
     /// Queues one point. `timestamp` nil means now. Never waits for the network.
     public func send(_ metric: String, _ value: PlexusValue, timestamp: Date? = nil, tags: [String: String] = [:]) throws(PlexusError) {
-        try enqueue([try Self.encode(PlexusPoint(metric, value, timestamp: timestamp, tags: tags), now: Date())])
+        try enqueue([try Self.encode(PlexusPoint(metric, value, timestamp: timestamp, tags: tags), now: now())])
     }
 
     /// Queues points that share one timestamp (nil: now) and tags.
     public func sendBatch(_ points: [(String, PlexusValue)], timestamp: Date? = nil, tags: [String: String] = [:]) throws(PlexusError) {
-        let at = timestamp ?? Date()
+        let at = timestamp ?? now()
         var encoded: [[UInt8]] = []
         for (m, v) in points { encoded.append(try Self.encode(PlexusPoint(m, v, timestamp: at, tags: tags), now: at)) }
         try enqueue(encoded)
@@ -82,11 +101,14 @@ public final class Plexus: Service, Sendable {
 
     /// Queues points, each with its own timestamp (the Python SDK's one-timestamp limit, lifted).
     public func sendBatch(_ points: [PlexusPoint]) throws(PlexusError) {
-        let now = Date()
+        let now = now()
         var encoded: [[UInt8]] = []
         for p in points { encoded.append(try Self.encode(p, now: now)) }
         try enqueue(encoded)
     }
+
+    /// The corrected clock for timestamps the SDK generates.
+    func now() -> Date { Date().addingTimeInterval(identity.clockOffsetMs / 1_000) }
 
     static func encode(_ p: PlexusPoint, now: Date) throws(PlexusError) -> [UInt8] {
         guard !p.metric.isEmpty, p.metric.utf8.count <= Limits.maxMetricBytes else {
@@ -158,6 +180,13 @@ public final class Plexus: Service, Sendable {
                     ring.yield()
                 }
             }
+            if let webSocket {
+                group.addTask {
+                    var logger = Logger(label: "plexus.sdk")
+                    logger.logLevel = .critical
+                    await webSocket.run(logger: logger)
+                }
+            }
             await withGracefulShutdownHandler {
                 for await _ in bell { await deliverDue() }
             } onGracefulShutdown: { [ring] in ring.finish() }
@@ -179,7 +208,7 @@ public final class Plexus: Service, Sendable {
                 resolveWaiters()
                 return
             }
-            let result = await transport.deliver(batch, sourceID: configuration.sourceID)
+            let result = await transport.deliver(batch, sourceID: identity.sourceID)
             state.withLock { s in
                 s.delivering = false
                 switch result {

@@ -141,6 +141,17 @@ extension Gateway {
             })
             hub.subscribe(dashboard: outbox.id, source: source == "*" ? nil : source, metrics: metrics)
             if source == nil && f.raw["metrics"] == nil { hub.subscribe(dashboard: outbox.id, source: nil, metrics: []) }
+            // Confirmed once in effect: everything after this frame is delivered.
+            var w = JSONWriter()
+            w.raw("{\"type\":\"subscribed\",\"source_id\":")
+            w.string(source ?? "*")
+            w.raw(",\"metrics\":[")
+            for (i, m) in metrics.sorted().enumerated() {
+                if i > 0 { w.raw(",") }
+                w.string(m)
+            }
+            w.raw("]}")
+            outbox.enqueue(w.bytes)
         case "unsubscribe":
             hub.unsubscribe(dashboard: outbox.id, source: source)
         case "ping" where source == nil:

@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+import PlexusModel
+import Synchronization
+import WSClient
+
+/// The default transport: one WebSocket to `/ws/device`, in the SDK wire format
+/// (`device_auth` with `install_id` and `acks`, `telemetry` frames with `seq`). A batch
+/// counts as delivered only when the server acknowledged it (it is then on disk). While
+/// the socket is down, batches go over HTTP instead, so sends never wait for a reconnect.
+final class WebSocketTransport: PlexusTransport, Sendable {
+    let configuration: PlexusConfiguration
+    let http: HTTPTransport
+    let identity: Identity
+    private let state = Mutex(State())
+    static let ackTimeout: Duration = .seconds(30)
+
+    struct State: Sendable {
+        var outbound: WebSocketOutboundWriter?
+        /// Per connection: seq numbers start at 1, acks are cumulative.
+        var connection = 0
+        var nextSeq: Int64 = 1
+        var ackedUpTo: Int64 = 0
+        var rejected: Set<Int64> = []
+        var waiting: [Int64: CheckedContinuation<Bool, Never>] = [:]
+    }
+
+    init(configuration: PlexusConfiguration, identity: Identity) {
+        self.configuration = configuration
+        self.identity = identity
+        http = HTTPTransport(configuration: configuration)
+    }
+
+    var isConnected: Bool { state.withLock { $0.outbound != nil } }
+
+    var url: String {
+        var base = configuration.gatewayWSURL
+        while base.hasSuffix("/") { base.removeLast() }
+        return base.hasSuffix("/ws/device") ? base : base + "/ws/device"
+    }
+
+    func deliver(_ points: [[UInt8]], sourceID: String) async -> Result<Void, PlexusError> {
+        if await sendOverSocket(points) { return .success(()) }
+        return await http.deliver(points, sourceID: identity.sourceID)
+    }
+
+    /// True when the server acknowledged the frame; false to fall back to HTTP.
+    private func sendOverSocket(_ points: [[UInt8]]) async -> Bool {
+        guard let (outbound, seq, connection) = state.withLock({ s -> (WebSocketOutboundWriter, Int64, Int)? in
+            guard let o = s.outbound else { return nil }
+            defer { s.nextSeq += 1 }
+            return (o, s.nextSeq, s.connection)
+        }) else { return false }
+        var w = JSONWriter(capacity: points.reduce(64) { $0 + $1.count + 1 })
+        w.raw("{\"type\":\"telemetry\",\"seq\":")
+        w.int(seq)
+        w.raw(",\"points\":[")
+        for (i, p) in points.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.rawBytes(p)
+        }
+        w.raw("]}")
+        do {
+            try await outbound.write(.text(w.string))
+        } catch {
+            return false
+        }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                    // The ack may already be here; the connection may already be gone.
+                    let now = self.state.withLock { s -> Bool? in
+                        guard s.connection == connection, s.outbound != nil else { return false }
+                        if seq <= s.ackedUpTo { return true }
+                        if s.rejected.remove(seq) != nil { return false }
+                        s.waiting[seq] = c
+                        return nil
+                    }
+                    if let now { c.resume(returning: now) }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: Self.ackTimeout)
+                self.resolve(seq, false)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    private func resolve(_ seq: Int64, _ ok: Bool) {
+        state.withLock { $0.waiting.removeValue(forKey: seq) }?.resume(returning: ok)
+    }
+
+    /// Cumulative ack: everything up to `seq` is stored.
+    private func acked(upTo seq: Int64) {
+        let done = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+            s.ackedUpTo = max(s.ackedUpTo, seq)
+            let keys = s.waiting.keys.filter { $0 <= seq }
+            return keys.compactMap { s.waiting.removeValue(forKey: $0) }
+        }
+        for c in done { c.resume(returning: true) }
+    }
+
+    /// The server refused that frame (it names the bad point); HTTP will say why.
+    private func rejected(_ seq: Int64) {
+        let c = state.withLock { s -> CheckedContinuation<Bool, Never>? in
+            if let c = s.waiting.removeValue(forKey: seq) { return c }
+            s.rejected.insert(seq)
+            return nil
+        }
+        c?.resume(returning: false)
+    }
+
+    /// Keeps the connection up until cancelled: connect, authenticate, read acks; on loss,
+    /// back off (1 s doubling to 60 s, ±25 % jitter) and reconnect.
+    func run(logger: Logger) async {
+        var attempt = 0
+        while !Task.isCancelled {
+            let authenticated = Mutex(false)
+            _ = try? await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: Limits.maxFrameBytes),
+                                                   logger: logger) { inbound, outbound, _ in
+                try await outbound.write(.text(self.authFrame()))
+                for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
+                    guard case .text(let text) = message else { continue }
+                    let bytes = Array(text.utf8)
+                    guard let f = bytes.withUnsafeBytes({ Frames.fields($0) }) else { continue }
+                    switch f.string("type") {
+                    case "authenticated":
+                        if let ms = f.numbers["server_time_ms"], ms > 0 { self.identity.setClockOffset(serverMs: ms) }
+                        if let name = f.string("source_id"), !name.isEmpty { self.identity.adopt(name) }
+                        authenticated.withLock { $0 = true }
+                        self.state.withLock { s in
+                            s.outbound = outbound
+                            s.connection += 1
+                            s.nextSeq = 1
+                            s.ackedUpTo = 0
+                            s.rejected.removeAll()
+                        }
+                    case "telemetry_ack":
+                        if let seq = f.numbers["seq"] { self.acked(upTo: Int64(seq)) }
+                    case "error":
+                        if let seq = f.numbers["seq"] { self.rejected(Int64(seq)) }
+                    default:
+                        break
+                    }
+                }
+            }
+            // Lost: whatever waits for an ack goes over HTTP instead (duplicates over loss).
+            let pending = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+                s.outbound = nil
+                defer { s.waiting.removeAll() }
+                return Array(s.waiting.values)
+            }
+            for c in pending { c.resume(returning: false) }
+            if authenticated.withLock({ $0 }) { attempt = 0 }
+            let base = min(60.0, pow(2.0, Double(min(attempt, 6))))
+            attempt += 1
+            try? await Task.sleep(for: .seconds(base * Double.random(in: 0.75...1.25)))
+        }
+    }
+
+    func authFrame() -> String {
+        var w = JSONWriter(capacity: 256)
+        w.raw("{\"type\":\"device_auth\",\"api_key\":")
+        w.string(configuration.apiKey)
+        w.raw(",\"source_id\":")
+        w.string(identity.sourceID)
+        if let install = configuration.installID {
+            w.raw(",\"install_id\":")
+            w.string(install)
+        }
+        w.raw(",\"platform\":\"swift-sdk\",\"agent_version\":\"0.1.0\",\"acks\":true}")
+        return w.string
+    }
+}
+
+/// The device's name (the server may assign `name_2`; it is adopted and saved) and its
+/// clock offset to the server (applied to timestamps the SDK generates).
+final class Identity: Sendable {
+    private let state: Mutex<(sourceID: String, offsetMs: Double)>
+    let configFile: ConfigFile?
+
+    init(sourceID: String, configFile: ConfigFile?) {
+        state = Mutex((sourceID, 0))
+        self.configFile = configFile
+    }
+
+    var sourceID: String { state.withLock { $0.sourceID } }
+    var clockOffsetMs: Double { state.withLock { $0.offsetMs } }
+
+    func setClockOffset(serverMs: Double) {
+        let local = Date().timeIntervalSince1970 * 1_000
+        state.withLock { $0.offsetMs = serverMs - local }
+    }
+
+    func adopt(_ name: String) {
+        let changed = state.withLock { s -> Bool in
+            guard s.sourceID != name else { return false }
+            s.sourceID = name
+            return true
+        }
+        if changed, let file = configFile {
+            var stored = file.load()
+            stored["source_id"] = name
+            file.save(stored)
+        }
+    }
+}
