@@ -23,12 +23,7 @@ struct HTTPTransport: PlexusTransport {
         var w = JSONWriter(capacity: points.reduce(32) { $0 + $1.count + 1 })
         w.raw("{\"source_id\":")
         w.string(sourceID)
-        w.raw(",\"points\":[")
-        for (i, p) in points.enumerated() {
-            if i > 0 { w.raw(",") }
-            w.rawBytes(p)
-        }
-        w.raw("]}")
+        w.pointsAndClose(points)
         return w.bytes
     }
 

@@ -56,12 +56,7 @@ final class WebSocketTransport: PlexusTransport, Sendable {
         var w = JSONWriter(capacity: points.reduce(64) { $0 + $1.count + 1 })
         w.raw("{\"type\":\"telemetry\",\"seq\":")
         w.int(seq)
-        w.raw(",\"points\":[")
-        for (i, p) in points.enumerated() {
-            if i > 0 { w.raw(",") }
-            w.rawBytes(p)
-        }
-        w.raw("]}")
+        w.pointsAndClose(points)
         do {
             try await outbound.write(.text(w.string))
         } catch {

@@ -103,6 +103,17 @@ public struct JSONWriter: Sendable {
         }
     }
 
+    /// `,"points":[a,b,…]}`: closes a batch object whose members so far were written,
+    /// with already-encoded point objects (the SDK's HTTP bodies and telemetry frames).
+    public mutating func pointsAndClose(_ points: [[UInt8]]) {
+        raw(",\"points\":[")
+        for (i, p) in points.enumerated() {
+            if i > 0 { raw(",") }
+            rawBytes(p)
+        }
+        raw("]}")
+    }
+
     /// `"key":` — convenience for object members.
     public mutating func key(_ k: StaticString) {
         bytes.append(UInt8(ascii: "\""))
