@@ -116,19 +116,9 @@ public final class Plexus: Service, Sendable {
         }
         if case .number(let d) = p.value, !d.isFinite { throw PlexusError(.invalidArgument, "\(p.metric): value must be finite") }
         guard p.tags.count <= Limits.maxTags else { throw PlexusError(.invalidArgument, "at most \(Limits.maxTags) tags") }
+        let at = ((p.timestamp ?? now).timeIntervalSince1970 * 1_000_000).rounded()
         var w = JSONWriter(capacity: 96)
-        w.raw("{\"metric\":")
-        w.string(p.metric)
-        w.raw(",\"value\":")
-        w.write(p.value)
-        w.raw(",\"timestamp\":")
-        // Milliseconds with the fraction: keeps sub-millisecond precision on the wire.
-        w.number(((p.timestamp ?? now).timeIntervalSince1970 * 1_000_000).rounded() / 1_000)
-        if !p.tags.isEmpty {
-            w.raw(",\"tags\":")
-            w.rawText(Tag.canonicalJSON(p.tags.map { Tag($0.key, $0.value) }.sorted()))
-        }
-        w.raw("}")
+        w.point(Point(metric: p.metric, value: p.value, tags: p.tags.map { Tag($0.key, $0.value) }.sorted()), timestamp: Int64(at))
         return w.bytes
     }
 

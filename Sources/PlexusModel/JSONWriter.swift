@@ -114,6 +114,32 @@ public struct JSONWriter: Sendable {
         raw("]}")
     }
 
+    /// Milliseconds from microseconds, with sub-millisecond precision kept as a fraction
+    /// (`1699900000123.456`); whole milliseconds as an integer.
+    public mutating func millis(_ us: Int64) {
+        if us % 1_000 == 0 { int(us / 1_000) } else { number(Double(us) / 1_000) }
+    }
+
+    /// A point as devices send it and dashboards receive it:
+    /// `{"metric","value","timestamp" (ms),"tags"?,"session_id"?}`.
+    public mutating func point(_ p: Point, timestamp us: Int64) {
+        raw("{\"metric\":")
+        string(p.metric)
+        raw(",\"value\":")
+        write(p.value)
+        raw(",\"timestamp\":")
+        millis(us)
+        if !p.tags.isEmpty {
+            raw(",\"tags\":")
+            rawText(Tag.canonicalJSON(p.tags))
+        }
+        if let s = p.sessionID {
+            raw(",\"session_id\":")
+            string(s)
+        }
+        raw("}")
+    }
+
     /// `"key":` — convenience for object members.
     public mutating func key(_ k: StaticString) {
         bytes.append(UInt8(ascii: "\""))

@@ -54,11 +54,6 @@ enum Times {
 }
 
 extension JSONWriter {
-    /// Milliseconds with sub-millisecond precision kept (`1699900000123.456`).
-    mutating func millis(_ us: Int64) {
-        if us % 1_000 == 0 { int(us / 1_000) } else { number(Double(us) / 1_000) }
-    }
-
     mutating func optionalString(_ s: String?) {
         if let s { string(s) } else { raw("null") }
     }

@@ -210,21 +210,7 @@ public final class Hub: Sendable {
 
     static func encode(_ p: Point, receivedAt: Int64) -> [UInt8] {
         var w = JSONWriter(capacity: 96)
-        w.raw("{\"metric\":")
-        w.string(p.metric)
-        w.raw(",\"value\":")
-        w.write(p.value)
-        w.raw(",\"timestamp\":")
-        w.millis(p.timestamp ?? receivedAt)
-        if !p.tags.isEmpty {
-            w.raw(",\"tags\":")
-            w.rawText(Tag.canonicalJSON(p.tags))
-        }
-        if let s = p.sessionID {
-            w.raw(",\"session_id\":")
-            w.string(s)
-        }
-        w.raw("}")
+        w.point(p, timestamp: p.timestamp ?? receivedAt)
         return w.bytes
     }
 
