@@ -140,10 +140,4 @@ public struct JSONWriter: Sendable {
         raw("}")
     }
 
-    /// `"key":` — convenience for object members.
-    public mutating func key(_ k: StaticString) {
-        bytes.append(UInt8(ascii: "\""))
-        raw(k)
-        raw("\":")
-    }
 }

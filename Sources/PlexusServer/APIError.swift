@@ -69,7 +69,6 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case let e as HTTPError:
             switch e.status {
             case .notFound: self = .notFound("not found")
-            case .methodNotAllowed: self.init(.methodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed")
             case .badRequest: self = .badRequest(e.body ?? "bad request")
             default: self.init(e.status, e.status.code >= 500 ? "INTERNAL_ERROR" : "HTTP_\(e.status.code)", e.status.reasonPhrase)
             }

@@ -162,9 +162,9 @@ struct RoutingTests {
         try await withServer { s in
             var r = try await s.get("/nope")
             #expect((r.status, r.object["code"] as? String) == (404, "NOT_FOUND"))
+            // Hummingbird's router answers an unsupported method like an unknown path.
             r = try await s.request(.PUT, "/ingest")
-            #expect(r.status == 405 || r.status == 404)
-            #expect(r.object["code"] as? String == (r.status == 405 ? "METHOD_NOT_ALLOWED" : "NOT_FOUND"))
+            #expect((r.status, r.object["code"] as? String) == (404, "NOT_FOUND"))
             r = try await s.request(.POST, "/api/sessions", body: Data(String(repeating: " ", count: 2 << 20).utf8))
             #expect((r.status, r.object["code"] as? String) == (413, "PAYLOAD_TOO_LARGE"))
         }

@@ -90,21 +90,14 @@ final class Gateway: Sendable {
         }
     }
 
-    static func writeLoop(_ stream: AsyncStream<Outgoing>, _ outbound: WebSocketOutboundWriter) async throws {
-        for await item in stream {
-            switch item {
-            case .frame(let bytes):
-                try await outbound.write(.text(String(decoding: bytes, as: UTF8.self)))
-            case .close(let code, let reason):
-                try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
-                return
-            }
-        }
+    /// Writes the frames dashboards queued for the device (commands).
+    static func writeLoop(_ stream: AsyncStream<[UInt8]>, _ outbound: WebSocketOutboundWriter) async throws {
+        for await bytes in stream { try await outbound.write(.text(String(decoding: bytes, as: UTF8.self))) }
     }
 
     /// SDK ≥0.5.1 binary video: relayed live to dashboards as a JSON `video_frame`.
     func binaryVideo(_ buffer: ByteBuffer, registered: (Int64, String)?) -> [DeviceSessionMachine.Action] {
-        guard let (org, source) = registered else { return [] }
+        guard registered != nil else { return [] }
         let bytes = Array(buffer.readableBytesView)
         guard bytes.count > 19, bytes[0] == 1 else { return [] }
         var i = 1
@@ -126,8 +119,6 @@ final class Gateway: Sendable {
         w.raw(",\"frame\":")
         w.string(Data(bytes[i...]).base64EncodedString())
         w.raw("}")
-        _ = org
-        _ = source
         return [.relay(type: "video_frame", frame: w.bytes)]
     }
 

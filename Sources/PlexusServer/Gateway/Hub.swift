@@ -197,8 +197,6 @@ public final class Hub: Sendable {
         if let extra, !targets.contains(where: { $0.id == extra.id }) { extra.enqueue(frame) }
     }
 
-    func canControl(dashboard id: Int) -> Bool { state.withLock { $0.dashboards[id]?.canControl ?? false } }
-
     /// Subscribes to a source unless the dashboard already watches it (keeps its filter).
     func watch(dashboard id: Int, source: String) {
         state.withLock { s in

@@ -1,36 +1,25 @@
 import PlexusModel
 import Synchronization
 
-/// What a connection's writer sends next.
-enum Outgoing: Sendable {
-    case frame([UInt8])
-    case close(code: UInt16, reason: String)
-}
-
 /// A device connection's outbound queue: bounded, so a device that stops reading cannot
 /// make the server buffer without limit (a full queue refuses the command).
 final class DeviceOutbox: Sendable {
     let id: Int
-    let stream: AsyncStream<Outgoing>
-    private let continuation: AsyncStream<Outgoing>.Continuation
+    let stream: AsyncStream<[UInt8]>
+    private let continuation: AsyncStream<[UInt8]>.Continuation
     /// Writes a close frame at once, past anything queued (a replaced connection).
     let closeNow: @Sendable (UInt16, String) async -> Void
 
     init(id: Int, capacity: Int = 64, closeNow: @escaping @Sendable (UInt16, String) async -> Void = { _, _ in }) {
         self.id = id
         self.closeNow = closeNow
-        (stream, continuation) = AsyncStream.makeStream(of: Outgoing.self, bufferingPolicy: .bufferingOldest(capacity))
+        (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(capacity))
     }
 
     @discardableResult
     func send(_ frame: [UInt8]) -> Bool {
-        if case .enqueued = continuation.yield(.frame(frame)) { return true }
+        if case .enqueued = continuation.yield(frame) { return true }
         return false
-    }
-
-    func close(code: UInt16, reason: String) {
-        continuation.yield(.close(code: code, reason: reason))
-        continuation.finish()
     }
 
     func finish() { continuation.finish() }
