@@ -16,6 +16,12 @@ public struct IngestBatch: Sendable {
         self.seq = seq
     }
 
+    /// A recording the server runs for this source takes the points that name no session
+    /// (the rule ``IngestDecoder/Options/recordingSessionID`` applies while decoding).
+    public mutating func joinRecording(_ sessionID: String) {
+        for i in points.indices where points[i].sessionID == nil { points[i].sessionID = sessionID }
+    }
+
     /// The single source of all points, when there is exactly one (echoed in the reply).
     public var singleSourceID: String? {
         guard let first = points.first?.sourceID else { return sourceID }
@@ -125,9 +131,11 @@ public enum IngestDecoder {
                 }
                 points[i].sourceID = top
             }
-            if points[i].sessionID == nil { points[i].sessionID = sessionID ?? options.recordingSessionID }
+            if points[i].sessionID == nil { points[i].sessionID = sessionID }
         }
-        return IngestBatch(sourceID: options.forcedSourceID ?? sourceID, sessionID: sessionID, points: points, seq: seq)
+        var batch = IngestBatch(sourceID: options.forcedSourceID ?? sourceID, sessionID: sessionID, points: points, seq: seq)
+        if let recording = options.recordingSessionID { batch.joinRecording(recording) }
+        return batch
     }
 
     static func checkSession(_ s: String, prefix: String) throws(IngestError) {

@@ -41,11 +41,12 @@ struct IngestRoutes {
                 throw APIError.rateLimited(retryAfterSeconds: wait)
             }
             let start = ContinuousClock.now
-            // A source the server is recording (start_session) takes untagged points into it.
+            // A source the server is recording (start_session) takes untagged points into it;
+            // the option makes a replay of the logged body do the same.
             var options = IngestDecoder.Options()
             if let single = batch.singleSourceID, let rec = state.hub.recording(orgID: principal.orgID, sourceID: single) {
                 options.recordingSessionID = rec
-                batch = try body.withUnsafeReadableBytes { try IngestDecoder.decode($0, options: options) }
+                batch.joinRecording(rec)
             }
             try await state.store.append(batch, context: AppendContext(
                 orgID: principal.orgID, receivedAt: receivedAt, rawBody: Array(body.readableBytesView), options: options))
