@@ -213,10 +213,10 @@ public final class Plexus: Service, Sendable {
                 }
                 s.firstPendingAt = s.pending.isEmpty ? nil : .now
             }
-            if case .failure = result {
+            if case .failure(let e) = result {
                 failWaiters()
-                if !force { return }  // keep the points; the next tick tries again
-                if case .failure(let e) = result, e.code != .rejected { return }
+                // Keep the points for the next tick; only at shutdown go on past a refused batch.
+                if !force || e.code != .rejected { return }
             }
         }
     }

@@ -138,6 +138,9 @@ struct SDKHTTPTests {
             }
             let values = try await s.rawValues("busy", "m").values.compactMap { $0 as? Double }
             #expect(values.sorted() == (0..<60).map(Double.init))
+            // The server did refuse some (6 batches against a burst of 4): the retries are what delivered them.
+            let metrics = try await s.get("/metrics", key: .some(nil)).text
+            #expect(metrics.contains(#"plexus_rejects_total{reason="RATE_LIMITED"}"#))
         }
     }
 
