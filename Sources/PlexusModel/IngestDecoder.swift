@@ -398,8 +398,7 @@ extension Tag {
         if tags.isEmpty { return "{}" }
         var w = JSONWriter()
         w.raw("{")
-        for (i, t) in tags.enumerated() {
-            if i > 0 { w.raw(",") }
+        w.list(tags) { w, t in
             w.string(t.key)
             w.raw(":")
             w.string(t.value)

@@ -103,14 +103,30 @@ public struct JSONWriter: Sendable {
         }
     }
 
+    /// Items separated by commas, each written by `each` (brackets are the caller's).
+    @inlinable
+    public mutating func list<S: Sequence>(_ items: S, _ each: (inout JSONWriter, S.Element) -> Void) {
+        var first = true
+        for x in items {
+            if !first { raw(",") }
+            first = false
+            each(&self, x)
+        }
+    }
+
+    /// `["a","b"]`
+    @inlinable
+    public mutating func strings(_ items: some Sequence<String>) {
+        raw("[")
+        list(items) { w, s in w.string(s) }
+        raw("]")
+    }
+
     /// `,"points":[a,b,…]}`: closes a batch object whose members so far were written,
     /// with already-encoded point objects (the SDK's HTTP bodies and telemetry frames).
     public mutating func pointsAndClose(_ points: [[UInt8]]) {
         raw(",\"points\":[")
-        for (i, p) in points.enumerated() {
-            if i > 0 { raw(",") }
-            rawBytes(p)
-        }
+        list(points) { w, p in w.rawBytes(p) }
         raw("]}")
     }
 

@@ -64,10 +64,7 @@ extension PlexusValue: ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral,
     public static func array(_ elements: [PlexusValue]) -> PlexusValue {
         var out = JSONWriter()
         out.raw("[")
-        for (i, e) in elements.enumerated() {
-            if i > 0 { out.raw(",") }
-            out.write(e)
-        }
+        out.list(elements) { w, e in w.write(e) }
         out.raw("]")
         return .array(JSONText(unchecked: out.string))
     }
@@ -76,11 +73,10 @@ extension PlexusValue: ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral,
     public static func object(_ fields: [(String, PlexusValue)]) -> PlexusValue {
         var out = JSONWriter()
         out.raw("{")
-        for (i, (k, v)) in fields.enumerated() {
-            if i > 0 { out.raw(",") }
-            out.string(k)
-            out.raw(":")
-            out.write(v)
+        out.list(fields) { w, kv in
+            w.string(kv.0)
+            w.raw(":")
+            w.write(kv.1)
         }
         out.raw("}")
         return .object(JSONText(unchecked: out.string))
@@ -90,10 +86,7 @@ extension PlexusValue: ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral,
     public static func waveform(_ samples: [Double]) -> PlexusValue {
         var out = JSONWriter()
         out.raw("[")
-        for (i, s) in samples.enumerated() {
-            if i > 0 { out.raw(",") }
-            out.number(s)
-        }
+        out.list(samples) { w, s in w.number(s) }
         out.raw("]")
         return .array(JSONText(unchecked: out.string))
     }

@@ -50,12 +50,9 @@ struct GatewayRoutes {
             return Reply.json { w in
                 w.raw("{\"org_id\":")
                 w.string(org?.name ?? String(p.orgID))
-                w.raw(",\"scopes\":[")
-                for (i, s) in p.scopes.map(\.rawValue).sorted().enumerated() {
-                    if i > 0 { w.raw(",") }
-                    w.string(s)
-                }
-                w.raw("]}")
+                w.raw(",\"scopes\":")
+                w.strings(p.scopes.map(\.rawValue).sorted())
+                w.raw("}")
             }
         }
         // `plexus start` (0.1.0) asks where to open its WebSocket.
@@ -73,8 +70,7 @@ struct GatewayRoutes {
             let claims = try await state.store.deviceClaims(orgID: p.orgID)
             return Reply.json { w in
                 w.raw("{\"claims\":[")
-                for (i, c) in claims.enumerated() {
-                    if i > 0 { w.raw(",") }
+                w.list(claims) { w, c in
                     w.raw("{\"source_id\":")
                     w.string(c.sourceID)
                     w.raw(",\"install_id\":")

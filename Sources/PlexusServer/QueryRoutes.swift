@@ -81,12 +81,7 @@ struct QueryRoutes {
         let p = try await state.auth.authenticate(request.headers, scope: .read)
         let names = try await state.store.metrics(orgID: p.orgID, sourceID: id)
         return Reply.json { w in
-            w.raw("[")
-            for (i, n) in names.enumerated() {
-                if i > 0 { w.raw(",") }
-                w.string(n)
-            }
-            w.raw("]")
+            w.strings(names)
         }
     }
 
@@ -96,15 +91,13 @@ struct QueryRoutes {
         let values = try await state.store.latest(orgID: p.orgID, sourceID: id, since: since)
         return Reply.json { w in
             w.raw("{\"metrics\":{")
-            for (i, v) in values.enumerated() {
-                if i > 0 { w.raw(",") }
+            w.list(values) { w, v in
                 w.string(v.metric)
                 w.raw(":")
                 w.write(v.value)
             }
             w.raw("},\"timestamps_ms\":{")
-            for (i, v) in values.enumerated() {
-                if i > 0 { w.raw(",") }
+            w.list(values) { w, v in
                 w.string(v.metric)
                 w.raw(":")
                 w.millis(v.timestamp)
@@ -190,19 +183,18 @@ struct QueryRoutes {
                 w.raw(",\"truncated\":")
                 w.bool(r.truncated)
                 w.raw(",\"series\":{")
-                for (i, s) in r.series.enumerated() {
-                    if i > 0 { w.raw(",") }
+                w.list(r.series) { w, s in
                     w.string(s.metric)
                     w.raw(":{\"timestamp_ms\":[")
-                    Self.list(s.buckets, &w) { w, x in w.int(x.start / 1_000) }
+                    w.list(s.buckets) { w, x in w.int(x.start / 1_000) }
                     w.raw("],\"min\":[")
-                    Self.list(s.buckets, &w) { w, x in w.number(x.min) }
+                    w.list(s.buckets) { w, x in w.number(x.min) }
                     w.raw("],\"max\":[")
-                    Self.list(s.buckets, &w) { w, x in w.number(x.max) }
+                    w.list(s.buckets) { w, x in w.number(x.max) }
                     w.raw("],\"avg\":[")
-                    Self.list(s.buckets, &w) { w, x in w.number(x.average) }
+                    w.list(s.buckets) { w, x in w.number(x.average) }
                     w.raw("],\"count\":[")
-                    Self.list(s.buckets, &w) { w, x in w.int(x.count) }
+                    w.list(s.buckets) { w, x in w.int(x.count) }
                     w.raw("]}")
                 }
                 w.raw("}}")
@@ -213,23 +205,15 @@ struct QueryRoutes {
             w.raw("{\"interval\":\"raw\",\"auto_downsampled\":false,\"truncated\":")
             w.bool(r.truncated)
             w.raw(",\"series\":{")
-            for (i, s) in r.series.enumerated() {
-                if i > 0 { w.raw(",") }
+            w.list(r.series) { w, s in
                 w.string(s.metric)
                 w.raw(":{\"timestamp_ms\":[")
-                Self.list(s.timestamps, &w) { w, x in w.millis(x) }
+                w.list(s.timestamps) { w, x in w.millis(x) }
                 w.raw("],\"value\":[")
-                Self.list(s.values, &w) { w, x in w.write(x) }
+                w.list(s.values) { w, x in w.write(x) }
                 w.raw("]}")
             }
             w.raw("}}")
-        }
-    }
-
-    static func list<T>(_ items: [T], _ w: inout JSONWriter, _ each: (inout JSONWriter, T) -> Void) {
-        for (i, x) in items.enumerated() {
-            if i > 0 { w.raw(",") }
-            each(&w, x)
         }
     }
 
@@ -256,8 +240,7 @@ struct QueryRoutes {
         let points = try await state.store.logs(sel, range: range, limit: limit, newestFirst: newest)
         return Reply.json { w in
             w.raw("[")
-            for (i, pt) in points.enumerated() {
-                if i > 0 { w.raw(",") }
+            w.list(points) { w, pt in
                 w.raw("{\"timestamp_ms\":")
                 w.millis(pt.timestamp)
                 w.raw(",\"metric\":")

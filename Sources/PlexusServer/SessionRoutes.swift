@@ -39,12 +39,9 @@ struct SessionRoutes {
         w.raw(",\"created_at\":")
         w.string(Times.iso(s.createdAt))
         if let summary {
-            w.raw(",\"summary\":{\"metrics\":[")
-            for (i, m) in summary.metrics.enumerated() {
-                if i > 0 { w.raw(",") }
-                w.string(m)
-            }
-            w.raw("],\"point_count\":")
+            w.raw(",\"summary\":{\"metrics\":")
+            w.strings(summary.metrics)
+            w.raw(",\"point_count\":")
             w.int(summary.pointCount)
             w.raw(",\"first_timestamp_ms\":")
             if let t = summary.firstTimestamp { w.millis(t) } else { w.raw("null") }
@@ -181,10 +178,7 @@ struct SessionRoutes {
         let list = try await state.store.sessions(orgID: p.orgID, sourceID: source, status: status)
         return Reply.json { w in
             w.raw("{\"sessions\":[")
-            for (i, s) in list.enumerated() {
-                if i > 0 { w.raw(",") }
-                Self.write(s, to: &w)
-            }
+            w.list(list) { w, s in Self.write(s, to: &w) }
             w.raw("]}")
         }
     }

@@ -103,6 +103,8 @@ extension Gateway {
 
     func initFrame(_ s: DashboardSession) async -> [UInt8] {
         let devices = hub.online(orgID: s.orgID)
+        var metrics: [String: [String]] = [:]
+        for d in devices { metrics[d.sourceID] = (try? await state.store.metrics(orgID: s.orgID, sourceID: d.sourceID)) ?? [] }
         var w = JSONWriter(capacity: 512)
         w.raw("{\"type\":\"init\",\"org_id\":")
         w.string(s.orgName)
@@ -111,17 +113,12 @@ extension Gateway {
         w.raw(",\"server_time_ms\":")
         w.int(state.config.now() / 1_000)
         w.raw(",\"online_sources\":[")
-        for (i, d) in devices.enumerated() {
-            if i > 0 { w.raw(",") }
+        w.list(devices) { w, d in
             w.raw("{")
             d.writeFields(&w)
-            w.raw(",\"metrics\":[")
-            let metrics = (try? await state.store.metrics(orgID: s.orgID, sourceID: d.sourceID)) ?? []
-            for (k, m) in metrics.enumerated() {
-                if k > 0 { w.raw(",") }
-                w.string(m)
-            }
-            w.raw("],\"recording\":")
+            w.raw(",\"metrics\":")
+            w.strings(metrics[d.sourceID] ?? [])
+            w.raw(",\"recording\":")
             w.optionalString(hub.recording(orgID: s.orgID, sourceID: d.sourceID))
             w.raw("}")
         }
@@ -145,12 +142,9 @@ extension Gateway {
             var w = JSONWriter()
             w.raw("{\"type\":\"subscribed\",\"source_id\":")
             w.string(source ?? "*")
-            w.raw(",\"metrics\":[")
-            for (i, m) in metrics.sorted().enumerated() {
-                if i > 0 { w.raw(",") }
-                w.string(m)
-            }
-            w.raw("]}")
+            w.raw(",\"metrics\":")
+            w.strings(metrics.sorted())
+            w.raw("}")
             outbox.enqueue(w.bytes)
         case "unsubscribe":
             hub.unsubscribe(dashboard: outbox.id, source: source)
