@@ -37,7 +37,6 @@ struct HeadSnapshot: Sendable {
     var sessions: [SessionRef: Int64] = [:]
     var pointCount = 0
     var walPosition = WriteAheadLog.Position.zero
-    var appendedSeq: UInt64 = 0
     var isEmpty: Bool { pointCount == 0 && sources.isEmpty }
 }
 
@@ -72,7 +71,6 @@ final class Head: Sendable {
         state.withLock { s in
             body(&s.snapshot)
             s.appendedSeq += 1
-            s.snapshot.appendedSeq = s.appendedSeq
             if s.firstUnflushedAt == nil { s.firstUnflushedAt = .now }
         }
     }
@@ -130,14 +128,15 @@ final class Head: Sendable {
         }
     }
 
-    /// Takes everything out for a flush.
-    func take() -> HeadSnapshot {
+    /// Takes everything out for a flush, with the sequence number of the last group in it
+    /// (inserts take the same lock, so the snapshot holds exactly the groups up to `seq`).
+    func take() -> (snapshot: HeadSnapshot, seq: UInt64) {
         state.withLock { s in
             let snap = s.snapshot
             s.snapshot = HeadSnapshot()
             s.snapshot.walPosition = snap.walPosition
             s.firstUnflushedAt = nil
-            return snap
+            return (snap, s.appendedSeq)
         }
     }
 
@@ -161,7 +160,6 @@ final class Head: Sendable {
             for (k, v) in s.snapshot.sessions { merged.sessions[k] = min(merged.sessions[k] ?? v, v) }
             merged.pointCount += s.snapshot.pointCount
             merged.walPosition = max(merged.walPosition, s.snapshot.walPosition)
-            merged.appendedSeq = max(merged.appendedSeq, s.snapshot.appendedSeq)
             s.snapshot = merged
             if s.firstUnflushedAt == nil { s.firstUnflushedAt = .now }
             let w = s.waiters.map(\.1)

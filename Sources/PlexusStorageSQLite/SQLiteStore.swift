@@ -221,9 +221,9 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
 
     /// Moves everything in memory into SQLite in one transaction, then drops WAL segments.
     func flushOnce(rotateAbove: Int64 = 8 << 20) async {
-        let snap = head.take()
+        let (snap, seq) = head.take()
         if snap.isEmpty {
-            head.markFlushed(upTo: snap.appendedSeq)
+            head.markFlushed(upTo: seq)
             if rotateAbove == 0 {
                 try? await threadPool.runIfActive { [self] in
                     try self.wal.withLock { try $0?.checkpointed(at: snap.walPosition, rotateAbove: 0) }
@@ -235,7 +235,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         do {
             let newIDs = try await pool.write { db in try self.write(snap, db) }
             seriesIDs.withLock { cache in cache.merge(newIDs) { a, _ in a } }
-            head.markFlushed(upTo: snap.appendedSeq)
+            head.markFlushed(upTo: seq)
             try await threadPool.runIfActive { [self] in
                 try self.wal.withLock { try $0?.checkpointed(at: snap.walPosition, rotateAbove: rotateAbove) }
             }
