@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
@@ -58,14 +59,22 @@ let package = Package(
             dependencies: ["PlexusModel", "PlexusStorage"],
             swiftSettings: swiftSettings
         ),
+        // The web dashboard: static HTML, CSS and ES modules (no build step), served by the server.
+        .target(
+            name: "PlexusDashboard",
+            resources: [.copy("Public")],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP application (Hummingbird 2): ingest, sessions, read API, health, metrics.
         .target(
             name: "PlexusServer",
             dependencies: [
-                "PlexusModel", "PlexusStorage",
+                "PlexusModel", "PlexusStorage", "PlexusDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -13,12 +13,17 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public let code: String
     public let message: String
     public var headers: HTTPFields
+    /// For clients that read `error` as a code word (plexus-python 0.1.0's terminal
+    /// login): the body becomes `{"error": <bodyError>, "code": …, "message": <message>}`.
+    public var bodyError: String?
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:],
+                bodyError: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.bodyError = bodyError
     }
 
     public static func badRequest(_ m: String, code: String = "VALIDATION_ERROR") -> APIError { .init(.badRequest, code, m) }
@@ -52,6 +57,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         switch e.code {
         case .notFound: self = .notFound(e.message)
         case .conflict: self = .conflict(e.message)
+        case .gone: self = .gone(e.message)
         case .invalidArgument: self = .badRequest(e.message)
         case .unavailable: self = .unavailable(e.message)
         default: self = .internalError
@@ -79,9 +85,13 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var w = JSONWriter()
         w.raw("{\"error\":")
-        w.string(message)
+        w.string(bodyError ?? message)
         w.raw(",\"code\":")
         w.string(code)
+        if bodyError != nil {
+            w.raw(",\"message\":")
+            w.string(message)
+        }
         w.raw("}")
         var h = headers
         h[.contentType] = "application/json"

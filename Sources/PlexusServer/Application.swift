@@ -18,6 +18,12 @@ public struct ServerConfiguration: Sendable {
     public var version: String
     /// HTTP ingest requests per second per (organisation, source); 0 disables.
     public var sourceRequestsPerSecond: Double
+    /// Mark the dashboard's session cookie `Secure` even when the request does not say
+    /// it came over TLS (for a TLS proxy that sets no `X-Forwarded-Proto`).
+    public var secureCookies: Bool = false
+    /// Serve the dashboard's files from this directory, re-read on every request
+    /// (for working on the dashboard); nil serves the files built into the binary.
+    public var dashboardDirectory: String?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
                 metricsText: @escaping @Sendable () -> String = { "" }, version: String = "0.1.0",
@@ -62,6 +68,8 @@ public func buildApplication(
     IngestRoutes(state: state).register(router)
     SessionRoutes(state: state).register(router)
     QueryRoutes(state: state).register(router)
+    AccountRoutes(state: state).register(router)
+    DashboardRoutes(state: state).register(router)
     let gatewayRoutes = GatewayRoutes(state: state, gateway: gateway)
     gatewayRoutes.register(router)
     let wsRouter = Router(context: BasicWebSocketRequestContext.self)

@@ -2,16 +2,21 @@ public import HTTPTypes
 public import PlexusStorage
 import Synchronization
 
-/// Who is calling: the organisation and scopes of the presented key.
+/// Who is calling: the organisation and scopes of the presented key, or of the person
+/// signed in to the dashboard.
 public struct Principal: Sendable, Hashable {
     public var orgID: Int64
+    /// The API key's id; empty for a signed-in person.
     public var keyID: String
     public var scopes: Set<Scope>
+    /// Set when the caller is a signed-in person (session cookie), not a key.
+    public var user: UserRecord?
 
-    public init(orgID: Int64, keyID: String, scopes: Set<Scope>) {
+    public init(orgID: Int64, keyID: String, scopes: Set<Scope>, user: UserRecord? = nil) {
         self.orgID = orgID
         self.keyID = keyID
         self.scopes = scopes
+        self.user = user
     }
 
     /// `admin` includes every other scope.
@@ -51,8 +56,31 @@ public final class Authenticator: Sendable {
         return p
     }
 
-    public func authenticate(_ headers: HTTPFields, scope: Scope) async throws -> Principal {
-        try await authenticate(key: Self.presentedKey(headers), scope: scope)
+    /// Authenticates a request by its API key or, without one, by the dashboard's session
+    /// cookie. A cookie alone never authorises a state-changing method: those also need
+    /// the session's CSRF token in `x-csrf-token`.
+    public func authenticate(_ head: HTTPRequest, scope: Scope) async throws -> Principal {
+        if let key = Self.presentedKey(head.headerFields) { return try await authenticate(key: key, scope: scope) }
+        guard let token = LoginCookie.token(in: head.headerFields) else { throw APIError.unauthorized("missing x-api-key") }
+        let (session, user) = try await signedIn(token: token)
+        if ![.get, .head, .options].contains(head.method) {
+            guard let sent = head.headerFields[Self.csrfHeader], APIKeys.equal(Array(sent.utf8), Array(session.csrfToken.utf8)) else {
+                throw APIError(.forbidden, "CSRF_TOKEN_INVALID", "missing or wrong x-csrf-token")
+            }
+        }
+        let p = Principal(orgID: user.orgID, keyID: "", scopes: user.role.scopes, user: user)
+        guard p.has(scope) else { throw APIError.forbidden("your role (\(user.role.rawValue)) cannot do this") }
+        return p
+    }
+
+    static let csrfHeader = HTTPField.Name("x-csrf-token")!
+
+    /// The login session and person behind a session cookie's token.
+    public func signedIn(token: String) async throws -> (LoginSessionRecord, UserRecord) {
+        guard let found = try await store.loginSession(tokenHash: LoginCookie.hash(token), now: clock()) else {
+            throw APIError.unauthorized("not signed in")
+        }
+        return found
     }
 
     /// Verifies a key without a scope requirement.

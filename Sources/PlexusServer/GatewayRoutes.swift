@@ -12,7 +12,7 @@ struct GatewayRoutes {
 
     func register(_ router: Router<BasicRequestContext>) {
         router.post("/v1/sources/:id/commands") { request, context in
-            let p = try await state.auth.authenticate(request.headers, scope: .write)
+            let p = try await state.auth.authenticate(request.head, scope: .write)
             let source = try context.parameters.require("id")
             let body = try await JSONBody.object(request)
             guard let command = body["command"] as? String else { throw APIError.badRequest("command is required") }
@@ -66,7 +66,7 @@ struct GatewayRoutes {
             }
         }
         router.get("/api/devices/claims") { request, _ in
-            let p = try await state.auth.authenticate(request.headers, scope: .read)
+            let p = try await state.auth.authenticate(request.head, scope: .read)
             let claims = try await state.store.deviceClaims(orgID: p.orgID)
             return Reply.json { w in
                 w.raw("{\"claims\":[")
@@ -87,12 +87,23 @@ struct GatewayRoutes {
             }
         }
         router.delete("/api/devices/claims/:source_id") { request, context in
-            let p = try await state.auth.authenticate(request.headers, scope: .admin)
+            let p = try await state.auth.authenticate(request.head, scope: .admin)
             guard try await state.store.releaseDeviceClaim(orgID: p.orgID, sourceID: context.parameters.require("source_id")) else {
                 throw APIError.notFound("no claim for that name")
             }
             return Response(status: .noContent)
         }
+    }
+
+    /// The session cookie of a WebSocket upgrade, unless a browser sent it from another
+    /// site's page (cross-site WebSocket hijacking: browsers attach cookies to such
+    /// upgrades, and always send `Origin` with them).
+    static func sameOriginLoginToken(_ head: HTTPRequest) -> String? {
+        guard let token = LoginCookie.token(in: head.headerFields) else { return nil }
+        guard let origin = head.headerFields[.origin] else { return token }
+        guard let host = head.authority, let url = URLComponents(string: origin), let oh = url.host else { return nil }
+        let originAuthority = url.port.map { "\(oh):\($0)" } ?? oh
+        return originAuthority.lowercased() == host.lowercased() ? token : nil
     }
 
     func register(webSocket router: Router<BasicWebSocketRequestContext>) {
@@ -101,7 +112,8 @@ struct GatewayRoutes {
             try await gateway.runDevice(inbound: inbound, outbound: outbound, logger: context.logger)
         }
         router.ws("/ws/browser") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
-            try await gateway.runDashboard(inbound: inbound, outbound: outbound, logger: context.logger)
+            try await gateway.runDashboard(inbound: inbound, outbound: outbound,
+                                           loginToken: Self.sameOriginLoginToken(context.request.head), logger: context.logger)
         }
     }
 }

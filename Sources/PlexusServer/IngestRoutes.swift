@@ -14,7 +14,7 @@ struct IngestRoutes {
     }
 
     func ingest(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let principal = try await state.auth.authenticate(request.headers, scope: .write)
+        let principal = try await state.auth.authenticate(request.head, scope: .write)
         var body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: Limits.maxBodyBytes)

@@ -15,7 +15,7 @@ struct QueryRoutes {
         g.get(":id/metrics") { request, context in try await metrics(request, context.parameters.require("id")) }
         g.get(":id/metrics/latest") { request, context in try await latest(request, context.parameters.require("id")) }
         g.get(":id/metrics/query") { request, context in
-            let p = try await state.auth.authenticate(request.headers, scope: .read)
+            let p = try await state.auth.authenticate(request.head, scope: .read)
             var sel = SeriesSelector(orgID: p.orgID, sourceID: try context.parameters.require("id"))
             return try await metricsQuery(request, selector: &sel, defaultRange: nil)
         }
@@ -23,7 +23,7 @@ struct QueryRoutes {
     }
 
     func sources(_ request: Request) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let p = try await state.auth.authenticate(request.head, scope: .read)
         let filter = request.uri.queryParameters.get("status")
         guard filter == nil || filter == "online" || filter == "offline" else {
             throw APIError.badRequest("status must be online or offline")
@@ -70,7 +70,7 @@ struct QueryRoutes {
     }
 
     func source(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let p = try await state.auth.authenticate(request.head, scope: .read)
         let info = try await state.store.source(orgID: p.orgID, sourceID: id)
         let live = state.hub.info(orgID: p.orgID, sourceID: id)
         guard info != nil || live != nil else { throw APIError.notFound("device not found") }
@@ -78,7 +78,7 @@ struct QueryRoutes {
     }
 
     func metrics(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let p = try await state.auth.authenticate(request.head, scope: .read)
         let names = try await state.store.metrics(orgID: p.orgID, sourceID: id)
         return Reply.json { w in
             w.strings(names)
@@ -86,7 +86,7 @@ struct QueryRoutes {
     }
 
     func latest(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let p = try await state.auth.authenticate(request.head, scope: .read)
         let since = state.config.now() - 3_600_000_000
         let values = try await state.store.latest(orgID: p.orgID, sourceID: id, since: since)
         return Reply.json { w in
@@ -218,7 +218,7 @@ struct QueryRoutes {
     }
 
     func logs(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let p = try await state.auth.authenticate(request.head, scope: .read)
         let q = request.uri.queryParameters
         var sel = SeriesSelector(orgID: p.orgID, sourceID: id, tags: Self.tagFilters(q))
         if let n = q.get("name"), !n.isEmpty { sel.metrics = [n] }

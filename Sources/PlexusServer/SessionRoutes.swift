@@ -118,7 +118,7 @@ struct SessionRoutes {
     }
 
     func create(_ request: Request) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .write)
+        let p = try await state.auth.authenticate(request.head, scope: .write)
         let f = try SessionFields(try await JSONBody.object(request))
         let now = state.config.now()
         guard let name = f.name else { throw APIError.badRequest("name is required") }
@@ -167,7 +167,7 @@ struct SessionRoutes {
     }
 
     func list(_ request: Request) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let p = try await state.auth.authenticate(request.head, scope: .read)
         let q = request.uri.queryParameters
         var status: SessionStatus?
         if let s = q.get("status"), !s.isEmpty {
@@ -191,14 +191,14 @@ struct SessionRoutes {
     }
 
     func get(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let p = try await state.auth.authenticate(request.head, scope: .read)
         let s = try await find(p.orgID, id)
         let summary = try await state.store.sessionSummary(orgID: p.orgID, sessionID: id)
         return Reply.json { w in Self.write(s, summary: summary, to: &w) }
     }
 
     func update(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .write)
+        let p = try await state.auth.authenticate(request.head, scope: .write)
         let f = try SessionFields(try await JSONBody.object(request))
         var s = try await find(p.orgID, id)
         if let src = f.sourceID, src != s.sourceID { throw APIError.badRequest("source_id of a session cannot change") }
@@ -248,7 +248,7 @@ struct SessionRoutes {
     }
 
     func delete(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .admin)
+        let p = try await state.auth.authenticate(request.head, scope: .admin)
         guard try await state.store.deleteSession(orgID: p.orgID, sessionID: id) else {
             throw APIError.notFound("session not found")
         }
@@ -256,7 +256,7 @@ struct SessionRoutes {
     }
 
     func data(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let p = try await state.auth.authenticate(request.head, scope: .read)
         let s = try await find(p.orgID, id)
         let summary = try await state.store.sessionSummary(orgID: p.orgID, sessionID: id)
         // Default window: the whole session (its data, or its start/end when it has none).
@@ -268,7 +268,7 @@ struct SessionRoutes {
     }
 
     func export(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.headers, scope: .read)
+        let p = try await state.auth.authenticate(request.head, scope: .read)
         let s = try await find(p.orgID, id)
         let format = request.uri.queryParameters.get("format") ?? "csv"
         guard format == "csv" || format == "jsonl" else { throw APIError.badRequest("format must be csv or jsonl") }

@@ -58,6 +58,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("HTTP ingest requests/s per source before 429; 0 = off (env PLEXUS_SOURCE_RATE_LIMIT, default 2000).",
                                valueName: "n"))
     var sourceRateLimit: Double?
+    @Option(help: ArgumentHelp("Serve the web dashboard's files from this folder, re-read on every request (env PLEXUS_DASHBOARD_DIR; for working on the dashboard).",
+                               valueName: "dir"))
+    var dashboardDir: String?
+    @Flag(help: "Mark the dashboard's session cookie Secure even without X-Forwarded-Proto: https (env PLEXUS_SECURE_COOKIES=1).")
+    var secureCookies = false
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -85,7 +90,7 @@ struct Serve: AsyncParsableCommand {
         // Test hook: a server whose clock is off (clock-correction tests). Not for production.
         let offset = env["PLEXUS_CLOCK_OFFSET_MS"].flatMap { Int64($0) }.map { $0 * 1_000 } ?? 0
         let sourceLimit = sourceRateLimit ?? env["PLEXUS_SOURCE_RATE_LIMIT"].flatMap { Double($0) } ?? 2_000
-        let config = ServerConfiguration(
+        var config = ServerConfiguration(
             host: host, port: port, now: { nowMicros() + offset },
             metricsText: {
                 var buffer: [UInt8] = []
@@ -93,12 +98,15 @@ struct Serve: AsyncParsableCommand {
                 return String(decoding: buffer, as: UTF8.self)
             },
             version: PlexusVersion.current, sourceRequestsPerSecond: sourceLimit)
+        config.dashboardDirectory = dashboardDir ?? env["PLEXUS_DASHBOARD_DIR"]
+        config.secureCookies = secureCookies || env["PLEXUS_SECURE_COOKIES"] == "1"
         // Recordings started before a restart go on: untagged points still join them.
         let hub = Hub()
         hub.restoreRecordings(try await sqlite.recordings())
         let app = buildApplication(configuration: config, store: sqlite, services: [sqlite], hub: hub, logger: logger) { port in
             let shown = host.contains(":") ? "[\(host)]" : host
-            var lines = ["Plexus server listening on http://\(shown):\(port) (store: sqlite in \(dataDir))"]
+            var lines = ["Plexus server listening on http://\(shown):\(port) (store: sqlite in \(dataDir))",
+                         "Dashboard: http://\(shown):\(port)/ (the first person to sign up owns the default organisation)"]
             if !hasKeys {
                 lines.append("No API keys yet. Create one with:")
                 lines.append("  plexus-server keys create --data-dir \(dataDir) --name my-device")

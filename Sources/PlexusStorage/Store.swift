@@ -61,6 +61,25 @@ public protocol PlexusStore: Sendable {
     /// Returns false when no such key exists.
     func revokeAPIKey(id: String, at: Int64) async throws -> Bool
 
+    // MARK: Accounts (dashboard sign-in)
+
+    /// Creates a person and, for a first sign-up, their organisation, in one transaction.
+    /// Throws `conflict` when the email is taken, `notFound` for an unknown invite and
+    /// `gone` for a used or expired one.
+    func createUser(_ user: NewUser) async throws -> (UserRecord, Organization)
+    /// By lower-cased email.
+    func user(email: String) async throws -> UserRecord?
+    func user(id: Int64) async throws -> UserRecord?
+    func users(orgID: Int64) async throws -> [UserRecord]
+    /// Sets a new password hash and ends every login session of the user except `keeping`.
+    func updatePassword(userID: Int64, passwordHash: String, keeping: [UInt8]?) async throws
+    func createLoginSession(_ session: LoginSessionRecord) async throws
+    /// The login session with this token hash and its user, if it exists and has not expired at `now`.
+    func loginSession(tokenHash: [UInt8], now: Int64) async throws -> (LoginSessionRecord, UserRecord)?
+    func deleteLoginSession(tokenHash: [UInt8]) async throws
+    func createInvite(_ invite: InviteRecord) async throws
+    func invite(tokenHash: [UInt8]) async throws -> InviteRecord?
+
     // MARK: Sessions
 
     /// Inserts the session, or returns the existing one with the same id (the caller

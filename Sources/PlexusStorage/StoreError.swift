@@ -6,6 +6,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, CustomDebugS
         private init(_ raw: String) { rawValue = raw }
         public static let notFound = Code("notFound")
         public static let conflict = Code("conflict")
+        /// A one-time resource that was used up or has expired (an invite).
+        public static let gone = Code("gone")
         public static let invalidArgument = Code("invalidArgument")
         /// The store is shutting down or its write path failed; retry elsewhere/later.
         public static let unavailable = Code("unavailable")

@@ -13,7 +13,7 @@ struct SeriesRow {
 }
 
 extension SQLiteStore {
-    private func translate<T>(_ body: () async throws -> T) async throws -> T {
+    func translate<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let e as StoreError {

@@ -98,6 +98,34 @@ enum Schema {
                     PRIMARY KEY (org_id, source_id)) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v4_accounts") { db in
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    id INTEGER PRIMARY KEY,
+                    org_id INTEGER NOT NULL REFERENCES orgs(id),
+                    email TEXT NOT NULL UNIQUE,
+                    name TEXT NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    created_at INTEGER NOT NULL);
+                CREATE INDEX users_org ON users (org_id);
+                CREATE TABLE login_sessions (
+                    token_hash BLOB PRIMARY KEY,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    csrf_token TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE INDEX login_sessions_user ON login_sessions (user_id);
+                CREATE TABLE invites (
+                    token_hash BLOB PRIMARY KEY,
+                    org_id INTEGER NOT NULL REFERENCES orgs(id),
+                    role TEXT NOT NULL,
+                    created_by INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }

@@ -30,7 +30,62 @@ public enum StoreConformance {
         Check(name: "points without a timestamp get the receive time", run: receiveTime),
         Check(name: "device names: claims are per install, suffixed, concurrent-safe", run: deviceClaims),
         Check(name: "recordings are kept until cleared", run: recordings),
+        Check(name: "accounts: first owner, new organisations, invites, login sessions", run: accounts),
     ]
+
+    static func accounts(_ store: any PlexusStore) async throws {
+        // The first person takes the default organisation; the next gets a new one.
+        let (ada, adaOrg) = try await store.createUser(NewUser(
+            email: "Ada@Example.com", name: "Ada", passwordHash: "h1", membership: .firstOrNewOrganization(name: "ada"), createdAt: t0))
+        #expect(adaOrg.name == "default" && ada.role == .owner && ada.email == "ada@example.com")
+        let (bob, bobOrg) = try await store.createUser(NewUser(
+            email: "bob@example.com", name: "Bob", passwordHash: "h2", membership: .firstOrNewOrganization(name: "default"), createdAt: t0))
+        #expect(bobOrg.name == "default-2" && bobOrg.id != adaOrg.id && bob.role == .owner)
+        // An email is one account, whatever its case.
+        await #expect(throws: StoreError.self) {
+            _ = try await store.createUser(NewUser(email: "ADA@example.com", name: "x", passwordHash: "h",
+                                                   membership: .firstOrNewOrganization(name: "z"), createdAt: t0))
+        }
+        #expect(try await store.user(email: "ADA@EXAMPLE.COM")?.id == ada.id)
+        #expect(try await store.user(id: bob.id)?.orgID == bobOrg.id)
+
+        // Invites: used once, not after expiry.
+        let token: [UInt8] = Array("invite-token-1".utf8), stale: [UInt8] = Array("invite-token-2".utf8)
+        try await store.createInvite(InviteRecord(tokenHash: token, orgID: adaOrg.id, role: .viewer, createdBy: ada.id,
+                                                  createdAt: t0, expiresAt: t0 + 1_000_000))
+        try await store.createInvite(InviteRecord(tokenHash: stale, orgID: adaOrg.id, role: .member, createdBy: ada.id,
+                                                  createdAt: t0, expiresAt: t0 + 10))
+        #expect(try await store.invite(tokenHash: token)?.role == .viewer)
+        let (cy, cyOrg) = try await store.createUser(NewUser(email: "cy@example.com", name: "Cy", passwordHash: "h3",
+                                                             membership: .invite(tokenHash: token), createdAt: t0 + 5))
+        #expect(cyOrg.id == adaOrg.id && cy.role == .viewer)
+        #expect(try await store.invite(tokenHash: token)?.usedAt == t0 + 5)
+        for (t, email) in [(token, "dee@example.com"), (stale, "eve@example.com")] {
+            do {
+                _ = try await store.createUser(NewUser(email: email, name: "x", passwordHash: "h",
+                                                       membership: .invite(tokenHash: t), createdAt: t0 + 20))
+                Issue.record("a used or expired invite was accepted")
+            } catch let e as StoreError {
+                #expect(e.code == .gone)
+            }
+        }
+        #expect(try await store.user(email: "eve@example.com") == nil)
+        #expect(try await store.users(orgID: adaOrg.id).map(\.email) == ["ada@example.com", "cy@example.com"])
+
+        // Login sessions expire, and a password change ends all but the one kept.
+        let s1: [UInt8] = Array("session-1".utf8), s2: [UInt8] = Array("session-2".utf8)
+        for s in [s1, s2] {
+            try await store.createLoginSession(LoginSessionRecord(tokenHash: s, userID: ada.id, csrfToken: "c", createdAt: t0,
+                                                                  expiresAt: t0 + 100))
+        }
+        #expect(try await store.loginSession(tokenHash: s1, now: t0 + 1)?.1.id == ada.id)
+        #expect(try await store.loginSession(tokenHash: s1, now: t0 + 100) == nil)
+        try await store.updatePassword(userID: ada.id, passwordHash: "h1b", keeping: s1)
+        #expect(try await store.loginSession(tokenHash: s1, now: t0 + 1)?.1.passwordHash == "h1b")
+        #expect(try await store.loginSession(tokenHash: s2, now: t0 + 1) == nil)
+        try await store.deleteLoginSession(tokenHash: s1)
+        #expect(try await store.loginSession(tokenHash: s1, now: t0 + 1) == nil)
+    }
 
     static func recordings(_ store: any PlexusStore) async throws {
         try await store.setRecording(orgID: 1, sourceID: "arm", sessionID: "rec-1")

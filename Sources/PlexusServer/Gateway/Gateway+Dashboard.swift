@@ -18,7 +18,10 @@ extension Gateway {
         var canControl: Bool
     }
 
-    func runDashboard(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
+    /// `loginToken`: the dashboard session cookie of the upgrade request, if it came from
+    /// our own origin; a `browser_auth` frame signs in with it.
+    func runDashboard(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, loginToken: String?,
+                      logger: Logger) async throws {
         let outbox = DashboardOutbox(id: hub.nextID())
         let session = SessionBox()
         // As for devices, the writer drains what is queued after reading stops.
@@ -46,7 +49,7 @@ extension Gateway {
                     }
                 }
                 defer { group.cancelAll() }
-                try await readDashboard(inbound, session: session, outbox: outbox, logger: logger)
+                try await readDashboard(inbound, session: session, outbox: outbox, loginToken: loginToken, logger: logger)
             }
             outbox.finish()
             try await writer.waitForAll()
@@ -54,13 +57,13 @@ extension Gateway {
     }
 
     private func readDashboard(_ inbound: WebSocketInboundStream, session: SessionBox, outbox: DashboardOutbox,
-                               logger: Logger) async throws {
+                               loginToken: String?, logger: Logger) async throws {
         for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
             guard case .text(let text) = message else { continue }
             let bytes = Array(text.utf8)
             let fields = bytes.withUnsafeBytes { Frames.fields($0) }
             guard let current = session.withLock({ $0 }) else {
-                if let s = await authenticateDashboard(fields, outbox: outbox) {
+                if let s = await authenticateDashboard(fields, loginToken: loginToken, outbox: outbox) {
                     session.withLock { $0 = s }
                     hub.register(dashboard: outbox, orgID: s.orgID, canControl: s.canControl)
                     outbox.enqueue(await initFrame(s))
@@ -77,13 +80,18 @@ extension Gateway {
         }
     }
 
-    private func authenticateDashboard(_ f: Frames.Fields?, outbox: DashboardOutbox) async -> DashboardSession? {
+    private func authenticateDashboard(_ f: Frames.Fields?, loginToken: String?, outbox: DashboardOutbox) async -> DashboardSession? {
         guard let f, let type = f.string("type"), ["auth", "data_api_auth", "browser_auth"].contains(type) else {
             outbox.enqueue(OutboundFrame.error(message: "first message must be auth (with api_key) or browser_auth"))
             return nil
         }
         guard let key = f.string("api_key") else {
-            // Dashboard login sessions come with the web dashboard (issue 5).
+            // A signed-in browser: its session cookie came with the upgrade request.
+            if type == "browser_auth", let loginToken, let (_, user) = try? await state.auth.signedIn(token: loginToken) {
+                let org = try? await state.store.organization(id: user.orgID)
+                return DashboardSession(orgID: user.orgID, orgName: org?.name ?? String(user.orgID),
+                                        canControl: user.role.scopes.contains(.write))
+            }
             outbox.enqueue(OutboundFrame.error(message: type == "browser_auth" ? "Invalid session" : "api_key required"))
             return nil
         }
