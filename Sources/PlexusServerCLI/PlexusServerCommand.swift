@@ -9,6 +9,7 @@ import PlexusStorage
 import PlexusStorageSQLite
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 @main
 struct PlexusServerCommand: AsyncParsableCommand {
@@ -114,7 +115,12 @@ struct Serve: AsyncParsableCommand {
             // Unbuffered, so scripts reading our stdout through a pipe see it at once.
             FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         }
-        try await app.runService()
+        // Devices are closed first (after the frame in hand is stored and acknowledged),
+        // then the HTTP server, then the store (the application's own group).
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: app), .init(service: DeviceDrain(hub: hub))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 
     /// `PLEXUS_BOOTSTRAP_KEY=plx_…` stores that exact key (write, read, admin) in the

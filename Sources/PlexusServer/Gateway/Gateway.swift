@@ -14,6 +14,8 @@ final class Gateway: Sendable {
     let state: ServerState
     var hub: Hub { state.hub }
     static let authDeadline: Duration = .seconds(10)
+    /// The close code devices get when the server stops: 1001 "going away" (SDKs reconnect).
+    static let shutdownCode: UInt16 = 1001
 
     init(state: ServerState) { self.state = state }
 
@@ -85,8 +87,13 @@ final class Gateway: Sendable {
             case .binary(let buffer):
                 actions = binaryVideo(buffer, registered: conn.identity)
             }
+            conn.outbox.beginFrame()
             await perform(actions, conn, logger: logger)
             if case .closed = conn.machine.withLock({ $0.state }) { break }
+            if conn.outbox.endFrame() {
+                await conn.close(Self.shutdownCode, "server shutting down")
+                break
+            }
         }
     }
 

@@ -52,6 +52,13 @@ public final class Hub: Sendable {
         return old
     }
 
+    /// Server shutdown: every connected device is closed (1001) after the frame it is
+    /// sending now has been stored and acknowledged; idle ones at once.
+    func drainDevices() async {
+        let outboxes = state.withLock { $0.devices.values.map(\.outbox) }
+        for o in outboxes where o.drain() { await o.closeNow(Gateway.shutdownCode, "server shutting down") }
+    }
+
     /// Removes the device if this connection is still the registered one.
     func unregister(_ outbox: DeviceOutbox, orgID: Int64, sourceID: String) {
         let key = Key(orgID: orgID, sourceID: sourceID)

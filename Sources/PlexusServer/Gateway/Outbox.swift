@@ -9,6 +9,10 @@ final class DeviceOutbox: Sendable {
     private let continuation: AsyncStream<[UInt8]>.Continuation
     /// Writes a close frame at once, past anything queued (a replaced connection).
     let closeNow: @Sendable (UInt16, String) async -> Void
+    /// Shutdown: whether the reader is handling a frame, and whether the server is
+    /// stopping. The one of the two that sees both closes the connection, so a frame
+    /// being stored is acknowledged before the close.
+    private let phase = Mutex((busy: false, draining: false))
 
     init(id: Int, capacity: Int = 64, closeNow: @escaping @Sendable (UInt16, String) async -> Void = { _, _ in }) {
         self.id = id
@@ -23,6 +27,27 @@ final class DeviceOutbox: Sendable {
     }
 
     func finish() { continuation.finish() }
+
+    /// The reader took a frame.
+    func beginFrame() { phase.withLock { $0.busy = true } }
+
+    /// The reader finished a frame (and wrote its reply); true if it must now close.
+    func endFrame() -> Bool {
+        phase.withLock { p in
+            p.busy = false
+            return p.draining
+        }
+    }
+
+    /// The server is stopping; true if the connection is idle and can be closed now
+    /// (otherwise its reader closes it after the frame in hand).
+    /// Only the first call can say so.
+    func drain() -> Bool {
+        phase.withLock { p in
+            defer { p.draining = true }
+            return !p.busy && !p.draining
+        }
+    }
 }
 
 /// A dashboard connection's outbound queue. Live telemetry is coalesced per source and
