@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "plexus-server", targets: ["PlexusServerCLI"]),
         .library(name: "Plexus", targets: ["Plexus"]),
+        .library(name: "PlexusSensors", targets: ["PlexusSensors"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -115,6 +116,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Sensors on a device: the Sensor protocol, the hub, I2C buses (Linux i2c-dev and a
+        // simulated bus), the MPU6050/MPU9250/BME280 drivers, detection, the system sensor.
+        .target(
+            name: "PlexusSensors",
+            dependencies: ["PlexusModel"],
+            swiftSettings: swiftSettings
+        ),
         // The live-path benchmark client (scripts/bench-live): devices and dashboards over WebSocket.
         .executableTarget(
             name: "PlexusLiveBench",
@@ -132,6 +140,11 @@ let package = Package(
         .testTarget(
             name: "PlexusModelTests",
             dependencies: ["PlexusModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PlexusSensorsTests",
+            dependencies: ["PlexusModel", "PlexusSensors"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
