@@ -109,7 +109,7 @@ struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware {
             if e.status == .internalServerError {
                 context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             }
-            ServerMetrics.rejected(reason: e.code)
+            ServerMetrics.rejected(reason: e.code, transport: "http")
             throw e
         }
     }

@@ -36,6 +36,8 @@ struct GatewayRoutes {
                     + " (got \(c.prefix(64)))")
             } catch Gateway.ControlError.offline(let s) {
                 throw APIError(.conflict, "DEVICE_OFFLINE", "device \(s) is not connected")
+            } catch Gateway.ControlError.unknown(let s) {
+                throw APIError(.notFound, "DEVICE_UNKNOWN", "no device named \(s) in this organisation")
             } catch Gateway.ControlError.busy(let s) {
                 throw APIError.unavailable("device \(s) is not reading its messages")
             } catch Gateway.ControlError.invalid(let m) {

@@ -25,6 +25,7 @@ public enum StoreConformance {
         Check(name: "organisations never see each other's data", run: tenantIsolation),
         Check(name: "organisations and keys", run: keysAndOrgs),
         Check(name: "raw queries cap rows and report truncation", run: rawLimit),
+        Check(name: "aggregated queries cap buckets across metrics, in metric order", run: aggregatedLimit),
         Check(name: "ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
         Check(name: "sessions: create, summary, scan, delete", run: sessionLifecycle),
         Check(name: "points without a timestamp get the receive time", run: receiveTime),
@@ -244,6 +245,25 @@ public enum StoreConformance {
         #expect(try await store.revokeAPIKey(id: "key_test", at: t0 + 1))
         #expect(try await store.apiKey(hash: hash)?.revokedAt == t0 + 1)
         #expect(try await store.revokeAPIKey(id: "missing", at: t0) == false)
+    }
+
+    static func aggregatedLimit(_ store: any PlexusStore) async throws {
+        // Three metrics, 10 one-minute buckets each, written out of name order.
+        var points: [String] = []
+        for metric in ["c", "a", "b"] {
+            for i in 0..<10 { points.append(#"{"metric":"\#(metric)","value":\#(i),"timestamp":\#(secs(t0 + Int64(i) * 60_000_000))}"#) }
+        }
+        try await append(store, #"{"source_id":"agg","points":[\#(points.joined(separator: ","))]}"#)
+        let sel = SeriesSelector(orgID: 1, sourceID: "agg")
+        let full = try await store.queryAggregated(sel, range: all, resolution: .minute, limit: 30)
+        #expect(!full.truncated)
+        #expect(full.series.map(\.metric) == ["a", "b", "c"] && full.series.allSatisfy { $0.buckets.count == 10 })
+        let cut = try await store.queryAggregated(sel, range: all, resolution: .minute, limit: 25)
+        #expect(cut.truncated)
+        #expect(cut.series.map(\.buckets.count) == [10, 10, 5])
+        #expect(cut.series.last?.buckets.map(\.count) == [1, 1, 1, 1, 1])
+        // Each bucket is exact: one point per minute.
+        #expect(cut.series.first?.buckets.map(\.sum) == (0..<10).map(Double.init))
     }
 
     static func rawLimit(_ store: any PlexusStore) async throws {

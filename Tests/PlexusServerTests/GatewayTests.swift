@@ -156,6 +156,12 @@ struct GatewayTests {
             #expect(await dev.next(type: "stop_stream") != nil)
 
             dash.send(json: ["type": "start_stream", "source_id": "nobody"])
+            let unknown = await dash.next(type: "error")
+            #expect(unknown?["code"] as? String == "DEVICE_UNKNOWN")
+            #expect(unknown?["source_id"] as? String == "nobody")
+            // Known to the organisation (it sent data over HTTP) but not connected.
+            _ = try await s.ingest(#"{"source_id":"http-only","points":[{"metric":"m","value":1}]}"#)
+            dash.send(json: ["type": "start_stream", "source_id": "http-only"])
             let offline = await dash.next(type: "error")
             #expect(offline?["code"] as? String == "DEVICE_OFFLINE")
 
@@ -239,6 +245,9 @@ struct GatewayTests {
             #expect(f?["interval_ms"] as? Int == 50)
             r = try await s.post("/v1/sources/cam-1/commands", #"{"command":"self_destruct"}"#)
             #expect((r.status, r.object["code"] as? String) == (400, "VALIDATION_ERROR"))
+            r = try await s.post("/v1/sources/never-seen/commands", #"{"command":"ping"}"#)
+            #expect((r.status, r.object["code"] as? String) == (404, "DEVICE_UNKNOWN"))
+            _ = try await s.ingest(#"{"source_id":"gone","points":[{"metric":"m","value":1}]}"#)
             r = try await s.post("/v1/sources/gone/commands", #"{"command":"ping"}"#)
             #expect((r.status, r.object["code"] as? String) == (409, "DEVICE_OFFLINE"))
             r = try await s.post("/v1/sources/cam-1/commands", #"{"command":"ping"}"#, key: try await s.createKey(scopes: "read"))

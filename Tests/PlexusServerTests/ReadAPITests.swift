@@ -86,7 +86,7 @@ struct ReadAPITests {
             r = try await s.get("/metrics", key: .some(nil))
             #expect(r.status == 200)
             #expect(r.text.contains(#"plexus_points_ingested_total{transport="http"} 2"#))
-            #expect(r.text.contains(#"plexus_rejects_total{reason="INVALID_POINT"} 1"#))
+            #expect(r.text.contains(#"plexus_rejects_total{reason="INVALID_POINT",transport="http"} 1"#))
             #expect(r.text.contains("plexus_store_seconds"))
             #expect(r.text.contains("hb_requests"))
         }

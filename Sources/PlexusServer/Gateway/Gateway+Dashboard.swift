@@ -197,6 +197,8 @@ extension Gateway {
         switch error {
         case ControlError.offline(let s):
             return OutboundFrame.error(code: "DEVICE_OFFLINE", message: "device \(s) is not connected", sourceID: source)
+        case ControlError.unknown(let s):
+            return OutboundFrame.error(code: "DEVICE_UNKNOWN", message: "no device named \(s) in this organisation", sourceID: source)
         case ControlError.busy(let s):
             return OutboundFrame.error(code: "DEVICE_BUSY", message: "device \(s) is not reading its messages", sourceID: source)
         case ControlError.unknownCommand(let c):

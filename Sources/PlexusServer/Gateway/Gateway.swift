@@ -97,6 +97,17 @@ final class Gateway: Sendable {
         }
     }
 
+    /// The `code` of an error frame composed by `OutboundFrame.error` (for the rejects
+    /// metric); `AUTH_FAILED` for the code-less errors sent before authentication.
+    static func errorCode(_ frame: [UInt8]) -> String? {
+        let head = Array(#"{"type":"error""#.utf8), key = Array(#","code":""#.utf8)
+        guard frame.starts(with: head) else { return nil }
+        let rest = frame[head.count...]
+        guard rest.starts(with: key) else { return "AUTH_FAILED" }
+        let code = rest.dropFirst(key.count).prefix { $0 != UInt8(ascii: "\"") }
+        return String(decoding: code, as: UTF8.self)
+    }
+
     /// Writes the frames dashboards queued for the device (commands).
     static func writeLoop(_ stream: AsyncStream<[UInt8]>, _ outbound: WebSocketOutboundWriter) async throws {
         for await bytes in stream { try await outbound.write(.text(String(decoding: bytes, as: UTF8.self))) }
@@ -133,6 +144,7 @@ final class Gateway: Sendable {
         for action in actions {
             switch action {
             case .send(let bytes):
+                if let code = Self.errorCode(bytes) { ServerMetrics.rejected(reason: code, transport: "ws") }
                 await conn.reply(bytes)
             case .close(let code, let reason):
                 await conn.close(code, reason)
@@ -149,8 +161,10 @@ final class Gateway: Sendable {
                 hub.publish(orgID: org, batch: batch, receivedAt: receivedAt)
                 do {
                     if !batch.points.isEmpty {
+                        let start = ContinuousClock.now
                         try await state.store.append(batch, context: AppendContext(
                             orgID: org, receivedAt: receivedAt, rawBody: raw, options: options))
+                        ServerMetrics.storeLatency("append", start.duration(to: .now))
                         ServerMetrics.pointsIngested(batch.points.count, transport: "ws")
                     }
                     if let seq = ackSeq { await conn.reply(OutboundFrame.telemetryAck(seq: seq)) }
@@ -243,7 +257,10 @@ final class Gateway: Sendable {
 
     enum ControlError: Error {
         case unknownCommand(String)
+        /// A device the organisation has (data or a name claim) that is not connected.
         case offline(String)
+        /// A name the organisation has never seen.
+        case unknown(String)
         case busy(String)
         case invalid(String)
     }
@@ -255,8 +272,11 @@ final class Gateway: Sendable {
     func control(orgID: Int64, sourceID: String, command: String, fields: [String: String]) async throws -> [UInt8] {
         guard let cmd = ControlCommand(rawValue: command) else { throw ControlError.unknownCommand(command) }
         var fields = fields
-        let online = hub.isOnline(orgID: orgID, sourceID: sourceID)
-        guard online else { throw ControlError.offline(sourceID) }
+        guard hub.isOnline(orgID: orgID, sourceID: sourceID) else {
+            var known = try await state.store.source(orgID: orgID, sourceID: sourceID) != nil
+            if !known { known = try await state.store.deviceClaims(orgID: orgID).contains { $0.sourceID == sourceID } }
+            throw known ? ControlError.offline(sourceID) : ControlError.unknown(sourceID)
+        }
         let now = state.config.now()
         switch cmd {
         case .startSession:
