@@ -224,10 +224,11 @@ extension SQLiteStore {
     public func scanSession(orgID: Int64, sessionID: String, batchSize: Int,
                             _ body: ([StoredPoint]) async throws -> Void) async throws {
         try await readable()
-        // Walk the session in time windows sized to hold about `batchSize * 4` points, so
-        // memory stays bounded however long the session is.
-        let (series, bounds) = try await translate {
-            try await pool.read { db -> ([SeriesRow], (Int64, Int64, Int64)?) in
+        // Walk the session in time windows that each hold about `batchSize * 4` points,
+        // cut from the chunks' own counts and spans, so memory stays bounded however long
+        // or bursty the session is (at worst one chunk's points per series beyond that).
+        let (series, chunks) = try await translate {
+            try await pool.read { db -> ([SeriesRow], [ChunkSpan]) in
                 // Derived vector fields are not points of their own: the object is exported once.
                 let rows = try Row.fetchAll(db, sql: """
                     SELECT id, metric, numeric, tags, session_id, source_id FROM series
@@ -237,21 +238,14 @@ extension SQLiteStore {
                     SeriesRow(id: $0[0], sourceID: $0[5], metric: $0[1], numeric: ($0[2] as Int64) != 0,
                               tags: Tag.parse(json: $0[3]) ?? [], sessionID: $0[4])
                 }
-                guard !series.isEmpty else { return ([], nil) }
+                guard !series.isEmpty else { return ([], []) }
                 let ids = series.map { String($0.id) }.joined(separator: ",")
-                let b = try Row.fetchOne(db, sql:
-                    "SELECT min(min_ts), max(max_ts), sum(count) FROM chunks WHERE series_id IN (\(ids))")
-                guard let b, let lo = b[0] as Int64?, let hi = b[1] as Int64?, let n = b[2] as Int64? else { return (series, nil) }
-                return (series, (lo, hi, n))
+                let spans = try Row.fetchAll(db, sql: "SELECT min_ts, max_ts, count FROM chunks WHERE series_id IN (\(ids))")
+                    .map { ChunkSpan(min: $0[0], max: $0[1], count: $0[2]) }
+                return (series, spans)
             }
         }
-        guard let (lo, hi, n) = bounds, n > 0 else { return }
-        let span = max(hi - lo + 1, 1)
-        let windows = max(1, Int((n + Int64(batchSize) * 4 - 1) / (Int64(batchSize) * 4)))
-        let step = max(1, span / Int64(windows) + 1)
-        var start = lo
-        while start <= hi {
-            let range = TimeRange(start: start, end: min(hi + 1, start + step))
+        for range in Self.scanWindows(chunks, target: Int64(batchSize) * 4) {
             let batch = try await pool.read { db -> [StoredPoint] in
                 var out: [StoredPoint] = []
                 for s in series {
@@ -268,8 +262,55 @@ extension SQLiteStore {
                 try await body(Array(batch[k..<min(batch.count, k + batchSize)]))
                 k += batchSize
             }
-            start = range.end
         }
+    }
+
+    struct ChunkSpan: Sendable, Hashable {
+        var min: Int64
+        var max: Int64
+        var count: Int64
+    }
+
+    /// Consecutive time windows covering every chunk, each expected to hold about
+    /// `target` points, taking each chunk's points as spread evenly over its span. A
+    /// burst makes short windows, a quiet stretch long ones. (A window is at least 1 µs,
+    /// so points sharing one microsecond stay together.)
+    static func scanWindows(_ chunks: [ChunkSpan], target: Int64) -> [TimeRange] {
+        guard let lo = chunks.map(\.min).min(), let hi = chunks.map(\.max).max() else { return [] }
+        // Density changes only at chunk edges: sweep them, accumulating expected points.
+        var edges: [(at: Int64, delta: Double)] = []
+        for c in chunks {
+            let d = Double(c.count) / Double(c.max - c.min + 1)
+            edges.append((c.min, d))
+            edges.append((c.max + 1, -d))
+        }
+        edges.sort { $0.at < $1.at }
+        let goal = Double(max(target, 1))
+        var windows: [TimeRange] = []
+        var windowStart = lo, position = lo, density = 0.0, acc = 0.0
+        var i = 0
+        while position <= hi {
+            while i < edges.count, edges[i].at <= position {
+                density += edges[i].delta
+                i += 1
+            }
+            let next = i < edges.count ? edges[i].at : hi + 1
+            if density > 1e-12 {
+                let needed = (goal - acc) / density  // µs until the window is full
+                if Double(next - position) >= needed {
+                    let cut = Swift.min(next, Swift.max(position + Int64(needed.rounded(.up)), windowStart + 1))
+                    windows.append(TimeRange(start: windowStart, end: cut))
+                    windowStart = cut
+                    position = cut
+                    acc = 0
+                    continue
+                }
+                acc += density * Double(next - position)
+            }
+            position = next
+        }
+        if windowStart <= hi { windows.append(TimeRange(start: windowStart, end: hi + 1)) }
+        return windows
     }
 
     // MARK: Organisations and keys
