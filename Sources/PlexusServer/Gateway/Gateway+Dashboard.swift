@@ -7,15 +7,12 @@ import PlexusStorage
 import Synchronization
 
 extension Gateway {
-    final class SessionBox: Sendable {
-        private let value = Mutex<DashboardSession?>(nil)
-        func withLock<T>(_ body: (inout DashboardSession?) -> T) -> T { value.withLock { body(&$0) } }
-    }
+    typealias DashboardSession = DashboardSessionMachine.Session
 
-    struct DashboardSession: Sendable {
-        var orgID: Int64
-        var orgName: String
-        var canControl: Bool
+    /// One dashboard socket's machine, shared by its reader and its sign-in deadline.
+    final class DashboardMachine: Sendable {
+        private let machine = Mutex(DashboardSessionMachine())
+        func withLock<T>(_ body: (inout DashboardSessionMachine) -> T) -> T { machine.withLock { body(&$0) } }
     }
 
     /// `loginToken`: the dashboard session cookie of the upgrade request, if it came from
@@ -23,7 +20,7 @@ extension Gateway {
     func runDashboard(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, loginToken: String?,
                       logger: Logger) async throws {
         let outbox = DashboardOutbox(id: hub.nextID())
-        let session = SessionBox()
+        let machine = DashboardMachine()
         // As for devices, the writer drains what is queued after reading stops.
         try await withThrowingTaskGroup(of: Void.self) { writer in
             writer.addTask {
@@ -43,69 +40,94 @@ extension Gateway {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await Task.sleep(for: Self.authDeadline)
-                    if session.withLock({ $0 }) == nil {
-                        outbox.enqueue(OutboundFrame.error(message: "no auth frame within 10 s"))
-                        outbox.close(code: 1008, reason: "auth timeout")
-                    }
+                    let actions = machine.withLock { $0.authDeadlinePassed() }
+                    await self.performDashboard(actions, machine: machine, outbox: outbox, loginToken: loginToken)
                 }
                 defer { group.cancelAll() }
-                try await readDashboard(inbound, session: session, outbox: outbox, loginToken: loginToken, logger: logger)
+                for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
+                    guard case .text(let text) = message else { continue }
+                    let bytes = Array(text.utf8)
+                    let fields = bytes.withUnsafeBytes { Frames.fields($0) }
+                    let actions = machine.withLock { $0.received(fields) }
+                    await performDashboard(actions, machine: machine, outbox: outbox, loginToken: loginToken)
+                    if machine.withLock({ $0.state }) == .closed { break }
+                }
+                machine.withLock { $0.closed() }
             }
             outbox.finish()
             try await writer.waitForAll()
         }
     }
 
-    private func readDashboard(_ inbound: WebSocketInboundStream, session: SessionBox, outbox: DashboardOutbox,
-                               loginToken: String?, logger: Logger) async throws {
-        for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
-            guard case .text(let text) = message else { continue }
-            let bytes = Array(text.utf8)
-            let fields = bytes.withUnsafeBytes { Frames.fields($0) }
-            guard let current = session.withLock({ $0 }) else {
-                if let s = await authenticateDashboard(fields, loginToken: loginToken, outbox: outbox) {
-                    session.withLock { $0 = s }
-                    hub.register(dashboard: outbox, orgID: s.orgID, canControl: s.canControl)
-                    outbox.enqueue(await initFrame(s))
-                    continue
+    private func performDashboard(_ actions: [DashboardSessionMachine.Action], machine: DashboardMachine,
+                         outbox: DashboardOutbox, loginToken: String?) async {
+        for action in actions {
+            switch action {
+            case .send(let frame):
+                outbox.enqueue(frame)
+            case .close(let code, let reason):
+                outbox.close(code: code, reason: reason)
+            case .authenticate(let credential):
+                switch await verify(credential, loginToken: loginToken) {
+                case .success(let session):
+                    // Registered only if the deadline did not close the socket meanwhile.
+                    if machine.withLock({ $0.authenticated(session) }) {
+                        hub.register(dashboard: outbox, orgID: session.orgID, canControl: session.canControl)
+                        outbox.enqueue(await initFrame(session))
+                    }
+                case .failure(let problem):
+                    await performDashboard(machine.withLock { $0.authFailed(problem.message) }, machine: machine, outbox: outbox,
+                                  loginToken: loginToken)
                 }
-                outbox.close(code: 1008, reason: "auth failed")
-                break
+            case .subscribe(let source, let metrics):
+                hub.subscribe(dashboard: outbox.id, source: source, metrics: metrics)
+            case .unsubscribe(let source):
+                hub.unsubscribe(dashboard: outbox.id, source: source)
+            case .control(let command, let source, let fields):
+                guard let session = machine.withLock({ $0.session }) else { continue }
+                do {
+                    let sent = try await control(orgID: session.orgID, sourceID: source, command: command, fields: fields)
+                    hub.watch(dashboard: outbox.id, source: source)  // to see the device's replies
+                    var w = JSONWriter()
+                    w.raw("{\"type\":\"control_sent\",\"command\":")
+                    w.string(command)
+                    w.raw(",\"source_id\":")
+                    w.string(source)
+                    w.raw(",\"frame\":")
+                    w.rawBytes(sent)
+                    w.raw("}")
+                    outbox.enqueue(w.bytes)
+                } catch {
+                    outbox.enqueue(Self.controlErrorFrame(error, source: source))
+                }
             }
-            guard let fields else {
-                outbox.enqueue(OutboundFrame.error(code: "INVALID_JSON", message: "frame is not a JSON object"))
-                continue
-            }
-            await handleDashboardFrame(fields, session: current, outbox: outbox, logger: logger)
         }
     }
 
-    private func authenticateDashboard(_ f: Frames.Fields?, loginToken: String?, outbox: DashboardOutbox) async -> DashboardSession? {
-        guard let f, let type = f.string("type"), ["auth", "data_api_auth", "browser_auth"].contains(type) else {
-            outbox.enqueue(OutboundFrame.error(message: "first message must be auth (with api_key) or browser_auth"))
-            return nil
-        }
-        guard let key = f.string("api_key") else {
-            // A signed-in browser: its session cookie came with the upgrade request.
-            if type == "browser_auth", let loginToken, let (_, user) = try? await state.auth.signedIn(token: loginToken) {
-                let org = try? await state.store.organization(id: user.orgID)
-                return DashboardSession(orgID: user.orgID, orgName: org?.name ?? String(user.orgID),
-                                        canControl: user.role.scopes.contains(.write))
+    struct DashboardAuthProblem: Error {
+        var message: String
+    }
+
+    /// Checks what the first frame signs in with: a key with read scope, or the login cookie.
+    private func verify(_ credential: DashboardSessionMachine.Credential,
+                        loginToken: String?) async -> Result<DashboardSession, DashboardAuthProblem> {
+        switch credential {
+        case .loginCookie:
+            guard let loginToken, let (_, user) = try? await state.auth.signedIn(token: loginToken) else {
+                return .failure(DashboardAuthProblem(message: "Invalid session"))
             }
-            outbox.enqueue(OutboundFrame.error(message: type == "browser_auth" ? "Invalid session" : "api_key required"))
-            return nil
-        }
-        do {
-            let p = try await state.auth.verify(key)
-            guard p.has(.read) else {
-                outbox.enqueue(OutboundFrame.error(message: "API key lacks read scope"))
-                return nil
+            let org = try? await state.store.organization(id: user.orgID)
+            return .success(DashboardSession(orgID: user.orgID, orgName: org?.name ?? String(user.orgID),
+                                             canControl: user.role.scopes.contains(.write)))
+        case .apiKey(let key):
+            do {
+                let p = try await state.auth.verify(key)
+                guard p.has(.read) else { return .failure(DashboardAuthProblem(message: "API key lacks read scope")) }
+                let org = try await state.store.organization(id: p.orgID)
+                return .success(DashboardSession(orgID: p.orgID, orgName: org?.name ?? String(p.orgID), canControl: p.has(.write)))
+            } catch {
+                return .failure(DashboardAuthProblem(message: "Invalid API key"))
             }
-            let org = try await state.store.organization(id: p.orgID)
-            return DashboardSession(orgID: p.orgID, orgName: org?.name ?? String(p.orgID), canControl: p.has(.write))
-        } catch {
-            outbox.enqueue(OutboundFrame.error(message: "Invalid API key"))
-            return nil
         }
     }
 
@@ -134,65 +156,6 @@ extension Gateway {
         return w.bytes
     }
 
-    private func handleDashboardFrame(_ f: Frames.Fields, session: DashboardSession, outbox: DashboardOutbox, logger: Logger) async {
-        let type = f.string("type") ?? ""
-        let source = f.string("source_id")
-        switch type {
-        case "subscribe":
-            let metrics = Set(Self.stringArray(f.raw["metrics"]).map { name in
-                // The original dashboard sends "source:metric"; keep the metric.
-                if let source, name.hasPrefix(source + ":") { return String(name.dropFirst(source.count + 1)) }
-                return name
-            })
-            hub.subscribe(dashboard: outbox.id, source: source == "*" ? nil : source, metrics: metrics)
-            if source == nil && f.raw["metrics"] == nil { hub.subscribe(dashboard: outbox.id, source: nil, metrics: []) }
-            // Confirmed once in effect: everything after this frame is delivered.
-            var w = JSONWriter()
-            w.raw("{\"type\":\"subscribed\",\"source_id\":")
-            w.string(source ?? "*")
-            w.raw(",\"metrics\":")
-            w.strings(metrics.sorted())
-            w.raw("}")
-            outbox.enqueue(w.bytes)
-        case "unsubscribe":
-            hub.unsubscribe(dashboard: outbox.id, source: source)
-        case "ping" where source == nil:
-            outbox.enqueue(Array(#"{"type":"pong"}"#.utf8))
-        case "pong", "ready", "set_throttle":
-            break
-        case _ where ControlCommand(rawValue: type) != nil:
-            guard session.canControl else {
-                outbox.enqueue(OutboundFrame.error(code: "FORBIDDEN", message: "this login is read-only; control needs a write key",
-                                                   sourceID: source))
-                return
-            }
-            guard let source else {
-                outbox.enqueue(OutboundFrame.error(code: "INVALID_MESSAGE", message: "source_id required"))
-                return
-            }
-            var fields = f.raw
-            fields["type"] = nil
-            fields["source_id"] = nil
-            do {
-                let sent = try await control(orgID: session.orgID, sourceID: source, command: type, fields: fields)
-                hub.watch(dashboard: outbox.id, source: source)  // to see the device's replies
-                var w = JSONWriter()
-                w.raw("{\"type\":\"control_sent\",\"command\":")
-                w.string(type)
-                w.raw(",\"source_id\":")
-                w.string(source)
-                w.raw(",\"frame\":")
-                w.rawBytes(sent)
-                w.raw("}")
-                outbox.enqueue(w.bytes)
-            } catch {
-                outbox.enqueue(Self.controlErrorFrame(error, source: source))
-            }
-        default:
-            outbox.enqueue(OutboundFrame.error(code: "INVALID_MESSAGE", message: "unknown message type"))
-        }
-    }
-
     static func controlErrorFrame(_ error: any Error, source: String) -> [UInt8] {
         switch error {
         case ControlError.offline(let s):
@@ -208,11 +171,5 @@ extension Gateway {
         default:
             return OutboundFrame.error(code: "INTERNAL_ERROR", message: "internal error", sourceID: source)
         }
-    }
-
-    static func stringArray(_ raw: String?) -> [String] {
-        guard let raw, let data = raw.data(using: .utf8),
-              let arr = try? JSONSerialization.jsonObject(with: data) as? [Any] else { return [] }
-        return arr.compactMap { $0 as? String }
     }
 }
