@@ -69,7 +69,7 @@ public func buildApplication(
     SessionRoutes(state: state).register(router)
     QueryRoutes(state: state).register(router)
     AccountRoutes(state: state).register(router)
-    DashboardRoutes(state: state).register(router)
+    DashboardRoutes(state: state, logger: logger).register(router)
     let gatewayRoutes = GatewayRoutes(state: state, gateway: gateway)
     gatewayRoutes.register(router)
     let wsRouter = Router(context: BasicWebSocketRequestContext.self)

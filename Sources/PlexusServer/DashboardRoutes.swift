@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import PlexusDashboard
 import Synchronization
@@ -9,40 +10,57 @@ import Synchronization
 /// itself), and `/assets/*`. Files are read once at start-up and answered from memory
 /// with an ETag; with `--dashboard-dir` they are re-read on every request instead.
 struct DashboardRoutes {
-    let files: StaticFiles
+    /// nil: the binary was copied without its resource bundle and no folder was given.
+    let files: StaticFiles?
 
-    init(state: ServerState) {
+    init(state: ServerState, logger: Logger) {
         if let dir = state.config.dashboardDirectory {
             files = StaticFiles(root: dir, live: true)
+        } else if let dir = DashboardFiles.directory {
+            files = StaticFiles(root: dir, live: false)
         } else {
-            files = StaticFiles(root: DashboardFiles.directory, live: false)
+            files = nil
+            logger.warning("""
+                dashboard files not found: keep \(DashboardFiles.bundleName) next to the plexus-server binary, \
+                or pass --dashboard-dir; the API works without them
+                """)
         }
     }
 
     /// The app's pages; each answers `index.html`.
-    static let pages = ["/", "/signin", "/signup", "/devices", "/sessions", "/explore", "/settings", "/compare", "/auth/cli"]
-    static let pageTrees = ["/devices/**", "/sessions/**", "/settings/**", "/invite/**", "/compare/**"]
+    static let pages = ["/", "/signin", "/signup", "/devices", "/sessions", "/explore", "/settings", "/auth/cli"]
+    static let pageTrees = ["/devices/**", "/sessions/**", "/settings/**", "/invite/**"]
 
     func register(_ router: Router<BasicRequestContext>) {
-        for page in Self.pages + Self.pageTrees {
-            router.get(RouterPath(page)) { request, _ in try serve("index.html", request, page: true) }
-        }
-        router.get("/assets/**") { request, context in
-            let parts = context.parameters.getCatchAll()
-            guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && !$0.hasPrefix(".") }) else {
-                throw APIError.notFound("no such file")
+        // GET and HEAD alike (uptime checks and proxies probe with HEAD).
+        for method in [HTTPRequest.Method.get, .head] {
+            for page in Self.pages + Self.pageTrees {
+                router.on(RouterPath(page), method: method) { request, _ in try serve("index.html", request, page: true) }
             }
-            return try serve("assets/" + parts.joined(separator: "/"), request, page: false)
+            router.on("/assets/**", method: method) { request, context in
+                let parts = context.parameters.getCatchAll()
+                guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && !$0.hasPrefix(".") }) else {
+                    throw APIError.notFound("no such file")
+                }
+                return try serve("assets/" + parts.joined(separator: "/"), request, page: false)
+            }
         }
     }
 
     private func serve(_ path: String, _ request: Request, page: Bool) throws -> Response {
+        guard let files else {
+            throw APIError.unavailable("""
+                the dashboard's files are not installed: keep \(DashboardFiles.bundleName) next to the plexus-server \
+                binary, or pass --dashboard-dir
+                """)
+        }
         guard let file = files.file(path) else { throw APIError.notFound("no such file") }
         var headers: HTTPFields = [
             .eTag: file.etag,
-            // Pages always revalidate (a new server version shows at once); assets may be
-            // reused for five minutes, then revalidated by ETag.
-            .cacheControl: page ? "no-cache" : "public, max-age=300",
+            // Pages and assets always revalidate by ETag (a 304 costs a round trip and no
+            // body): the modules import each other by fixed URLs, so a cached old script
+            // must never run beside a new page after an upgrade.
+            .cacheControl: page ? "no-cache" : "public, no-cache",
             .init("x-content-type-options")!: "nosniff",
         ]
         if page {
@@ -55,6 +73,10 @@ struct DashboardRoutes {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentType] = file.contentType
+        if request.method == .head {
+            headers[.contentLength] = String(file.bytes.readableBytes)
+            return Response(status: .ok, headers: headers, body: ResponseBody())
+        }
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: file.bytes))
     }
 }

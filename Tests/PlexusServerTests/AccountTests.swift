@@ -205,7 +205,13 @@ struct AccountTests {
                 let etag = try #require(r.headers["etag"].first)
                 let again = try await s.request(.GET, "/assets/\(name)", key: .some(nil), headers: [("if-none-match", etag)])
                 #expect(again.status == 304 && again.body.isEmpty)
+                // HEAD answers the same headers and no body.
+                let head = try await s.request(.HEAD, "/assets/\(name)", key: .some(nil))
+                #expect(head.status == 200 && head.body.isEmpty && head.headers["etag"].first == etag)
+                #expect(head.headers["content-length"].first == String(r.body.count), "\(name)")
             }
+            let headPage = try await s.request(.HEAD, "/sessions/abc", key: .some(nil))
+            #expect(headPage.status == 200 && headPage.body.isEmpty && headPage.headers["content-type"].first?.hasPrefix("text/html") == true)
             #expect(try await s.get("/assets/../Package.swift", key: .some(nil)).status == 404)
             #expect(try await s.get("/assets/nope.js", key: .some(nil)).status == 404)
             #expect(try await s.get("/api/nothing-here", key: .some(nil)).status == 404)

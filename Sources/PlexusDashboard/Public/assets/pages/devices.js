@@ -41,7 +41,7 @@ export async function devicesPage(root) {
   }
   function paint() {
     const f = filter.value.trim().toLowerCase();
-    const list = [...devices.values()].filter((d) => !f || d.source_id.includes(f) || (d.platform || '').toLowerCase().includes(f))
+    const list = [...devices.values()].filter((d) => !f || d.source_id.toLowerCase().includes(f) || (d.platform || '').toLowerCase().includes(f))
       .sort((a, b) => (b.online - a.online) || a.source_id.localeCompare(b.source_id));
     tbody.replaceChildren(...list.map(row));
     const on = [...devices.values()].filter((d) => d.online).length;

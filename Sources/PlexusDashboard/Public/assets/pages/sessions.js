@@ -119,7 +119,8 @@ export async function sessionPage(root, [sid]) {
 
   // header + actions
   const delBtn = h('button', { class: 'btn danger', type: 'button' }, 'Delete…');
-  if (!isOwner() && role() !== 'member') delBtn.disabled = true;
+  // Deleting needs the admin scope, which only owners have.
+  if (!isOwner()) { delBtn.disabled = true; delBtn.title = 'Only an owner can delete sessions'; }
   const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'del-title' },
     h('h2', { id: 'del-title' }, 'Delete this session?'),
     h('p', null, 'The session ', h('strong', null, s.name), ` and all ${sum.point_count ?? 0} points recorded in it are deleted. This cannot be undone.`),
