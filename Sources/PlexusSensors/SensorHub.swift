@@ -213,7 +213,8 @@ public final class SensorHub: Sendable {
         sleep: (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) },
         onPoll: (SensorPoll) async throws -> Void
     ) async throws {
-        while !Task.isCancelled {
+        while true {
+            try Task.checkCancellation()  // ends the same way wherever the cancel lands
             let result = poll()
             if !result.isEmpty { try await onPoll(result) }
             try await sleep(min(max(secondsUntilNextRead() ?? 1, 0.000_5), 1))

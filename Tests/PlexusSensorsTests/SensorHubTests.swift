@@ -324,6 +324,8 @@ struct SensorHubTests {
         #expect(await iterator.next() == 1)
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
-        #expect(sensor.reads == 1)
+        // One read at once; on a loaded machine the one-second wait may end before the
+        // cancel arrives, so a second read is allowed, but never more.
+        #expect((1...2).contains(sensor.reads))
     }
 }

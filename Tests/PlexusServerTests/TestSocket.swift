@@ -80,7 +80,7 @@ final class TestSocket: Sendable {
     func send(binary: [UInt8]) { outbound.yield(.binary(binary)) }
 
     /// The next frame (parsed), or nil if none arrives in time.
-    func next(timeout: Duration = .seconds(5)) async -> [String: Any]? {
+    func next(timeout: Duration = .seconds(20)) async -> [String: Any]? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let s = box.frames.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
@@ -92,7 +92,7 @@ final class TestSocket: Sendable {
     }
 
     /// The next frame of a type, skipping others.
-    func next(type: String, timeout: Duration = .seconds(5)) async -> [String: Any]? {
+    func next(type: String, timeout: Duration = .seconds(20)) async -> [String: Any]? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard let f = await next(timeout: deadline - ContinuousClock.now) else { return nil }
@@ -102,7 +102,7 @@ final class TestSocket: Sendable {
     }
 
     /// Waits for the server to close; returns the close code (nil if it did not close in time).
-    func closed(timeout: Duration = .seconds(5)) async -> Int? {
+    func closed(timeout: Duration = .seconds(20)) async -> Int? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let (done, code) = box.done.withLock { $0 }
