@@ -1,7 +1,8 @@
 """Browser tests of the dashboard against a real plexus-server.
 
 PLEXUS_SERVER_BIN points at the built server. One server (fresh data dir, port 0,
---dashboard-dir = this repo's Public/) serves the whole module; browsers are headless
+serving the dashboard files built into it, or PLEXUS_DASHBOARD_DIR's if that is set)
+serves the whole module; browsers are headless
 Chromium driven by Debian's chromedriver.
 """
 import json
@@ -47,7 +48,7 @@ class Server:
         with open(log, "wb") as err:
             self.proc = subprocess.Popen(
                 [bin_, "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-                 "--dashboard-dir", str(PUBLIC), "--log-level", "warning"],
+                 "--log-level", "warning"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
         lines: "queue.Queue[str | None]" = queue.Queue()
 

@@ -7,9 +7,14 @@ import csv
 import http.server
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
+
+from pathlib import Path
 
 import pytest
 import requests
@@ -142,6 +147,67 @@ def test_live_chart_updates(browsers):
     time.sleep(0.7)
     assert canvas.screenshot_as_png != p1, "chart pixels did not change"
     b.shot("device")
+
+
+SDK_DEVICE = "py-sdk-rig"
+# The real plexus-python (0.16.0, current) as a device: it sends until its stdin closes.
+SDK_DRIVER = r"""
+import sys, threading, time
+from plexus import Plexus
+px = Plexus(source_id="py-sdk-rig")
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+i = 0
+while not stop.is_set():
+    px.send("battery", 100.0 - (i % 50) * 0.5)
+    i += 1
+    time.sleep(0.05)
+px.close()
+print("sent", i, flush=True)
+"""
+
+
+def sdk_python(version):
+    base = Path(os.environ.get("PLEXUS_SDK_VENVS") or Path(__file__).resolve().parents[2] / ".build")
+    python = base / f"sdk-venv-{version}" / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} is missing: scripts/test creates it (pip install plexus-python=={version})", pytrace=False)
+    return str(python)
+
+
+def test_python_sdk_device_streams_live(browsers, server, tmp_path):
+    """A real SDK (not the simulator) connects, shows online, and its chart moves live."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXUS_")}
+    env.update(HOME=str(tmp_path), PYTHONUNBUFFERED="1", PLEXUS_API_KEY=ctx["key"],
+               PLEXUS_GATEWAY_URL=server.base_url, PLEXUS_GATEWAY_WS_URL=server.ws_url, PLEXUS_ENDPOINT=server.base_url)
+    proc = subprocess.Popen([sdk_python("0.16.0"), "-c", SDK_DRIVER], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        b = browsers("main")
+        b.go("/devices")
+        b.wait(lambda: b.els(f"tr[data-source='{SDK_DEVICE}']") and "online" in b.el(f"tr[data-source='{SDK_DEVICE}']").text,
+               timeout=30, msg="the plexus-python device never showed online")
+        b.el(f"tr[data-source='{SDK_DEVICE}'] a").click()
+        b.wait(lambda: b.d.current_url.endswith(f"/devices/{SDK_DEVICE}"))
+        b.wait(lambda: chart(b, "battery") and chart(b, "battery")["series"][0]["n"] > 3, timeout=30,
+               msg="battery chart got no points from the SDK")
+        c1 = chart(b, "battery")
+        time.sleep(1.0)
+        c2 = chart(b, "battery")
+        assert c2["series"][0]["n"] > c1["series"][0]["n"] and c2["series"][0]["lastT"] > c1["series"][0]["lastT"], (c1, c2)
+        b.shot("device-python-sdk")
+    finally:
+        out, err = proc.communicate(input="", timeout=60)
+    assert proc.returncode == 0 and out.startswith("sent"), (proc.returncode, out, err[-2000:])
+    # What the chart showed was also stored.
+    r = requests.get(f"{server.base_url}/v1/sources/{SDK_DEVICE}/metrics/query",
+                     params={"metrics": "battery", "interval": "raw", "start": 0, "end": 99999999999999},
+                     headers={"x-api-key": ctx["key"]}, timeout=30)
+    assert r.status_code == 200, r.text
+    stored = r.json()["series"]["battery"]["value"]
+    assert len(stored) == int(out.split()[1]), (len(stored), out)
+    b.go("/devices")
+    b.wait(lambda: "offline" in b.el(f"tr[data-source='{SDK_DEVICE}']").text, msg="the SDK device never went offline")
 
 
 def test_stream_controls_reach_device(browsers):
