@@ -15,6 +15,7 @@ struct SessionTests {
             #expect(try await s.post("/api/sessions", body).status == 200)
             r = try await s.post("/api/sessions", #"{"session_id":"test-001","name":"Other","source_id":"sensor-001"}"#)
             #expect((r.status, r.object["code"] as? String) == (409, "CONFLICT"))
+            #expect(r.object["error"] as? String == "session test-001 already exists with different fields")
             r = try await s.post("/api/sessions", #"{"name":"auto","source_id":"sensor-001"}"#)
             #expect(r.status == 201)
             let generated = try #require(r.object["session_id"] as? String)
@@ -45,6 +46,7 @@ struct SessionTests {
             #expect(r.object["ended_at"] is String)  // ending without ended_at uses now
             r = try await s.request(.PATCH, "/api/sessions/nope", body: Data(#"{"status":"completed"}"#.utf8))
             #expect((r.status, r.object["code"] as? String) == (404, "NOT_FOUND"))
+            #expect(r.object["error"] as? String == "session not found")
             #expect(try await s.get("/api/sessions/nope").status == 404)
 
             let done = try await s.get("/api/sessions?source_id=sensor-001&status=completed").object["sessions"] as? [[String: Any]]

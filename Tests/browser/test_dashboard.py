@@ -124,31 +124,6 @@ def test_device_appears_online(browsers, server):
     assert row is not None
 
 
-def test_live_chart_updates(browsers):
-    b = browsers("main")
-    b.el(f"tr[data-source='{DEVICE}'] a").click()
-    b.wait(lambda: b.d.current_url.endswith(f"/devices/{DEVICE}"))
-    b.el("section.metric-card[data-metric='temp'] canvas")
-    b.wait(lambda: chart(b, "temp") and chart(b, "temp")["series"][0]["n"] > 3, msg="temp chart got no points")
-    c1 = chart(b, "temp")
-    time.sleep(1.0)
-    c2 = chart(b, "temp")
-    assert c2["series"][0]["n"] > c1["series"][0]["n"], (c1, c2)
-    assert c2["drawCount"] > c1["drawCount"]
-    assert c2["series"][0]["lastT"] > c1["series"][0]["lastT"]
-    # every value type gets its own kind of chart
-    b.wait(lambda: chart(b, "accel") and chart(b, "mode") and chart(b, "wave"), msg="vector/state/array charts missing")
-    assert chart(b, "accel")["kind"] == "line" and {s["name"] for s in chart(b, "accel")["series"]} == {"x", "y", "z"}
-    assert chart(b, "mode")["kind"] == "state"
-    assert chart(b, "wave")["kind"] == "wave" and chart(b, "wave")["wave"] == 64
-    # pixels change as points arrive
-    canvas = b.el("section.metric-card[data-metric='temp'] canvas")
-    p1 = canvas.screenshot_as_png
-    time.sleep(0.7)
-    assert canvas.screenshot_as_png != p1, "chart pixels did not change"
-    b.shot("device")
-
-
 SDK_DEVICE = "py-sdk-rig"
 # The real plexus-python (0.16.0, current) as a device: it sends until its stdin closes.
 SDK_DRIVER = r"""
@@ -208,6 +183,31 @@ def test_python_sdk_device_streams_live(browsers, server, tmp_path):
     assert len(stored) == int(out.split()[1]), (len(stored), out)
     b.go("/devices")
     b.wait(lambda: "offline" in b.el(f"tr[data-source='{SDK_DEVICE}']").text, msg="the SDK device never went offline")
+
+
+def test_live_chart_updates(browsers):
+    b = browsers("main")
+    b.el(f"tr[data-source='{DEVICE}'] a").click()
+    b.wait(lambda: b.d.current_url.endswith(f"/devices/{DEVICE}"))
+    b.el("section.metric-card[data-metric='temp'] canvas")
+    b.wait(lambda: chart(b, "temp") and chart(b, "temp")["series"][0]["n"] > 3, msg="temp chart got no points")
+    c1 = chart(b, "temp")
+    time.sleep(1.0)
+    c2 = chart(b, "temp")
+    assert c2["series"][0]["n"] > c1["series"][0]["n"], (c1, c2)
+    assert c2["drawCount"] > c1["drawCount"]
+    assert c2["series"][0]["lastT"] > c1["series"][0]["lastT"]
+    # every value type gets its own kind of chart
+    b.wait(lambda: chart(b, "accel") and chart(b, "mode") and chart(b, "wave"), msg="vector/state/array charts missing")
+    assert chart(b, "accel")["kind"] == "line" and {s["name"] for s in chart(b, "accel")["series"]} == {"x", "y", "z"}
+    assert chart(b, "mode")["kind"] == "state"
+    assert chart(b, "wave")["kind"] == "wave" and chart(b, "wave")["wave"] == 64
+    # pixels change as points arrive
+    canvas = b.el("section.metric-card[data-metric='temp'] canvas")
+    p1 = canvas.screenshot_as_png
+    time.sleep(0.7)
+    assert canvas.screenshot_as_png != p1, "chart pixels did not change"
+    b.shot("device")
 
 
 def test_stream_controls_reach_device(browsers):
