@@ -219,11 +219,12 @@ def test_stream_controls_reach_device(browsers):
     b.el("button[data-ctl=stop_stream]").click()
     f = dev.wait_frame("stop_stream")
     assert f["source_id"] == DEVICE
-    b.wait(lambda: "sent" in b.el("button[data-ctl=stop_stream]").find_element(By.XPATH, "..").text)
+    status = lambda: b.el("button[data-ctl=start_stream]").find_element(By.XPATH, "..").text  # noqa: E731
+    # Confirmed by the device's telemetry ceasing (the spec has no reply frame for it).
+    b.wait(lambda: "stopped ✓" in status(), timeout=20, msg="stop_stream never showed 'stopped ✓'")
     b.el("button[data-ctl=start_stream]").click()
     f = dev.wait_frame("start_stream")
     assert f["interval_ms"] == 40 and f["metrics"] == ["temp", "accel"], f
-    status = lambda: b.el("button[data-ctl=start_stream]").find_element(By.XPATH, "..").text  # noqa: E731
     b.wait(lambda: "streaming" in status(), msg="start_stream never showed 'streaming'")
 
 

@@ -147,12 +147,33 @@ export async function devicePage(root, [id]) {
   }
   function refreshMetricList() { metricList.replaceChildren(...[...knownMetrics].sort().map((m) => h('option', { value: m }))); }
   let pointsIn = 0, lastRateT = performance.now();
-  const streamWatch = { armed: false };
+  // start_stream is confirmed by telemetry arriving after it was sent; stop_stream by
+  // telemetry ceasing (the spec has no reply frame for either).
+  const streamWatch = { armed: false, stopping: null };
+  let lastTelemetryAt = 0;
+  const stopTimer = setInterval(() => {
+    const w = streamWatch.stopping;
+    if (!w) return;
+    const now = performance.now();
+    if (now - Math.max(lastTelemetryAt, w.at) >= 2000) {
+      streamWatch.stopping = null;
+      setStatus(streamSt, 'stopped ✓ no telemetry for 2 s', 'ok'); logLine('Stream stopped: no telemetry for 2 s', 'ok');
+    } else if (now - w.at > 10000) {
+      streamWatch.stopping = null;
+      setStatus(streamSt, 'sent · device is still streaming', 'pending'); logLine('Stop stream: the device is still sending telemetry');
+    }
+  }, 250);
+  offs.push(() => clearInterval(stopTimer));
   offs.push(live.on('telemetry', (m) => {
     if (m.source_id !== id) return;
+    lastTelemetryAt = performance.now();
     if (streamWatch.armed) { streamWatch.armed = false; setStatus(streamSt, 'streaming ✓ telemetry arriving', 'ok'); logLine('Streaming: telemetry is arriving', 'ok'); }
-    if (paused) return;
-    for (const p of m.points) { view(p.metric, p.value).push(p.timestamp, p.value); pointsIn++; }
+    // Paused: the view stands still but keeps every point, so Resume shows no hole
+    // (an array's waveform alone is not replaced while paused).
+    for (const p of m.points) {
+      if (paused && Array.isArray(p.value)) continue;
+      view(p.metric, p.value).push(p.timestamp, p.value); pointsIn++;
+    }
   }));
   offs.push(onFrame(() => {
     const now = performance.now();
@@ -197,7 +218,7 @@ export async function devicePage(root, [id]) {
     const metrics = streamMetrics.value.split(',').map((s) => s.trim()).filter(Boolean);
     const interval = Math.max(1, Math.round(+streamInterval.value || 100));
     const f = { interval_ms: interval }; if (metrics.length) f.metrics = metrics;
-    if (send('start_stream', f, streamSt, 'Start stream')) streamWatch.armed = true;
+    if (send('start_stream', f, streamSt, 'Start stream')) streamWatch.stopping = null;
   });
   stopStreamBtn.addEventListener('click', () => { streamWatch.armed = false; send('stop_stream', { id: '*' }, streamSt, 'Stop stream'); });
   startSessBtn.addEventListener('click', () => {
@@ -220,8 +241,8 @@ export async function devicePage(root, [id]) {
       case 'control_sent': {
         const p = pending.find((x) => x.type === m.command && !x.sent); if (p) p.sent = true;
         const el = p ? p.el : null;
-        if (m.command === 'start_stream') { el && setStatus(el, 'sent · waiting for telemetry', 'pending'); logLine('Start stream sent' + (m.frame.metrics ? ` (${m.frame.metrics.join(', ')})` : '') + (m.frame.interval_ms ? ` every ${m.frame.interval_ms} ms` : '')); takePending(['start_stream']); }
-        else if (m.command === 'stop_stream') { el && setStatus(el, 'sent · stream stopped', 'ok'); logLine('Stop stream sent'); takePending(['stop_stream']); }
+        if (m.command === 'start_stream') { streamWatch.armed = true; el && setStatus(el, 'sent · waiting for telemetry', 'pending'); logLine('Start stream sent' + (m.frame.metrics ? ` (${m.frame.metrics.join(', ')})` : '') + (m.frame.interval_ms ? ` every ${m.frame.interval_ms} ms` : '')); takePending(['start_stream']); }
+        else if (m.command === 'stop_stream') { el && setStatus(el, 'sent · waiting for telemetry to stop', 'pending'); logLine('Stop stream sent'); takePending(['stop_stream']); streamWatch.stopping = { at: performance.now() }; }
         else if (m.command === 'start_session') {
           el && setStatus(el, 'recording · waiting for device to confirm', 'pending');
           logLine(`Recording started: ${m.frame.session_id}`);
