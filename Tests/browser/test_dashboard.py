@@ -461,6 +461,39 @@ def test_cli_approval(browsers, server):
     srv.shutdown(); srv.server_close()
 
 
+def test_phone_layout_and_keyboard(browsers):
+    """Every page fits a phone's width (no sideways scrolling), with a screenshot of each;
+    the keyboard reaches the skip link and the main navigation, and Enter follows a link."""
+    b = browsers("main")
+    try:
+        b.d.set_window_size(390, 844)
+        for path, name in [("/devices", "devices"), (f"/devices/{DEVICE}", "device"), ("/sessions", "sessions"),
+                           ("/explore", "explore"), ("/settings", "settings")]:
+            b.go(path)
+            b.el("main h1")
+            time.sleep(0.3)
+            over = b.js("return [document.documentElement.scrollWidth, window.innerWidth]")
+            assert over[0] <= over[1] + 1, f"{path} scrolls sideways on a phone: {over}"
+            b.shot(f"phone-{name}")
+    finally:
+        b.d.set_window_size(1400, 1000)
+    b.go("/devices")
+    b.el("table.devices")
+    b.js("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    body = b.d.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    assert b.js("return document.activeElement.className") == "skip"
+    focused = []
+    for _ in range(8):
+        ActionChains(b.d).send_keys(Keys.TAB).perform()
+        focused.append(b.js("return document.activeElement.textContent.trim()"))
+        if focused[-1] == "Sessions":
+            break
+    assert "Sessions" in focused, focused
+    ActionChains(b.d).send_keys(Keys.ENTER).perform()
+    b.wait(lambda: b.d.current_url.endswith("/sessions"), msg="Enter on the Sessions link did not navigate")
+
+
 def test_change_password(browsers):
     b = browsers("main")
     b.allowed.append("/api/auth/password - Failed to load resource")  # the wrong-password attempt below
