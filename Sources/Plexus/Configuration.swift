@@ -32,6 +32,13 @@ public struct PlexusConfiguration: Sendable, Equatable {
     public var retry = RetryPolicy()
     /// Bodies larger than this are gzip-compressed (as the Python SDK does).
     public var gzipAbove = 1_024
+    /// `device_auth.platform`, shown to dashboards.
+    public var platform = "swift-sdk"
+    /// `device_auth.agent_version`, shown to dashboards.
+    public var agentVersion = "0.1.0"
+    /// `device_auth.sensors`: the sensors the device reports (an array of
+    /// `{"name","description","metrics","sample_rate","prefix","available"}`), shown to dashboards.
+    public var sensors: PlexusValue?
 
     public static let defaultGatewayURL = "http://127.0.0.1:8080"
 
@@ -97,27 +104,35 @@ public struct PlexusConfiguration: Sendable, Equatable {
 }
 
 /// `~/.plexus/config.json`: a JSON object with `indent=2`, directory 0700, file 0600.
-struct ConfigFile {
-    let path: String
-    let directory: String
+/// The keys are the Python SDK's (`api_key`, `source_id`, `install_id`, `gateway_url`, …).
+public struct ConfigFile: Sendable {
+    public let path: String
+    public let directory: String
 
-    init(home: String) {
+    public init(home: String = NSHomeDirectory()) {
         directory = home + "/.plexus"
         path = directory + "/config.json"
     }
 
     /// The stored object; an unreadable or corrupt file reads as empty (as the Python SDK does).
-    func load() -> [String: Any] {
+    public func load() -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path),
               let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
         return obj
     }
 
-    func save(_ object: [String: Any]) {
+    public func save(_ object: [String: Any]) {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return }
         _ = FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600])
+    }
+
+    /// Loads, changes and saves the stored object.
+    public func update(_ body: (inout [String: Any]) -> Void) {
+        var object = load()
+        body(&object)
+        save(object)
     }
 }
 

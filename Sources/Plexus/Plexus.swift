@@ -39,6 +39,14 @@ public final class Plexus: Service, Sendable {
     private let state = Mutex(SendQueue())
     private let bell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
+    private let commandSink: AsyncStream<PlexusCommand>.Continuation
+
+    /// Commands from dashboards, in the order they arrived (WebSocket transport only; over
+    /// HTTP nothing arrives). Iterate it from one task. `ping`, `start_session` and
+    /// `stop_session` have already been answered when they appear here (see
+    /// ``PlexusCommand``); answer the others with ``reply(to:_:)``. At most 256 wait
+    /// unread; later ones are dropped. Ends when the client stops.
+    public let commands: AsyncStream<PlexusCommand>
 
     struct SendQueue: Sendable {
         /// Encoded points (JSON objects), oldest first.
@@ -54,12 +62,13 @@ public final class Plexus: Service, Sendable {
     public init(configuration: PlexusConfiguration) {
         self.configuration = configuration
         identity = Identity(sourceID: configuration.sourceID, configFile: configuration.home.map(ConfigFile.init(home:)))
+        (commands, commandSink) = AsyncStream.makeStream(of: PlexusCommand.self, bufferingPolicy: .bufferingOldest(256))
         switch configuration.transport {
         case .http:
             webSocket = nil
             transport = HTTPTransport(configuration: configuration)
         case .webSocket:
-            let ws = WebSocketTransport(configuration: configuration, identity: identity)
+            let ws = WebSocketTransport(configuration: configuration, identity: identity, commandSink: commandSink)
             webSocket = ws
             transport = ws
         }
@@ -83,19 +92,47 @@ public final class Plexus: Service, Sendable {
     public var droppedPoints: Int { state.withLock { $0.dropped } }
     /// Points waiting to be delivered.
     public var bufferedPoints: Int { state.withLock { $0.pending.count } }
+    /// The session a dashboard started with `start_session`, until `stop_session`: every
+    /// point sent meanwhile carries the tag `session_id` (unless it has its own).
+    public var sessionID: String? { identity.session }
+
+    /// Answers a command with `{"type":"command_result","command":…,"status":"ok"|"error",…}`
+    /// (with the stream's `id` or the configured `sensor`, and the error's `message`).
+    /// - Throws: ``PlexusError`` `.unavailable` when the socket is not connected.
+    public func reply(to command: PlexusCommand, _ result: PlexusCommandResult) async throws(PlexusError) {
+        guard let webSocket else { throw PlexusError(.unavailable, "commands need the WebSocket transport") }
+        try await webSocket.write(frame: CommandReplies.result(for: command, result))
+    }
+
+    /// Tells the dashboards that something on the device failed (a sensor stopped
+    /// answering): a `device_error` frame, which the server stores as the metric
+    /// `device.error`. Best effort: nothing is sent while the socket is down.
+    public func reportError(source: String, _ message: String, severity: String = "error") async {
+        guard let webSocket else { return }
+        var w = JSONWriter(capacity: 128)
+        w.raw("{\"type\":\"device_error\",\"source\":")
+        w.string(source)
+        w.raw(",\"error\":")
+        w.string(message)
+        w.raw(",\"severity\":")
+        w.string(severity)
+        w.raw("}")
+        try? await webSocket.write(frame: w.string)
+    }
 
     // MARK: Sending
 
     /// Queues one point. `timestamp` nil means now. Never waits for the network.
     public func send(_ metric: String, _ value: PlexusValue, timestamp: Date? = nil, tags: [String: String] = [:]) throws(PlexusError) {
-        try enqueue([try Self.encode(PlexusPoint(metric, value, timestamp: timestamp, tags: tags), now: now())])
+        try enqueue([try Self.encode(PlexusPoint(metric, value, timestamp: timestamp, tags: tags), now: now(), session: identity.session)])
     }
 
     /// Queues points that share one timestamp (nil: now) and tags.
     public func sendBatch(_ points: [(String, PlexusValue)], timestamp: Date? = nil, tags: [String: String] = [:]) throws(PlexusError) {
         let at = timestamp ?? now()
         var encoded: [[UInt8]] = []
-        for (m, v) in points { encoded.append(try Self.encode(PlexusPoint(m, v, timestamp: at, tags: tags), now: at)) }
+        let session = identity.session
+        for (m, v) in points { encoded.append(try Self.encode(PlexusPoint(m, v, timestamp: at, tags: tags), now: at, session: session)) }
         try enqueue(encoded)
     }
 
@@ -103,22 +140,31 @@ public final class Plexus: Service, Sendable {
     public func sendBatch(_ points: [PlexusPoint]) throws(PlexusError) {
         let now = now()
         var encoded: [[UInt8]] = []
-        for p in points { encoded.append(try Self.encode(p, now: now)) }
+        let session = identity.session
+        for p in points { encoded.append(try Self.encode(p, now: now, session: session)) }
         try enqueue(encoded)
     }
 
     /// The corrected clock for timestamps the SDK generates.
     func now() -> Date { Date().addingTimeInterval(identity.clockOffsetMs / 1_000) }
 
-    static func encode(_ p: PlexusPoint, now: Date) throws(PlexusError) -> [UInt8] {
+    /// One point as JSON. During a session the point gets the tag `session_id` (the spec's
+    /// shape), or the `session_id` field when its tags are already full.
+    static func encode(_ p: PlexusPoint, now: Date, session: String? = nil) throws(PlexusError) -> [UInt8] {
         guard !p.metric.isEmpty, p.metric.utf8.count <= Limits.maxMetricBytes else {
             throw PlexusError(.invalidArgument, "metric must be 1-\(Limits.maxMetricBytes) bytes")
         }
         if case .number(let d) = p.value, !d.isFinite { throw PlexusError(.invalidArgument, "\(p.metric): value must be finite") }
         guard p.tags.count <= Limits.maxTags else { throw PlexusError(.invalidArgument, "at most \(Limits.maxTags) tags") }
         let at = ((p.timestamp ?? now).timeIntervalSince1970 * 1_000_000).rounded()
+        var tags = p.tags
+        var sessionField: String?
+        if let session, tags["session_id"] == nil {
+            if tags.count < Limits.maxTags { tags["session_id"] = session } else { sessionField = session }
+        }
         var w = JSONWriter(capacity: 96)
-        w.point(Point(metric: p.metric, value: p.value, tags: p.tags.map { Tag($0.key, $0.value) }.sorted()), timestamp: Int64(at))
+        let point = Point(metric: p.metric, value: p.value, tags: tags.map { Tag($0.key, $0.value) }.sorted(), sessionID: sessionField)
+        w.point(point, timestamp: Int64(at))
         return w.bytes
     }
 
@@ -181,6 +227,7 @@ public final class Plexus: Service, Sendable {
                 for await _ in bell { await deliverDue() }
             } onGracefulShutdown: { [ring] in ring.finish() }
             await deliverDue(force: true)
+            commandSink.finish()
             group.cancelAll()
         }
     }

@@ -140,7 +140,7 @@ struct SDKHTTPTests {
             #expect(values.sorted() == (0..<60).map(Double.init))
             // The server did refuse some (6 batches against a burst of 4): the retries are what delivered them.
             let metrics = try await s.get("/metrics", key: .some(nil)).text
-            #expect(metrics.contains(#"plexus_rejects_total{reason="RATE_LIMITED"}"#))
+            #expect(metrics.contains(#"plexus_rejects_total{reason="RATE_LIMITED",transport="http"}"#))
         }
     }
 
