@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "plexus-server", targets: ["PlexusServerCLI"]),
+        .executable(name: "plexus", targets: ["PlexusCLI"]),
         .library(name: "Plexus", targets: ["Plexus"]),
         .library(name: "PlexusSensors", targets: ["PlexusSensors"]),
     ],
@@ -123,6 +124,22 @@ let package = Package(
             dependencies: ["PlexusModel"],
             swiftSettings: swiftSettings
         ),
+        // `plexus`, the device agent: sign in, scan sensors, stream, obey the dashboard.
+        .executableTarget(
+            name: "PlexusCLI",
+            dependencies: [
+                "Plexus", "PlexusSensors", "PlexusModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The live-path benchmark client (scripts/bench-live): devices and dashboards over WebSocket.
         .executableTarget(
             name: "PlexusLiveBench",
@@ -159,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "PlexusServerTests",
             dependencies: [
-                "PlexusModel", "PlexusServer", "PlexusServerCLI", "Plexus",
+                "PlexusModel", "PlexusServer", "PlexusServerCLI", "Plexus", "PlexusCLI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
