@@ -26,9 +26,15 @@ public struct PlexusConfiguration: Sendable, Equatable {
     public var maxBatchPoints = 500
     /// Send what waits at least this often.
     public var flushInterval: Duration = .milliseconds(100)
-    /// Points kept in memory while the server cannot be reached; the oldest are dropped
-    /// (and counted) past this.
+    /// Points kept while the server cannot be reached (on disk with ``bufferPath``, else in
+    /// memory); past this the oldest are dropped, counted in ``Plexus/droppedPoints`` and
+    /// logged.
     public var maxBufferedPoints = 100_000
+    /// A SQLite file for points not yet acknowledged, so they survive a lost connection and
+    /// a restart and go first after it (with their original timestamps). nil: memory only.
+    /// ``resolve(apiKey:sourceID:gatewayURL:environment:home:)`` sets
+    /// `~/.plexus/buffer-swift.sqlite` unless the config file says `"persistent_buffer": false`.
+    public var bufferPath: String?
     public var retry = RetryPolicy()
     /// Bodies larger than this are gzip-compressed (as the Python SDK does).
     public var gzipAbove = 1_024
@@ -99,6 +105,7 @@ public struct PlexusConfiguration: Sendable, Equatable {
         let ws = environment["PLEXUS_GATEWAY_WS_URL"] ?? stored["gateway_ws_url"] as? String
         var c = PlexusConfiguration(apiKey: key, sourceID: source, gatewayURL: url, gatewayWSURL: ws, installID: install)
         c.home = home
+        if stored["persistent_buffer"] as? Bool != false { c.bufferPath = file.directory + "/buffer-swift.sqlite" }
         return c
     }
 }

@@ -40,6 +40,10 @@ public final class Plexus: Service, Sendable {
     private let bell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
     private let commandSink: AsyncStream<PlexusCommand>.Continuation
+    /// Points not yet acknowledged, on disk (``PlexusConfiguration/bufferPath``); nil keeps
+    /// them in memory only.
+    let disk: DiskBuffer?
+    private let logger = Logger(label: "plexus.sdk")
 
     /// Commands from dashboards, in the order they arrived (WebSocket transport only; over
     /// HTTP nothing arrives). Iterate it from one task. `ping`, `start_session` and
@@ -49,8 +53,14 @@ public final class Plexus: Service, Sendable {
     public let commands: AsyncStream<PlexusCommand>
 
     struct SendQueue: Sendable {
-        /// Encoded points (JSON objects), oldest first.
+        /// Encoded points (JSON objects), oldest first. With a disk buffer, points wait here
+        /// only until the sender's next tick moves them to disk.
         var pending: [[UInt8]] = []
+        /// Points in the disk buffer.
+        var onDisk = 0
+        /// Points on their way from `pending` to disk (in neither count meanwhile).
+        var spilling = false
+        var isEmpty: Bool { pending.isEmpty && onDisk == 0 }
         var firstPendingAt: ContinuousClock.Instant?
         var dropped = 0
         var closed = false
@@ -73,6 +83,24 @@ public final class Plexus: Service, Sendable {
             transport = ws
         }
         (bell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        var opened: DiskBuffer?
+        if let path = configuration.bufferPath {
+            do {
+                let buffer = try DiskBuffer(path: path, capacity: configuration.maxBufferedPoints)
+                let waiting = try buffer.count()
+                opened = buffer
+                if waiting > 0 {
+                    logger.info("\(waiting) points from before wait in \(path); they go first")
+                    state.withLock { s in
+                        s.onDisk = waiting
+                        s.firstPendingAt = .now
+                    }
+                }
+            } catch {
+                logger.error("no disk buffer, points wait in memory only: \(error)")
+            }
+        }
+        disk = opened
     }
 
     /// Resolves the configuration (arguments, environment, `~/.plexus/config.json`).
@@ -90,8 +118,14 @@ public final class Plexus: Service, Sendable {
     public var isConnected: Bool { webSocket?.isConnected ?? false }
     /// Points dropped because the buffer was full (the server unreachable for long).
     public var droppedPoints: Int { state.withLock { $0.dropped } }
-    /// Points waiting to be delivered.
-    public var bufferedPoints: Int { state.withLock { $0.pending.count } }
+    /// Points waiting in the disk buffer at `path` (for `plexus status`); nil if there is none.
+    public static func bufferedPoints(inBuffer path: String) -> Int? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try? DiskBuffer(path: path, capacity: .max).count()
+    }
+
+    /// Points waiting to be delivered (in memory and in the disk buffer).
+    public var bufferedPoints: Int { state.withLock { $0.pending.count + $0.onDisk } }
     /// The session a dashboard started with `start_session`, until `stop_session`: every
     /// point sent meanwhile carries the tag `session_id` (unless it has its own).
     public var sessionID: String? { identity.session }
@@ -189,7 +223,7 @@ public final class Plexus: Service, Sendable {
     public func flush() async throws {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let done = state.withLock { s -> Bool in
-                if s.pending.isEmpty && !s.delivering { return true }
+                if s.isEmpty && !s.delivering && !s.spilling { return true }
                 s.flushWaiters.append(c)
                 return false
             }
@@ -216,6 +250,15 @@ public final class Plexus: Service, Sendable {
                     ring.yield()
                 }
             }
+            if let disk {
+                // Points go to disk every tick, even while a delivery hangs on a dead server.
+                group.addTask { [configuration] in
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: configuration.flushInterval)
+                        await self.spill(to: disk)
+                    }
+                }
+            }
             if let webSocket {
                 group.addTask {
                     var logger = Logger(label: "plexus.sdk")
@@ -234,31 +277,59 @@ public final class Plexus: Service, Sendable {
 
     private func deliverDue(force: Bool = false) async {
         while true {
-            let batch = state.withLock { s -> [[UInt8]]? in
-                let due = force || !s.flushWaiters.isEmpty || s.pending.count >= configuration.maxBatchPoints
+            if let disk { await spill(to: disk) }
+            let start = state.withLock { s -> [[UInt8]]? in
+                let total = s.pending.count + s.onDisk
+                let due = force || !s.flushWaiters.isEmpty || total >= configuration.maxBatchPoints
                     || (s.firstPendingAt.map { $0.duration(to: .now) >= configuration.flushInterval } ?? false)
-                guard due, !s.pending.isEmpty, !s.delivering else { return nil }
+                guard due, total > 0, !s.delivering else { return nil }
                 s.delivering = true
-                return Array(s.pending.prefix(configuration.maxBatchPoints))
+                return disk == nil ? Array(s.pending.prefix(configuration.maxBatchPoints)) : []
             }
-            guard let batch else {
+            guard var batch = start else {
                 resolveWaiters()
                 return
             }
+            var ids: [Int64] = []
+            if let disk {
+                do {
+                    let rows = try await disk.oldest(configuration.maxBatchPoints)
+                    batch = rows.map(\.body)
+                    ids = rows.map(\.id)
+                } catch {
+                    if !Task.isCancelled { logger.error("\(error)") }
+                }
+                if batch.isEmpty {
+                    state.withLock { s in
+                        s.delivering = false
+                        s.onDisk = 0
+                        if s.pending.isEmpty { s.firstPendingAt = nil }
+                    }
+                    resolveWaiters()
+                    return
+                }
+            }
             let result = await transport.deliver(batch, sourceID: identity.sourceID)
+            var removed = 0
+            if let disk, result.isSettled {
+                do { removed = try await disk.remove(ids) } catch { logger.error("\(error)") }
+            }
             state.withLock { s in
                 s.delivering = false
                 switch result {
                 case .success:
-                    s.pending.removeFirst(min(batch.count, s.pending.count))
                     s.lastError = nil
-                case .failure(let e) where e.code == .rejected:
-                    s.pending.removeFirst(min(batch.count, s.pending.count))  // the server will never take these
-                    s.lastError = e
                 case .failure(let e):
                     s.lastError = e
                 }
-                s.firstPendingAt = s.pending.isEmpty ? nil : .now
+                if result.isSettled {
+                    if disk == nil {
+                        s.pending.removeFirst(min(batch.count, s.pending.count))
+                    } else {
+                        s.onDisk = max(0, s.onDisk - removed)
+                    }
+                }
+                s.firstPendingAt = s.isEmpty ? nil : .now
             }
             if case .failure(let e) = result {
                 failWaiters()
@@ -268,9 +339,38 @@ public final class Plexus: Service, Sendable {
         }
     }
 
+    /// Moves the points queued in memory to the disk buffer (one transaction), dropping
+    /// the oldest on disk past the bound. If the disk fails they stay in memory.
+    private func spill(to disk: DiskBuffer) async {
+        let moving = state.withLock { s -> [[UInt8]] in
+            guard !s.pending.isEmpty, !s.spilling else { return [] }
+            s.spilling = true  // flush() must not see an empty queue while they move
+            defer { s.pending.removeAll() }
+            return s.pending
+        }
+        guard !moving.isEmpty else { return }
+        do {
+            let dropped = try await disk.append(moving).dropped
+            state.withLock { s in
+                s.onDisk = max(0, s.onDisk + moving.count - dropped)
+                s.dropped += dropped
+                s.spilling = false
+            }
+            if dropped > 0 {
+                logger.warning("buffer full (\(disk.capacity) points): dropped the \(dropped) oldest (\(droppedPoints) in all)")
+            }
+        } catch {
+            state.withLock { s in
+                s.pending.insert(contentsOf: moving, at: 0)
+                s.spilling = false
+            }
+            logger.error("\(error)")
+        }
+    }
+
     private func resolveWaiters() {
         let (waiters, error) = state.withLock { s -> ([CheckedContinuation<Void, any Error>], PlexusError?) in
-            guard s.pending.isEmpty && !s.delivering else { return ([], nil) }
+            guard s.isEmpty && !s.delivering && !s.spilling else { return ([], nil) }
             defer { s.flushWaiters.removeAll() }
             return (s.flushWaiters, s.lastError)
         }
@@ -301,6 +401,17 @@ public func withPlexus<T: Sendable>(_ configuration: PlexusConfiguration, _ body
             try? await px.close()
             group.cancelAll()
             throw error
+        }
+    }
+}
+
+extension Result where Failure == PlexusError {
+    /// Delivered, or refused for good (the server will never take these points): either
+    /// way they leave the buffer.
+    var isSettled: Bool {
+        switch self {
+        case .success: true
+        case .failure(let e): e.code == .rejected
         }
     }
 }

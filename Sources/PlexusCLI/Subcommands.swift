@@ -114,6 +114,7 @@ struct Send: AsyncParsableCommand {
         }
         config.transport = .http
         config.retry = RetryPolicy(maxRetries: 2)
+        config.bufferPath = nil  // one value, delivered before we return: `plexus start` owns the buffer
         let parsed: PlexusValue = PlexusValue(json: value) ?? .string(value)
         var tagMap: [String: String] = [:]
         for t in tags {
@@ -166,7 +167,12 @@ struct Status: AsyncParsableCommand {
         print("source_id:  \(stored["source_id"] as? String ?? "not set (`plexus start` uses the host name)")")
         print("install_id: \(stored["install_id"] as? String ?? "not yet generated")")
         if let org = stored["org_id"] as? String { print("org_id:     \(org)") }
-        print("buffer:     points wait in memory while the server is unreachable")
+        let bufferPath = home.file.directory + "/buffer-swift.sqlite"
+        if stored["persistent_buffer"] as? Bool == false {
+            print("buffer:     memory only (persistent_buffer is false)")
+        } else {
+            print("buffer:     \(Plexus.bufferedPoints(inBuffer: bufferPath) ?? 0) points waiting in \(bufferPath)")
+        }
     }
 }
 
