@@ -155,6 +155,49 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The spec's "Bring Your Own Protocol" patterns (docs/device.md): they compile with
+        // every build; run them with `swift run plexus-can` and so on.
+        .executableTarget(
+            name: "plexus-can",
+            dependencies: [
+                "Plexus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/plexus-can",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "plexus-mavlink",
+            dependencies: [
+                "Plexus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/plexus-mavlink",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "plexus-mqtt-bridge",
+            dependencies: [
+                "Plexus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/plexus-mqtt-bridge",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PlexusModelTests",
             dependencies: ["PlexusModel"],
