@@ -220,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "PlexusServerTests",
             dependencies: [
-                "PlexusModel", "PlexusServer", "PlexusServerCLI", "Plexus", "PlexusCLI",
+                "PlexusModel", "PlexusServer", "PlexusServerCLI", "Plexus", "PlexusCLI", "PlexusSensors",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

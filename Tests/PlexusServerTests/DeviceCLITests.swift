@@ -97,7 +97,7 @@ struct DeviceCLITests {
             try await Task.sleep(for: .milliseconds(600))
             _ = await drain(dash)
             var metrics = Set<String>()
-            for frame in await frames(dash, for: .milliseconds(1_500)) where frame["type"] as? String == "telemetry" {
+            for frame in await frames(dash, for: .milliseconds(2_500)) where frame["type"] as? String == "telemetry" {
                 for p in frame["points"] as? [[String: Any]] ?? [] { metrics.insert(p["metric"] as? String ?? "") }
             }
             #expect(metrics == ["temperature"])
