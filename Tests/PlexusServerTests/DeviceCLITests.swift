@@ -198,6 +198,54 @@ struct DeviceCLITests {
         }
     }
 
+    @Test("on a terminal without a key, plexus start offers sign-up, saves the new key, and shows a live status line")
+    func terminalSignUp() async throws {
+        try await withServer { s in
+            let home = try DeviceProcess.tempHome()
+            defer { try? FileManager.default.removeItem(atPath: home) }
+            let log = home + "/tty.log"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            // script(1) gives the agent a pseudo-terminal; the answers go in through it.
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+            p.arguments = ["-qfec", "exec '\(DeviceProcess.binary)' start --simulate --server \(s.url) --name tty-dev", "/dev/null"]
+            var env = ProcessInfo.processInfo.environment
+            env.removeValue(forKey: "PLEXUS_API_KEY")
+            env["HOME"] = home
+            p.environment = env
+            let input = Pipe()
+            p.standardInput = input
+            p.standardOutput = FileHandle(forWritingAtPath: log)
+            p.standardError = p.standardOutput
+            try p.run()
+            defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+            let output = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            input.fileHandleForWriting.write(Data("1\ntty@example.com\nTess\n".utf8))
+            // The password once echo is off (typed earlier, the terminal would echo it).
+            for _ in 0..<200 where !output().contains("Password:") { try await Task.sleep(for: .milliseconds(25)) }
+            try await Task.sleep(for: .milliseconds(100))
+            input.fileHandleForWriting.write(Data("correct horse battery\n".utf8))
+
+            let (dash, _) = await s.dashboard()
+            let online = await dash.next(type: "source_status", timeout: .seconds(30))
+            #expect(online?["source_id"] as? String == "tty-dev", "\(output())")
+            let key = try #require(DeviceProcess(home: home).config["api_key"] as? String, "\(output())")
+            #expect(key.hasPrefix("plx_") && key != s.key)
+            #expect(output().contains("Sign up") && output().contains("Password:"))
+            #expect(!output().contains("correct horse battery"), "the password is not echoed")
+            for _ in 0..<100 where !output().contains("● connected as tty-dev") { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(output().contains("● connected as tty-dev"), "\(output())")
+            #expect(output().contains("points sent"))
+
+            // The agent is script's child: stop it the way systemd or Ctrl-C would.
+            let children = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/task/\(p.processIdentifier)/children", encoding: .utf8)) ?? ""
+            let agent = try #require(children.split(separator: " ").first.flatMap { Int32($0) })
+            kill(agent, SIGINT)
+            await TestServer.exited(p, timeout: .seconds(20))
+            #expect(p.terminationStatus == 0, "\(output())")
+        }
+    }
+
     /// Frames that arrive within `duration`.
     func frames(_ socket: TestSocket, for duration: Duration) async -> [[String: Any]] {
         let deadline = ContinuousClock.now + duration
