@@ -292,20 +292,29 @@ public final class Plexus: Service, Sendable {
             }
             var ids: [Int64] = []
             if let disk {
-                do {
-                    let rows = try await disk.oldest(configuration.maxBatchPoints)
-                    batch = rows.map(\.body)
-                    ids = rows.map(\.id)
-                } catch {
-                    if !Task.isCancelled { logger.error("\(error)") }
-                }
-                if batch.isEmpty {
+                let read: Result<[DiskBuffer.Row], PlexusError>
+                do { read = .success(try await disk.oldest(configuration.maxBatchPoints)) } catch { read = .failure(error) }
+                switch read {
+                case .success(let rows) where rows.isEmpty:
+                    // The count was off (rows dropped meanwhile): the disk is empty.
                     state.withLock { s in
                         s.delivering = false
                         s.onDisk = 0
                         if s.pending.isEmpty { s.firstPendingAt = nil }
                     }
                     resolveWaiters()
+                    return
+                case .success(let rows):
+                    batch = rows.map(\.body)
+                    ids = rows.map(\.id)
+                case .failure(let e):
+                    // Keep everything; the next tick tries again.
+                    if !Task.isCancelled { logger.error("\(e)") }
+                    state.withLock { s in
+                        s.delivering = false
+                        s.lastError = e
+                    }
+                    failWaiters()
                     return
                 }
             }
