@@ -155,6 +155,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The SDK throughput benchmark (scripts/bench-sdk): one client over HTTP and WebSocket.
+        .executableTarget(
+            name: "PlexusSDKBench",
+            dependencies: [
+                "Plexus",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The spec's "Bring Your Own Protocol" patterns (docs/device.md): they compile with
         // every build; run them with `swift run plexus-can` and so on.
         .executableTarget(
