@@ -60,6 +60,8 @@ public final class Plexus: Service, Sendable {
         var onDisk = 0
         /// Points on their way from `pending` to disk (in neither count meanwhile).
         var spilling = false
+        /// When a drop was last logged (at most one line per 10 s).
+        var dropLoggedAt: ContinuousClock.Instant?
         var isEmpty: Bool { pending.isEmpty && onDisk == 0 }
         var firstPendingAt: ContinuousClock.Instant?
         var dropped = 0
@@ -203,18 +205,20 @@ public final class Plexus: Service, Sendable {
     }
 
     private func enqueue(_ points: [[UInt8]]) throws(PlexusError) {
-        let (full, closed) = state.withLock { s -> (Bool, Bool) in
-            guard !s.closed else { return (false, true) }
+        let (full, closed, dropped) = state.withLock { s -> (Bool, Bool, Int) in
+            guard !s.closed else { return (false, true, 0) }
             s.pending.append(contentsOf: points)
+            var extra = 0
             if s.pending.count > configuration.maxBufferedPoints {
-                let extra = s.pending.count - configuration.maxBufferedPoints
+                extra = s.pending.count - configuration.maxBufferedPoints
                 s.pending.removeFirst(extra)
                 s.dropped += extra
             }
             if s.firstPendingAt == nil { s.firstPendingAt = .now }
-            return (s.pending.count >= configuration.maxBatchPoints, false)
+            return (s.pending.count >= configuration.maxBatchPoints, false, extra)
         }
         if closed { throw PlexusError(.closed, "the client is closed") }
+        if dropped > 0 { logDrop(dropped) }
         if full { ring.yield() }
     }
 
@@ -365,9 +369,7 @@ public final class Plexus: Service, Sendable {
                 s.dropped += dropped
                 s.spilling = false
             }
-            if dropped > 0 {
-                logger.warning("buffer full (\(disk.capacity) points): dropped the \(dropped) oldest (\(droppedPoints) in all)")
-            }
+            if dropped > 0 { logDrop(dropped) }
         } catch {
             state.withLock { s in
                 s.pending.insert(contentsOf: moving, at: 0)
@@ -375,6 +377,18 @@ public final class Plexus: Service, Sendable {
             }
             logger.error("\(error)")
         }
+    }
+
+    /// Logs dropped points: the first drop at once, then at most one line per 10 s.
+    private func logDrop(_ count: Int) {
+        let total = state.withLock { s -> Int? in
+            if let last = s.dropLoggedAt, last.duration(to: .now) < .seconds(10) { return nil }
+            s.dropLoggedAt = .now
+            return s.dropped
+        }
+        guard let total else { return }
+        logger.warning(
+            "buffer full (\(configuration.maxBufferedPoints) points): dropped the \(count) oldest; \(total) dropped since start")
     }
 
     private func resolveWaiters() {
