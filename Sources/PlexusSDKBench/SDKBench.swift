@@ -51,13 +51,13 @@ struct SDKBench {
         }
         defer { if let dir { try? FileManager.default.removeItem(atPath: dir) } }
 
+        let base = (Date().timeIntervalSince1970 * 1_000).rounded(.down) / 1_000
         let (elapsed, cpu) = try await withPlexus(config) { px -> (Duration, Double) in
             if o.transport == "ws" {
                 for _ in 0..<500 where !px.isConnected { try await Task.sleep(for: .milliseconds(10)) }
             }
             let cpu0 = cpuSeconds()
             let start = ContinuousClock.now
-            let base = Date().timeIntervalSince1970
             for i in 0..<o.points {
                 // Keep at most 40 batches waiting: the client never drops, so this is its pace.
                 while px.bufferedPoints > o.batch * 40 { try await Task.sleep(for: .milliseconds(1)) }
@@ -68,7 +68,7 @@ struct SDKBench {
             return (start.duration(to: .now), cpuSeconds() - cpu0)
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let stored = try await countStored(url: o.url, key: o.key, source: source)
+        let stored = try await countStored(url: o.url, key: o.key, source: source, fromMs: Int((base * 1_000).rounded()), points: o.points)
         let perSecond = Int(Double(o.points) / seconds)
         let cpuPer1000 = (cpu / Double(o.points) * 1_000 * 1_000 * 1_000).rounded() / 1_000
         let line: [String: Any] = [
@@ -87,16 +87,23 @@ struct SDKBench {
         return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 
-    static func countStored(url: String, key: String, source: String) async throws -> Int {
+    /// Counts the points back: point i of metric m\(i % 10) is at base + i µs, so a 50 ms
+    /// window holds 5,000 points of a metric, under the query API's 10,000-row cap.
+    static func countStored(url: String, key: String, source: String, fromMs: Int, points: Int) async throws -> Int {
         var total = 0
+        let toMs = fromMs + points / 1_000 + 2
         for m in 0..<10 {
-            var request = HTTPClientRequest(url: "\(url)/v1/sources/\(source)/metrics/query?metrics=m\(m)&start=0&end=99999999999999&interval=raw")
-            request.headers.add(name: "x-api-key", value: key)
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
-            let body = try await response.body.collect(upTo: 256 << 20)
-            let object = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
-            let series = (object?["series"] as? [String: Any])?["m\(m)"] as? [String: Any]
-            total += (series?["value"] as? [Any])?.count ?? 0
+            for start in stride(from: fromMs, to: toMs, by: 50) {
+                var request = HTTPClientRequest(
+                    url: "\(url)/v1/sources/\(source)/metrics/query?metrics=m\(m)&start=\(start)&end=\(start + 50)&interval=raw")
+                request.headers.add(name: "x-api-key", value: key)
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+                let body = try await response.body.collect(upTo: 64 << 20)
+                let object = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
+                if object?["truncated"] as? Bool == true { fatalError("a count window was truncated") }
+                let series = (object?["series"] as? [String: Any])?["m\(m)"] as? [String: Any]
+                total += (series?["value"] as? [Any])?.count ?? 0
+            }
         }
         return total
     }
