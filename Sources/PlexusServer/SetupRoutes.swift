@@ -51,7 +51,8 @@ struct SetupRoutes {
         # Safe to run again (it updates the binary and the key and restarts the service).
         # Environment: PLEXUS_SERVER (default __PLEXUS_SERVER__), PLEXUS_ROOT (install under
         # this directory instead of /), PLEXUS_BIN (install this binary instead of downloading),
-        # HOME (where ~/.plexus/config.json goes).
+        # PLEXUS_NO_SYSTEMD=1 (no service: print the foreground command), HOME (where
+        # ~/.plexus/config.json goes).
         set -euo pipefail
 
         SERVER="${PLEXUS_SERVER:-__PLEXUS_SERVER__}"
@@ -144,7 +145,10 @@ struct SetupRoutes {
 
         RUN_USER="$(id -un)"
         START="$BIN start"
-        if command -v systemctl >/dev/null 2>&1; then
+        # systemd only when it runs (a container may have systemctl without it); under
+        # PLEXUS_ROOT the systemctl on PATH is trusted. PLEXUS_NO_SYSTEMD=1: never.
+        if [ -z "${PLEXUS_NO_SYSTEMD:-}" ] && command -v systemctl >/dev/null 2>&1 \
+          && { [ -n "$ROOT" ] || [ -d /run/systemd/system ]; }; then
           $SUDO mkdir -p "$UNIT_DIR"
           $SUDO tee "$UNIT_DIR/plexus.service" >/dev/null <<EOF
         [Unit]
@@ -167,7 +171,7 @@ struct SetupRoutes {
           $SUDO systemctl restart plexus.service
           say "✓ plexus runs as the systemd service plexus.service (journalctl -u plexus -f to watch)"
         else
-          say "✓ Installed. systemd is not available here; run the agent in the foreground with:"
+          say "✓ Installed. systemd is not running here; run the agent in the foreground with:"
           say "    $START"
         fi
         """#

@@ -91,6 +91,13 @@ struct SetupScriptTests {
             #expect(status == 0 && out.contains("already up to date"), "\(out)")
             #expect(DeviceProcess(home: home).config["install_id"] as? String == installID)
             #expect(try String(contentsOfFile: work + "/systemctl.log", encoding: .utf8).components(separatedBy: "restart").count == 3)
+
+            // Without systemd: no systemctl call, the foreground command instead.
+            var noSystemd = env
+            noSystemd["PLEXUS_NO_SYSTEMD"] = "1"
+            (status, out) = try await shell(oneLine, environment: noSystemd, in: work)
+            #expect(status == 0 && out.contains("run the agent in the foreground with:\n    \(installed) start"), "\(out)")
+            #expect(try String(contentsOfFile: work + "/systemctl.log", encoding: .utf8).components(separatedBy: "restart").count == 3)
         }
     }
 
