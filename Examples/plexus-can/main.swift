@@ -80,14 +80,18 @@ struct CANBridge: Service {
     }
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                let socket = socket
-                guard let frame = try await NIOThreadPool.singleton.runIfActive({ try socket.read() }) else { continue }
-                try px.sendBatch(points(for: frame))
+        defer { socket.close() }
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    let socket = socket
+                    guard let frame = try await NIOThreadPool.singleton.runIfActive({ try socket.read() }) else { continue }
+                    try px.sendBatch(points(for: frame))
+                }
             }
+        } catch is CancellationError {
+            // Shutting down.
         }
-        socket.close()
     }
 }
 

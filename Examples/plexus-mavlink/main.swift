@@ -99,11 +99,15 @@ struct MAVLinkReader: Service {
                 }
             }
         try await channel.executeThenClose { inbound, _ in
-            try await cancelWhenGracefulShutdown {
-                for try await datagram in inbound {
-                    let batch = MAVLinkMessage.parse(Array(datagram.data.readableBytesView)).flatMap(points(for:))
-                    if !batch.isEmpty { try px.sendBatch(batch) }
+            do {
+                try await cancelWhenGracefulShutdown {
+                    for try await datagram in inbound {
+                        let batch = MAVLinkMessage.parse(Array(datagram.data.readableBytesView)).flatMap(points(for:))
+                        if !batch.isEmpty { try px.sendBatch(batch) }
+                    }
                 }
+            } catch is CancellationError {
+                // Shutting down.
             }
         }
     }

@@ -118,29 +118,39 @@ struct MQTTBridge: Service {
                     }
                 }
                 group.addTask {
-                    try await cancelWhenGracefulShutdown {
-                        var pending: [UInt8] = []
-                        for try await chunk in inbound {
-                            pending += chunk.readableBytesView
-                            while let p = MQTT.next(&pending) {
-                                switch p.type {
-                                case 2:  // CONNACK
-                                    guard p.body.count >= 2, p.body[1] == 0 else { throw ExampleError(description: "broker refused: code \(p.body.last ?? 0)") }
-                                    try await outbound.write(ByteBuffer(bytes: MQTT.subscribe(filter, packetID: 1)))
-                                case 3:  // PUBLISH
-                                    if let m = MQTT.publish(flags: p.flags, body: p.body), let point = point(topic: m.topic, payload: m.payload) {
-                                        try px.sendBatch([point])
-                                    }
-                                default:  // SUBACK, PINGRESP
-                                    break
-                                }
-                            }
-                        }
+                    do {
+                        try await cancelWhenGracefulShutdown { try await forward(inbound, outbound) }
+                    } catch is CancellationError {
+                        // Shutting down.
                     }
                     try? await outbound.write(ByteBuffer(bytes: MQTT.disconnect))
                 }
                 _ = try await group.next()
                 group.cancelAll()
+            }
+        }
+    }
+
+    /// Reads packets: subscribes after CONNACK, sends each PUBLISH as a point.
+    private func forward(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
+                         _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        var pending: [UInt8] = []
+        for try await chunk in inbound {
+            pending += chunk.readableBytesView
+            while let p = MQTT.next(&pending) {
+                switch p.type {
+                case 2:  // CONNACK
+                    guard p.body.count >= 2, p.body[1] == 0 else {
+                        throw ExampleError(description: "broker refused: code \(p.body.last ?? 0)")
+                    }
+                    try await outbound.write(ByteBuffer(bytes: MQTT.subscribe(filter, packetID: 1)))
+                case 3:  // PUBLISH
+                    if let m = MQTT.publish(flags: p.flags, body: p.body), let point = point(topic: m.topic, payload: m.payload) {
+                        try px.sendBatch([point])
+                    }
+                default:  // SUBACK, PINGRESP
+                    break
+                }
             }
         }
     }
