@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "plexus-server", targets: ["PlexusServerCLI"]),
+        .executable(name: "plexus", targets: ["PlexusCLI"]),
         .library(name: "Plexus", targets: ["Plexus"]),
         .library(name: "PlexusSensors", targets: ["PlexusSensors"]),
     ],
@@ -106,6 +107,7 @@ let package = Package(
                 "PlexusModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -123,6 +125,22 @@ let package = Package(
             dependencies: ["PlexusModel"],
             swiftSettings: swiftSettings
         ),
+        // `plexus`, the device agent: sign in, scan sensors, stream, obey the dashboard.
+        .executableTarget(
+            name: "PlexusCLI",
+            dependencies: [
+                "Plexus", "PlexusSensors", "PlexusModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The live-path benchmark client (scripts/bench-live): devices and dashboards over WebSocket.
         .executableTarget(
             name: "PlexusLiveBench",
@@ -135,6 +153,61 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The SDK throughput benchmark (scripts/bench-sdk): one client over HTTP and WebSocket.
+        .executableTarget(
+            name: "PlexusSDKBench",
+            dependencies: [
+                "Plexus",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The spec's "Bring Your Own Protocol" patterns (docs/device.md): they compile with
+        // every build; run them with `swift run plexus-can` and so on.
+        .executableTarget(
+            name: "plexus-can",
+            dependencies: [
+                "Plexus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/plexus-can",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "plexus-mavlink",
+            dependencies: [
+                "Plexus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/plexus-mavlink",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "plexus-mqtt-bridge",
+            dependencies: [
+                "Plexus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/plexus-mqtt-bridge",
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -159,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "PlexusServerTests",
             dependencies: [
-                "PlexusModel", "PlexusServer", "PlexusServerCLI", "Plexus",
+                "PlexusModel", "PlexusServer", "PlexusServerCLI", "Plexus", "PlexusCLI", "PlexusSensors",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -26,12 +26,25 @@ public struct PlexusConfiguration: Sendable, Equatable {
     public var maxBatchPoints = 500
     /// Send what waits at least this often.
     public var flushInterval: Duration = .milliseconds(100)
-    /// Points kept in memory while the server cannot be reached; the oldest are dropped
-    /// (and counted) past this.
+    /// Points kept while the server cannot be reached (on disk with ``bufferPath``, else in
+    /// memory); past this the oldest are dropped, counted in ``Plexus/droppedPoints`` and
+    /// logged.
     public var maxBufferedPoints = 100_000
+    /// A SQLite file for points not yet acknowledged, so they survive a lost connection and
+    /// a restart and go first after it (with their original timestamps). nil: memory only.
+    /// ``resolve(apiKey:sourceID:gatewayURL:environment:home:)`` sets
+    /// `~/.plexus/buffer-swift.sqlite` unless the config file says `"persistent_buffer": false`.
+    public var bufferPath: String?
     public var retry = RetryPolicy()
     /// Bodies larger than this are gzip-compressed (as the Python SDK does).
     public var gzipAbove = 1_024
+    /// `device_auth.platform`, shown to dashboards.
+    public var platform = "swift-sdk"
+    /// `device_auth.agent_version`, shown to dashboards.
+    public var agentVersion = "0.1.0"
+    /// `device_auth.sensors`: the sensors the device reports (an array of
+    /// `{"name","description","metrics","sample_rate","prefix","available"}`), shown to dashboards.
+    public var sensors: PlexusValue?
 
     public static let defaultGatewayURL = "http://127.0.0.1:8080"
 
@@ -92,32 +105,41 @@ public struct PlexusConfiguration: Sendable, Equatable {
         let ws = environment["PLEXUS_GATEWAY_WS_URL"] ?? stored["gateway_ws_url"] as? String
         var c = PlexusConfiguration(apiKey: key, sourceID: source, gatewayURL: url, gatewayWSURL: ws, installID: install)
         c.home = home
+        if stored["persistent_buffer"] as? Bool != false { c.bufferPath = file.directory + "/buffer-swift.sqlite" }
         return c
     }
 }
 
 /// `~/.plexus/config.json`: a JSON object with `indent=2`, directory 0700, file 0600.
-struct ConfigFile {
-    let path: String
-    let directory: String
+/// The keys are the Python SDK's (`api_key`, `source_id`, `install_id`, `gateway_url`, …).
+public struct ConfigFile: Sendable {
+    public let path: String
+    public let directory: String
 
-    init(home: String) {
+    public init(home: String = NSHomeDirectory()) {
         directory = home + "/.plexus"
         path = directory + "/config.json"
     }
 
     /// The stored object; an unreadable or corrupt file reads as empty (as the Python SDK does).
-    func load() -> [String: Any] {
+    public func load() -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path),
               let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
         return obj
     }
 
-    func save(_ object: [String: Any]) {
+    public func save(_ object: [String: Any]) {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return }
         _ = FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600])
+    }
+
+    /// Loads, changes and saves the stored object.
+    public func update(_ body: (inout [String: Any]) -> Void) {
+        var object = load()
+        body(&object)
+        save(object)
     }
 }
 

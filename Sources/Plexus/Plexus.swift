@@ -39,10 +39,30 @@ public final class Plexus: Service, Sendable {
     private let state = Mutex(SendQueue())
     private let bell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
+    private let commandSink: AsyncStream<PlexusCommand>.Continuation
+    /// Points not yet acknowledged, on disk (``PlexusConfiguration/bufferPath``); nil keeps
+    /// them in memory only.
+    let disk: DiskBuffer?
+    private let logger = Logger(label: "plexus.sdk")
+
+    /// Commands from dashboards, in the order they arrived (WebSocket transport only; over
+    /// HTTP nothing arrives). Iterate it from one task. `ping`, `start_session` and
+    /// `stop_session` have already been answered when they appear here (see
+    /// ``PlexusCommand``); answer the others with ``reply(to:_:)``. At most 256 wait
+    /// unread; later ones are dropped. Ends when the client stops.
+    public let commands: AsyncStream<PlexusCommand>
 
     struct SendQueue: Sendable {
-        /// Encoded points (JSON objects), oldest first.
+        /// Encoded points (JSON objects), oldest first. With a disk buffer, points wait here
+        /// only until the sender's next tick moves them to disk.
         var pending: [[UInt8]] = []
+        /// Points in the disk buffer.
+        var onDisk = 0
+        /// Points on their way from `pending` to disk (in neither count meanwhile).
+        var spilling = false
+        /// When a drop was last logged (at most one line per 10 s).
+        var dropLoggedAt: ContinuousClock.Instant?
+        var isEmpty: Bool { pending.isEmpty && onDisk == 0 }
         var firstPendingAt: ContinuousClock.Instant?
         var dropped = 0
         var closed = false
@@ -54,16 +74,35 @@ public final class Plexus: Service, Sendable {
     public init(configuration: PlexusConfiguration) {
         self.configuration = configuration
         identity = Identity(sourceID: configuration.sourceID, configFile: configuration.home.map(ConfigFile.init(home:)))
+        (commands, commandSink) = AsyncStream.makeStream(of: PlexusCommand.self, bufferingPolicy: .bufferingOldest(256))
         switch configuration.transport {
         case .http:
             webSocket = nil
             transport = HTTPTransport(configuration: configuration)
         case .webSocket:
-            let ws = WebSocketTransport(configuration: configuration, identity: identity)
+            let ws = WebSocketTransport(configuration: configuration, identity: identity, commandSink: commandSink)
             webSocket = ws
             transport = ws
         }
         (bell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        var opened: DiskBuffer?
+        if let path = configuration.bufferPath {
+            do {
+                let buffer = try DiskBuffer(path: path, capacity: configuration.maxBufferedPoints)
+                let waiting = try buffer.count()
+                opened = buffer
+                if waiting > 0 {
+                    logger.info("\(waiting) points from before wait in \(path); they go first")
+                    state.withLock { s in
+                        s.onDisk = waiting
+                        s.firstPendingAt = .now
+                    }
+                }
+            } catch {
+                logger.error("no disk buffer, points wait in memory only: \(error)")
+            }
+        }
+        disk = opened
     }
 
     /// Resolves the configuration (arguments, environment, `~/.plexus/config.json`).
@@ -81,21 +120,55 @@ public final class Plexus: Service, Sendable {
     public var isConnected: Bool { webSocket?.isConnected ?? false }
     /// Points dropped because the buffer was full (the server unreachable for long).
     public var droppedPoints: Int { state.withLock { $0.dropped } }
-    /// Points waiting to be delivered.
-    public var bufferedPoints: Int { state.withLock { $0.pending.count } }
+    /// Points waiting in the disk buffer at `path` (for `plexus status`); nil if there is none.
+    public static func bufferedPoints(inBuffer path: String) -> Int? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try? DiskBuffer(path: path, capacity: .max).count()
+    }
+
+    /// Points waiting to be delivered (in memory and in the disk buffer).
+    public var bufferedPoints: Int { state.withLock { $0.pending.count + $0.onDisk } }
+    /// The session a dashboard started with `start_session`, until `stop_session`: every
+    /// point sent meanwhile carries the tag `session_id` (unless it has its own).
+    public var sessionID: String? { identity.session }
+
+    /// Answers a command with `{"type":"command_result","command":…,"status":"ok"|"error",…}`
+    /// (with the stream's `id` or the configured `sensor`, and the error's `message`).
+    /// - Throws: ``PlexusError`` `.unavailable` when the socket is not connected.
+    public func reply(to command: PlexusCommand, _ result: PlexusCommandResult) async throws(PlexusError) {
+        guard let webSocket else { throw PlexusError(.unavailable, "commands need the WebSocket transport") }
+        try await webSocket.write(frame: CommandReplies.result(for: command, result))
+    }
+
+    /// Tells the dashboards that something on the device failed (a sensor stopped
+    /// answering): a `device_error` frame, which the server stores as the metric
+    /// `device.error`. Best effort: nothing is sent while the socket is down.
+    public func reportError(source: String, _ message: String, severity: String = "error") async {
+        guard let webSocket else { return }
+        var w = JSONWriter(capacity: 128)
+        w.raw("{\"type\":\"device_error\",\"source\":")
+        w.string(source)
+        w.raw(",\"error\":")
+        w.string(message)
+        w.raw(",\"severity\":")
+        w.string(severity)
+        w.raw("}")
+        try? await webSocket.write(frame: w.string)
+    }
 
     // MARK: Sending
 
     /// Queues one point. `timestamp` nil means now. Never waits for the network.
     public func send(_ metric: String, _ value: PlexusValue, timestamp: Date? = nil, tags: [String: String] = [:]) throws(PlexusError) {
-        try enqueue([try Self.encode(PlexusPoint(metric, value, timestamp: timestamp, tags: tags), now: now())])
+        try enqueue([try Self.encode(PlexusPoint(metric, value, timestamp: timestamp, tags: tags), now: now(), session: identity.session)])
     }
 
     /// Queues points that share one timestamp (nil: now) and tags.
     public func sendBatch(_ points: [(String, PlexusValue)], timestamp: Date? = nil, tags: [String: String] = [:]) throws(PlexusError) {
         let at = timestamp ?? now()
         var encoded: [[UInt8]] = []
-        for (m, v) in points { encoded.append(try Self.encode(PlexusPoint(m, v, timestamp: at, tags: tags), now: at)) }
+        let session = identity.session
+        for (m, v) in points { encoded.append(try Self.encode(PlexusPoint(m, v, timestamp: at, tags: tags), now: at, session: session)) }
         try enqueue(encoded)
     }
 
@@ -103,38 +176,49 @@ public final class Plexus: Service, Sendable {
     public func sendBatch(_ points: [PlexusPoint]) throws(PlexusError) {
         let now = now()
         var encoded: [[UInt8]] = []
-        for p in points { encoded.append(try Self.encode(p, now: now)) }
+        let session = identity.session
+        for p in points { encoded.append(try Self.encode(p, now: now, session: session)) }
         try enqueue(encoded)
     }
 
     /// The corrected clock for timestamps the SDK generates.
     func now() -> Date { Date().addingTimeInterval(identity.clockOffsetMs / 1_000) }
 
-    static func encode(_ p: PlexusPoint, now: Date) throws(PlexusError) -> [UInt8] {
+    /// One point as JSON. During a session the point gets the tag `session_id` (the spec's
+    /// shape), or the `session_id` field when its tags are already full.
+    static func encode(_ p: PlexusPoint, now: Date, session: String? = nil) throws(PlexusError) -> [UInt8] {
         guard !p.metric.isEmpty, p.metric.utf8.count <= Limits.maxMetricBytes else {
             throw PlexusError(.invalidArgument, "metric must be 1-\(Limits.maxMetricBytes) bytes")
         }
         if case .number(let d) = p.value, !d.isFinite { throw PlexusError(.invalidArgument, "\(p.metric): value must be finite") }
         guard p.tags.count <= Limits.maxTags else { throw PlexusError(.invalidArgument, "at most \(Limits.maxTags) tags") }
         let at = ((p.timestamp ?? now).timeIntervalSince1970 * 1_000_000).rounded()
+        var tags = p.tags
+        var sessionField: String?
+        if let session, tags["session_id"] == nil {
+            if tags.count < Limits.maxTags { tags["session_id"] = session } else { sessionField = session }
+        }
         var w = JSONWriter(capacity: 96)
-        w.point(Point(metric: p.metric, value: p.value, tags: p.tags.map { Tag($0.key, $0.value) }.sorted()), timestamp: Int64(at))
+        let point = Point(metric: p.metric, value: p.value, tags: tags.map { Tag($0.key, $0.value) }.sorted(), sessionID: sessionField)
+        w.point(point, timestamp: Int64(at))
         return w.bytes
     }
 
     private func enqueue(_ points: [[UInt8]]) throws(PlexusError) {
-        let (full, closed) = state.withLock { s -> (Bool, Bool) in
-            guard !s.closed else { return (false, true) }
+        let (full, closed, dropped) = state.withLock { s -> (Bool, Bool, Int) in
+            guard !s.closed else { return (false, true, 0) }
             s.pending.append(contentsOf: points)
+            var extra = 0
             if s.pending.count > configuration.maxBufferedPoints {
-                let extra = s.pending.count - configuration.maxBufferedPoints
+                extra = s.pending.count - configuration.maxBufferedPoints
                 s.pending.removeFirst(extra)
                 s.dropped += extra
             }
             if s.firstPendingAt == nil { s.firstPendingAt = .now }
-            return (s.pending.count >= configuration.maxBatchPoints, false)
+            return (s.pending.count >= configuration.maxBatchPoints, false, extra)
         }
         if closed { throw PlexusError(.closed, "the client is closed") }
+        if dropped > 0 { logDrop(dropped) }
         if full { ring.yield() }
     }
 
@@ -143,7 +227,7 @@ public final class Plexus: Service, Sendable {
     public func flush() async throws {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let done = state.withLock { s -> Bool in
-                if s.pending.isEmpty && !s.delivering { return true }
+                if s.isEmpty && !s.delivering && !s.spilling { return true }
                 s.flushWaiters.append(c)
                 return false
             }
@@ -170,6 +254,15 @@ public final class Plexus: Service, Sendable {
                     ring.yield()
                 }
             }
+            if let disk {
+                // Points go to disk every tick, even while a delivery hangs on a dead server.
+                group.addTask { [configuration] in
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: configuration.flushInterval)
+                        await self.spill(to: disk)
+                    }
+                }
+            }
             if let webSocket {
                 group.addTask {
                     var logger = Logger(label: "plexus.sdk")
@@ -181,37 +274,75 @@ public final class Plexus: Service, Sendable {
                 for await _ in bell { await deliverDue() }
             } onGracefulShutdown: { [ring] in ring.finish() }
             await deliverDue(force: true)
+            commandSink.finish()
             group.cancelAll()
         }
     }
 
     private func deliverDue(force: Bool = false) async {
         while true {
-            let batch = state.withLock { s -> [[UInt8]]? in
-                let due = force || !s.flushWaiters.isEmpty || s.pending.count >= configuration.maxBatchPoints
+            if let disk { await spill(to: disk) }
+            let start = state.withLock { s -> [[UInt8]]? in
+                let total = s.pending.count + s.onDisk
+                let due = force || !s.flushWaiters.isEmpty || total >= configuration.maxBatchPoints
                     || (s.firstPendingAt.map { $0.duration(to: .now) >= configuration.flushInterval } ?? false)
-                guard due, !s.pending.isEmpty, !s.delivering else { return nil }
+                guard due, total > 0, !s.delivering else { return nil }
                 s.delivering = true
-                return Array(s.pending.prefix(configuration.maxBatchPoints))
+                return disk == nil ? Array(s.pending.prefix(configuration.maxBatchPoints)) : []
             }
-            guard let batch else {
+            guard var batch = start else {
                 resolveWaiters()
                 return
             }
+            var ids: [Int64] = []
+            if let disk {
+                let read: Result<[DiskBuffer.Row], PlexusError>
+                do { read = .success(try await disk.oldest(configuration.maxBatchPoints)) } catch { read = .failure(error) }
+                switch read {
+                case .success(let rows) where rows.isEmpty:
+                    // The count was off (rows dropped meanwhile): the disk is empty.
+                    state.withLock { s in
+                        s.delivering = false
+                        s.onDisk = 0
+                        if s.pending.isEmpty { s.firstPendingAt = nil }
+                    }
+                    resolveWaiters()
+                    return
+                case .success(let rows):
+                    batch = rows.map(\.body)
+                    ids = rows.map(\.id)
+                case .failure(let e):
+                    // Keep everything; the next tick tries again.
+                    if !Task.isCancelled { logger.error("\(e)") }
+                    state.withLock { s in
+                        s.delivering = false
+                        s.lastError = e
+                    }
+                    failWaiters()
+                    return
+                }
+            }
             let result = await transport.deliver(batch, sourceID: identity.sourceID)
+            var removed = 0
+            if let disk, result.isSettled {
+                do { removed = try await disk.remove(ids) } catch { logger.error("\(error)") }
+            }
             state.withLock { s in
                 s.delivering = false
                 switch result {
                 case .success:
-                    s.pending.removeFirst(min(batch.count, s.pending.count))
                     s.lastError = nil
-                case .failure(let e) where e.code == .rejected:
-                    s.pending.removeFirst(min(batch.count, s.pending.count))  // the server will never take these
-                    s.lastError = e
                 case .failure(let e):
                     s.lastError = e
                 }
-                s.firstPendingAt = s.pending.isEmpty ? nil : .now
+                if result.isSettled {
+                    if disk == nil {
+                        s.pending.removeFirst(min(batch.count, s.pending.count))
+                    } else {
+                        s.onDisk = max(0, s.onDisk - removed)
+                    }
+                }
+                s.firstPendingAt = s.isEmpty ? nil : .now
             }
             if case .failure(let e) = result {
                 failWaiters()
@@ -221,9 +352,48 @@ public final class Plexus: Service, Sendable {
         }
     }
 
+    /// Moves the points queued in memory to the disk buffer (one transaction), dropping
+    /// the oldest on disk past the bound. If the disk fails they stay in memory.
+    private func spill(to disk: DiskBuffer) async {
+        let moving = state.withLock { s -> [[UInt8]] in
+            guard !s.pending.isEmpty, !s.spilling else { return [] }
+            s.spilling = true  // flush() must not see an empty queue while they move
+            defer { s.pending.removeAll() }
+            return s.pending
+        }
+        guard !moving.isEmpty else { return }
+        do {
+            let dropped = try await disk.append(moving).dropped
+            state.withLock { s in
+                s.onDisk = max(0, s.onDisk + moving.count - dropped)
+                s.dropped += dropped
+                s.spilling = false
+            }
+            if dropped > 0 { logDrop(dropped) }
+        } catch {
+            state.withLock { s in
+                s.pending.insert(contentsOf: moving, at: 0)
+                s.spilling = false
+            }
+            logger.error("\(error)")
+        }
+    }
+
+    /// Logs dropped points: the first drop at once, then at most one line per 10 s.
+    private func logDrop(_ count: Int) {
+        let total = state.withLock { s -> Int? in
+            if let last = s.dropLoggedAt, last.duration(to: .now) < .seconds(10) { return nil }
+            s.dropLoggedAt = .now
+            return s.dropped
+        }
+        guard let total else { return }
+        logger.warning(
+            "buffer full (\(configuration.maxBufferedPoints) points): dropped the \(count) oldest; \(total) dropped since start")
+    }
+
     private func resolveWaiters() {
         let (waiters, error) = state.withLock { s -> ([CheckedContinuation<Void, any Error>], PlexusError?) in
-            guard s.pending.isEmpty && !s.delivering else { return ([], nil) }
+            guard s.isEmpty && !s.delivering && !s.spilling else { return ([], nil) }
             defer { s.flushWaiters.removeAll() }
             return (s.flushWaiters, s.lastError)
         }
@@ -254,6 +424,17 @@ public func withPlexus<T: Sendable>(_ configuration: PlexusConfiguration, _ body
             try? await px.close()
             group.cancelAll()
             throw error
+        }
+    }
+}
+
+extension Result where Failure == PlexusError {
+    /// Delivered, or refused for good (the server will never take these points): either
+    /// way they leave the buffer.
+    var isSettled: Bool {
+        switch self {
+        case .success: true
+        case .failure(let e): e.code == .rejected
         }
     }
 }

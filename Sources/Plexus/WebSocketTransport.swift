@@ -27,10 +27,46 @@ final class WebSocketTransport: PlexusTransport, Sendable {
         var waiting: [Int64: CheckedContinuation<Bool, Never>] = [:]
     }
 
-    init(configuration: PlexusConfiguration, identity: Identity) {
+    /// Where commands from the server go (``Plexus/commands``).
+    let commandSink: AsyncStream<PlexusCommand>.Continuation
+
+    init(configuration: PlexusConfiguration, identity: Identity, commandSink: AsyncStream<PlexusCommand>.Continuation) {
         self.configuration = configuration
         self.identity = identity
+        self.commandSink = commandSink
         http = HTTPTransport(configuration: configuration)
+    }
+
+    /// Writes one frame (a reply) on the open socket.
+    func write(frame: String) async throws(PlexusError) {
+        guard let outbound = state.withLock({ $0.outbound }) else {
+            throw PlexusError(.unavailable, "not connected")
+        }
+        do {
+            try await outbound.write(.text(frame))
+        } catch {
+            throw PlexusError(.unavailable, "the connection closed: \(error)")
+        }
+    }
+
+    /// A command from the server: the client's own part first (ping, sessions), then it
+    /// goes to ``Plexus/commands``.
+    private func handle(command: PlexusCommand, outbound: WebSocketOutboundWriter) async throws {
+        switch command.action {
+        case .ping:
+            try await outbound.write(.text(CommandReplies.pong()))
+        case .startSession(let id, let name, _):
+            identity.setSession(id)
+            try await outbound.write(.text(CommandReplies.sessionStarted(id: id, name: name)))
+        case .stopSession(let id):
+            let ended = identity.endSession(id)
+            if let stopped = id ?? ended {
+                try await outbound.write(.text(CommandReplies.sessionStopped(id: stopped)))
+            }
+        default:
+            break
+        }
+        commandSink.yield(command)
     }
 
     var isConnected: Bool { state.withLock { $0.outbound != nil } }
@@ -140,6 +176,8 @@ final class WebSocketTransport: PlexusTransport, Sendable {
                         if let seq = f.numbers["seq"] { self.acked(upTo: Int64(seq)) }
                     case "error":
                         if let seq = f.numbers["seq"] { self.rejected(Int64(seq)) }
+                    case let type? where PlexusCommand.commandTypes.contains(type):
+                        if let command = PlexusCommand.parse(text) { try await self.handle(command: command, outbound: outbound) }
                     default:
                         break
                     }
@@ -169,7 +207,15 @@ final class WebSocketTransport: PlexusTransport, Sendable {
             w.raw(",\"install_id\":")
             w.string(install)
         }
-        w.raw(",\"platform\":\"swift-sdk\",\"agent_version\":\"0.1.0\",\"acks\":true}")
+        w.raw(",\"platform\":")
+        w.string(configuration.platform)
+        w.raw(",\"agent_version\":")
+        w.string(configuration.agentVersion)
+        if let sensors = configuration.sensors {
+            w.raw(",\"sensors\":")
+            w.write(sensors)
+        }
+        w.raw(",\"acks\":true}")
         return w.string
     }
 }
@@ -177,16 +223,29 @@ final class WebSocketTransport: PlexusTransport, Sendable {
 /// The device's name (the server may assign `name_2`; it is adopted and saved) and its
 /// clock offset to the server (applied to timestamps the SDK generates).
 final class Identity: Sendable {
-    private let state: Mutex<(sourceID: String, offsetMs: Double)>
+    private let state: Mutex<(sourceID: String, offsetMs: Double, session: String?)>
     let configFile: ConfigFile?
 
     init(sourceID: String, configFile: ConfigFile?) {
-        state = Mutex((sourceID, 0))
+        state = Mutex((sourceID, 0, nil))
         self.configFile = configFile
     }
 
     var sourceID: String { state.withLock { $0.sourceID } }
     var clockOffsetMs: Double { state.withLock { $0.offsetMs } }
+    /// The session a dashboard started (`start_session`); points are tagged with it.
+    var session: String? { state.withLock { $0.session } }
+
+    func setSession(_ id: String?) { state.withLock { $0.session = id } }
+
+    /// Ends the session `id` (nil: whichever is active); returns the one that was active.
+    func endSession(_ id: String?) -> String? {
+        state.withLock { s in
+            let was = s.session
+            if id == nil || id == was { s.session = nil }
+            return was
+        }
+    }
 
     func setClockOffset(serverMs: Double) {
         let local = Date().timeIntervalSince1970 * 1_000

@@ -24,6 +24,9 @@ public struct ServerConfiguration: Sendable {
     /// Serve the dashboard's files from this directory, re-read on every request
     /// (for working on the dashboard); nil serves the files built into the binary.
     public var dashboardDirectory: String?
+    /// Where `scripts/package` put the device builds (`plexus-linux-<arch>` and
+    /// `.sha256`), served at `/releases/…` for `GET /setup`; nil serves none.
+    public var releasesDirectory: String?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
                 metricsText: @escaping @Sendable () -> String = { "" }, version: String = "0.1.0",
@@ -70,6 +73,7 @@ public func buildApplication(
     QueryRoutes(state: state).register(router)
     AccountRoutes(state: state).register(router)
     DashboardRoutes(state: state, logger: logger).register(router)
+    SetupRoutes(state: state).register(router)
     let gatewayRoutes = GatewayRoutes(state: state, gateway: gateway)
     gatewayRoutes.register(router)
     let wsRouter = Router(context: BasicWebSocketRequestContext.self)

@@ -62,6 +62,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Serve the web dashboard's files from this folder, re-read on every request (env PLEXUS_DASHBOARD_DIR; for working on the dashboard).",
                                valueName: "dir"))
     var dashboardDir: String?
+    @Option(help: ArgumentHelp("Serve the device builds of scripts/package from this folder at /releases, for GET /setup (env PLEXUS_RELEASES_DIR).",
+                               valueName: "dir"))
+    var releasesDir: String?
     @Flag(help: "Mark the dashboard's session cookie Secure even without X-Forwarded-Proto: https (env PLEXUS_SECURE_COOKIES=1).")
     var secureCookies = false
 
@@ -100,6 +103,7 @@ struct Serve: AsyncParsableCommand {
             },
             version: PlexusVersion.current, sourceRequestsPerSecond: sourceLimit)
         config.dashboardDirectory = dashboardDir ?? env["PLEXUS_DASHBOARD_DIR"]
+        config.releasesDirectory = releasesDir ?? env["PLEXUS_RELEASES_DIR"]
         config.secureCookies = secureCookies || env["PLEXUS_SECURE_COOKIES"] == "1"
         // Recordings started before a restart go on: untagged points still join them.
         let hub = Hub()

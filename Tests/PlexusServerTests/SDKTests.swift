@@ -53,8 +53,12 @@ struct SDKConfigurationTests {
         var expected = PlexusConfiguration(apiKey: "plx_fromfile", sourceID: "drone-01_2", gatewayURL: "http://127.0.0.1:9",
                                            installID: "c9f2e0b46f4a4f6a8c3e1d5b0a2e7f91")
         expected.home = home
+        expected.bufferPath = home + "/.plexus/buffer-swift.sqlite"  // "persistent_buffer": true
         #expect(c == expected)
         #expect(c.gatewayWSURL == "ws://127.0.0.1:9")
+        try py.replacingOccurrences(of: #""persistent_buffer": true"#, with: #""persistent_buffer": false"#)
+            .write(toFile: home + "/.plexus/config.json", atomically: true, encoding: .utf8)
+        #expect(try PlexusConfiguration.resolve(environment: [:], home: home).bufferPath == nil)
     }
 
     @Test("retry delays: exponential with jitter, capped, Retry-After wins")

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Plexus
+
+/// `plexus`: the device agent. Its configuration is `~/.plexus/config.json` (the Python
+/// SDK's file; `HOME` decides where that is).
+@main
+struct PlexusCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plexus",
+        abstract: "Stream this device's sensors to a Plexus server and obey its dashboard.",
+        version: DeviceInfo.version,
+        subcommands: [Start.self, Send.self, Scan.self, Status.self, Login.self, Logout.self, Reset.self]
+    )
+}
+
+enum DeviceInfo {
+    static let version = "0.1.0"
+    static let platform = "plexus-swift"
+}
+
+/// A failure to show the person: the message alone, exit status 1.
+struct CLIFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// Where the configuration lives and what it says.
+struct DeviceHome {
+    let path: String
+    let environment: [String: String]
+
+    static var current: DeviceHome {
+        let env = ProcessInfo.processInfo.environment
+        let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return DeviceHome(path: home, environment: env)
+    }
+
+    var file: ConfigFile { ConfigFile(home: path) }
+
+    /// The key: `--key` > `PLEXUS_API_KEY` > the file.
+    func apiKey(_ explicit: String?) -> String? {
+        explicit ?? environment["PLEXUS_API_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? file.load()["api_key"] as? String
+    }
+
+    /// The server: `--server` > `PLEXUS_GATEWAY_URL` > the file's `gateway_url` > `endpoint` > default.
+    func server(_ explicit: String?) -> String {
+        let stored = file.load()
+        var url = explicit ?? environment["PLEXUS_GATEWAY_URL"] ?? stored["gateway_url"] as? String ?? stored["endpoint"] as? String
+            ?? PlexusConfiguration.defaultGatewayURL
+        while url.hasSuffix("/") { url.removeLast() }
+        return url
+    }
+
+    /// Saves the server under every key the SDKs read (`endpoint` for sign-in, `gateway_url`
+    /// for ingest, `gateway_ws_url` for the socket), so the Python SDK agrees.
+    func saveServer(_ url: String, in object: inout [String: Any]) {
+        object["endpoint"] = url
+        object["gateway_url"] = url
+        object["gateway_ws_url"] = url.hasPrefix("https://") ? "wss://" + url.dropFirst(8) : url.hasPrefix("http://") ? "ws://" + url.dropFirst(7) : url
+    }
+}
+
+/// The terminal: whether a person is there, prompts, and the key shown masked.
+enum Terminal {
+    static var isInteractive: Bool { isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1 }
+    static var stdoutIsTTY: Bool { isatty(STDOUT_FILENO) == 1 }
+
+    static func prompt(_ question: String, default value: String? = nil) -> String? {
+        print(value.map { "\(question) [\($0)]: " } ?? "\(question): ", terminator: "")
+        fflush(nil)
+        guard let line = readLine() else { return nil }
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        return trimmed.isEmpty ? value : trimmed
+    }
+
+    /// Reads a line with echo off.
+    static func secret(_ question: String) -> String? {
+        print("\(question): ", terminator: "")
+        fflush(nil)
+        var saved = termios()
+        let canHide = tcgetattr(STDIN_FILENO, &saved) == 0
+        if canHide {
+            var quiet = saved
+            quiet.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(STDIN_FILENO, TCSANOW, &quiet)
+        }
+        defer {
+            if canHide { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
+            print("")
+        }
+        return readLine()
+    }
+
+    /// `plx_abcd…wxyz`: the first 8 and the last 4 characters, as the Python SDK shows it.
+    static func mask(_ key: String) -> String {
+        key.count <= 12 ? String(repeating: "•", count: key.count) : "\(key.prefix(8))…\(key.suffix(4))"
+    }
+}
+
+/// A device name from the host name, as `plexus start` 0.1.0 makes one: lowercase, and
+/// anything outside `[a-z0-9._-]` becomes `-`.
+func defaultDeviceName() -> String {
+    let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "device"
+    let cleaned = String(host.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII || $0 == "-" || $0 == "_" ? $0 : "-" })
+    let trimmed = cleaned.drop { $0 == "-" || $0 == "_" }
+    return trimmed.isEmpty ? "device" : String(trimmed.prefix(63))
+}

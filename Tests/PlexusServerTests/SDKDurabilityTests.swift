@@ -1,0 +1,94 @@
+import Foundation
+@testable import Plexus
+import Testing
+
+@Suite("Swift SDK: the on-disk buffer", .serialized, .timeLimit(.minutes(2)))
+struct SDKDurabilityTests {
+    func tempPath() throws -> String {
+        let d = try DeviceProcess.tempHome()
+        return d + "/buffer.sqlite"
+    }
+
+    func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    @Test("bounded: past the capacity the oldest are dropped and counted; what is kept survives reopening")
+    func bound() async throws {
+        let path = try tempPath()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        var buffer: DiskBuffer? = try DiskBuffer(path: path, capacity: 5)
+        var r = try await buffer!.append((0..<3).map { bytes("p\($0)") })
+        #expect(r == (3, 0))
+        r = try await buffer!.append((3..<8).map { bytes("p\($0)") })
+        #expect(r == (5, 3))
+        buffer = nil
+        let reopened = try DiskBuffer(path: path, capacity: 5)
+        #expect(try reopened.count() == 5)
+        let rows = try await reopened.oldest(2)
+        #expect(rows.map { String(decoding: $0.body, as: UTF8.self) } == ["p3", "p4"])
+        #expect(try await reopened.remove(rows.map(\.id)) == 2)
+        #expect(try reopened.count() == 3)
+        #expect(try await reopened.oldest(10).map { String(decoding: $0.body, as: UTF8.self) } == ["p5", "p6", "p7"])
+    }
+
+    @Test("points the server never acknowledged stay on disk through a restart, and go first, with their original timestamps, after it")
+    func replayAfterRestart() async throws {
+        let path = try tempPath()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        try await withServer { s in
+            // 1. The server cannot be reached: 50 sends, bound 30 → the newest 30 are kept, 20 dropped.
+            var down = PlexusConfiguration(apiKey: s.key, sourceID: "dur-1", gatewayURL: "http://127.0.0.1:1", installID: "d1")
+            down.bufferPath = path
+            down.maxBufferedPoints = 30
+            down.flushInterval = .milliseconds(10)
+            down.retry = RetryPolicy(maxRetries: 0)
+            let sentBefore = nowMillis()
+            var sendsDone = 0.0
+            do {
+                let px = Plexus(configuration: down)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await px.run() }
+                    for i in 0..<50 {
+                        try px.send("m", .number(Double(i)))
+                        try await Task.sleep(for: .milliseconds(2))
+                    }
+                    sendsDone = nowMillis()
+                    for _ in 0..<200 where px.bufferedPoints != 30 || px.droppedPoints != 20 { try await Task.sleep(for: .milliseconds(10)) }
+                    #expect(px.bufferedPoints == 30)
+                    #expect(px.droppedPoints == 20)
+                    group.cancelAll()  // the program ends without the server having seen any of them
+                }
+            }
+            #expect(Plexus.bufferedPoints(inBuffer: path) == 30)
+            #expect(try await s.rawValues("dur-1", "m").values.isEmpty)
+
+            // 2. A new process, later, the server reachable: the 30 go first, then what is sent now.
+            try await Task.sleep(for: .seconds(1))
+            var up = PlexusConfiguration(apiKey: s.key, sourceID: "dur-1", gatewayURL: s.url, installID: "d1")
+            up.bufferPath = path
+            up.maxBatchPoints = 10
+            up.flushInterval = .milliseconds(20)
+            let (dash, _) = await s.dashboard()
+            dash.send(json: ["type": "subscribe", "source_id": "dur-1"])
+            #expect(await dash.next(type: "subscribed") != nil)
+            try await withPlexus(up) { px in
+                #expect(px.bufferedPoints == 30)
+                for _ in 0..<500 where !px.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+                try px.send("m", 1_000)
+                try await px.flush()
+                #expect(px.bufferedPoints == 0)
+            }
+            #expect(Plexus.bufferedPoints(inBuffer: path) == 0)
+            let first = try #require(await dash.next(type: "telemetry"))
+            let firstValues = (first["points"] as? [[String: Any]] ?? []).compactMap { $0["value"] as? Double }
+            #expect(firstValues.sorted() == (20..<30).map(Double.init), "the oldest kept points go first")
+
+            let stored = try await s.rawValues("dur-1", "m")
+            let values = stored.values.compactMap { $0 as? Double }
+            #expect(values.sorted() == (20..<50).map(Double.init) + [1_000])
+            // Their timestamps are those of the first process's sends, not of the replay.
+            let replayed = zip(stored.ts, values).filter { $0.1 < 1_000 }.map(\.0)
+            #expect(replayed.count == 30)
+            #expect(replayed.allSatisfy { $0 >= sentBefore - 5 && $0 <= sendsDone + 5 }, "\(replayed) vs \(sentBefore)…\(sendsDone)")
+        }
+    }
+}
