@@ -15,10 +15,21 @@ struct SetupRoutes {
         name.range(of: #"^plexus-linux-[a-z0-9_]{1,32}(\.sha256)?$"#, options: .regularExpression) != nil
     }
 
+    /// `authority` if it is a host name, IPv4 or bracketed IPv6 address with an optional
+    /// port, and nothing else (no quotes, spaces, `$`, backticks or slashes).
+    static func safeAuthority(_ authority: String) -> String? {
+        authority.range(of: #"^([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?$"#, options: .regularExpression) != nil
+            ? authority : nil
+    }
+
     func register(_ router: Router<BasicRequestContext>) {
         router.get("/setup") { request, _ in
             let proto = request.headers[.init("x-forwarded-proto")!].flatMap { $0 == "https" ? "https" : nil } ?? "http"
+            // The Host header goes into a script that is run as root: only a plain host[:port].
             let host = request.head.authority ?? "\(state.config.host):\(state.config.port)"
+            guard Self.safeAuthority(host) != nil else {
+                throw APIError.badRequest("the Host header must be a plain host[:port]")
+            }
             let script = Self.script.replacingOccurrences(of: "__PLEXUS_SERVER__", with: "\(proto)://\(host)")
             return Response(
                 status: .ok,

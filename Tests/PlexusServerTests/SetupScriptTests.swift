@@ -1,4 +1,6 @@
 import Foundation
+import NIOHTTP1
+@testable import PlexusServer
 import Testing
 
 @Suite("GET /setup: one-line device setup in a temporary root", .serialized, .timeLimit(.minutes(3)))
@@ -128,6 +130,20 @@ struct SetupScriptTests {
             // Release names are checked: nothing outside the folder is served.
             #expect(try await s.get("/releases/..%2Fetc%2Fpasswd", key: .some(nil)).status == 404)
             #expect(try await s.get("/releases/plexus-linux-armv7l.sha256", key: .some(nil)).status == 200)
+
+            // The Host header is written into a script run as root: only a plain host[:port] is.
+            let plain = try await s.request(.GET, "/setup", key: .some(nil), headers: [("host", "pi.local:8080")])
+            #expect(plain.text.contains(#"SERVER="${PLEXUS_SERVER:-http://pi.local:8080}""#), "\(plain.text.prefix(600))")
+            let evil = try await s.request(.GET, "/setup", key: .some(nil), headers: [("host", "x$(touch${IFS}/tmp/pwned)")])
+            #expect(evil.status == 400 && !evil.text.contains("pwned"), "\(evil.text.prefix(600))")
         }
+    }
+
+    @Test("only plain host[:port] authorities go into the script", arguments: [
+        ("pi.local:8080", true), ("10.0.0.5", true), ("[::1]:8080", true), ("plexus.example.com", true),
+        ("x$(id)", false), ("a b", false), ("h`id`", false), ("h/evil", false), ("h\"", false), ("", false),
+    ])
+    func authority(_ value: String, _ ok: Bool) {
+        #expect((SetupRoutes.safeAuthority(value) != nil) == ok)
     }
 }
