@@ -110,7 +110,7 @@ struct IngestTests {
             r = try await s.request(.POST, "/ingest", body: compressed, headers: [("content-encoding", "gzip")])
             #expect(r.status == 413)
             #expect(r.object["code"] as? String == "PAYLOAD_TOO_LARGE")
-            #expect(r.object["error"] as? String == "payload too large (max 5242880 bytes)")
+            #expect(r.object["error"] as? String == "payload too large (max 5242880 bytes decompressed)")
             r = try await s.request(.POST, "/ingest", body: body, headers: [("content-encoding", "gzip")])
             #expect((r.status, r.object["code"] as? String) == (400, "INVALID_ENCODING"))
             #expect(r.object["error"] as? String == "invalid gzip body")
