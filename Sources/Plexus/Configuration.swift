@@ -38,6 +38,10 @@ public struct PlexusConfiguration: Sendable, Equatable {
     public var retry = RetryPolicy()
     /// Bodies larger than this are gzip-compressed (as the Python SDK does).
     public var gzipAbove = 1_024
+    /// How often the WebSocket transport refreshes the clock offset over the open connection
+    /// (`time_sync`, corrected by the round trip), starting right after it authenticates;
+    /// nil: only from `authenticated` at each connect, as the Python SDK does.
+    public var clockRefreshInterval: Duration? = .seconds(600)
     /// `device_auth.platform`, shown to dashboards.
     public var platform = "swift-sdk"
     /// `device_auth.agent_version`, shown to dashboards.

@@ -25,6 +25,9 @@ final class WebSocketTransport: PlexusTransport, Sendable {
         var ackedUpTo: Int64 = 0
         var rejected: Set<Int64> = []
         var waiting: [Int64: CheckedContinuation<Bool, Never>] = [:]
+        /// `time_sync` frames sent and not yet answered: id → (monotonic, wall ms) at sending.
+        var syncID = 0
+        var syncSent: [Int: (sent: ContinuousClock.Instant, wallMs: Double)] = [:]
     }
 
     /// Where commands from the server go (``Plexus/commands``).
@@ -156,31 +159,42 @@ final class WebSocketTransport: PlexusTransport, Sendable {
             _ = try? await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: Limits.maxFrameBytes),
                                                    logger: logger) { inbound, outbound, _ in
                 try await outbound.write(.text(self.authFrame()))
-                for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
-                    guard case .text(let text) = message else { continue }
-                    let bytes = Array(text.utf8)
-                    guard let f = bytes.withUnsafeBytes({ Frames.fields($0) }) else { continue }
-                    switch f.string("type") {
-                    case "authenticated":
-                        if let ms = f.numbers["server_time_ms"], ms > 0 { self.identity.setClockOffset(serverMs: ms) }
-                        if let name = f.string("source_id"), !name.isEmpty { self.identity.adopt(name) }
-                        authenticated.withLock { $0 = true }
-                        self.state.withLock { s in
-                            s.outbound = outbound
-                            s.connection += 1
-                            s.nextSeq = 1
-                            s.ackedUpTo = 0
-                            s.rejected.removeAll()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
+                        guard case .text(let text) = message else { continue }
+                        let bytes = Array(text.utf8)
+                        guard let f = bytes.withUnsafeBytes({ Frames.fields($0) }) else { continue }
+                        switch f.string("type") {
+                        case "authenticated":
+                            if let ms = f.numbers["server_time_ms"], ms > 0 { self.identity.setClockOffset(serverMs: ms) }
+                            if let name = f.string("source_id"), !name.isEmpty { self.identity.adopt(name) }
+                            authenticated.withLock { $0 = true }
+                            self.state.withLock { s in
+                                s.outbound = outbound
+                                s.connection += 1
+                                s.nextSeq = 1
+                                s.ackedUpTo = 0
+                                s.rejected.removeAll()
+                                s.syncSent.removeAll()
+                            }
+                            if let every = self.configuration.clockRefreshInterval {
+                                group.addTask { try await self.refreshClock(outbound, every: every) }
+                            }
+                        case "time_sync":
+                            if let id = f.numbers["id"], let server = f.numbers["server_time_ms"], server > 0 {
+                                self.clockSynced(id: Int(id), serverMs: server)
+                            }
+                        case "telemetry_ack":
+                            if let seq = f.numbers["seq"] { self.acked(upTo: Int64(seq)) }
+                        case "error":
+                            if let seq = f.numbers["seq"] { self.rejected(Int64(seq)) }
+                        case let type? where PlexusCommand.commandTypes.contains(type):
+                            if let command = PlexusCommand.parse(text) { try await self.handle(command: command, outbound: outbound) }
+                        default:
+                            break
                         }
-                    case "telemetry_ack":
-                        if let seq = f.numbers["seq"] { self.acked(upTo: Int64(seq)) }
-                    case "error":
-                        if let seq = f.numbers["seq"] { self.rejected(Int64(seq)) }
-                    case let type? where PlexusCommand.commandTypes.contains(type):
-                        if let command = PlexusCommand.parse(text) { try await self.handle(command: command, outbound: outbound) }
-                    default:
-                        break
                     }
+                    group.cancelAll()
                 }
             }
             // Lost: whatever waits for an ack goes over HTTP instead (duplicates over loss).
@@ -196,6 +210,31 @@ final class WebSocketTransport: PlexusTransport, Sendable {
             try? await Task.sleep(for: .seconds(base * Double.random(in: 0.75...1.25)))
         }
     }
+
+    /// Asks for the server's clock now and then every `every` while the connection lasts:
+    /// `{"type":"time_sync","id":N}`, answered with `server_time_ms` (a server that does not
+    /// know the frame answers an error, and the offset from `authenticated` stays).
+    private func refreshClock(_ outbound: WebSocketOutboundWriter, every: Duration) async throws {
+        while true {
+            let id = state.withLock { s -> Int in
+                s.syncID += 1
+                s.syncSent = s.syncSent.filter { $0.key > s.syncID - 8 }
+                s.syncSent[s.syncID] = (ContinuousClock.now, Date().timeIntervalSince1970 * 1_000)
+                return s.syncID
+            }
+            try await outbound.write(.text("{\"type\":\"time_sync\",\"id\":\(id)}"))
+            try await Task.sleep(for: every)
+        }
+    }
+
+    private func clockSynced(id: Int, serverMs: Double) {
+        guard let sent = state.withLock({ $0.syncSent.removeValue(forKey: id) }) else { return }
+        let roundTrip = sent.sent.duration(to: .now)
+        guard roundTrip < Self.maxSyncRoundTrip else { return }  // too slow to say much
+        identity.setClockOffset(ms: ClockSync.offsetMs(serverMs: serverMs, sentWallMs: sent.wallMs, roundTrip: roundTrip))
+    }
+
+    static let maxSyncRoundTrip: Duration = .seconds(5)
 
     func authFrame() -> String {
         var w = JSONWriter(capacity: 256)
@@ -247,6 +286,10 @@ final class Identity: Sendable {
         }
     }
 
+    func setClockOffset(ms: Double) {
+        state.withLock { $0.offsetMs = ms }
+    }
+
     func setClockOffset(serverMs: Double) {
         let local = Date().timeIntervalSince1970 * 1_000
         state.withLock { $0.offsetMs = serverMs - local }
@@ -263,5 +306,16 @@ final class Identity: Sendable {
             stored["source_id"] = name
             file.save(stored)
         }
+    }
+}
+
+/// Round-trip-compensated clock offset: the server read its clock about half-way through
+/// the round trip, so it is compared with the device's clock at that moment.
+enum ClockSync {
+    /// Server time minus device time, in ms. `sentWallMs` is the device's wall clock when
+    /// the request left; `roundTrip` the monotonic time until the answer arrived.
+    static func offsetMs(serverMs: Double, sentWallMs: Double, roundTrip: Duration) -> Double {
+        let rttMs = Double(roundTrip.components.seconds) * 1_000 + Double(roundTrip.components.attoseconds) / 1e15
+        return serverMs - (sentWallMs + rttMs / 2)
     }
 }

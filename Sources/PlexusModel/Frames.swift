@@ -184,6 +184,21 @@ public enum OutboundFrame {
         w.raw("}")
         return w.bytes
     }
+
+    /// The answer to a device's `time_sync`: its `id` (raw JSON, as sent) and the server's
+    /// clock, so the device can correct its own by the round trip.
+    public static func timeSync(idJSON: String?, serverTimeMs: Int64) -> [UInt8] {
+        var w = JSONWriter(capacity: 64)
+        w.raw("{\"type\":\"time_sync\"")
+        if let idJSON {
+            w.raw(",\"id\":")
+            w.rawText(idJSON)
+        }
+        w.raw(",\"server_time_ms\":")
+        w.int(serverTimeMs)
+        w.raw("}")
+        return w.bytes
+    }
 }
 
 /// Dashboard → device control messages of the spec, relayed as top-level frames (the

@@ -15,6 +15,25 @@ struct DeviceSessionMachineTests {
         return m
     }
 
+    @Test("time_sync asks the shell for the server's clock, with the frame's id as sent; it counts against the control rate")
+    func timeSync() {
+        var m = authed()
+        let actions = m.received(Self.bytes(#"{"type":"time_sync","id":7}"#), now: .zero)
+        guard actions.count == 1, case .timeSync(let id) = actions[0] else {
+            Issue.record("unexpected \(actions)")
+            return
+        }
+        #expect(id == "7")
+        #expect(Self.text(OutboundFrame.timeSync(idJSON: id, serverTimeMs: 1_700_000_000_123))
+            == #"{"type":"time_sync","id":7,"server_time_ms":1700000000123}"#)
+        #expect(Self.text(OutboundFrame.timeSync(idJSON: nil, serverTimeMs: 5)) == #"{"type":"time_sync","server_time_ms":5}"#)
+        var limited = 0
+        for _ in 0..<100 {
+            if case .send = m.received(Self.bytes(#"{"type":"time_sync"}"#), now: .zero).first { limited += 1 }
+        }
+        #expect(limited == 100 - Int(DeviceSessionMachine.controlBurst) + 1)
+    }
+
     @Test("a first frame that is not a valid device_auth: a clear error, then close 1008", arguments: [
         (#"{"type":"telemetry","points":[]}"#, "first message must be device_auth"),
         ("not json", "first message must be device_auth"),

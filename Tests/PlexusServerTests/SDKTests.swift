@@ -249,4 +249,27 @@ struct SDKWebSocketTests {
             #expect(try await s.rawValues("skew", "fixed").ts == [1_700_000_000_000])
         }
     }
+
+    @Test("the offset is refreshed over the open connection (time_sync), corrected by the round trip")
+    func clockRefresh() async throws {
+        // The server read its clock half-way through a 40 ms round trip.
+        #expect(ClockSync.offsetMs(serverMs: 10_020, sentWallMs: 1_000, roundTrip: .milliseconds(40)) == 9_000)
+        let day: Double = 86_400_000
+        try await withServer(environment: ["PLEXUS_CLOCK_OFFSET_MS": "86400000"]) { s in
+            var c = PlexusConfiguration(apiKey: s.key, sourceID: "drift", gatewayURL: s.url, installID: "3333")
+            c.clockRefreshInterval = .milliseconds(100)
+            try await withPlexus(c) { px in
+                for _ in 0..<500 where !px.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(px.isConnected)
+                // The device's clock jumps (or drifts) while connected: the next sync puts it right.
+                px.identity.setClockOffset(ms: 0)
+                var offset = 0.0
+                for _ in 0..<100 where abs(offset - day) > 1_000 {
+                    try await Task.sleep(for: .milliseconds(20))
+                    offset = px.identity.clockOffsetMs
+                }
+                #expect(abs(offset - day) < 1_000, "\(offset)")
+            }
+        }
+    }
 }

@@ -34,6 +34,8 @@ struct DeviceSessionMachine: Sendable {
         case heartbeat([UInt8])
         /// A `device_error`: stored as a `device.error` point and relayed.
         case deviceError(message: String, source: String?, frame: [UInt8])
+        /// A `time_sync`: answer with the server's clock now (and the frame's `id`, raw JSON).
+        case timeSync(id: String?)
     }
 
     /// Per-connection limits (the original platform's, told to the device, never silent).
@@ -107,6 +109,8 @@ struct DeviceSessionMachine: Sendable {
             switch type {
             case "heartbeat":
                 return [.heartbeat(frame)]
+            case "time_sync":
+                return [.timeSync(id: frame.withUnsafeBytes { Frames.fields($0)?.raw["id"] })]
             case "device_error":
                 let f = frame.withUnsafeBytes { Frames.fields($0) }
                 let message = f?.string("error") ?? f?.string("message") ?? "device error"

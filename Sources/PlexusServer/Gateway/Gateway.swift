@@ -174,6 +174,8 @@ final class Gateway: Sendable {
                     await conn.reply(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
                     await conn.close(1013, "store unavailable")
                 }
+            case .timeSync(let id):
+                await conn.reply(OutboundFrame.timeSync(idJSON: id, serverTimeMs: state.config.now() / 1_000))
             case .heartbeat(let frame):
                 guard let (org, source) = conn.identity else { continue }
                 hub.touch(orgID: org, sourceID: source, at: state.config.now())
