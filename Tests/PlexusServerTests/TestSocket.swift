@@ -79,13 +79,18 @@ final class TestSocket: Sendable {
     func close() { outbound.yield(.close) }
     func send(binary: [UInt8]) { outbound.yield(.binary(binary)) }
 
-    /// The next frame (parsed), or nil if none arrives in time.
+    /// The next frame (parsed), or nil if none arrives in time or the socket has closed
+    /// with nothing left to read.
     func next(timeout: Duration = .seconds(20)) async -> [String: Any]? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
+            // Read `done` first: frames arrive before the close, so a close seen here means
+            // the frame list below is complete.
+            let closed = box.done.withLock { $0.0 }
             if let s = box.frames.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
                 return (try? JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String: Any]
             }
+            if closed { return nil }
             try? await Task.sleep(for: .milliseconds(5))
         }
         return nil
