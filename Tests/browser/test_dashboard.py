@@ -284,6 +284,14 @@ def test_session_page_and_playback(browsers):
     scrub = b.el("input.scrub")
     scrub.send_keys(Keys.END)
     b.wait(lambda: pb()["t"] == pb()["t1"])
+    assert scrub.get_attribute("value") == "10000"
+    # the arrow keys on a chart move the shared cursor, and the slider follows it
+    canvas = b.el("section.metric-card[data-metric='temp'] canvas")
+    canvas.send_keys(Keys.HOME)
+    b.wait(lambda: pb()["t"] == pb()["t0"] or scrub.get_attribute("value") != "10000", msg="Home on a chart did not move the cursor")
+    for _ in range(5):
+        canvas.send_keys(Keys.ARROW_RIGHT)
+    b.wait(lambda: 0 < int(scrub.get_attribute("value")) < 10000, msg="the slider did not follow the chart's cursor")
     b.shot("session")
 
 
@@ -346,6 +354,11 @@ def test_explore(browsers):
     b.wait(lambda: chart(b, "temp") and not chart(b, "temp")["follow"])
     after = chart(b, "temp")
     assert after["t1"] - after["t0"] < (before["t1"] - before["t0"]) / 2, (before, after)
+    # double-click on a state chart (a string metric) goes back to the default range too
+    b.go(f"/explore?source={DEVICE}&metric=mode&range=abs&start={int(after['t0'])}&end={int(after['t1'])}")
+    b.wait(lambda: chart(b, "mode") is not None, msg="no state chart for mode")
+    ActionChains(b.d).double_click(b.el("section.metric-card[data-metric='mode'] canvas")).perform()
+    b.wait(lambda: "range=15m" in b.d.current_url, msg="double-click on a state chart did not reset the range")
     b.go(f"/explore?source={DEVICE}&metric=temp&range=1h&interval=1m")
     b.wait(lambda: chart(b, "temp") and chart(b, "temp")["series"] and chart(b, "temp")["series"][0]["band"])
 

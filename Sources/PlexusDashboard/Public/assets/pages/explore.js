@@ -82,6 +82,8 @@ export async function explorePage(root, _p, q) {
     absStart = a; absEnd = b; rangeSel.value = 'abs';
     startIn.value = toLocalInput(a); endIn.value = toLocalInput(b); absBox.hidden = false; run();
   };
+  // Double-click on any chart: back to the default range.
+  const resetRange = () => { rangeSel.value = '15m'; absBox.hidden = true; run(); };
 
   async function run() {
     const seq = ++runSeq;
@@ -127,7 +129,7 @@ export async function explorePage(root, _p, q) {
           if (!c) {
             const card = h('section', { class: 'metric-card', dataset: { metric: m } }, h('header', null, h('h3', null, m), h('span', { class: 'metric-val' })));
             grid.append(card);
-            c = new TimeChart(card, { title: m, cursor, onZoom: zoom, onReset: () => { rangeSel.value = '15m'; absBox.hidden = true; run(); } });
+            c = new TimeChart(card, { title: m, cursor, onZoom: zoom, onReset: resetRange });
             c._legend = h('div', { class: 'legend' }); card.append(c._legend);
             numeric.set(m, c); charts.push(c);
           }
@@ -137,7 +139,7 @@ export async function explorePage(root, _p, q) {
           c._legend.append(h('span', { class: 'legend-item' }, h('i', { style: `background:${se.color}` }), src, agg ? ` · ${r.interval} avg with min–max band` : ''));
           lineFor.set(src + '\u0000' + m, se);
         } else {
-          const v = new MetricView(grid, selSrc.size > 1 ? `${m} · ${src}` : m, sample, { cursor, onZoom: zoom, maxPoints: 500000 });
+          const v = new MetricView(grid, selSrc.size > 1 ? `${m} · ${src}` : m, sample, { cursor, onZoom: zoom, onReset: resetRange, maxPoints: 500000 });
           for (let i = 0; i < s.value.length; i++) v.push(s.timestamp_ms[i], s.value[i]);
           views.push(v); lineFor.set(src + '\u0000' + m, v);
         }

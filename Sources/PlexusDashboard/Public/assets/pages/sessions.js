@@ -163,13 +163,19 @@ export async function sessionPage(root, [sid]) {
   const grid = h('div', { class: 'chart-grid' });
   page.append(grid);
 
-  let playing = false, lastNow = 0;
-  function setCursor(t, fromScrub) {
-    t = Math.max(t0, Math.min(t1, t));
-    cursor.set(t, 'playback');
+  let playing = false, lastNow = 0, shownT = null;
+  // The slider and the time readout follow the cursor wherever it was moved from:
+  // playback, the slider itself, or a chart (pointer or arrow keys).
+  function showPosition(t, fromScrub) {
+    shownT = t;
     if (!fromScrub) scrub.value = Math.round((t - t0) / (t1 - t0) * 10000);
     timeEl.textContent = `${fmtRel(t - t0)} / ${fmtRel(t1 - t0)}`;
     scrub.setAttribute('aria-valuetext', `${fmtRel(t - t0)} of ${fmtRel(t1 - t0)}`);
+  }
+  function setCursor(t, fromScrub) {
+    t = Math.max(t0, Math.min(t1, t));
+    cursor.set(t, 'playback');
+    showPosition(t, fromScrub);
   }
   function setPlaying(p) {
     playing = p; playBtn.textContent = p ? '❚❚' : '▶'; playBtn.setAttribute('aria-label', p ? 'Pause' : 'Play');
@@ -191,6 +197,7 @@ export async function sessionPage(root, [sid]) {
       setCursor(nt);
       if (nt >= t1) setPlaying(false);
     }
+    if (cursor.t != null && cursor.t !== shownT) showPosition(Math.max(t0, Math.min(t1, cursor.t)), false);
     for (const v of views) v.updateReadout(cursor.t);
   }));
   window.__plexus.playback = { get t() { return cursor.t; }, t0, get t1() { return t1; }, get playing() { return playing; } };
