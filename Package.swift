@@ -100,6 +100,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The system SQLite for the SDK's on-disk buffer: a measured hot path on the
+        // device, and the SDK stays free of the server's storage library (GRDB).
+        .systemLibrary(
+            name: "CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         // The SDK a user's program imports: `import Plexus`.
         .target(
             name: "Plexus",
@@ -107,7 +113,7 @@ let package = Package(
                 "PlexusModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "CSQLite",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
