@@ -194,3 +194,28 @@ struct DashboardOutboxTests {
         #expect(box.drain().frames.count == 8)
     }
 }
+
+@Suite("Device outbox: shutdown")
+struct DeviceOutboxDrainTests {
+    @Test("an idle connection is closed by the drain, and no frame begins after it")
+    func idle() {
+        let box = DeviceOutbox(id: 1)
+        #expect(box.drain())         // idle: the drain closes it now
+        #expect(!box.beginFrame())   // a frame read meanwhile is not handled (not stored, not acked)
+        #expect(!box.drain())        // only the first call closes
+    }
+
+    @Test("a frame in hand is finished first; then its reader closes")
+    func busy() {
+        let box = DeviceOutbox(id: 2)
+        #expect(box.beginFrame())
+        #expect(!box.drain())        // the reader is mid-frame: it closes after it
+        #expect(box.endFrame())      // ... and is told so once the frame is stored and acked
+        #expect(!box.beginFrame())
+
+        let calm = DeviceOutbox(id: 3)
+        #expect(calm.beginFrame())
+        #expect(!calm.endFrame())    // no shutdown: carry on
+        #expect(calm.drain())
+    }
+}

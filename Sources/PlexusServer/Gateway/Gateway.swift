@@ -78,6 +78,8 @@ final class Gateway: Sendable {
     private func readDevice(_ inbound: WebSocketInboundStream, _ conn: Connection, epoch: ContinuousClock.Instant,
                             logger: Logger) async throws {
         for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
+            // Shutting down: a frame not begun is left to the device to resend.
+            guard conn.outbox.beginFrame() else { break }
             let now = epoch.duration(to: .now)
             let actions: [DeviceSessionMachine.Action]
             switch message {
@@ -87,7 +89,6 @@ final class Gateway: Sendable {
             case .binary(let buffer):
                 actions = binaryVideo(buffer, registered: conn.identity)
             }
-            conn.outbox.beginFrame()
             await perform(actions, conn, logger: logger)
             if case .closed = conn.machine.withLock({ $0.state }) { break }
             if conn.outbox.endFrame() {

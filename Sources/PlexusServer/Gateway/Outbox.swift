@@ -28,8 +28,17 @@ final class DeviceOutbox: Sendable {
 
     func finish() { continuation.finish() }
 
-    /// The reader took a frame.
-    func beginFrame() { phase.withLock { $0.busy = true } }
+    /// The reader took a frame; false if the connection is draining, and the frame must
+    /// not be handled: the drain may already have closed the socket, so an ack could not
+    /// be written, and a frame stored without its ack would be sent again (a duplicate).
+    /// Under the same lock as ``drain()``, so exactly one of the two wins.
+    func beginFrame() -> Bool {
+        phase.withLock { p in
+            guard !p.draining else { return false }
+            p.busy = true
+            return true
+        }
+    }
 
     /// The reader finished a frame (and wrote its reply); true if it must now close.
     func endFrame() -> Bool {
