@@ -58,7 +58,11 @@ struct DeviceAgentTests {
                     after = try await s.rawValues("lossy", "accel_x").values.count
                 }
                 #expect(after >= before + 5, "streams again after the device returns")
-                errors = try await s.rawValues("lossy", "device.error").values.compactMap { $0 as? String }
+                // The recovery notice travels in its own batch: wait for it as for the rest.
+                for _ in 0..<300 where !errors.contains(where: { $0.contains("reading again") }) {
+                    try await Task.sleep(for: .milliseconds(20))
+                    errors = try await s.rawValues("lossy", "device.error").values.compactMap { $0 as? String }
+                }
                 #expect(errors.contains { $0.contains("reading again") }, "\(errors)")
                 group.cancelAll()
             }

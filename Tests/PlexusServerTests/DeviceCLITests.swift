@@ -94,7 +94,8 @@ struct DeviceCLITests {
             dash.send(json: ["type": "start_stream", "source_id": "bench-sim", "metrics": ["bench-sim:temperature"], "interval_ms": 200, "id": "t"])
             let started = await dash.next(type: "command_result")
             #expect(started?["command"] as? String == "start_stream" && started?["status"] as? String == "ok", "\(started ?? [:])")
-            try await Task.sleep(for: .milliseconds(600))
+            // Frames already on their way when the command landed may still arrive: let them.
+            try await Task.sleep(for: .milliseconds(1_500))
             _ = await drain(dash)
             var metrics = Set<String>()
             for frame in await frames(dash, for: .milliseconds(2_500)) where frame["type"] as? String == "telemetry" {
@@ -122,7 +123,7 @@ struct DeviceCLITests {
             // stop_stream: nothing more arrives.
             dash.send(json: ["type": "stop_stream", "source_id": "bench-sim", "id": "*"])
             #expect(await dash.next(type: "command_result")?["command"] as? String == "stop_stream")
-            try await Task.sleep(for: .milliseconds(500))
+            try await Task.sleep(for: .milliseconds(1_500))
             _ = await drain(dash)
             #expect(await frames(dash, for: .milliseconds(1_200)).filter { $0["type"] as? String == "telemetry" }.isEmpty)
 
