@@ -85,7 +85,7 @@ func point(topic: String, payload: [UInt8]) -> PlexusPoint? {
     let metric = topic.split(separator: "/").joined(separator: ".")
     guard !metric.isEmpty else { return nil }
     let text = String(decoding: payload, as: UTF8.self)
-    return PlexusPoint(metric, PlexusValue(json: text) ?? .string(text), tags: ["mqtt_topic": topic])
+    return PlexusPoint(metric, PlexusValue(jsonText: text) ?? .string(text), tags: ["mqtt_topic": topic])
 }
 
 struct ExampleError: Error, CustomStringConvertible {

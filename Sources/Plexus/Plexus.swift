@@ -137,7 +137,7 @@ public final class Plexus: Service, Sendable {
     /// - Throws: ``PlexusError`` `.unavailable` when the socket is not connected.
     public func reply(to command: PlexusCommand, _ result: PlexusCommandResult) async throws(PlexusError) {
         guard let webSocket else { throw PlexusError(.unavailable, "commands need the WebSocket transport") }
-        try await webSocket.write(frame: CommandReplies.result(for: command, result))
+        try await webSocket.write(frame: command.resultFrame(result))
     }
 
     /// Tells the dashboards that something on the device failed (a sensor stopped
@@ -145,15 +145,7 @@ public final class Plexus: Service, Sendable {
     /// `device.error`. Best effort: nothing is sent while the socket is down.
     public func reportError(source: String, _ message: String, severity: String = "error") async {
         guard let webSocket else { return }
-        var w = JSONWriter(capacity: 128)
-        w.raw("{\"type\":\"device_error\",\"source\":")
-        w.string(source)
-        w.raw(",\"error\":")
-        w.string(message)
-        w.raw(",\"severity\":")
-        w.string(severity)
-        w.raw("}")
-        try? await webSocket.write(frame: w.string)
+        try? await webSocket.write(frame: DeviceFrame.deviceError(source: source, error: message, severity: severity))
     }
 
     // MARK: Sending

@@ -57,14 +57,14 @@ final class WebSocketTransport: PlexusTransport, Sendable {
     private func handle(command: PlexusCommand, outbound: WebSocketOutboundWriter) async throws {
         switch command.action {
         case .ping:
-            try await outbound.write(.text(CommandReplies.pong()))
+            try await outbound.write(.text(DeviceFrame.pong))
         case .startSession(let id, let name, _):
             identity.setSession(id)
-            try await outbound.write(.text(CommandReplies.sessionStarted(id: id, name: name)))
+            try await outbound.write(.text(DeviceFrame.sessionStarted(id: id, name: name)))
         case .stopSession(let id):
             let ended = identity.endSession(id)
             if let stopped = id ?? ended {
-                try await outbound.write(.text(CommandReplies.sessionStopped(id: stopped)))
+                try await outbound.write(.text(DeviceFrame.sessionStopped(id: stopped)))
             }
         default:
             break
@@ -188,7 +188,7 @@ final class WebSocketTransport: PlexusTransport, Sendable {
                             if let seq = f.numbers["seq"] { self.acked(upTo: Int64(seq)) }
                         case "error":
                             if let seq = f.numbers["seq"] { self.rejected(Int64(seq)) }
-                        case let type? where PlexusCommand.commandTypes.contains(type):
+                        case let type? where ControlCommand(rawValue: type) != nil:
                             if let command = PlexusCommand.parse(text) { try await self.handle(command: command, outbound: outbound) }
                         default:
                             break
@@ -222,7 +222,7 @@ final class WebSocketTransport: PlexusTransport, Sendable {
                 s.syncSent[s.syncID] = (ContinuousClock.now, Date().timeIntervalSince1970 * 1_000)
                 return s.syncID
             }
-            try await outbound.write(.text("{\"type\":\"time_sync\",\"id\":\(id)}"))
+            try await outbound.write(.text(DeviceFrame.timeSync(id: id)))
             try await Task.sleep(for: every)
         }
     }

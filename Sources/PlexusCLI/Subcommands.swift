@@ -115,7 +115,7 @@ struct Send: AsyncParsableCommand {
         config.transport = .http
         config.retry = RetryPolicy(maxRetries: 2)
         config.bufferPath = nil  // one value, delivered before we return: `plexus start` owns the buffer
-        let parsed: PlexusValue = PlexusValue(json: value) ?? .string(value)
+        let parsed: PlexusValue = PlexusValue(jsonText: value) ?? .string(value)
         var tagMap: [String: String] = [:]
         for t in tags {
             let parts = t.split(separator: "=", maxSplits: 1)

@@ -87,6 +87,28 @@ public enum Frames {
         return w.bytes
     }
 
+    /// A JSON array of strings (a field's raw text, as in ``Fields/raw``); nil for anything
+    /// else, including an array with one element that is not a string.
+    public static func stringArray(_ raw: String) -> [String]? {
+        var text = raw
+        return text.withUTF8 { buf -> [String]? in
+            var c = JSONCursor(UnsafeRawBufferPointer(buf))
+            var out: [String] = []
+            do {
+                try c.expect(UInt8(ascii: "["))
+                if !c.consume(UInt8(ascii: "]")) {
+                    repeat {
+                        guard c.peekKind() == .string else { return nil }
+                        out.append(try c.readString())
+                    } while try !c.nextOrEnd(UInt8(ascii: "]"))
+                }
+                return c.isAtEndIgnoringWhitespace() ? out : nil
+            } catch {
+                return nil
+            }
+        }
+    }
+
     private static func rawText(_ b: UnsafeRawBufferPointer, _ from: Int, _ to: Int) -> String {
         var s = from
         while s < to && (b[s] == 0x20 || b[s] == 0x0A || b[s] == 0x0D || b[s] == 0x09) { s += 1 }
@@ -199,6 +221,73 @@ public enum OutboundFrame {
         w.raw("}")
         return w.bytes
     }
+}
+
+/// Frames a device writes besides `device_auth` and telemetry: its answers to control
+/// messages, `device_error`, and `time_sync` (the Swift SDK composes them; the server reads
+/// them as ``Frames/fields(_:)``).
+public enum DeviceFrame {
+    public static let pong = #"{"type":"pong"}"#
+
+    public static func sessionStarted(id: String, name: String?) -> String {
+        var w = JSONWriter(capacity: 96)
+        w.raw("{\"type\":\"session_started\",\"session_id\":")
+        w.string(id)
+        if let name {
+            w.raw(",\"session_name\":")
+            w.string(name)
+        }
+        w.raw("}")
+        return w.string
+    }
+
+    public static func sessionStopped(id: String) -> String {
+        var w = JSONWriter(capacity: 96)
+        w.raw("{\"type\":\"session_stopped\",\"session_id\":")
+        w.string(id)
+        w.raw("}")
+        return w.string
+    }
+
+    /// `{"type":"command_result","command":…,"id"?:…,"sensor"?:…,"status":"ok"|"error","message"?:…}`;
+    /// `error` nil means ok.
+    public static func commandResult(command: String, id: String? = nil, sensor: String? = nil, error: String? = nil) -> String {
+        var w = JSONWriter(capacity: 128)
+        w.raw("{\"type\":\"command_result\",\"command\":")
+        w.string(command)
+        if let id {
+            w.raw(",\"id\":")
+            w.string(id)
+        }
+        if let sensor {
+            w.raw(",\"sensor\":")
+            w.string(sensor)
+        }
+        if let error {
+            w.raw(",\"status\":\"error\",\"message\":")
+            w.string(error)
+            w.raw("}")
+        } else {
+            w.raw(",\"status\":\"ok\"}")
+        }
+        return w.string
+    }
+
+    /// Something on the device failed (or recovered): the server stores it as `device.error`.
+    public static func deviceError(source: String, error: String, severity: String) -> String {
+        var w = JSONWriter(capacity: 128)
+        w.raw("{\"type\":\"device_error\",\"source\":")
+        w.string(source)
+        w.raw(",\"error\":")
+        w.string(error)
+        w.raw(",\"severity\":")
+        w.string(severity)
+        w.raw("}")
+        return w.string
+    }
+
+    /// Asks for the server's clock; answered by ``OutboundFrame/timeSync(idJSON:serverTimeMs:)``.
+    public static func timeSync(id: Int) -> String { "{\"type\":\"time_sync\",\"id\":\(id)}" }
 }
 
 /// Dashboard → device control messages of the spec, relayed as top-level frames (the

@@ -33,14 +33,14 @@ struct SDKCommandParsingTests {
 
     @Test("replies have the spec's shapes")
     func replies() throws {
-        #expect(CommandReplies.pong() == #"{"type":"pong"}"#)
-        #expect(CommandReplies.sessionStarted(id: "s_1", name: "Motor Test") == #"{"type":"session_started","session_id":"s_1","session_name":"Motor Test"}"#)
-        #expect(CommandReplies.sessionStopped(id: "s_1") == #"{"type":"session_stopped","session_id":"s_1"}"#)
+        #expect(DeviceFrame.pong == #"{"type":"pong"}"#)
+        #expect(DeviceFrame.sessionStarted(id: "s_1", name: "Motor Test") == #"{"type":"session_started","session_id":"s_1","session_name":"Motor Test"}"#)
+        #expect(DeviceFrame.sessionStopped(id: "s_1") == #"{"type":"session_stopped","session_id":"s_1"}"#)
         let configure = try #require(PlexusCommand.parse(#"{"type":"configure","sensor":"BME280","config":{}}"#))
-        #expect(CommandReplies.result(for: configure, .error("no sensor named 'BME280'"))
+        #expect(configure.resultFrame(.error("no sensor named 'BME280'"))
             == #"{"type":"command_result","command":"configure","sensor":"BME280","status":"error","message":"no sensor named 'BME280'"}"#)
         let stop = try #require(PlexusCommand.parse(#"{"type":"stop_stream","id":"*"}"#))
-        #expect(CommandReplies.result(for: stop, .ok) == #"{"type":"command_result","command":"stop_stream","id":"*","status":"ok"}"#)
+        #expect(stop.resultFrame(.ok) == #"{"type":"command_result","command":"stop_stream","id":"*","status":"ok"}"#)
     }
 
     @Test("during a session points carry the session_id tag, or the field when the tags are full")

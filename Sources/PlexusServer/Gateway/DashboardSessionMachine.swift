@@ -1,4 +1,3 @@
-import Foundation
 import PlexusModel
 
 /// The dashboard side of `/ws/browser` as a state machine: frames in, actions out. No I/O,
@@ -80,7 +79,7 @@ struct DashboardSessionMachine: Sendable {
         let source = f.string("source_id")
         switch type {
         case "subscribe":
-            let metrics = Set(Self.stringArray(f.raw["metrics"]).map { name in
+            let metrics = Set((f.raw["metrics"].flatMap(Frames.stringArray) ?? []).map { name in
                 // The original dashboard sends "source:metric"; keep the metric.
                 if let source, name.hasPrefix(source + ":") { return String(name.dropFirst(source.count + 1)) }
                 return name
@@ -143,11 +142,5 @@ struct DashboardSessionMachine: Sendable {
     private mutating func fail(_ message: String) -> [Action] {
         state = .closed
         return [.send(OutboundFrame.error(message: message)), .close(code: Self.closePolicy, reason: "auth failed")]
-    }
-
-    static func stringArray(_ raw: String?) -> [String] {
-        guard let raw, let data = raw.data(using: .utf8),
-              let arr = try? JSONSerialization.jsonObject(with: data) as? [Any] else { return [] }
-        return arr.compactMap { $0 as? String }
     }
 }
