@@ -17,7 +17,9 @@ import Synchronization
 /// Written against the system SQLite directly (no GRDB): this is on the device's hot
 /// path, where a library's per-row overhead was most of the cost, and it keeps the
 /// server's storage library out of the SDK. One client owns a buffer file at a time
-/// (the count of waiting points is kept in memory after it is read at opening).
+/// (the count of waiting points is kept in memory after it is read at opening). The calls
+/// are synchronous: each is one short transaction on a local file, made by the client's
+/// sender, never by `send`.
 final class DiskBuffer: Sendable {
     let path: String
     let capacity: Int
@@ -51,25 +53,22 @@ final class DiskBuffer: Sendable {
     }
 
     /// Points waiting.
-    func count() throws(PlexusError) -> Int {
-        file.withLock { $0.stored }
-    }
+    var count: Int { file.withLock { $0.stored } }
 
     /// Appends points in one transaction; drops the oldest beyond the capacity.
     /// - Returns: the number now stored and the number dropped.
-    func append(_ points: [[UInt8]]) async throws(PlexusError) -> (count: Int, dropped: Int) {
+    func append(_ points: [[UInt8]]) throws(PlexusError) -> (count: Int, dropped: Int) {
         let capacity = capacity
         let result = file.withLock { f in
             Result { () throws(SQLiteFailure) -> (Int, Int) in
-                try f.transaction { () throws(SQLiteFailure) -> (Int, Int) in
+                let total = f.stored + points.count
+                let extra = max(0, total - capacity)
+                try f.transaction { () throws(SQLiteFailure) in
                     for p in points { try f.insert(p) }
-                    let total = f.stored + points.count
-                    let extra = max(0, total - capacity)
                     if extra > 0 { try f.deleteOldest(extra) }
-                    return (total - extra, extra)
-                } commit: { r in
-                    f.stored = r.0
                 }
+                f.stored = total - extra
+                return (total - extra, extra)
             }
         }
         switch result {
@@ -79,7 +78,7 @@ final class DiskBuffer: Sendable {
     }
 
     /// The oldest `limit` points.
-    func oldest(_ limit: Int) async throws(PlexusError) -> [Row] {
+    func oldest(_ limit: Int) throws(PlexusError) -> [Row] {
         let result = file.withLock { f in Result { () throws(SQLiteFailure) in try f.oldest(limit) } }
         switch result {
         case .success(let rows): return rows
@@ -90,7 +89,7 @@ final class DiskBuffer: Sendable {
     /// Removes the given rows (delivered, or refused for good); rows dropped meanwhile
     /// are not counted again.
     /// - Returns: the number removed.
-    func remove(_ ids: [Int64]) async throws(PlexusError) -> Int {
+    func remove(_ ids: [Int64]) throws(PlexusError) -> Int {
         guard let first = ids.min(), let last = ids.max() else { return 0 }
         let result = file.withLock { f in
             Result { () throws(SQLiteFailure) -> Int in
@@ -162,14 +161,12 @@ final class SQLiteFile: @unchecked Sendable {
         return Int(sqlite3_column_int64(s, 0))
     }
 
-    /// Runs `body` in one transaction; `commit` sees its result once it is committed.
-    func transaction<T>(_ body: () throws(SQLiteFailure) -> T, commit: (T) -> Void) throws(SQLiteFailure) -> T {
+    /// Runs `body` in one transaction, rolled back if it throws.
+    func transaction(_ body: () throws(SQLiteFailure) -> Void) throws(SQLiteFailure) {
         try execute("BEGIN IMMEDIATE")
         do {
-            let value = try body()
+            try body()
             try execute("COMMIT")
-            commit(value)
-            return value
         } catch {
             _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
             throw error

@@ -89,7 +89,7 @@ public final class Plexus: Service, Sendable {
         if let path = configuration.bufferPath {
             do {
                 let buffer = try DiskBuffer(path: path, capacity: configuration.maxBufferedPoints)
-                let waiting = try buffer.count()
+                let waiting = buffer.count
                 opened = buffer
                 if waiting > 0 {
                     logger.info("\(waiting) points from before wait in \(path); they go first")
@@ -123,7 +123,7 @@ public final class Plexus: Service, Sendable {
     /// Points waiting in the disk buffer at `path` (for `plexus status`); nil if there is none.
     public static func bufferedPoints(inBuffer path: String) -> Int? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        return try? DiskBuffer(path: path, capacity: .max).count()
+        return try? DiskBuffer(path: path, capacity: .max).count
     }
 
     /// Points waiting to be delivered (in memory and in the disk buffer).
@@ -251,7 +251,7 @@ public final class Plexus: Service, Sendable {
                 group.addTask { [configuration] in
                     while !Task.isCancelled {
                         try await Task.sleep(for: configuration.flushInterval)
-                        await self.spill(to: disk)
+                        self.spill(to: disk)
                     }
                 }
             }
@@ -273,7 +273,7 @@ public final class Plexus: Service, Sendable {
 
     private func deliverDue(force: Bool = false) async {
         while true {
-            if let disk { await spill(to: disk) }
+            if let disk { spill(to: disk) }
             let start = state.withLock { s -> [[UInt8]]? in
                 let total = s.pending.count + s.onDisk
                 let due = force || !s.flushWaiters.isEmpty || total >= configuration.maxBatchPoints
@@ -289,7 +289,7 @@ public final class Plexus: Service, Sendable {
             var ids: [Int64] = []
             if let disk {
                 let read: Result<[DiskBuffer.Row], PlexusError>
-                do { read = .success(try await disk.oldest(configuration.maxBatchPoints)) } catch { read = .failure(error) }
+                do { read = .success(try disk.oldest(configuration.maxBatchPoints)) } catch { read = .failure(error) }
                 switch read {
                 case .success(let rows) where rows.isEmpty:
                     // The count was off (rows dropped meanwhile): the disk is empty.
@@ -317,7 +317,7 @@ public final class Plexus: Service, Sendable {
             let result = await transport.deliver(batch, sourceID: identity.sourceID)
             var removed = 0
             if let disk, result.isSettled {
-                do { removed = try await disk.remove(ids) } catch { logger.error("\(error)") }
+                do { removed = try disk.remove(ids) } catch { logger.error("\(error)") }
             }
             state.withLock { s in
                 s.delivering = false
@@ -346,7 +346,7 @@ public final class Plexus: Service, Sendable {
 
     /// Moves the points queued in memory to the disk buffer (one transaction), dropping
     /// the oldest on disk past the bound. If the disk fails they stay in memory.
-    private func spill(to disk: DiskBuffer) async {
+    private func spill(to disk: DiskBuffer) {
         let moving = state.withLock { s -> [[UInt8]] in
             guard !s.pending.isEmpty, !s.spilling else { return [] }
             s.spilling = true  // flush() must not see an empty queue while they move
@@ -355,7 +355,7 @@ public final class Plexus: Service, Sendable {
         }
         guard !moving.isEmpty else { return }
         do {
-            let dropped = try await disk.append(moving).dropped
+            let dropped = try disk.append(moving).dropped
             state.withLock { s in
                 s.onDisk = max(0, s.onDisk + moving.count - dropped)
                 s.dropped += dropped

@@ -16,18 +16,18 @@ struct SDKDurabilityTests {
         let path = try tempPath()
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
         var buffer: DiskBuffer? = try DiskBuffer(path: path, capacity: 5)
-        var r = try await buffer!.append((0..<3).map { bytes("p\($0)") })
+        var r = try buffer!.append((0..<3).map { bytes("p\($0)") })
         #expect(r == (3, 0))
-        r = try await buffer!.append((3..<8).map { bytes("p\($0)") })
+        r = try buffer!.append((3..<8).map { bytes("p\($0)") })
         #expect(r == (5, 3))
         buffer = nil
         let reopened = try DiskBuffer(path: path, capacity: 5)
-        #expect(try reopened.count() == 5)
-        let rows = try await reopened.oldest(2)
+        #expect(reopened.count == 5)
+        let rows = try reopened.oldest(2)
         #expect(rows.map { String(decoding: $0.body, as: UTF8.self) } == ["p3", "p4"])
-        #expect(try await reopened.remove(rows.map(\.id)) == 2)
-        #expect(try reopened.count() == 3)
-        #expect(try await reopened.oldest(10).map { String(decoding: $0.body, as: UTF8.self) } == ["p5", "p6", "p7"])
+        #expect(try reopened.remove(rows.map(\.id)) == 2)
+        #expect(reopened.count == 3)
+        #expect(try reopened.oldest(10).map { String(decoding: $0.body, as: UTF8.self) } == ["p5", "p6", "p7"])
     }
 
     @Test("points the server never acknowledged stay on disk through a restart, and go first, with their original timestamps, after it")
