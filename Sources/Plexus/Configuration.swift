@@ -62,7 +62,8 @@ public struct PlexusConfiguration: Sendable, Equatable {
         self.transport = transport
     }
 
-    static func webSocketURL(for http: String) -> String {
+    /// `http(s)://host` → `ws(s)://host`.
+    public static func webSocketURL(for http: String) -> String {
         if http.hasPrefix("https://") { return "wss://" + http.dropFirst(8) }
         if http.hasPrefix("http://") { return "ws://" + http.dropFirst(7) }
         return http
@@ -80,8 +81,7 @@ public struct PlexusConfiguration: Sendable, Equatable {
     ) throws(PlexusError) -> PlexusConfiguration {
         let file = ConfigFile(home: home)
         var stored = file.load()
-        guard let key = apiKey ?? environment["PLEXUS_API_KEY"].flatMap({ $0.isEmpty ? nil : $0 }) ?? stored["api_key"] as? String
-        else {
+        guard let key = Self.apiKey(apiKey, environment: environment, stored: stored) else {
             throw PlexusError(.notConfigured, "no API key: pass apiKey, set PLEXUS_API_KEY, or run `plexus login`")
         }
         var source = sourceID ?? stored["source_id"] as? String
@@ -104,13 +104,27 @@ public struct PlexusConfiguration: Sendable, Equatable {
             for (k, v) in ["api_key": NSNull(), "persistent_buffer": true as Any] where stored[k] == nil { stored[k] = v }
             file.save(stored)
         }
-        var url = gatewayURL ?? environment["PLEXUS_GATEWAY_URL"] ?? stored["gateway_url"] as? String ?? defaultGatewayURL
-        while url.hasSuffix("/") { url.removeLast() }
+        let url = Self.gatewayURL(gatewayURL, environment: environment, stored: stored)
         let ws = environment["PLEXUS_GATEWAY_WS_URL"] ?? stored["gateway_ws_url"] as? String
         var c = PlexusConfiguration(apiKey: key, sourceID: source, gatewayURL: url, gatewayWSURL: ws, installID: install)
         c.home = home
-        if stored["persistent_buffer"] as? Bool != false { c.bufferPath = file.directory + "/buffer-swift.sqlite" }
+        if stored["persistent_buffer"] as? Bool != false { c.bufferPath = file.bufferPath }
         return c
+    }
+
+    /// The key: `explicit`, else `PLEXUS_API_KEY`, else the config file's `api_key`.
+    public static func apiKey(_ explicit: String?, environment: [String: String], stored: [String: Any]) -> String? {
+        explicit ?? environment["PLEXUS_API_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? stored["api_key"] as? String
+    }
+
+    /// The server, without a trailing `/`: `explicit`, else `PLEXUS_GATEWAY_URL`, else the
+    /// config file's `gateway_url`, else its `endpoint` (where the Python SDK signs in),
+    /// else ``defaultGatewayURL``.
+    public static func gatewayURL(_ explicit: String?, environment: [String: String], stored: [String: Any]) -> String {
+        var url = explicit ?? environment["PLEXUS_GATEWAY_URL"] ?? stored["gateway_url"] as? String
+            ?? stored["endpoint"] as? String ?? defaultGatewayURL
+        while url.hasSuffix("/") { url.removeLast() }
+        return url
     }
 }
 
@@ -124,6 +138,9 @@ public struct ConfigFile: Sendable {
         directory = home + "/.plexus"
         path = directory + "/config.json"
     }
+
+    /// The Swift SDK's on-disk buffer beside the config (``PlexusConfiguration/bufferPath``).
+    public var bufferPath: String { directory + "/buffer-swift.sqlite" }
 
     /// The stored object; an unreadable or corrupt file reads as empty (as the Python SDK does).
     public func load() -> [String: Any] {

@@ -38,18 +38,14 @@ struct DeviceHome {
 
     var file: ConfigFile { ConfigFile(home: path) }
 
-    /// The key: `--key` > `PLEXUS_API_KEY` > the file.
+    /// The key: `--key` > `PLEXUS_API_KEY` > the file (as the SDK resolves it).
     func apiKey(_ explicit: String?) -> String? {
-        explicit ?? environment["PLEXUS_API_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? file.load()["api_key"] as? String
+        PlexusConfiguration.apiKey(explicit, environment: environment, stored: file.load())
     }
 
     /// The server: `--server` > `PLEXUS_GATEWAY_URL` > the file's `gateway_url` > `endpoint` > default.
     func server(_ explicit: String?) -> String {
-        let stored = file.load()
-        var url = explicit ?? environment["PLEXUS_GATEWAY_URL"] ?? stored["gateway_url"] as? String ?? stored["endpoint"] as? String
-            ?? PlexusConfiguration.defaultGatewayURL
-        while url.hasSuffix("/") { url.removeLast() }
-        return url
+        PlexusConfiguration.gatewayURL(explicit, environment: environment, stored: file.load())
     }
 
     /// Saves the server under every key the SDKs read (`endpoint` for sign-in, `gateway_url`
@@ -57,7 +53,7 @@ struct DeviceHome {
     func saveServer(_ url: String, in object: inout [String: Any]) {
         object["endpoint"] = url
         object["gateway_url"] = url
-        object["gateway_ws_url"] = url.hasPrefix("https://") ? "wss://" + url.dropFirst(8) : url.hasPrefix("http://") ? "ws://" + url.dropFirst(7) : url
+        object["gateway_ws_url"] = PlexusConfiguration.webSocketURL(for: url)
     }
 }
 

@@ -167,7 +167,7 @@ struct Status: AsyncParsableCommand {
         print("source_id:  \(stored["source_id"] as? String ?? "not set (`plexus start` uses the host name)")")
         print("install_id: \(stored["install_id"] as? String ?? "not yet generated")")
         if let org = stored["org_id"] as? String { print("org_id:     \(org)") }
-        let bufferPath = home.file.directory + "/buffer-swift.sqlite"
+        let bufferPath = home.file.bufferPath
         if stored["persistent_buffer"] as? Bool == false {
             print("buffer:     memory only (persistent_buffer is false)")
         } else {
