@@ -60,7 +60,7 @@ struct GatewayRoutes {
         // `plexus start` (0.1.0) asks where to open its WebSocket.
         router.get("/api/config") { request, _ in
             let host = request.head.authority ?? "\(state.config.host):\(state.config.port)"
-            let secure = request.headers[.init("x-forwarded-proto")!]?.lowercased() == "https"
+            let secure = request.head.reachedOverTLS
             return Reply.json { w in
                 w.raw("{\"ws_url\":")
                 w.string((secure ? "wss://" : "ws://") + host + "/ws/device")

@@ -24,7 +24,7 @@ struct SetupRoutes {
 
     func register(_ router: Router<BasicRequestContext>) {
         router.get("/setup") { request, _ in
-            let proto = request.headers[.init("x-forwarded-proto")!].flatMap { $0 == "https" ? "https" : nil } ?? "http"
+            let proto = request.head.reachedOverTLS ? "https" : "http"
             // The Host header goes into a script that is run as root: only a plain host[:port].
             let host = request.head.authority ?? "\(state.config.host):\(state.config.port)"
             guard Self.safeAuthority(host) != nil else {

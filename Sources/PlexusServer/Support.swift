@@ -17,6 +17,14 @@ enum Reply {
     }
 }
 
+extension HTTPRequest {
+    /// Whether the request reached us over TLS, directly or through a proxy that says so
+    /// (`X-Forwarded-Proto: https`).
+    var reachedOverTLS: Bool {
+        scheme == "https" || headerFields[.init("x-forwarded-proto")!]?.lowercased() == "https"
+    }
+}
+
 extension String {
     /// At most `n` bytes of UTF-8, cut at a character boundary.
     func prefix(utf8Bytes n: Int) -> String {

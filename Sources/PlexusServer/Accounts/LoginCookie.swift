@@ -41,7 +41,7 @@ public enum LoginCookie {
 
     /// Whether the request reached us over TLS (directly or through a proxy that says so).
     static func isSecure(_ head: HTTPRequest, forced: Bool) -> Bool {
-        forced || head.scheme == "https" || head.headerFields[.init("x-forwarded-proto")!]?.lowercased() == "https"
+        forced || head.reachedOverTLS
     }
 
     /// Base64url without padding (RFC 4648 §5).
