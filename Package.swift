@@ -6,6 +6,25 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// An example program in `Examples/<name>`: the SDK, a command line, a service group with
+/// signal handling, and SwiftNIO for its socket.
+func example(_ name: String) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [
+            "Plexus",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ],
+        path: "Examples/" + name,
+        swiftSettings: swiftSettings
+    )
+}
+
 let package = Package(
     name: "plexus",
     platforms: [.macOS(.v15)],
@@ -175,47 +194,9 @@ let package = Package(
         ),
         // The spec's "Bring Your Own Protocol" patterns (docs/device.md): they compile with
         // every build; run them with `swift run plexus-can` and so on.
-        .executableTarget(
-            name: "plexus-can",
-            dependencies: [
-                "Plexus",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "Examples/plexus-can",
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "plexus-mavlink",
-            dependencies: [
-                "Plexus",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "Examples/plexus-mavlink",
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "plexus-mqtt-bridge",
-            dependencies: [
-                "Plexus",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "Examples/plexus-mqtt-bridge",
-            swiftSettings: swiftSettings
-        ),
+        example("plexus-can"),
+        example("plexus-mavlink"),
+        example("plexus-mqtt-bridge"),
         .testTarget(
             name: "PlexusModelTests",
             dependencies: ["PlexusModel"],
