@@ -7,12 +7,7 @@ Chromium driven by Debian's chromedriver.
 """
 import json
 import os
-import queue
-import re
-import signal
-import subprocess
-import threading
-import time
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,77 +17,24 @@ from selenium.webdriver.common.by import By
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from plexus_server import launch, server_bin_path  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC = ROOT / "Sources" / "PlexusDashboard" / "Public"
 ARTIFACTS = ROOT / "test-artifacts"
-LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="session")
 def server_bin() -> str:
-    path = os.environ.get("PLEXUS_SERVER_BIN")
-    if not path:
-        pytest.fail("PLEXUS_SERVER_BIN is not set: point it at a built plexus-server", pytrace=False)
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        pytest.fail(f"PLEXUS_SERVER_BIN={path} is not an executable file", pytrace=False)
-    return path
-
-
-class Server:
-    def __init__(self, bin_, data_dir: Path, log: Path, port: int = 0):
-        self.bin = bin_
-        self.data_dir = data_dir
-        self.log = log
-        self.base_url = ""
-        with open(log, "wb") as err:
-            self.proc = subprocess.Popen(
-                [bin_, "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-                 "--log-level", "warning"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
-        lines: "queue.Queue[str | None]" = queue.Queue()
-
-        def pump():
-            for line in iter(self.proc.stdout.readline, ""):
-                lines.put(line)
-            lines.put(None)
-        threading.Thread(target=pump, daemon=True).start()
-        deadline = time.monotonic() + 60
-        while not self.base_url:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.stop()
-                pytest.fail("server did not print 'listening on' within 60 s:\n" + log.read_text(errors="replace")[-3000:], pytrace=False)
-            try:
-                line = lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.proc.wait(10)
-                pytest.fail(f"server exited ({self.proc.returncode}) before listening:\n" + log.read_text(errors="replace")[-3000:], pytrace=False)
-            m = LISTENING.search(line)
-            if m:
-                self.base_url = m.group(1)
-
-    @property
-    def ws_url(self) -> str:
-        return "ws://" + self.base_url.removeprefix("http://")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+    return server_bin_path()
 
 
 @pytest.fixture(scope="module")
 def server(server_bin, tmp_path_factory):
     d = tmp_path_factory.mktemp("plexus")
     (d / "data").mkdir()
-    s = Server(server_bin, d / "data", d / "server.stderr")
+    s = launch(server_bin, d / "data", None, d / "server.stderr")
     yield s
     s.stop()
 

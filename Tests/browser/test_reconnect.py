@@ -2,7 +2,8 @@
 import socket
 import time
 
-from conftest import Browser, Server
+from conftest import Browser
+from plexus_server import launch
 
 
 def free_port() -> int:
@@ -15,7 +16,7 @@ def test_reconnects_after_server_restart(server_bin, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     port = free_port()
-    srv = Server(server_bin, data, tmp_path / "a.stderr", port)
+    srv = launch(server_bin, data, None, tmp_path / "a.stderr", port=port)
     b = Browser(srv.base_url, "reconnect")
     try:
         b.allowed += ["/api/auth/me - Failed to load resource: the server responded with a status of 401",
@@ -31,7 +32,7 @@ def test_reconnects_after_server_restart(server_bin, tmp_path):
         assert "reconnecting" in b.el("#conn").text
         b.shot("reconnecting")
         time.sleep(1)
-        srv = Server(server_bin, data, tmp_path / "b.stderr", port)
+        srv = launch(server_bin, data, None, tmp_path / "b.stderr", port=port)
         b.wait(lambda: "live" in b.el("#conn").get_attribute("class").split(), timeout=40, msg="did not reconnect")
         assert b.el("#topbar").is_displayed() and "/devices" in b.d.current_url
         assert not b.severe(), b.console
