@@ -87,23 +87,20 @@ struct SDKBench {
         return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 
-    /// Counts the points back: point i of metric m\(i % 10) is at base + i µs, so a 50 ms
-    /// window holds 5,000 points of a metric, under the query API's 10,000-row cap.
+    /// Counts the points back from the rollups: one 1-day bucket query per metric (its
+    /// `count`), instead of paging through every raw point.
     static func countStored(url: String, key: String, source: String, fromMs: Int, points: Int) async throws -> Int {
         var total = 0
         let toMs = fromMs + points / 1_000 + 2
         for m in 0..<10 {
-            for start in stride(from: fromMs, to: toMs, by: 50) {
-                var request = HTTPClientRequest(
-                    url: "\(url)/v1/sources/\(source)/metrics/query?metrics=m\(m)&start=\(start)&end=\(start + 50)&interval=raw")
-                request.headers.add(name: "x-api-key", value: key)
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
-                let body = try await response.body.collect(upTo: 64 << 20)
-                let object = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
-                if object?["truncated"] as? Bool == true { fatalError("a count window was truncated") }
-                let series = (object?["series"] as? [String: Any])?["m\(m)"] as? [String: Any]
-                total += (series?["value"] as? [Any])?.count ?? 0
-            }
+            var request = HTTPClientRequest(
+                url: "\(url)/v1/sources/\(source)/metrics/query?metrics=m\(m)&start=\(fromMs)&end=\(toMs)&interval=1d")
+            request.headers.add(name: "x-api-key", value: key)
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            let object = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
+            let series = (object?["series"] as? [String: Any])?["m\(m)"] as? [String: Any]
+            total += (series?["count"] as? [Int])?.reduce(0, +) ?? 0
         }
         return total
     }
