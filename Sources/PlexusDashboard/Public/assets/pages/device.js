@@ -1,5 +1,5 @@
 // One device: live charts and controls.
-import { api, live, h, enc, fmtAgo, fmtDuration, canWrite, toast } from '/assets/core.js';
+import { api, live, h, enc, fmtAgo, fmtDuration, canWrite } from '/assets/core.js';
 import { MetricView, CursorGroup, onFrame } from '/assets/chart.js';
 
 const WINDOWS = [[10000, '10 s'], [30000, '30 s'], [60000, '1 min'], [300000, '5 min'], [900000, '15 min']];

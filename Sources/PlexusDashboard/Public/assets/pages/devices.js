@@ -21,7 +21,6 @@ export async function devicesPage(root) {
     empty));
 
   const devices = new Map();
-  const rowFor = new Map();
   function merge(d) {
     const cur = devices.get(d.source_id) || { source_id: d.source_id };
     for (const k of ['platform', 'agent_version', 'sensors', 'connected_at_ms', 'last_seen_ms']) if (d[k] !== undefined && d[k] !== null) cur[k] = d[k];

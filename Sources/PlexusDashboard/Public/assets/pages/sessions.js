@@ -1,5 +1,5 @@
 // Sessions: list, one session with playback, compare two sessions.
-import { api, h, enc, fmtDate, fmtDuration, canWrite, isOwner, role, navigate, toast, errorBox, live } from '/assets/core.js';
+import { api, h, enc, fmtDate, fmtDuration, canWrite, isOwner, navigate, toast, errorBox, live } from '/assets/core.js';
 import { MetricView, CursorGroup, TimeChart, Series, onFrame, colorFor, fmtRel } from '/assets/chart.js';
 
 const STATUS = ['active', 'completed', 'aborted'];
