@@ -195,7 +195,7 @@ public enum IngestDecoder {
                         } else if let us = Timestamp.micros(fromWire: t) {
                             timestamp = us
                         } else {
-                            timestampError = ".timestamp out of range"
+                            timestampError = ".timestamp " + Timestamp.rangeMessage
                         }
                     default:
                         try c.skipValue()

@@ -56,9 +56,26 @@ public enum Limits {
 public enum Timestamp {
     public static let millisecondThreshold = 1e12
 
-    /// Converts a wire timestamp to Unix microseconds, or nil if it cannot be represented.
+    /// Every time the server accepts, in Unix microseconds: 1970-01-01T00:00:00Z up to
+    /// (not including) 10000-01-01T00:00:00Z. Anything outside is refused at the edge
+    /// (ingest, frames, query parameters, session bodies), so span and bucket arithmetic
+    /// on stored times can never overflow.
+    public static let validMicros: Range<Int64> = 0..<253_402_300_800_000_000
 
+    /// Whether `us` lies in ``validMicros``.
+    public static func isValid(_ us: Int64) -> Bool { validMicros.contains(us) }
+
+    /// The refusal every path gives for a time outside ``validMicros``.
+    public static let rangeMessage = "out of range (1970-01-01 to 9999-12-31)"
+
+    /// Converts a wire timestamp to Unix microseconds, or nil if it is not finite or lies
+    /// outside ``validMicros``.
     public static func micros(fromWire t: Double) -> Int64? {
+        guard let us = unboundedMicros(fromWire: t), isValid(us) else { return nil }
+        return us
+    }
+
+    static func unboundedMicros(fromWire t: Double) -> Int64? {
         guard t.isFinite else { return nil }
         let isMillis = t >= millisecondThreshold || t <= -millisecondThreshold
         // Whole numbers scale exactly in integer arithmetic (a Double product past 2^53 rounds).
@@ -73,14 +90,19 @@ public enum Timestamp {
 
     /// A duration written `90s`, `30m`, `12h` or `7d`, in microseconds; nil otherwise.
     public static func duration(_ s: String) -> Int64? {
-        guard let unit = s.last, let n = Int64(s.dropLast()), n > 0, n < 100_000_000 else { return nil }
+        guard let unit = s.last, let n = Int64(s.dropLast()), n > 0 else { return nil }
+        let scale: Int64
         switch unit {
-        case "s": return n * 1_000_000
-        case "m": return n * 60_000_000
-        case "h": return n * 3_600_000_000
-        case "d": return n * 86_400_000_000
+        case "s": scale = 1_000_000
+        case "m": scale = 60_000_000
+        case "h": scale = 3_600_000_000
+        case "d": scale = 86_400_000_000
         default: return nil
         }
+        // At most the whole valid time range: longer spans mean nothing and could overflow.
+        let (us, overflow) = n.multipliedReportingOverflow(by: scale)
+        guard !overflow, us <= validMicros.upperBound else { return nil }
+        return us
     }
 
     /// Microseconds to Unix milliseconds as a Double (sub-millisecond kept as a fraction).
