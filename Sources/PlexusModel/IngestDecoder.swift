@@ -142,6 +142,9 @@ public enum IngestDecoder {
         guard !s.isEmpty, s.utf8.count <= Limits.maxSessionIDBytes else {
             throw IngestError(.invalidPoint, "\(prefix) must be 1-\(Limits.maxSessionIDBytes) bytes")
         }
+        guard !Identifier.hasControlCharacters(s) else {
+            throw IngestError(.invalidPoint, "\(prefix) must not contain control characters")
+        }
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -177,13 +180,23 @@ public enum IngestDecoder {
                 case "metric":
                     if c.peekKind() == .string {
                         let m = try c.readString()
-                        if m.isEmpty || m.utf8.count > Limits.maxMetricBytes { metricBad = true } else { metric = m }
+                        if m.isEmpty || m.utf8.count > Limits.maxMetricBytes || Identifier.hasControlCharacters(m) {
+                            metricBad = true
+                        } else {
+                            metric = m
+                        }
                     } else {
                         try c.skipValue()
                         metricBad = true
                     }
                 case "value":
-                    (value, valueState, valueError) = try decodeValue(&c)
+                    let structured = c.peekKind() == .object || c.peekKind() == .array
+                    do {
+                        (value, valueState, valueError) = try decodeValue(&c)
+                    } catch let e as JSONCursor.SyntaxError where structured {
+                        _ = e
+                        throw IngestError.point(i, ".value is not valid JSON (NaN, Infinity and invalid escapes are refused)")
+                    }
                 case "timestamp":
                     switch c.peekKind() {
                     case .null:
@@ -230,6 +243,8 @@ public enum IngestDecoder {
                         let s = try c.readString()
                         if s.isEmpty || s.utf8.count > Limits.maxSessionIDBytes {
                             tagError = tagError ?? ".session_id must be 1-256 bytes"
+                        } else if Identifier.hasControlCharacters(s) {
+                            tagError = tagError ?? ".session_id must not contain control characters"
                         } else {
                             sessionID = s
                         }
@@ -276,7 +291,7 @@ public enum IngestDecoder {
             return (.bool(try c.readBool()), 1, nil)
         case .object, .array:
             let isObject = c.peekKind() == .object
-            let raw = try c.readRawValue()
+            let raw = try c.readRawValue(strict: true)
             let text = JSONText(unchecked: raw)
             let err = raw.utf8.count > Limits.maxStructuredValueBytes
                 ? ".value exceeds max bytes (\(Limits.maxStructuredValueBytes))" : nil
@@ -312,6 +327,8 @@ public enum IngestDecoder {
                 let v = try c.readString()
                 if k.isEmpty {
                     err = err ?? ".tags key must not be empty"
+                } else if Identifier.hasControlCharacters(k) || Identifier.hasControlCharacters(v) {
+                    err = err ?? ".tags keys and values must not contain control characters"
                 } else if k.utf8.count > Limits.maxTagBytes {
                     err = err ?? ".tags key too long"
                 } else if k == "session_id" && v.isEmpty {

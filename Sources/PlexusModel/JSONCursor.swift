@@ -4,7 +4,9 @@
 ///
 /// It accepts RFC 8259 JSON plus the tokens `NaN`, `Infinity` and `-Infinity` that
 /// Python's `json` module writes, so such values get a precise "must be finite" error
-/// rather than "invalid JSON".
+/// rather than "invalid JSON". Text that is kept and written back verbatim is read with
+/// ``readRawValue(strict:)`` and `strict: true`, which refuses them anywhere inside: what
+/// the server writes must parse as JSON.
 public struct JSONCursor {
     public struct SyntaxError: Error, Sendable {
         public let offset: Int
@@ -297,32 +299,31 @@ public struct JSONCursor {
         return v
     }
 
-    /// Skips one value of any type, validating it.
-    public mutating func skipValue(depth: Int = 0) throws(SyntaxError) {
+    /// Skips one value of any type, validating it. `strict` refuses the `NaN`/`Infinity`
+    /// tokens anywhere inside (they are not JSON).
+    public mutating func skipValue(depth: Int = 0, strict: Bool = false) throws(SyntaxError) {
         guard depth < 64 else { throw SyntaxError(offset: i) }
         switch peekKind() {
         case .object:
             i += 1
             if consume(UInt8(ascii: "}")) { return }
             repeat {
-                _ = try scanString()
+                try skipString()
                 try expect(UInt8(ascii: ":"))
-                try skipValue(depth: depth + 1)
+                try skipValue(depth: depth + 1, strict: strict)
             } while try !nextOrEnd(UInt8(ascii: "}"))
         case .array:
             i += 1
             if consume(UInt8(ascii: "]")) { return }
             repeat {
-                try skipValue(depth: depth + 1)
+                try skipValue(depth: depth + 1, strict: strict)
             } while try !nextOrEnd(UInt8(ascii: "]"))
         case .string:
-            let (s, e, escaped) = try scanString()
-            if escaped {
-                _ = try decodeEscaped(s, e)
-            } else if String(validating: UnsafeBufferPointer(start: base + s, count: e - s), as: UTF8.self) == nil {
-                throw SyntaxError(offset: s)
-            }
-        case .number: _ = try readNumber()
+            try skipString()
+        case .number:
+            let start = i
+            let d = try readNumber()
+            guard !strict || d.isFinite else { throw SyntaxError(offset: start) }
         case .trueLiteral: try literal("true")
         case .falseLiteral: try literal("false")
         case .null: try literal("null")
@@ -330,10 +331,21 @@ public struct JSONCursor {
         }
     }
 
-    /// Skips one value and returns its exact text.
-    public mutating func readRawValue() throws(SyntaxError) -> String {
+    /// Skips a string, validating its escapes and UTF-8 (the same checks as ``readString()``).
+    mutating func skipString() throws(SyntaxError) {
+        let (s, e, escaped) = try scanString()
+        if escaped {
+            _ = try decodeEscaped(s, e)
+        } else if String(validating: UnsafeBufferPointer(start: base + s, count: e - s), as: UTF8.self) == nil {
+            throw SyntaxError(offset: s)
+        }
+    }
+
+    /// Skips one value and returns its exact text. With `strict` (for text that is kept
+    /// and written back verbatim) the text is RFC 8259 JSON: no `NaN`/`Infinity` inside.
+    public mutating func readRawValue(strict: Bool = false) throws(SyntaxError) -> String {
         let start = (skipWhitespace(), i).1
-        try skipValue()
+        try skipValue(strict: strict)
         return String(decoding: UnsafeBufferPointer(start: base + start, count: i - start), as: UTF8.self)
     }
 

@@ -112,6 +112,13 @@ public enum Timestamp {
 
 /// Checks for identifiers.
 public enum Identifier {
+    /// Whether a name holds a C0 control character or DEL. Names (metrics, tag keys and
+    /// values, session ids) refuse them: SQLite cuts text at a NUL, so `a\u{0}b` and `a`
+    /// would name one series, and control characters have no place in a label.
+    public static func hasControlCharacters(_ s: String) -> Bool {
+        s.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+    }
+
     /// `^[a-z0-9][a-z0-9._-]*$`, 1...256 bytes.
     public static func isValidSourceID(_ s: String) -> Bool {
         var s = s
