@@ -91,6 +91,13 @@ public struct NewUser: Sendable, Hashable {
         /// anyone after that becomes the owner of a new organisation with this name (made
         /// unique with `-2`, `-3`… when taken).
         case firstOrNewOrganization(name: String)
+        /// Invite-only servers: only the very first person may sign up without an invite
+        /// (and owns `default`); once anyone exists this is refused with `.forbidden`,
+        /// decided in the same transaction so two strangers cannot both be first.
+        case firstOnly
+        /// An administrator (`plexus-server users create`) adds a person to an existing
+        /// organisation with a role.
+        case organization(id: Int64, role: Role)
         /// Through an invitation: its organisation and role. The invite must be unused
         /// and not expired at `createdAt`; it is used up by this sign-up.
         case invite(tokenHash: [UInt8])

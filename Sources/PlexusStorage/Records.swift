@@ -155,3 +155,21 @@ public struct StoredPoint: Sendable, Hashable {
         self.sessionID = sessionID
     }
 }
+
+/// What makes a series: its source, metric, tags, session and whether it holds numbers.
+public struct SeriesIdentity: Sendable, Hashable {
+    public var sourceID: String
+    public var metric: String
+    public var tags: [Tag]
+    /// nil for points outside any session.
+    public var sessionID: String?
+    public var numeric: Bool
+
+    public init(sourceID: String, metric: String, tags: [Tag], sessionID: String?, numeric: Bool) {
+        self.sourceID = sourceID
+        self.metric = metric
+        self.tags = tags
+        self.sessionID = sessionID
+        self.numeric = numeric
+    }
+}

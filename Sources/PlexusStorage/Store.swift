@@ -34,6 +34,9 @@ public protocol PlexusStore: Sendable {
     func source(orgID: Int64, sourceID: String) async throws -> SourceInfo?
     /// Distinct metric names of a source, sorted.
     func metrics(orgID: Int64, sourceID: String) async throws -> [String]
+    /// Every series an organisation has stored (not the derived fields of vector
+    /// objects), for cardinality limits.
+    func seriesIdentities(orgID: Int64) async throws -> [SeriesIdentity]
     /// The newest value of each metric of a source whose last point is at or after `since`.
     func latest(orgID: Int64, sourceID: String, since: Int64) async throws -> [LatestValue]
     /// Raw points ordered by metric, then time; at most `limit` in total.

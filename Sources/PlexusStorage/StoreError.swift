@@ -9,6 +9,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, CustomDebugS
         /// A one-time resource that was used up or has expired (an invite).
         public static let gone = Code("gone")
         public static let invalidArgument = Code("invalidArgument")
+        /// Refused by a rule of the server (sign-up closed, a quota reached).
+        public static let forbidden = Code("forbidden")
         /// The store is shutting down or its write path failed; retry elsewhere/later.
         public static let unavailable = Code("unavailable")
         public static let corrupted = Code("corrupted")

@@ -105,8 +105,7 @@ enum ChunkCodec {
         var r = Reader(data)
         guard try r.byte() == version else { throw DecodeError() }
         let kind = try r.byte()
-        let n = Int(try r.uvarint())
-        guard n <= 1 << 24 else { throw DecodeError() }
+        guard let n = Int(exactly: try r.uvarint()), n <= 1 << 24 else { throw DecodeError() }
         var ts = [Int64](repeating: 0, count: n)
         var prev: Int64 = 0
         var prevDelta: Int64 = 0
@@ -143,7 +142,7 @@ enum ChunkCodec {
         } else if kind == Kind.other.rawValue {
             for i in 0..<n {
                 let type = try r.byte()
-                let len = Int(try r.uvarint())
+                guard let len = Int(exactly: try r.uvarint()) else { throw DecodeError() }
                 let bytes = try r.bytes(len)
                 let value: PlexusValue
                 switch PlexusValue.Kind(rawValue: type) {
@@ -208,9 +207,20 @@ enum ChunkCodec {
             return u
         }
         mutating func bytes(_ n: Int) throws -> UnsafeRawBufferPointer {
-            guard n >= 0, i + n <= data.count else { throw DecodeError() }
+            guard n >= 0, n <= data.count - i else { throw DecodeError() }
             defer { i += n }
             return UnsafeRawBufferPointer(rebasing: data[i..<(i + n)])
+        }
+    }
+}
+
+extension PlexusValue {
+    /// About how many bytes the value takes in a chunk (for cutting chunks by size).
+    var storedSize: Int {
+        switch self {
+        case .number, .bool: 9
+        case .string(let s): s.utf8.count + 5
+        case .object(let t), .array(let t): t.text.utf8.count + 5
         }
     }
 }

@@ -37,6 +37,18 @@ extension SQLiteStore {
                         orgID = db.lastInsertedRowID
                     }
                     role = .owner
+                case .firstOnly:
+                    guard !(try Bool.fetchOne(db, sql: "SELECT 1 FROM users LIMIT 1") ?? false),
+                          let def = try Int64.fetchOne(db, sql: "SELECT id FROM orgs WHERE name = 'default'")
+                    else { throw StoreError(.forbidden, "sign-up is by invitation on this server") }
+                    orgID = def
+                    role = .owner
+                case .organization(let id, let r):
+                    guard try Bool.fetchOne(db, sql: "SELECT 1 FROM orgs WHERE id = ?", arguments: [id]) ?? false else {
+                        throw StoreError(.notFound, "no such organisation")
+                    }
+                    orgID = id
+                    role = r
                 case .invite(let tokenHash):
                     guard let row = try Row.fetchOne(db, sql: "SELECT org_id, role, expires_at, used_at FROM invites WHERE token_hash = ?",
                                                      arguments: [Data(tokenHash)])

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import Logging
+import Metrics
 import PlexusModel
 import PlexusStorage
 import Synchronization
@@ -8,14 +10,14 @@ extension SQLiteStore {
     /// Writes one head snapshot. Returns series ids created, to cache after the commit.
     func write(_ snap: HeadSnapshot, _ db: Database) throws -> [SeriesKey: Int64] {
         let now = Self.nowMicros()
-        let upsertSource = try db.cachedStatement(sql: """
+        let upsertSource = try db.makeStatement(sql: """
             INSERT INTO sources (org_id, source_id, first_seen, last_seen) VALUES (?, ?, ?, ?)
             ON CONFLICT (org_id, source_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
             """)
         for (ref, s) in snap.sources {
             try upsertSource.execute(arguments: [ref.orgID, ref.sourceID, s.firstSeen, s.lastSeen])
         }
-        let newSession = try db.cachedStatement(sql: """
+        let newSession = try db.makeStatement(sql: """
             INSERT INTO sessions (org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit,
                                   created_at, created_by_data)
             VALUES (?, ?, ?, ?, 'active', '{}', '{}', ?, 0, ?, 1) ON CONFLICT DO NOTHING
@@ -24,51 +26,167 @@ extension SQLiteStore {
             try newSession.execute(arguments: [ref.orgID, ref.sessionID, ref.sessionID, ref.sourceID, first, now])
         }
         var created: [SeriesKey: Int64] = [:]
-        let insertChunk = try db.cachedStatement(sql:
-            "INSERT INTO chunks (series_id, min_ts, max_ts, count, data) VALUES (?, ?, ?, ?, ?)")
-        let setLast = try db.cachedStatement(sql:
-            "UPDATE series SET last_ts = ?, last_value = ? WHERE id = ? AND (last_ts IS NULL OR last_ts <= ?)")
-        let roll1m = try db.cachedStatement(sql: Self.rollupUpsert("rollup_1m"))
-        let roll1h = try db.cachedStatement(sql: Self.rollupUpsert("rollup_1h"))
+        // Prepared per flush, not taken from the connection's statement cache: after a
+        // statement fails, SQLite's next reset of it reports that failure again, and a
+        // cached statement would carry it into the next series or the next flush.
+        var statements = try SeriesStatements(db)
+        var setAside: [(SeriesKey, SeriesBuffer, String)] = []
         for (key, buffer) in snap.series {
-            let id = try seriesID(key, db, created: &created)
-            var ts = buffer.timestamps
-            var nums = buffer.numbers
-            var others = buffer.others
-            if !Self.isSorted(ts) {
-                let order = ts.indices.sorted { ts[$0] < ts[$1] }
-                ts = order.map { ts[$0] }
-                if key.numeric { nums = order.map { nums[$0] } } else { others = order.map { others[$0] } }
-            }
-            var lo = 0
-            while lo < ts.count {
-                let hi = min(ts.count, lo + config.maxChunkPoints)
-                let data = key.numeric
-                    ? ChunkCodec.encodeNumeric(timestamps: Array(ts[lo..<hi]), values: Array(nums[lo..<hi]))
-                    : ChunkCodec.encodeOther(timestamps: Array(ts[lo..<hi]), values: Array(others[lo..<hi]))
-                try insertChunk.execute(arguments: [id, ts[lo], ts[hi - 1], hi - lo, Data(data)])
-                lo = hi
-            }
-            let lastValue: PlexusValue = key.numeric ? .number(nums[nums.count - 1]) : others[others.count - 1]
-            try setLast.execute(arguments: [ts[ts.count - 1], lastValue.jsonText, id, ts[ts.count - 1]])
-            if key.numeric {
-                try Self.rollup(ts, nums, width: Resolution.minute.micros, id: id, statement: roll1m)
-                try Self.rollup(ts, nums, width: Resolution.hour.micros, id: id, statement: roll1h)
+            // Each series in its own savepoint: data one series cannot store (a value the
+            // database refuses) is set aside instead of failing the flush for everyone.
+            // Errors of the database itself (disk full, I/O) still fail the whole flush,
+            // which keeps everything in the WAL and retries.
+            do {
+                try db.inSavepoint {
+                    try self.writeSeries(key, buffer, db, created: &created, statements)
+                    return .commit
+                }
+            } catch let e as DatabaseError where Self.isDataError(e) {
+                created[key] = nil
+                setAside.append((key, buffer, "\(e.resultCode): \(e.message ?? "")"))
+                statements = try SeriesStatements(db)
             }
         }
+        if !setAside.isEmpty { try self.setAside(setAside) }
         try db.execute(
             sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('wal_segment', ?), ('wal_offset', ?)",
             arguments: [Int64(snap.walPosition.segment), snap.walPosition.offset])
         return created
     }
 
+    /// The statements a flush writes series with.
+    struct SeriesStatements {
+        var findSeries: Statement
+        var insertSeries: Statement
+        var insertChunk: Statement
+        var setLast: Statement
+        var roll1m: Statement
+        var roll1h: Statement
+
+        init(_ db: Database) throws {
+            findSeries = try db.makeStatement(sql: """
+                SELECT id FROM series WHERE org_id = ? AND source_id = ? AND metric = ? AND numeric = ? AND tags = ? AND session_id = ?
+                AND derived = ?
+                """)
+            insertSeries = try db.makeStatement(sql: """
+                INSERT INTO series (org_id, source_id, metric, numeric, tags, session_id, derived) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            insertChunk = try db.makeStatement(sql: "INSERT INTO chunks (series_id, min_ts, max_ts, count, data) VALUES (?, ?, ?, ?, ?)")
+            setLast = try db.makeStatement(sql:
+                "UPDATE series SET last_ts = ?, last_value = ? WHERE id = ? AND (last_ts IS NULL OR last_ts <= ?)")
+            roll1m = try db.makeStatement(sql: SQLiteStore.rollupUpsert("rollup_1m"))
+            roll1h = try db.makeStatement(sql: SQLiteStore.rollupUpsert("rollup_1h"))
+        }
+    }
+
+    /// Errors that come from the data of one series, not from the database's health.
+    static func isDataError(_ e: DatabaseError) -> Bool {
+        switch e.resultCode {
+        case .SQLITE_CONSTRAINT, .SQLITE_TOOBIG, .SQLITE_MISMATCH, .SQLITE_RANGE: true
+        default: false
+        }
+    }
+
+    func writeSeries(_ key: SeriesKey, _ buffer: SeriesBuffer, _ db: Database, created: inout [SeriesKey: Int64],
+                     _ st: SeriesStatements) throws {
+        let id = try seriesID(key, db, created: &created, st)
+        var ts = buffer.timestamps
+        var nums = buffer.numbers
+        var others = buffer.others
+        if !Self.isSorted(ts) {
+            let order = ts.indices.sorted { ts[$0] < ts[$1] }
+            ts = order.map { ts[$0] }
+            if key.numeric { nums = order.map { nums[$0] } } else { others = order.map { others[$0] } }
+        }
+        var lo = 0
+        while lo < ts.count {
+            let hi = key.numeric
+                ? min(ts.count, lo + config.maxChunkPoints)
+                : Self.chunkEnd(others, from: lo, maxPoints: config.maxChunkPoints, maxBytes: config.maxChunkBytes)
+            let data = key.numeric
+                ? ChunkCodec.encodeNumeric(timestamps: Array(ts[lo..<hi]), values: Array(nums[lo..<hi]))
+                : ChunkCodec.encodeOther(timestamps: Array(ts[lo..<hi]), values: Array(others[lo..<hi]))
+            try st.insertChunk.execute(arguments: [id, ts[lo], ts[hi - 1], hi - lo, Data(data)])
+            lo = hi
+        }
+        let lastValue: PlexusValue = key.numeric ? .number(nums[nums.count - 1]) : others[others.count - 1]
+        try st.setLast.execute(arguments: [ts[ts.count - 1], lastValue.jsonText, id, ts[ts.count - 1]])
+        if key.numeric {
+            try Self.rollup(ts, nums, width: Resolution.minute.micros, id: id, statement: st.roll1m)
+            try Self.rollup(ts, nums, width: Resolution.hour.micros, id: id, statement: st.roll1h)
+        }
+    }
+
+    /// Where a chunk of non-numeric values that starts at `lo` ends: at `maxPoints` values
+    /// or once it holds `maxBytes` of value text, whichever comes first (at least one value),
+    /// so a run of large objects never makes a BLOB past what SQLite stores.
+    static func chunkEnd(_ values: [PlexusValue], from lo: Int, maxPoints: Int, maxBytes: Int) -> Int {
+        var bytes = 0
+        var i = lo
+        let limit = min(values.count, lo + maxPoints)
+        while i < limit {
+            bytes += values[i].storedSize
+            if bytes > maxBytes && i > lo { break }
+            i += 1
+        }
+        return i
+    }
+
+    /// Writes points that could not be stored to `<data>/rejected/flush-….jsonl` (synced
+    /// before the flush commits, so they are never lost without a trace) and logs them.
+    func setAside(_ series: [(SeriesKey, SeriesBuffer, String)]) throws {
+        var w = JSONWriter()
+        var points = 0
+        for (key, buffer, error) in series {
+            for k in 0..<buffer.count {
+                w.raw("{\"org_id\":")
+                w.int(key.orgID)
+                w.raw(",\"source_id\":")
+                w.string(key.sourceID)
+                w.raw(",\"metric\":")
+                w.string(key.metric)
+                w.raw(",\"tags\":")
+                w.rawText(Tag.canonicalJSON(key.tags))
+                w.raw(",\"session_id\":")
+                w.string(key.sessionID)
+                w.raw(",\"timestamp_us\":")
+                w.int(buffer.timestamps[k])
+                w.raw(",\"value\":")
+                w.write(key.numeric ? .number(buffer.numbers[k]) : buffer.others[k])
+                w.raw(",\"error\":")
+                w.string(error)
+                w.raw("}\n")
+                points += 1
+            }
+        }
+        let dir = directory + "/rejected"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/flush-\(Self.nowMicros())-\(UInt32.random(in: 0...UInt32.max)).jsonl"
+        try DurableFile.save(w.bytes, to: path)
+        Metrics.Counter(label: "plexus_points_set_aside_total").increment(by: points)
+        logger.error("points the database refused were set aside, not stored",
+                     metadata: ["file": "\(path)", "points": "\(points)", "series": "\(series.count)",
+                                "error": "\(series[0].2)"])
+    }
+
+    /// Sums saturate at ±`Double.greatestFiniteMagnitude` here and in SQL, so a rollup is
+    /// always finite: `inf` would be stored, and `inf + -inf` is NaN, which SQLite stores as
+    /// NULL and the NOT NULL column refuses, failing every later flush.
     static func rollupUpsert(_ table: String) -> String {
         """
         INSERT INTO \(table) (series_id, bucket, min, max, sum, count) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (series_id, bucket) DO UPDATE SET
             min = min(min, excluded.min), max = max(max, excluded.max),
-            sum = sum + excluded.sum, count = count + excluded.count
+            sum = max(-1.7976931348623157e308, min(1.7976931348623157e308, sum + excluded.sum)),
+            count = count + excluded.count
         """
+    }
+
+    /// `a + b`, held at ±`Double.greatestFiniteMagnitude` instead of overflowing to ±inf.
+    static func saturatingAdd(_ a: Double, _ b: Double) -> Double {
+        let s = a + b
+        if s.isFinite { return s }
+        return s > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
     }
 
     static func isSorted(_ ts: [Int64]) -> Bool {
@@ -97,7 +215,7 @@ extension SQLiteStore {
                 let v = values[i]
                 lo = min(lo, v)
                 hi = max(hi, v)
-                sum += v
+                sum = Self.saturatingAdd(sum, v)
                 n += 1
                 i += 1
             }
@@ -105,21 +223,16 @@ extension SQLiteStore {
         }
     }
 
-    func seriesID(_ key: SeriesKey, _ db: Database, created: inout [SeriesKey: Int64]) throws -> Int64 {
+    func seriesID(_ key: SeriesKey, _ db: Database, created: inout [SeriesKey: Int64], _ st: SeriesStatements) throws -> Int64 {
         if let id = seriesIDs.withLock({ $0[key] }) ?? created[key] { return id }
         let tags = Tag.canonicalJSON(key.tags)
         let args: StatementArguments = [key.orgID, key.sourceID, key.metric, key.numeric ? 1 : 0, tags, key.sessionID,
                                         key.derived ? 1 : 0]
-        if let id = try Int64.fetchOne(db.cachedStatement(sql: """
-            SELECT id FROM series WHERE org_id = ? AND source_id = ? AND metric = ? AND numeric = ? AND tags = ? AND session_id = ?
-            AND derived = ?
-            """), arguments: args) {
+        if let id = try Int64.fetchOne(st.findSeries, arguments: args) {
             created[key] = id
             return id
         }
-        try db.cachedStatement(sql: """
-            INSERT INTO series (org_id, source_id, metric, numeric, tags, session_id, derived) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: args)
+        try st.insertSeries.execute(arguments: args)
         let id = db.lastInsertedRowID
         created[key] = id
         return id

@@ -98,6 +98,21 @@ extension SQLiteStore {
         }
     }
 
+    public func seriesIdentities(orgID: Int64) async throws -> [SeriesIdentity] {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT source_id, metric, tags, session_id, numeric FROM series WHERE org_id = ? AND derived = 0
+                    """, arguments: [orgID]).map { r in
+                    let session: String = r[3]
+                    return SeriesIdentity(sourceID: r[0], metric: r[1], tags: Tag.parse(json: r[2]) ?? [],
+                                          sessionID: session.isEmpty ? nil : session, numeric: (r[4] as Int64) != 0)
+                }
+            }
+        }
+    }
+
     public func latest(orgID: Int64, sourceID: String, since: Int64) async throws -> [LatestValue] {
         try await readable()
         return try await translate {
@@ -130,23 +145,91 @@ extension SQLiteStore {
                 while i < all.count {
                     var j = i
                     while j < all.count && all[j].metric == all[i].metric { j += 1 }
-                    let pts = try self.points(of: Array(all[i..<j]), range: range, db)
+                    let (pts, more) = try self.limitedPoints(of: Array(all[i..<j]), range: range,
+                                                             limit: max(0, limit - total), newestFirst: false, db)
+                    if more { truncated = true }
                     var s = RawSeries(metric: all[i].metric)
-                    let take = min(pts.count, max(0, limit - total))
-                    if take < pts.count { truncated = true }
-                    s.timestamps.reserveCapacity(take)
-                    s.values.reserveCapacity(take)
-                    for k in 0..<take {
-                        s.timestamps.append(pts[k].0)
-                        s.values.append(pts[k].1)
+                    s.timestamps.reserveCapacity(pts.count)
+                    s.values.reserveCapacity(pts.count)
+                    for p in pts {
+                        s.timestamps.append(p.timestamp)
+                        s.values.append(p.value)
                     }
-                    total += take
+                    total += pts.count
                     if !s.timestamps.isEmpty { result.append(s) }
                     i = j
                 }
                 return RawResult(series: result, truncated: truncated)
             }
         }
+    }
+
+    /// A point read back with the index of its series in the list asked for.
+    struct ReadPoint {
+        var timestamp: Int64
+        var value: PlexusValue
+        var series: Int
+    }
+
+    /// The `limit` oldest (or newest) points of `series` in `range`, in time order, and
+    /// whether more exist. Chunks are visited in time order and decoding stops as soon as
+    /// no chunk left can hold a point that would make the cut, so `tail=1` over a year of
+    /// logs decodes one chunk per series, not the year.
+    func limitedPoints(of series: [SeriesRow], range: TimeRange, limit: Int, newestFirst: Bool,
+                       _ db: Database) throws -> (points: [ReadPoint], more: Bool) {
+        guard !series.isEmpty, range.end > range.start else { return ([], false) }
+        struct Span { var rowid: Int64; var series: Int; var min: Int64; var max: Int64 }
+        var spans: [Span] = []
+        let statement = try db.cachedStatement(sql:
+            "SELECT rowid, min_ts, max_ts FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts < ?")
+        for (k, s) in series.enumerated() {
+            let rows = try Row.fetchCursor(statement, arguments: [s.id, range.start, range.end])
+            while let r = try rows.next() { spans.append(Span(rowid: r[0], series: k, min: r[1], max: r[2])) }
+        }
+        guard limit > 0 else { return ([], !spans.isEmpty) }
+        // Reading order: time, then arrival (a later chunk holds later arrivals).
+        if newestFirst {
+            spans.sort { ($0.max, $0.rowid) > ($1.max, $1.rowid) }
+        } else {
+            spans.sort { ($0.min, $0.rowid) < ($1.min, $1.rowid) }
+        }
+        let data = try db.cachedStatement(sql: "SELECT data FROM chunks WHERE rowid = ?")
+        var kept: [ReadPoint] = []
+        var more = false
+        // Once `limit` points are kept, the cut-off is the last one kept in reading order.
+        var cutoff: Int64?
+        for span in spans {
+            if let cutoff, newestFirst ? span.max < cutoff : span.min > cutoff {
+                // Every later chunk starts beyond the cut-off; its first point is in range.
+                more = true
+                break
+            }
+            guard let blob = try Data.fetchOne(data, arguments: [span.rowid]) else { continue }
+            var chunk: [ReadPoint] = []
+            try blob.withUnsafeBytes { raw in
+                try ChunkCodec.decode(raw) { t, v in
+                    if t >= range.start && t < range.end { chunk.append(ReadPoint(timestamp: t, value: v, series: span.series)) }
+                }
+            }
+            // A chunk keeps points of one time in arrival order; newest first reads it backwards.
+            kept.append(contentsOf: newestFirst ? chunk.reversed() : chunk)
+            if kept.count >= limit {
+                // Stable sorts: points of one time stay in reading order.
+                if newestFirst { kept.sort { $0.timestamp > $1.timestamp } } else { kept.sort { $0.timestamp < $1.timestamp } }
+                if kept.count > limit {
+                    more = true
+                    kept.removeLast(kept.count - limit)
+                }
+                cutoff = kept[kept.count - 1].timestamp
+            }
+        }
+        if newestFirst {
+            kept.sort { $0.timestamp > $1.timestamp }
+            kept.reverse()
+        } else {
+            kept.sort { $0.timestamp < $1.timestamp }
+        }
+        return (kept, more)
     }
 
     public func queryAggregated(_ selector: SeriesSelector, range: TimeRange, resolution: Resolution, limit: Int) async throws
@@ -178,7 +261,7 @@ extension SQLiteStore {
                             if var e = buckets[b] {
                                 e.min = Swift.min(e.min, mn)
                                 e.max = Swift.max(e.max, mx)
-                                e.sum += sum
+                                e.sum = Self.saturatingAdd(e.sum, sum)
                                 e.count += n
                                 buckets[b] = e
                             } else {
@@ -205,18 +288,12 @@ extension SQLiteStore {
         try await readable()
         return try await translate {
             try await pool.read { db in
-                var out: [StoredPoint] = []
-                for s in try self.matchingSeries(selector, numeric: false, db) {
-                    for (t, v) in try self.points(of: [s], range: range, db) {
-                        out.append(StoredPoint(sourceID: s.sourceID, metric: s.metric, timestamp: t, value: v,
-                                               tags: s.tags, sessionID: s.sessionID.isEmpty ? nil : s.sessionID))
-                    }
+                let series = try self.matchingSeries(selector, numeric: false, db)
+                return try self.limitedPoints(of: series, range: range, limit: limit, newestFirst: newestFirst, db).points.map {
+                    let s = series[$0.series]
+                    return StoredPoint(sourceID: s.sourceID, metric: s.metric, timestamp: $0.timestamp, value: $0.value,
+                                       tags: s.tags, sessionID: s.sessionID.isEmpty ? nil : s.sessionID)
                 }
-                out.sort { $0.timestamp < $1.timestamp }
-                if out.count > limit {
-                    out = newestFirst ? Array(out.suffix(limit)) : Array(out.prefix(limit))
-                }
-                return out
             }
         }
     }
@@ -276,13 +353,18 @@ extension SQLiteStore {
     /// burst makes short windows, a quiet stretch long ones. (A window is at least 1 µs,
     /// so points sharing one microsecond stay together.)
     static func scanWindows(_ chunks: [ChunkSpan], target: Int64) -> [TimeRange] {
-        guard let lo = chunks.map(\.min).min(), let hi = chunks.map(\.max).max() else { return [] }
+        guard let lo = chunks.map(\.min).min(), let top = chunks.map(\.max).max() else { return [] }
+        // `hi + 1` must exist (a point at Int64.max, only in stores written before times were
+        // range-checked, is left out of the windows rather than overflow).
+        let hi = Swift.min(top, Int64.max - 1)
         // Density changes only at chunk edges: sweep them, accumulating expected points.
         var edges: [(at: Int64, delta: Double)] = []
         for c in chunks {
-            let d = Double(c.count) / Double(c.max - c.min + 1)
+            // In Double: a store written before times were range-checked may hold chunks
+            // spanning ±2^63 µs, where `max - min + 1` overflows.
+            let d = Double(c.count) / (Double(c.max) - Double(c.min) + 1)
             edges.append((c.min, d))
-            edges.append((c.max + 1, -d))
+            edges.append((Swift.min(c.max, Int64.max - 1) + 1, -d))
         }
         edges.sort { $0.at < $1.at }
         let goal = Double(max(target, 1))
@@ -297,15 +379,19 @@ extension SQLiteStore {
             let next = i < edges.count ? edges[i].at : hi + 1
             if density > 1e-12 {
                 let needed = (goal - acc) / density  // µs until the window is full
-                if Double(next - position) >= needed {
-                    let cut = Swift.min(next, Swift.max(position + Int64(needed.rounded(.up)), windowStart + 1))
+                let room = Double(next) - Double(position)
+                if room >= needed {
+                    let step = needed.rounded(.up)
+                    let sum = step >= room || step >= 9e18 ? nil : position.addingReportingOverflow(Int64(step))
+                    let ahead = sum.flatMap { $0.overflow ? nil : $0.partialValue } ?? next
+                    let cut = Swift.min(next, Swift.max(ahead, windowStart + 1))
                     windows.append(TimeRange(start: windowStart, end: cut))
                     windowStart = cut
                     position = cut
                     acc = 0
                     continue
                 }
-                acc += density * Double(next - position)
+                acc += density * room
             }
             position = next
         }
@@ -528,21 +614,23 @@ extension SQLiteStore {
                 """, arguments: [orgID, installID, requested, requested, requested]) {
                 return mine
             }
-            // One writer at a time: the first free name wins, and no two installs get it.
+            // One writer at a time: the first free name wins, and no two installs get it. One
+            // indexed range read finds every name taken in the `requested_N` family.
+            let taken = Set(try String.fetchAll(db, sql: """
+                SELECT source_id FROM device_claims
+                WHERE org_id = ? AND (source_id = ? OR (source_id >= ? AND source_id < ?))
+                """, arguments: [orgID, requested, requested + "_", requested + "`"]))
             var n = 1
-            while true {
-                let candidate = n == 1 ? requested : "\(requested)_\(n)"
-                let taken = try Bool.fetchOne(db, sql: "SELECT 1 FROM device_claims WHERE org_id = ? AND source_id = ?",
-                                              arguments: [orgID, candidate]) ?? false
-                if !taken && candidate.utf8.count <= Limits.maxSourceIDBytes {
-                    try db.execute(sql: """
-                        INSERT INTO device_claims (org_id, source_id, install_id, requested, claimed_at) VALUES (?, ?, ?, ?, ?)
-                        """, arguments: [orgID, candidate, installID, requested, at])
-                    return candidate
-                }
+            var candidate = requested
+            while taken.contains(candidate) {
                 n += 1
-                guard n < 100_000 else { throw StoreError(.conflict, "no free name for \(requested)") }
+                candidate = "\(requested)_\(n)"
             }
+            guard candidate.utf8.count <= Limits.maxSourceIDBytes else { throw StoreError(.conflict, "no free name for \(requested)") }
+            try db.execute(sql: """
+                INSERT INTO device_claims (org_id, source_id, install_id, requested, claimed_at) VALUES (?, ?, ?, ?, ?)
+                """, arguments: [orgID, candidate, installID, requested, at])
+            return candidate
         }
     }
 

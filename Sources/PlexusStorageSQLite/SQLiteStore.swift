@@ -30,10 +30,17 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         public var flushMaxAge: Duration = .seconds(1)
         /// Points per chunk BLOB at most.
         public var maxChunkPoints = 8192
+        /// Bytes of value text per chunk of non-numeric values (a chunk ends at the first of
+        /// the two limits); keeps BLOBs far below SQLite's 1 GB limit.
+        public var maxChunkBytes = 4 << 20
+        /// Points the head may hold while flushes fail (disk full, database locked) before
+        /// appends are refused with `unavailable`: memory stays bounded whatever happens.
+        public var maxHeadPoints = 4_000_000
         public init() {}
     }
 
     public let engineName = "sqlite"
+    let directory: String
     let pool: DatabasePool
     let role: Role
     let config: Configuration
@@ -65,6 +72,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
     /// Opens (creating if needed) the store in `directory`.
     public init(directory: String, role: Role = .server, configuration: Configuration = .init(), logger: Logger) throws {
         self.role = role
+        self.directory = directory
         self.config = configuration
         self.logger = logger
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -234,25 +242,53 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         let start = ContinuousClock.now
         do {
             let newIDs = try await pool.write { db in try self.write(snap, db) }
-            seriesIDs.withLock { cache in cache.merge(newIDs) { a, _ in a } }
-            head.markFlushed(upTo: seq)
+            cacheSeriesIDs(newIDs)
+        } catch {
+            // Nothing was committed: the snapshot goes back into the head (it is still in
+            // the WAL) and the next flush tries again.
+            logger.error("flush to SQLite failed; data stays in the write-ahead log", metadata: ["error": "\(error)"])
+            head.restore(snap, error: StoreError(.unavailable, "flush failed", underlying: error))
+            return
+        }
+        // Committed, with the WAL position it covers: from here on the snapshot is in
+        // SQLite whatever happens to the log, and must never go back into the head (it
+        // would be stored twice). Dropping old segments is housekeeping; a failure (EMFILE,
+        // EIO) leaves them for the next flush, and replay skips what the checkpoint covers.
+        head.markFlushed(upTo: seq)
+        do {
             try await threadPool.runIfActive { [self] in
                 try self.wal.withLock { try $0?.checkpointed(at: snap.walPosition, rotateAbove: rotateAbove) }
             }
-            let d = start.duration(to: .now)
-            Metrics.Timer(label: "plexus_store_flush_seconds").recordNanoseconds(
-                d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
         } catch {
-            logger.error("flush to SQLite failed; data stays in the write-ahead log", metadata: ["error": "\(error)"])
-            head.restore(snap, error: StoreError(.unavailable, "flush failed", underlying: error))
+            logger.warning("dropping flushed WAL segments failed; retried after the next flush",
+                           metadata: ["error": "\(error)"])
+        }
+        let d = start.duration(to: .now)
+        Metrics.Timer(label: "plexus_store_flush_seconds").recordNanoseconds(
+            d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+    }
+
+    /// Remembers series ids created by a flush. The cache is bounded: past
+    /// `maxCachedSeries` it starts again (a miss costs one indexed SELECT in the flush).
+    func cacheSeriesIDs(_ ids: [SeriesKey: Int64]) {
+        guard !ids.isEmpty else { return }
+        seriesIDs.withLock { cache in
+            if cache.count + ids.count > Self.maxCachedSeries { cache.removeAll(keepingCapacity: false) }
+            cache.merge(ids) { a, _ in a }
         }
     }
+
+    static let maxCachedSeries = 100_000
 
     // MARK: Append
 
     public func append(_ batch: IngestBatch, context: AppendContext) async throws {
         guard role == .server else { throw StoreError(.unavailable, "store opened for administration only") }
         guard !batch.points.isEmpty else { return }
+        guard head.pointCount < config.maxHeadPoints else {
+            flushBell.yield()
+            throw StoreError(.unavailable, "the store is behind writing to its database; retry shortly")
+        }
         let payload = WALRecord(
             orgID: context.orgID, receivedAt: context.receivedAt,
             forcedSource: context.options.forcedSourceID, recordingSession: context.options.recordingSessionID
@@ -286,5 +322,24 @@ extension Head {
             for (batch, org, at) in entries { Head.add(batch, orgID: org, receivedAt: at, to: &snap) }
             snap.walPosition = position
         }
+    }
+}
+
+/// Writing a small file that must be on disk before the caller goes on.
+enum DurableFile {
+    static func save(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError(.unavailable, "cannot create \(path) (errno \(errno))") }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError(.unavailable, "cannot write \(path) (errno \(errno))")
+            }
+            done += n
+        }
+        guard fsync(fd) == 0 else { throw StoreError(.unavailable, "cannot sync \(path) (errno \(errno))") }
     }
 }

@@ -32,7 +32,39 @@ public enum StoreConformance {
         Check(name: "device names: claims are per install, suffixed, concurrent-safe", run: deviceClaims),
         Check(name: "recordings are kept until cleared", run: recordings),
         Check(name: "accounts: first owner, new organisations, invites, login sessions", run: accounts),
+        Check(name: "accounts: invite-only sign-up admits only the first person", run: firstOnly),
     ]
+
+    static func firstOnly(_ store: any PlexusStore) async throws {
+        // Two strangers race to be first: exactly one becomes the owner of `default`.
+        let results = await withTaskGroup(of: Result<UserRecord, any Error>.self) { group in
+            for n in 0..<2 {
+                group.addTask {
+                    do {
+                        return .success(try await store.createUser(NewUser(
+                            email: "first\(n)@example.com", name: "F", passwordHash: "h", membership: .firstOnly, createdAt: t0)).0)
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var all: [Result<UserRecord, any Error>] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        let owners = results.compactMap { try? $0.get() }
+        #expect(owners.count == 1 && owners.first?.role == .owner)
+        for case .failure(let e) in results { #expect((e as? StoreError)?.code == .forbidden) }
+        // After that only an administrator adds people, to an organisation that exists.
+        let org = try #require(await store.organization(named: "default"))
+        let (viewer, _) = try await store.createUser(NewUser(
+            email: "v@example.com", name: "V", passwordHash: "h", membership: .organization(id: org.id, role: .viewer), createdAt: t0))
+        #expect(viewer.orgID == org.id && viewer.role == .viewer)
+        await #expect(throws: StoreError.self) {
+            _ = try await store.createUser(NewUser(email: "w@example.com", name: "W", passwordHash: "h",
+                                                   membership: .organization(id: 987_654, role: .member), createdAt: t0))
+        }
+    }
 
     static func accounts(_ store: any PlexusStore) async throws {
         // The first person takes the default organisation; the next gets a new one.
