@@ -92,6 +92,7 @@ let package = Package(
             dependencies: [
                 "PlexusModel", "PlexusStorage", "PlexusDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -211,6 +212,7 @@ let package = Package(
             name: "PlexusStorageSQLiteTests",
             dependencies: [
                 "PlexusModel", "PlexusStorage", "PlexusStorageSQLite", "PlexusStorageTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

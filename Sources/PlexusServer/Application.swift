@@ -1,4 +1,5 @@
 public import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 public import Logging
 import NIOCore
@@ -27,6 +28,21 @@ public struct ServerConfiguration: Sendable {
     /// Where `scripts/package` put the device builds (`plexus-linux-<arch>` and
     /// `.sha256`), served at `/releases/…` for `GET /setup`; nil serves none.
     public var releasesDirectory: String?
+    /// Anyone may sign up and gets an organisation of their own. Off by default: after
+    /// the first person (the owner of `default`), people join by invitation or are added
+    /// with `plexus-server users create`.
+    public var openSignup = false
+    /// Idle, header and body deadlines and the per-client connection cap.
+    public var connections = ConnectionLimits()
+    /// `GET /metrics` (Prometheus text; counts across every organisation): served to a
+    /// request bearing this token (`Authorization: Bearer …`), or to anyone when
+    /// `publicMetrics` is set; otherwise not served.
+    public var metricsToken: String?
+    public var publicMetrics = false
+    /// Per-organisation cardinality limits (series, sources, metrics per source).
+    public var quotas = Quotas()
+    /// HTTP ingest requests per second per organisation, all sources together; 0 disables.
+    public var orgRequestsPerSecond: Double = 20_000
 
     public init(host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
                 metricsText: @escaping @Sendable () -> String = { "" }, version: String = "0.1.0",
@@ -48,6 +64,7 @@ struct ServerState: Sendable {
     let startedAt: ContinuousClock.Instant
     let hub: Hub
     let limiter: RateLimiter
+    let cardinality: CardinalityGuard
 }
 
 /// Builds the Plexus HTTP application. `services` run beside the server in its
@@ -59,14 +76,17 @@ public func buildApplication(
     let state = ServerState(
         store: store, auth: Authenticator(store: store, now: configuration.now), config: configuration,
         startedAt: .now, hub: hub,
-        limiter: RateLimiter(perSecond: configuration.sourceRequestsPerSecond, burst: configuration.sourceRequestsPerSecond * 2))
+        limiter: RateLimiter(perSecond: configuration.sourceRequestsPerSecond, burst: configuration.sourceRequestsPerSecond * 2,
+                             orgPerSecond: configuration.orgRequestsPerSecond),
+        cardinality: CardinalityGuard(store: store, quotas: configuration.quotas))
     let gateway = Gateway(state: state)
-    let router = Router()
+    let router = Router(context: PlexusRequestContext.self)
     router.add(middleware: CORSMiddleware(
         allowOrigin: .all, allowHeaders: [.contentType, .authorization, .init("x-api-key")!, .contentEncoding],
         allowMethods: [.get, .post, .patch, .delete, .options], maxAge: .seconds(86_400)))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ErrorMappingMiddleware())
+    router.add(middleware: BodyDeadlineMiddleware(timeout: configuration.connections.bodyTimeout))
     HealthRoutes(state: state).register(router)
     IngestRoutes(state: state).register(router)
     SessionRoutes(state: state).register(router)
@@ -78,11 +98,21 @@ public func buildApplication(
     gatewayRoutes.register(router)
     let wsRouter = Router(context: BasicWebSocketRequestContext.self)
     gatewayRoutes.register(webSocket: wsRouter)
+    let limits = configuration.connections
+    let connections = ClientConnections()
+    let wsResponder = wsRouter.buildResponder()
+    let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
+        http1: .init(idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds)),
+        ws: .init(maxFrameSize: Limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)), validateUTF8: true))
+    let server = HTTPServerBuilder { responder in
+        GuardedChildChannel(
+            inner: HTTP1WebSocketUpgradeChannel(
+                responder: responder, webSocketResponder: wsResponder, configuration: channelConfiguration),
+            limits: limits, connections: connections)
+    }
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            webSocketRouter: wsRouter,
-            configuration: .init(ws: .init(maxFrameSize: Limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30))))),
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "plexus"),
         services: services,
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
