@@ -8,12 +8,12 @@ import PlexusStorage
 struct IngestRoutes {
     let state: ServerState
 
-    func register(_ router: Router<BasicRequestContext>) {
+    func register(_ router: Router<PlexusRequestContext>) {
         router.post("/ingest") { request, context in try await ingest(request, context) }
         router.post("/api/ingest") { request, context in try await ingest(request, context) }
     }
 
-    func ingest(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func ingest(_ request: Request, _ context: PlexusRequestContext) async throws -> Response {
         let principal = try await state.auth.authenticate(request.head, scope: .write)
         var body: ByteBuffer
         do {
@@ -40,6 +40,7 @@ struct IngestRoutes {
             if let wait = state.limiter.check(orgID: principal.orgID, sources: sources) {
                 throw APIError.rateLimited(retryAfterSeconds: wait)
             }
+            try await state.cardinality.admit(batch, orgID: principal.orgID)
             let start = ContinuousClock.now
             // A source the server is recording (start_session) takes untagged points into it;
             // the option makes a replay of the logged body do the same.

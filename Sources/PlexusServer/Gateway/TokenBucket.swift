@@ -46,3 +46,14 @@ struct TokenBucket: Sendable, Equatable {
     /// Seconds until one token is available.
     var secondsUntilNext: Double { tokens >= 1 ? 0 : (1 - tokens) / refillPerSecond }
 }
+
+extension TokenBucket {
+    /// Whether the bucket would be full at `now`: then it is the same as a new one, and
+    /// forgetting it changes nothing for its sender.
+    func isFull(at now: Duration) -> Bool {
+        guard let last, now > last else { return tokens >= capacity }
+        let d = now - last
+        let elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return tokens + elapsed * refillPerSecond >= capacity
+    }
+}
