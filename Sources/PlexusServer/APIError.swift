@@ -59,6 +59,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .conflict: self = .conflict(e.message)
         case .gone: self = .gone(e.message)
         case .invalidArgument: self = .badRequest(e.message)
+        case .forbidden: self = .forbidden(e.message)
         case .unavailable: self = .unavailable(e.message)
         default: self = .internalError
         }

@@ -31,7 +31,7 @@ struct DashboardRoutes {
     static let pages = ["/", "/signin", "/signup", "/devices", "/sessions", "/explore", "/settings", "/auth/cli"]
     static let pageTrees = ["/devices/**", "/sessions/**", "/settings/**", "/invite/**"]
 
-    func register(_ router: Router<BasicRequestContext>) {
+    func register(_ router: Router<PlexusRequestContext>) {
         // GET and HEAD alike (uptime checks and proxies probe with HEAD).
         for method in [HTTPRequest.Method.get, .head] {
             for page in Self.pages + Self.pageTrees {

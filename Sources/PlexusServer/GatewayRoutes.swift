@@ -10,7 +10,7 @@ struct GatewayRoutes {
     let state: ServerState
     let gateway: Gateway
 
-    func register(_ router: Router<BasicRequestContext>) {
+    func register(_ router: Router<PlexusRequestContext>) {
         router.post("/v1/sources/:id/commands") { request, context in
             let p = try await state.auth.authenticate(request.head, scope: .write)
             let source = try context.parameters.require("id")

@@ -6,7 +6,8 @@ import PlexusStorage
 struct HealthRoutes {
     let state: ServerState
 
-    func register(_ router: Router<BasicRequestContext>) {
+    func register(_ router: Router<PlexusRequestContext>) {
+        // Liveness for load balancers and scripts: nothing about any organisation.
         router.get("/health") { _, _ -> Response in
             let uptime = state.startedAt.duration(to: .now).components.seconds
             return Reply.json { w in
@@ -14,18 +15,28 @@ struct HealthRoutes {
                 w.string(state.store.engineName)
                 w.raw(",\"uptime_s\":")
                 w.int(uptime)
-                w.raw(",\"devices\":")
-                w.int(state.hub.deviceCount)
-                w.raw(",\"browsers\":")
-                w.int(state.hub.dashboardCount)
                 w.raw(",\"version\":")
                 w.string(state.config.version)
                 w.raw("}")
             }
         }
-        router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: state.config.metricsText())))
+        // Prometheus text, counted across every organisation: for the operator only.
+        router.get("/metrics") { request, _ -> Response in
+            if !state.config.publicMetrics {
+                guard let token = state.config.metricsToken else {
+                    throw APIError.notFound("metrics are off: start the server with --metrics-token or --public-metrics")
+                }
+                let sent = request.headers[.authorization].flatMap { h -> String? in
+                    let parts = h.split(separator: " ", maxSplits: 1)
+                    return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]) : nil
+                }
+                guard let sent, APIKeys.equal(Array(sent.utf8), Array(token.utf8)) else {
+                    throw APIError(.unauthorized, "UNAUTHORIZED", "metrics need the metrics token (Authorization: Bearer …)",
+                                   headers: [.wwwAuthenticate: "Bearer realm=\"plexus-metrics\""])
+                }
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: state.config.metricsText())))
         }
     }
 }

@@ -8,7 +8,7 @@ struct QueryRoutes {
     let state: ServerState
     static let maxRows = 10_000
 
-    func register(_ router: Router<BasicRequestContext>) {
+    func register(_ router: Router<PlexusRequestContext>) {
         let g = router.group("v1/sources")
         g.get { request, _ in try await sources(request) }
         g.get(":id") { request, context in try await source(request, context.parameters.require("id")) }
@@ -24,7 +24,7 @@ struct QueryRoutes {
 
     func sources(_ request: Request) async throws -> Response {
         let p = try await state.auth.authenticate(request.head, scope: .read)
-        let filter = request.uri.queryParameters.get("status")
+        let filter = QueryString(request).get("status")
         guard filter == nil || filter == "online" || filter == "offline" else {
             throw APIError.badRequest("status must be online or offline")
         }
@@ -106,21 +106,26 @@ struct QueryRoutes {
         }
     }
 
-    /// Reads `last` or `start`+`end` (default: the last hour, or `defaultRange`).
-    func timeRange(_ q: Parameters, defaultRange: TimeRange?) throws -> TimeRange {
-        let now = state.config.now()
-        if let last = q.get("last"), !last.isEmpty {
+    /// Reads `last` or `start`+`end` (default: the last hour, or `defaultRange`). Every
+    /// bound lies within `Timestamp.validMicros`, so spans cannot overflow.
+    func timeRange(_ q: QueryString, defaultRange: TimeRange?) throws -> TimeRange {
+        let now = min(max(state.config.now(), Timestamp.validMicros.lowerBound), Timestamp.validMicros.upperBound - 2)
+        if let last = q.nonEmpty("last") {
             guard let us = Times.parseLast(last) else { throw APIError.badRequest("invalid last — use e.g. 1h, 30m, 7d") }
-            return TimeRange(start: now - us, end: now + 1)
+            return TimeRange(start: max(Timestamp.validMicros.lowerBound, now - us), end: now + 1)
         }
-        let start = q.get("start").flatMap { $0.isEmpty ? nil : $0 }
-        let end = q.get("end").flatMap { $0.isEmpty ? nil : $0 }
+        let start = q.nonEmpty("start")
+        let end = q.nonEmpty("end")
         switch (start, end) {
         case (nil, nil):
-            return defaultRange ?? TimeRange(start: now - 3_600_000_000, end: now + 1)
+            return defaultRange ?? TimeRange(start: max(0, now - 3_600_000_000), end: now + 1)
         case (let s?, let e?):
-            guard let a = Times.parse(s) else { throw APIError.badRequest("start must be ISO-8601 or a Unix time") }
-            guard let b = Times.parse(e) else { throw APIError.badRequest("end must be ISO-8601 or a Unix time") }
+            guard let a = Times.parse(s) else {
+                throw APIError.badRequest("start must be ISO-8601 or a Unix time, " + Timestamp.rangeMessage)
+            }
+            guard let b = Times.parse(e) else {
+                throw APIError.badRequest("end must be ISO-8601 or a Unix time, " + Timestamp.rangeMessage)
+            }
             guard b > a else { throw APIError.badRequest("end must be after start") }
             return TimeRange(start: a, end: b)
         default:
@@ -130,7 +135,8 @@ struct QueryRoutes {
 
     /// The automatic interval for a window, as the original platform chooses it.
     static func autoInterval(_ r: TimeRange) -> Resolution? {
-        let span = r.end - r.start
+        let (span, overflow) = r.end.subtractingReportingOverflow(r.start)
+        if overflow { return .day }
         if span < 600_000_000 { return nil }
         if span < 36_000_000_000 { return .minute }
         if span < 259_200_000_000 { return .tenMinutes }
@@ -138,20 +144,38 @@ struct QueryRoutes {
         return .day
     }
 
-    static func tagFilters(_ q: Parameters) -> [Tag] {
-        q.compactMap { (k, v) -> Tag? in
-            guard k.hasPrefix("tag.") else { return nil }
-            return Tag(String(k.dropFirst(4)), String(v))
+    /// `tag.<key>=<value>` filters (keys and values percent-decoded, so any tag ingest
+    /// accepts can be named).
+    static func tagFilters(_ q: QueryString) -> [Tag] {
+        q.pairs.compactMap { p -> Tag? in
+            guard p.key.hasPrefix("tag.") else { return nil }
+            return Tag(String(p.key.dropFirst(4)), p.value)
         }.sorted()
+    }
+
+    /// The metrics asked for: `metrics=a,b` (the API's comma list), or `metrics=` repeated,
+    /// or `metric=` (repeatable), each value then taken whole so a name with a comma can be
+    /// selected. Nil when none is given.
+    static func metricNames(_ q: QueryString) -> [String]? {
+        let listed = q.all("metrics").filter { !$0.isEmpty }
+        var names: [String]
+        if listed.count == 1 {
+            names = listed[0].split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        } else {
+            names = listed
+        }
+        names += q.all("metric").filter { !$0.isEmpty }
+        return names.isEmpty ? nil : names
     }
 
     /// `GET …/metrics/query` and `GET /api/sessions/{id}/data`.
     func metricsQuery(_ request: Request, selector: inout SeriesSelector, defaultRange: TimeRange?) async throws -> Response {
-        let q = request.uri.queryParameters
-        if let m = q.get("metrics"), !m.isEmpty {
-            selector.metrics = m.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        let q = QueryString(request)
+        if let names = Self.metricNames(q) {
+            guard names.count <= 1_000 else { throw APIError.badRequest("at most 1000 metrics per query") }
+            selector.metrics = names
         }
-        if let s = q.get("session_id"), !s.isEmpty {
+        if let s = q.nonEmpty("session_id") {
             if let forced = selector.sessionID, forced != s { throw APIError.badRequest("session_id does not match") }
             selector.sessionID = s
         }
@@ -219,9 +243,9 @@ struct QueryRoutes {
 
     func logs(_ request: Request, _ id: String) async throws -> Response {
         let p = try await state.auth.authenticate(request.head, scope: .read)
-        let q = request.uri.queryParameters
+        let q = QueryString(request)
         var sel = SeriesSelector(orgID: p.orgID, sourceID: id, tags: Self.tagFilters(q))
-        if let n = q.get("name"), !n.isEmpty { sel.metrics = [n] }
+        if let n = q.nonEmpty("name") { sel.metrics = [n] }
         var limit = 1_000
         var newest = false
         var range: TimeRange
@@ -229,7 +253,7 @@ struct QueryRoutes {
             guard let n = Int(t), n > 0, n <= Self.maxRows else { throw APIError.badRequest("tail must be 1-10000") }
             limit = n
             newest = true
-            range = TimeRange(start: Int64.min / 2, end: Int64.max / 2)
+            range = TimeRange(start: Timestamp.validMicros.lowerBound, end: Timestamp.validMicros.upperBound)
         } else {
             range = try timeRange(q, defaultRange: nil)
             if let l = q.get("limit"), !l.isEmpty {

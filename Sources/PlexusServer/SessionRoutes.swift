@@ -8,7 +8,7 @@ import PlexusStorage
 struct SessionRoutes {
     let state: ServerState
 
-    func register(_ router: Router<BasicRequestContext>) {
+    func register(_ router: Router<PlexusRequestContext>) {
         let g = router.group("api/sessions")
         g.post { request, _ in try await create(request) }
         g.get { request, _ in try await list(request) }
@@ -88,8 +88,9 @@ struct SessionRoutes {
                 status = st
             }
             if let v = present("session_id") {
-                guard let id = v as? String, !id.isEmpty, id.utf8.count <= Limits.maxSessionIDBytes else {
-                    throw APIError.badRequest("session_id must be a string of 1-256 bytes")
+                guard let id = v as? String, !id.isEmpty, id.utf8.count <= Limits.maxSessionIDBytes,
+                      !Identifier.hasControlCharacters(id) else {
+                    throw APIError.badRequest("session_id must be a string of 1-256 bytes without control characters")
                 }
                 sessionID = id
             }
@@ -112,7 +113,7 @@ struct SessionRoutes {
             case let n as NSNumber where !(v is Bool): t = Timestamp.micros(fromWire: n.doubleValue)
             default: t = nil
             }
-            guard let t else { throw APIError.badRequest("\(field) must be ISO-8601 or a Unix time") }
+            guard let t else { throw APIError.badRequest("\(field) must be ISO-8601 or a Unix time, " + Timestamp.rangeMessage) }
             return t
         }
     }
@@ -212,7 +213,10 @@ struct SessionRoutes {
         s.createdByData = false
         var status = f.status
         if let end = f.endedAt {
-            try await checkEnd(end, &s)
+            // Only a request that also ends the session (the spec's own `PATCH` example)
+            // may move a provisional start back to `ended_at`; `ended_at` alone before the
+            // start is refused.
+            try await checkEnd(end, &s, mayMoveStart: status != nil && status != .active)
             s.endedAt = end
             if status == nil && s.status == .active { status = .completed }  // ended_at alone ends it
         }
@@ -233,8 +237,8 @@ struct SessionRoutes {
     /// nobody gave (the creation time) is provisional: it moves back to the first point, or
     /// to `ended_at` for a session that has no data yet (the spec's own example ends a
     /// just-created session at a date in the past).
-    func checkEnd(_ end: Int64, _ s: inout SessionRecord) async throws {
-        if s.startedAtExplicit {
+    func checkEnd(_ end: Int64, _ s: inout SessionRecord, mayMoveStart: Bool = true) async throws {
+        if s.startedAtExplicit || (!mayMoveStart && end < s.startedAt) {
             guard end >= s.startedAt else { throw APIError.badRequest("ended_at must be after started_at") }
             return
         }
@@ -252,6 +256,7 @@ struct SessionRoutes {
         guard try await state.store.deleteSession(orgID: p.orgID, sessionID: id) else {
             throw APIError.notFound("session not found")
         }
+        state.cardinality.forget(orgID: p.orgID)
         return Response(status: .noContent)
     }
 
@@ -260,8 +265,12 @@ struct SessionRoutes {
         let s = try await find(p.orgID, id)
         let summary = try await state.store.sessionSummary(orgID: p.orgID, sessionID: id)
         // Default window: the whole session (its data, or its start/end when it has none).
-        let lo = min(summary.firstTimestamp ?? s.startedAt, s.startedAt)
-        let hi = max((summary.lastTimestamp ?? s.endedAt ?? state.config.now()) + 1, (s.endedAt ?? 0) + 1)
+        // Clamped to the valid range: a store written before times were range-checked may
+        // hold points anywhere, and `+ 1` must not overflow.
+        let valid = Timestamp.validMicros
+        func clamp(_ t: Int64) -> Int64 { min(max(t, valid.lowerBound), valid.upperBound - 1) }
+        let lo = clamp(min(summary.firstTimestamp ?? s.startedAt, s.startedAt))
+        let hi = max(clamp(summary.lastTimestamp ?? s.endedAt ?? state.config.now()), clamp(s.endedAt ?? 0)) + 1
         var selector = SeriesSelector(orgID: p.orgID, sourceID: s.sourceID, sessionID: id)
         return try await QueryRoutes(state: state).metricsQuery(
             request, selector: &selector, defaultRange: TimeRange(start: lo, end: max(hi, lo + 1)))
@@ -293,7 +302,15 @@ struct SessionRoutes {
         ], body: body)
     }
 
-    static func csvField(_ s: String, _ out: inout JSONWriter) {
+    /// One CSV field (RFC 4180 quoting). Text a spreadsheet would run as a formula (it
+    /// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, as
+    /// OWASP advises against CSV injection; numbers are written as numbers.
+    static func csvField(_ s: String, _ out: inout JSONWriter, number: Bool = false) {
+        var s = s
+        if !number, let first = s.utf8.first, [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"),
+                                                0x09, 0x0D].contains(first) {
+            s = "'" + s
+        }
         if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
             out.raw("\"")
             out.rawText(s.replacingOccurrences(of: "\"", with: "\"\""))
@@ -314,6 +331,7 @@ struct SessionRoutes {
         out.raw(",")
         switch p.value {
         case .string(let s): csvField(s, &out)
+        case .number: csvField(p.value.jsonText, &out, number: true)
         default: csvField(p.value.jsonText, &out)
         }
         out.raw(",")

@@ -22,7 +22,7 @@ struct SetupRoutes {
             ? authority : nil
     }
 
-    func register(_ router: Router<BasicRequestContext>) {
+    func register(_ router: Router<PlexusRequestContext>) {
         router.get("/setup") { request, _ in
             let proto = request.head.reachedOverTLS ? "https" : "http"
             // The Host header goes into a script that is run as root: only a plain host[:port].

@@ -47,14 +47,17 @@ enum Times {
         return d.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
-    /// A time given as ISO-8601, or a Unix number (seconds, or ms when >= 1e12).
+    /// A time given as ISO-8601, or a Unix number (seconds, or ms when >= 1e12), within
+    /// `Timestamp.validMicros`; nil for anything else.
     static func parse(_ s: String) -> Int64? {
+        guard s.utf8.count <= 64 else { return nil }
         if let d = Double(s) { return Timestamp.micros(fromWire: d) }
-        if let d = try? Date(s, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) {
-            return Int64((d.timeIntervalSince1970 * 1_000_000).rounded())
-        }
-        if let d = try? Date(s, strategy: .iso8601) { return Int64((d.timeIntervalSince1970 * 1_000_000).rounded()) }
-        return nil
+        let date = (try? Date(s, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+            ?? (try? Date(s, strategy: .iso8601))
+        guard let date else { return nil }
+        let us = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        guard us >= Double(Timestamp.validMicros.lowerBound), us < Double(Timestamp.validMicros.upperBound) else { return nil }
+        return Int64(us)
     }
 
     /// `30s`, `30m`, `1h`, `7d` as microseconds.
@@ -69,7 +72,16 @@ extension JSONWriter {
 
 /// Parses a small JSON request body (sessions, commands) with Foundation: not a hot path.
 enum JSONBody {
-    static func object(_ request: Request, limit: Int = 1 << 20) async throws -> [String: Any] {
+    /// `requireJSON`: refuse a body not sent as `application/json` (415). Routes that sign
+    /// people in need it: a page on another site can post a form or `text/plain` to us
+    /// without asking, but not JSON (that takes a CORS preflight we never approve).
+    static func object(_ request: Request, limit: Int = 1 << 20, requireJSON: Bool = false) async throws -> [String: Any] {
+        if requireJSON {
+            let type = request.headers[.contentType]?.split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() }
+            guard type == "application/json" else {
+                throw APIError(.unsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+            }
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
@@ -89,5 +101,87 @@ enum JSONBody {
         guard JSONSerialization.isValidJSONObject(v), v is [String: Any] else { throw APIError.badRequest("must be an object") }
         let d = try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: d, as: UTF8.self)
+    }
+}
+
+/// A request's query string as a list of decoded pairs, in order, repeats kept.
+///
+/// Decoding follows HTML forms (`application/x-www-form-urlencoded`), what browsers, curl
+/// `--data-urlencode` and Python's `urlencode` send: `+` is a space and `%XX` a byte, in
+/// keys as well as values, so every name ingest accepts can be written in a query
+/// (`tag.my%20key=a%2Cb`, `metrics=a%2Cb&metrics=c`). Malformed escapes are kept as
+/// they are.
+struct QueryString: Sendable {
+    let pairs: [(key: String, value: String)]
+
+    init(_ query: String?) {
+        guard let query, !query.isEmpty else {
+            pairs = []
+            return
+        }
+        pairs = query.split(separator: "&", omittingEmptySubsequences: true).map { part in
+            if let eq = part.firstIndex(of: "=") {
+                return (Self.decode(part[..<eq]), Self.decode(part[part.index(after: eq)...]))
+            }
+            return (Self.decode(part), "")
+        }
+    }
+
+    init(_ request: Request) { self.init(request.uri.query) }
+
+    /// The first value of `key`, if present.
+    func get(_ key: String) -> String? { pairs.first { $0.key == key }?.value }
+
+    /// The first non-empty value of `key`.
+    func nonEmpty(_ key: String) -> String? { pairs.first { $0.key == key && !$0.value.isEmpty }?.value }
+
+    /// Every value of `key`, in order.
+    func all(_ key: String) -> [String] { pairs.filter { $0.key == key }.map(\.value) }
+
+    static func decode(_ s: Substring) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(s.utf8.count)
+        var it = Array(s.utf8)[...]
+        while let c = it.first {
+            it = it.dropFirst()
+            if c == UInt8(ascii: "+") {
+                bytes.append(0x20)
+            } else if c == UInt8(ascii: "%"), it.count >= 2, let h = hex(it[it.startIndex]), let l = hex(it[it.startIndex + 1]) {
+                bytes.append(h << 4 | l)
+                it = it.dropFirst(2)
+            } else {
+                bytes.append(c)
+            }
+        }
+        // Invalid UTF-8 becomes U+FFFD, which no stored name contains, so it matches nothing.
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// Cross-site request checks for routes that set or use the login cookie.
+enum SameOrigin {
+    /// A request a browser sent from a page of another origin carries that `Origin`: refuse
+    /// it (403) unless it names this server's own host (`Host`, or `X-Forwarded-Host`
+    /// behind a proxy). Requests without `Origin` (curl, SDKs, same-origin GETs) pass.
+    static func check(_ request: Request) throws {
+        guard let origin = request.headers[.origin], !origin.isEmpty else { return }
+        let host = request.headers[.init("x-forwarded-host")!] ?? request.head.authority ?? ""
+        guard let url = URLComponents(string: origin), let oh = url.host, !host.isEmpty else {
+            throw APIError(.forbidden, "CROSS_ORIGIN", "cross-origin request refused")
+        }
+        // Browsers and clients both leave out a default port (80, 443), so the two compare as text.
+        let originHost = url.port.map { "\(oh):\($0)" } ?? oh
+        guard originHost.lowercased() == host.lowercased() else {
+            throw APIError(.forbidden, "CROSS_ORIGIN", "cross-origin request refused")
+        }
     }
 }

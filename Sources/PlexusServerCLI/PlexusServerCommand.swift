@@ -17,7 +17,7 @@ struct PlexusServerCommand: AsyncParsableCommand {
         commandName: "plexus-server",
         abstract: "The Plexus telemetry server: ingest, sessions, query API.",
         version: PlexusVersion.current,
-        subcommands: [Serve.self, Keys.self, Orgs.self, Claims.self],
+        subcommands: [Serve.self, Keys.self, Orgs.self, Users.self, Claims.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -67,6 +67,51 @@ struct Serve: AsyncParsableCommand {
     var releasesDir: String?
     @Flag(help: "Mark the dashboard's session cookie Secure even without X-Forwarded-Proto: https (env PLEXUS_SECURE_COOKIES=1).")
     var secureCookies = false
+    @Flag(help: "Let anyone sign up and get an organisation of their own (env PLEXUS_OPEN_SIGNUP=1). Off: after the first person, sign-up is by invitation or `users create`.")
+    var openSignup = false
+    @Option(help: ArgumentHelp("Close a connection idle this long, or whose first request head has not arrived (env PLEXUS_IDLE_TIMEOUT, default 60).",
+                               valueName: "seconds"))
+    var idleTimeout: Double?
+    @Option(help: ArgumentHelp("Close a connection whose request body has not arrived within this time (env PLEXUS_BODY_TIMEOUT, default 30).",
+                               valueName: "seconds"))
+    var bodyTimeout: Double?
+    @Option(help: ArgumentHelp("Open connections one client address may hold; 0 = no cap (env PLEXUS_MAX_CONNECTIONS_PER_CLIENT, default 1024).",
+                               valueName: "n"))
+    var maxConnectionsPerClient: Int?
+    @Option(help: ArgumentHelp("Serve GET /metrics to requests with Authorization: Bearer <token> (env PLEXUS_METRICS_TOKEN).",
+                               valueName: "token"))
+    var metricsToken: String?
+    @Flag(help: "Serve GET /metrics to anyone (env PLEXUS_PUBLIC_METRICS=1); it shows counts across all organisations.")
+    var publicMetrics = false
+    @Option(help: ArgumentHelp("HTTP ingest requests/s per organisation, all sources together; 0 = off (env PLEXUS_ORG_RATE_LIMIT, default 20000).",
+                               valueName: "n"))
+    var orgRateLimit: Double?
+    @Option(help: ArgumentHelp("Distinct series per organisation; 0 = no limit (env PLEXUS_MAX_SERIES_PER_ORG, default 100000).", valueName: "n"))
+    var maxSeriesPerOrg: Int?
+    @Option(help: ArgumentHelp("Distinct sources per organisation; 0 = no limit (env PLEXUS_MAX_SOURCES_PER_ORG, default 10000).", valueName: "n"))
+    var maxSourcesPerOrg: Int?
+    @Option(help: ArgumentHelp("Distinct metrics per source; 0 = no limit (env PLEXUS_MAX_METRICS_PER_SOURCE, default 1000).", valueName: "n"))
+    var maxMetricsPerSource: Int?
+
+    /// A number from the flag, else the environment, else the default; refuses negatives.
+    func setting<T: LosslessStringConvertible & Comparable & Numeric>(_ flag: T?, _ env: String, _ fallback: T) throws -> T {
+        let value: T
+        if let flag {
+            value = flag
+        } else if let text = ProcessInfo.processInfo.environment[env] {
+            guard let v = T(text) else { throw ValidationError("\(env) must be a number") }
+            value = v
+        } else {
+            value = fallback
+        }
+        guard value >= 0 else { throw ValidationError("\(env.dropFirst(7).lowercased().replacingOccurrences(of: "_", with: "-")) must not be negative") }
+        return value
+    }
+
+    static func seconds(_ s: Double, _ name: String) throws -> Duration {
+        guard s.isFinite, s > 0, s <= 86_400 else { throw ValidationError("\(name) must be between 0 and 86400 seconds") }
+        return .milliseconds(Int64((s * 1_000).rounded()))
+    }
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -105,6 +150,16 @@ struct Serve: AsyncParsableCommand {
         config.dashboardDirectory = dashboardDir ?? env["PLEXUS_DASHBOARD_DIR"]
         config.releasesDirectory = releasesDir ?? env["PLEXUS_RELEASES_DIR"]
         config.secureCookies = secureCookies || env["PLEXUS_SECURE_COOKIES"] == "1"
+        config.openSignup = openSignup || env["PLEXUS_OPEN_SIGNUP"] == "1"
+        config.connections.idleTimeout = try Self.seconds(try setting(idleTimeout, "PLEXUS_IDLE_TIMEOUT", 60), "idle-timeout")
+        config.connections.bodyTimeout = try Self.seconds(try setting(bodyTimeout, "PLEXUS_BODY_TIMEOUT", 30), "body-timeout")
+        config.connections.maxConnectionsPerClient = try setting(maxConnectionsPerClient, "PLEXUS_MAX_CONNECTIONS_PER_CLIENT", 1_024)
+        config.metricsToken = (metricsToken ?? env["PLEXUS_METRICS_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
+        config.publicMetrics = publicMetrics || env["PLEXUS_PUBLIC_METRICS"] == "1"
+        config.orgRequestsPerSecond = try setting(orgRateLimit, "PLEXUS_ORG_RATE_LIMIT", 20_000)
+        config.quotas.maxSeriesPerOrg = try setting(maxSeriesPerOrg, "PLEXUS_MAX_SERIES_PER_ORG", 100_000)
+        config.quotas.maxSourcesPerOrg = try setting(maxSourcesPerOrg, "PLEXUS_MAX_SOURCES_PER_ORG", 10_000)
+        config.quotas.maxMetricsPerSource = try setting(maxMetricsPerSource, "PLEXUS_MAX_METRICS_PER_SOURCE", 1_000)
         // Recordings started before a restart go on: untagged points still join them.
         let hub = Hub()
         hub.restoreRecordings(try await sqlite.recordings())
@@ -273,6 +328,48 @@ struct Orgs: AsyncParsableCommand {
 }
 
 func parseDuration(_ s: String) -> Int64? { Timestamp.duration(s) }
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "People who sign in to the dashboard (works whether or not the server runs).",
+        subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a person to an organisation; the password is read from standard input (or PLEXUS_USER_PASSWORD).")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Their email, used to sign in.") var email: String
+        @Option(help: "Their name.") var name: String = ""
+        @Option(help: "Organisation name.") var org: String = "default"
+        @Option(help: "owner, member or viewer.") var role: String = "owner"
+
+        func run() async throws {
+            guard let role = Role(rawValue: role) else { throw ValidationError("role must be owner, member or viewer") }
+            let password: String
+            if let p = ProcessInfo.processInfo.environment["PLEXUS_USER_PASSWORD"], !p.isEmpty {
+                password = p
+            } else {
+                guard let line = readLine(strippingNewline: true) else { throw ValidationError("give the password on standard input") }
+                password = line
+            }
+            let user = try await PlexusAdmin.createUser(
+                email: email, name: name, password: password, role: role, orgName: org, store: store.openAdminStore(), now: nowMicros())
+            print("\(user.email) (\(user.role.rawValue) of \(org))")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the people of an organisation.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Organisation name.") var org: String = "default"
+
+        func run() async throws {
+            let db = try store.openAdminStore()
+            guard let o = try await db.organization(named: org) else { throw CLIError("no organisation named \(org)") }
+            for u in try await db.users(orgID: o.id) { print("\(u.email)\t\(u.role.rawValue)\t\(u.name)") }
+        }
+    }
+}
 
 struct Claims: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

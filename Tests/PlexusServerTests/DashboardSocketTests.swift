@@ -83,7 +83,7 @@ struct DashboardSocketTests {
             // Rejected frames are counted by code for the WebSocket transport.
             dev.send(#"{"type":"telemetry","points":[{"metric":"","value":1}]}"#)
             #expect(await dev.next(type: "error")?["code"] as? String == "INVALID_MESSAGE")
-            let metrics = try await s.get("/metrics", key: .some(nil)).text
+            let metrics = try await s.metrics().text
             #expect(metrics.contains(#"plexus_rejects_total{reason="INVALID_MESSAGE",transport="ws"} 1"#))
             #expect(metrics.contains(#"plexus_points_ingested_total{transport="ws"} 3"#))
         }

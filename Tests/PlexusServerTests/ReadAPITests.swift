@@ -83,7 +83,7 @@ struct ReadAPITests {
             #expect(r.object["uptime_s"] is Int)
             _ = try await s.ingest(#"{"source_id":"h","points":[{"metric":"m","value":1},{"metric":"m","value":2}]}"#)
             _ = try await s.ingest(#"{"source_id":"h","points":[{"metric":"m","value":NaN}]}"#)
-            r = try await s.get("/metrics", key: .some(nil))
+            r = try await s.metrics()
             #expect(r.status == 200)
             #expect(r.text.contains(#"plexus_points_ingested_total{transport="http"} 2"#))
             #expect(r.text.contains(#"plexus_rejects_total{reason="INVALID_POINT",transport="http"} 1"#))

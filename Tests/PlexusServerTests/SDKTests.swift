@@ -149,7 +149,7 @@ struct SDKHTTPTests {
             let values = try await s.rawValues("busy", "m").values.compactMap { $0 as? Double }
             #expect(values.sorted() == (0..<60).map(Double.init))
             // The server did refuse some: the retries are what delivered them.
-            let metrics = try await s.get("/metrics", key: .some(nil)).text
+            let metrics = try await s.metrics().text
             #expect(metrics.contains(#"plexus_rejects_total{reason="RATE_LIMITED",transport="http"}"#))
         }
     }
@@ -203,7 +203,7 @@ struct SDKWebSocketTests {
             }
             #expect(try await s.rawValues("ws-1", "m").values.count == 50)
             #expect(try await s.rawValues("ws-1", "state").values.first as? String == "ok")
-            let metrics = try await s.get("/metrics", key: .some(nil)).text
+            let metrics = try await s.metrics().text
             #expect(metrics.contains(#"plexus_points_ingested_total{transport="ws"} 51"#))
             #expect(!metrics.contains(#"plexus_points_ingested_total{transport="http"}"#))
         }

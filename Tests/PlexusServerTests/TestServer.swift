@@ -45,13 +45,15 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
     /// Runs `plexus-server` with arguments and returns its trimmed stdout. Never blocks a
     /// thread of the cooperative pool (the tests' sockets need those threads).
     @discardableResult
-    func cli(_ args: [String]) async throws -> String {
+    func cli(_ args: [String], environment: [String: String] = [:]) async throws -> String {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("plexus-cli-\(UUID().uuidString)").path
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: out) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle(forWritingAtPath: out)
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -79,7 +81,11 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--log-level", "warning"]
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // The server's /metrics is off by default; test servers serve it with a token
+        // (``metrics()``) unless a test sets the environment otherwise.
+        p.environment = ProcessInfo.processInfo.environment
+            .merging(["PLEXUS_METRICS_TOKEN": Self.metricsToken]) { $1 }
+            .merging(environment) { $1 }
         p.standardOutput = FileHandle(forWritingAtPath: log)
         try p.run()
         process = p
@@ -129,7 +135,7 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
     }
 
     func request(_ method: HTTPMethod, _ path: String, key: String?? = .none, body: Data? = nil,
-                 headers: [(String, String)] = []) async throws -> Reply {
+                 headers: [(String, String)] = [], contentType: String = "application/json") async throws -> Reply {
         var req = HTTPClientRequest(url: url + path)
         req.method = method
         let k: String? = switch key {
@@ -139,7 +145,7 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
         if let k { req.headers.add(name: "x-api-key", value: k) }
         for (n, v) in headers { req.headers.add(name: n, value: v) }
         if let body {
-            req.headers.add(name: "content-type", value: "application/json")
+            req.headers.add(name: "content-type", value: contentType)
             req.body = .bytes(ByteBuffer(data: body))
         }
         let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(60))
@@ -148,6 +154,18 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
     }
 
     func get(_ path: String, key: String?? = .none) async throws -> Reply { try await request(.GET, path, key: key) }
+
+    static let metricsToken = "test-metrics-token"
+
+    /// `GET /metrics` with the test servers' metrics token.
+    func metrics() async throws -> Reply {
+        try await request(.GET, "/metrics", key: .some(nil), headers: [("authorization", "Bearer \(Self.metricsToken)")])
+    }
+
+    /// A POST without a key and with the given content type.
+    func rawPost(_ path: String, body: Data, contentType: String) async throws -> Reply {
+        try await request(.POST, path, key: .some(nil), body: body, contentType: contentType)
+    }
 
     func post(_ path: String, _ json: String, key: String?? = .none, headers: [(String, String)] = []) async throws -> Reply {
         try await request(.POST, path, key: key, body: Data(json.utf8), headers: headers)

@@ -11,10 +11,11 @@ struct AccountRoutes {
     let state: ServerState
     let throttle = LoginThrottle()
 
-    func register(_ router: Router<BasicRequestContext>) {
+    func register(_ router: Router<PlexusRequestContext>) {
         router.post("/api/auth/signup") { request, _ in try await signUp(request) }
-        router.post("/api/auth/signin") { request, _ in try await signIn(request) }
+        router.post("/api/auth/signin") { request, context in try await signIn(request, client: context.clientAddress) }
         router.post("/api/auth/signout") { request, _ in
+            try SameOrigin.check(request)
             if let token = LoginCookie.token(in: request.headers) {
                 try await state.store.deleteLoginSession(tokenHash: LoginCookie.hash(token))
             }
@@ -32,7 +33,7 @@ struct AccountRoutes {
             guard let user = p.user, let token = LoginCookie.token(in: request.headers) else {
                 throw APIError.forbidden("sign in to change your password")
             }
-            let body = try await JSONBody.object(request)
+            let body = try await JSONBody.object(request, requireJSON: true)
             guard let current = body["current_password"] as? String, let new = body["new_password"] as? String else {
                 throw APIError.badRequest("current_password and new_password are required")
             }
@@ -56,9 +57,9 @@ struct AccountRoutes {
                 throw cliError(.conflict, "account_exists", "an account with this email already exists: sign in")
             }
         }
-        router.post("/api/auth/cli/signin") { request, _ in
+        router.post("/api/auth/cli/signin") { request, context in
             let (email, password, _) = try await credentials(request, nameField: nil)
-            let user = try await checkPassword(email: email, password: password, cli: true)
+            let user = try await checkPassword(email: email, password: password, client: context.clientAddress, cli: true)
             return try await deviceKey(for: user, name: "plexus start (\(email))", status: .ok)
         }
         // The official SDK's `plexus init`/`plexus login` (0.4-0.14) opens
@@ -86,7 +87,10 @@ struct AccountRoutes {
 
         router.get("/api/keys") { request, _ in
             let p = try await state.auth.authenticate(request.head, scope: .read)
-            guard p.user != nil || p.has(.admin) else { throw APIError.forbidden("listing keys needs the admin scope") }
+            // Owners and members manage keys; viewers and keys without admin see none.
+            guard p.user.map({ $0.role.scopes.contains(.write) }) ?? p.has(.admin) else {
+                throw APIError.forbidden("listing keys needs a member or owner, or the admin scope")
+            }
             let keys = try await state.store.apiKeys(orgID: p.orgID)
             return Reply.json { w in
                 w.raw("{\"keys\":[")
@@ -131,9 +135,13 @@ struct AccountRoutes {
             guard p.user != nil || p.has(.admin) else { throw APIError.forbidden("revoking keys needs the admin scope") }
             let id = try context.parameters.require("id")
             // Only a key of the caller's own organisation; another's is "not found".
-            guard try await state.store.apiKeys(orgID: p.orgID).contains(where: { $0.id == id }),
-                  try await state.store.revokeAPIKey(id: id, at: state.config.now())
-            else { throw APIError.notFound("no such key") }
+            guard let key = try await state.store.apiKeys(orgID: p.orgID).first(where: { $0.id == id }) else {
+                throw APIError.notFound("no such key")
+            }
+            // As for creating one: nobody revokes a key with scopes they lack (a member
+            // cannot revoke an owner's admin key).
+            guard key.scopes.allSatisfy(p.has) else { throw APIError.forbidden("a key with scopes you lack cannot be revoked by you") }
+            guard try await state.store.revokeAPIKey(id: id, at: state.config.now()) else { throw APIError.notFound("no such key") }
             state.auth.invalidate()
             return Response(status: .noContent)
         }
@@ -181,6 +189,9 @@ struct AccountRoutes {
         }
         router.get("/api/members") { request, _ in
             let p = try await state.auth.authenticate(request.head, scope: .read)
+            // People's emails are for people of the organisation (and admin keys), not for
+            // the write/read keys that devices carry.
+            guard p.user != nil || p.has(.admin) else { throw APIError.forbidden("listing members needs a signed-in person or the admin scope") }
             let users = try await state.store.users(orgID: p.orgID)
             return Reply.json { w in
                 w.raw("{\"members\":[")
@@ -202,7 +213,8 @@ struct AccountRoutes {
     // MARK: Sign up and in
 
     private func signUp(_ request: Request) async throws -> Response {
-        let body = try await JSONBody.object(request)
+        try SameOrigin.check(request)
+        let body = try await JSONBody.object(request, requireJSON: true)
         let (email, password) = try Self.emailAndPassword(body)
         let name = (body["name"] as? String).map { String($0.prefix(utf8Bytes: 128)) } ?? ""
         let invite = (body["invite"] as? String).flatMap { $0.isEmpty ? nil : $0 }
@@ -210,10 +222,11 @@ struct AccountRoutes {
         return try await startSession(user, request: request, status: .created)
     }
 
-    private func signIn(_ request: Request) async throws -> Response {
-        let body = try await JSONBody.object(request)
+    private func signIn(_ request: Request, client: String) async throws -> Response {
+        try SameOrigin.check(request)
+        let body = try await JSONBody.object(request, requireJSON: true)
         let (email, password) = try Self.emailAndPassword(body, checkRules: false)
-        let user = try await checkPassword(email: email, password: password, cli: false)
+        let user = try await checkPassword(email: email, password: password, client: client, cli: false)
         return try await startSession(user, request: request, status: .ok)
     }
 
@@ -222,8 +235,10 @@ struct AccountRoutes {
         let hash = try await Passwords.hash(password)
         let local = email.split(separator: "@").first.map(String.init) ?? "org"
         let orgName = String(local.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" }.prefix(48))
+        // Without an invite: anyone gets an organisation of their own only where sign-up
+        // is open (`--open-signup`); otherwise only the server's first person, who owns it.
         let membership: NewUser.Membership = invite.map { .invite(tokenHash: LoginCookie.hash($0)) }
-            ?? .firstOrNewOrganization(name: orgName.isEmpty ? "org" : orgName)
+            ?? (state.config.openSignup ? .firstOrNewOrganization(name: orgName.isEmpty ? "org" : orgName) : .firstOnly)
         do {
             return try await state.store.createUser(NewUser(email: email, name: name, passwordHash: hash,
                                                             membership: membership, createdAt: state.config.now())).0
@@ -232,10 +247,11 @@ struct AccountRoutes {
         }
     }
 
-    /// The person with this email and password, or the error: rate limited, unknown, wrong.
-    private func checkPassword(email: String, password: String, cli: Bool) async throws -> UserRecord {
+    /// The person with this email and password, or the error: rate limited, or wrong (an
+    /// unknown email and a wrong password get the same answer, in the same time).
+    private func checkPassword(email: String, password: String, client: String, cli: Bool) async throws -> UserRecord {
         let now = state.config.now()
-        if let wait = throttle.retryAfter(email, now: now) {
+        if let wait = throttle.retryAfter(email, client: client, now: now) {
             throw APIError(.tooManyRequests, "RATE_LIMITED", "too many failed sign-ins; try again later",
                            headers: [.retryAfter: String(wait)])
         }
@@ -243,12 +259,11 @@ struct AccountRoutes {
         // Verify against a decoy when the email is unknown, so timing does not tell.
         let ok = try await Passwords.verify(password, hash: user?.passwordHash ?? Passwords.decoy)
         guard let user, ok else {
-            throttle.failed(email, now: now)
-            if cli, user == nil { throw cliError(.notFound, "no_account", "no account with this email: sign up") }
-            if cli { throw cliError(.unauthorized, "invalid_credentials", "wrong email or password") }
+            throttle.failed(email, client: client, now: now)
+            if cli { throw cliError(.unauthorized, "invalid_credentials", "wrong email or password (or no account: sign up)") }
             throw APIError(.unauthorized, "INVALID_CREDENTIALS", "wrong email or password")
         }
-        throttle.succeeded(email)
+        throttle.succeeded(email, client: client)
         return user
     }
 
@@ -311,7 +326,8 @@ struct AccountRoutes {
     // MARK: Bodies
 
     private func credentials(_ request: Request, nameField: String?) async throws -> (String, String, String) {
-        let body = try await JSONBody.object(request)
+        try SameOrigin.check(request)
+        let body = try await JSONBody.object(request, requireJSON: true)
         let (email, password) = try Self.emailAndPassword(body, checkRules: nameField != nil)
         let name = nameField.flatMap { body[$0] as? String }.map { String($0.prefix(utf8Bytes: 128)) } ?? ""
         return (email, password, name)

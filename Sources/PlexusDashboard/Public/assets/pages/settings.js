@@ -77,14 +77,16 @@ export async function settingsPage(root) {
   page.append(h('section', { class: 'card', 'aria-labelledby': 'dev-h' },
     h('h2', { id: 'dev-h' }, 'Developer · API keys'),
     h('p', { class: 'muted' }, 'Devices and scripts use API keys (', h('code', null, 'x-api-key: plx_…'), '). A key is shown once when it is created.'),
-    canWrite() ? createForm : h('p', { class: 'muted' }, 'Viewers cannot create keys.'), createErr, newKeyBox,
+    canWrite() ? createForm : h('p', { class: 'muted' }, 'Viewers cannot see or create keys.'), createErr, newKeyBox,
     h('div', { class: 'table-wrap mt' }, h('table', { class: 'table keys', 'aria-label': 'API keys' },
       h('thead', null, h('tr', null, ['Name', 'Key', 'Scopes', 'Created', 'Expires', 'Status', ''].map((t) => h('th', { scope: 'col' }, t)))), keysBody)),
     h('h3', null, 'Device setup'),
     h('p', { class: 'muted' }, 'Run this on a device to install the agent and connect it with the chosen key.'),
     h('div', { class: 'row gap wrap' }, setupKeySel),
     h('div', { class: 'cmd' }, setupCmd, setupCopy)));
-  await loadKeys();
+  // Keys are for owners and members; the server refuses viewers the list.
+  if (canWrite()) await loadKeys();
+  else keysBody.append(h('tr', null, h('td', { colspan: 7, class: 'muted' }, 'Only members and owners manage API keys.')));
 
   // ---------- Members ----------
   if (isOwner()) {
