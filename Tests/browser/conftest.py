@@ -34,7 +34,9 @@ def server_bin() -> str:
 def server(server_bin, tmp_path_factory):
     d = tmp_path_factory.mktemp("plexus")
     (d / "data").mkdir()
-    s = launch(server_bin, d / "data", None, d / "server.stderr")
+    # Open sign-up: the suite signs up a second, unrelated organisation (invite-only, the
+    # default, is covered by the Swift account tests).
+    s = launch(server_bin, d / "data", None, d / "server.stderr", env={"PLEXUS_OPEN_SIGNUP": "1"})
     yield s
     s.stop()
 

@@ -39,7 +39,8 @@ def start_server(server_bin, tmp_path) -> Iterator:
         if key is None:
             key = create_key(server_bin, data_dir)
         name = "server.stderr" if not started else f"server-{len(started) + 1}.stderr"
-        server = launch(server_bin, data_dir, key, tmp_path / name, env)
+        # The SDK checks read the server's own counters at /metrics (off by default).
+        server = launch(server_bin, data_dir, key, tmp_path / name, {"PLEXUS_PUBLIC_METRICS": "1", **(env or {})})
         started.append(server)
         return server
 
