@@ -300,8 +300,9 @@ def soak(args, binary, work, data_dir, key, proc, base) -> int:
             proc.kill()
             problems.append("the server did not stop within 30 s of SIGTERM")
 
-    warm = [s for s in samples if s["t"] <= args.warmup_minutes * 60]
-    rest = [s for s in samples if s["t"] > args.warmup_minutes * 60]
+    # The sample due at the end of the warm-up (taken a few ms late) still belongs to it.
+    warm = [s for s in samples if s["t"] < args.warmup_minutes * 60 + 1]
+    rest = [s for s in samples if s["t"] >= args.warmup_minutes * 60 + 1]
     print("\nsummary (RSS in MB, fds; slope per minute, least squares)")
     print(f"{'phase':<22} {'samples':>7} {'rss min':>8} {'rss max':>8} {'rss slope':>9} {'fd min':>6} {'fd max':>6} "
           f"{'fd slope':>8} {'cpu% avg':>8}")
