@@ -50,8 +50,8 @@ def require_flags(serve_help):
     def check(*flags):
         missing = [f for f in flags if f not in serve_help]
         if missing:
-            pytest.fail(f"this plexus-server does not know {', '.join(missing)} yet (`plexus-server serve --help` "
-                        f"does not list it): the test needs a build with that option", pytrace=False)
+            pytest.fail(f"this plexus-server does not know {', '.join(missing)} yet (not in `plexus-server serve --help`): "
+                        f"the test needs a build with these options", pytrace=False)
     return check
 
 
