@@ -1,8 +1,9 @@
-"""A real plexus-server process for the Python test suites (Tests/compat, Tests/browser).
+"""A real plexus-server process for the Python test suites (Tests/compat, Tests/browser, Tests/chaos).
 
 PLEXUS_SERVER_BIN names the binary (scripts/test sets it to the debug build). `launch`
-starts one on loopback over a data dir and returns once it prints where it listens;
-`Server.stop()` sends SIGTERM (SIGKILL after 15 s).
+starts one on loopback over a data dir (with `args`: extra command-line options) and
+returns once it prints where it listens; `Server.stop()` sends SIGTERM (SIGKILL after
+15 s), `Server.kill9()` SIGKILL at once (a crash).
 """
 import os
 import queue
@@ -54,6 +55,12 @@ class Server:
         """GET /v1/sources/{id}/metrics/query; returns the decoded JSON."""
         return self.get(f"/v1/sources/{requests.utils.quote(source_id, safe='')}/metrics/query", **params)
 
+    def kill9(self):
+        """SIGKILL now, as a crash would; waits until the process is gone. Idempotent."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
     def stop(self):
         """SIGTERM, then SIGKILL if it has not exited within 15 s. Idempotent."""
         if self.proc.poll() is None:
@@ -83,11 +90,12 @@ def create_key(server_bin, data_dir: Path) -> str:
 
 
 def launch(server_bin, data_dir: Path, key: str | None, stderr_path: Path, env: dict | None = None,
-           port: int = 0) -> Server:
+           port: int = 0, args: list[str] | None = None) -> Server:
     """Starts plexus-server over data_dir on `port` (0: a free one); returns once it listens."""
     with open(stderr_path, "wb") as stderr:
         proc = subprocess.Popen(
-            [server_bin, "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"],
+            [server_bin, "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning",
+             *(args or [])],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
             env=None if env is None else {**os.environ, **env})
     server = Server(base_url="", key=key, data_dir=data_dir, proc=proc, stderr_path=stderr_path)
