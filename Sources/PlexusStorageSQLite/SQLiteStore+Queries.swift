@@ -187,11 +187,13 @@ extension SQLiteStore {
             while let r = try rows.next() { spans.append(Span(rowid: r[0], series: k, min: r[1], max: r[2])) }
         }
         guard limit > 0 else { return ([], !spans.isEmpty) }
-        // Reading order: time, then arrival (a later chunk holds later arrivals).
+        // Reading order: time, then the series' order as asked (by metric), then arrival
+        // (a later chunk holds later arrivals), so points of one time come out the same
+        // way however the flushes cut them.
         if newestFirst {
-            spans.sort { ($0.max, $0.rowid) > ($1.max, $1.rowid) }
+            spans.sort { ($0.max, $0.series, $0.rowid) > ($1.max, $1.series, $1.rowid) }
         } else {
-            spans.sort { ($0.min, $0.rowid) < ($1.min, $1.rowid) }
+            spans.sort { ($0.min, $0.series, $0.rowid) < ($1.min, $1.series, $1.rowid) }
         }
         let data = try db.cachedStatement(sql: "SELECT data FROM chunks WHERE rowid = ?")
         var kept: [ReadPoint] = []
@@ -215,7 +217,7 @@ extension SQLiteStore {
             kept.append(contentsOf: newestFirst ? chunk.reversed() : chunk)
             if kept.count >= limit {
                 // Stable sorts: points of one time stay in reading order.
-                if newestFirst { kept.sort { $0.timestamp > $1.timestamp } } else { kept.sort { $0.timestamp < $1.timestamp } }
+                if newestFirst { kept.sort(by: Self.later) } else { kept.sort(by: Self.earlier) }
                 if kept.count > limit {
                     more = true
                     kept.removeLast(kept.count - limit)
@@ -224,13 +226,18 @@ extension SQLiteStore {
             }
         }
         if newestFirst {
-            kept.sort { $0.timestamp > $1.timestamp }
+            kept.sort(by: Self.later)
             kept.reverse()
         } else {
-            kept.sort { $0.timestamp < $1.timestamp }
+            kept.sort(by: Self.earlier)
         }
         return (kept, more)
     }
+
+    /// Time, then the series' place in the list asked for. Swift's sort is stable, so
+    /// points of one series and time keep their reading order.
+    static func earlier(_ a: ReadPoint, _ b: ReadPoint) -> Bool { (a.timestamp, a.series) < (b.timestamp, b.series) }
+    static func later(_ a: ReadPoint, _ b: ReadPoint) -> Bool { (a.timestamp, a.series) > (b.timestamp, b.series) }
 
     public func queryAggregated(_ selector: SeriesSelector, range: TimeRange, resolution: Resolution, limit: Int) async throws
         -> AggregatedResult

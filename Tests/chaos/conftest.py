@@ -71,7 +71,9 @@ def start_server(server_bin, tmp_path) -> Iterator:
             data_dir.mkdir()
         if key is None:
             key = create_key(server_bin, data_dir)
-        server = launch(server_bin, data_dir, key, tmp_path / f"server-{len(started) + 1}.stderr", env, args=args)
+        # The tests watch the server's own counters (flushes) at /metrics, off by default.
+        server = launch(server_bin, data_dir, key, tmp_path / f"server-{len(started) + 1}.stderr",
+                        {"PLEXUS_PUBLIC_METRICS": "1", **(env or {})}, args=args)
         started.append(server)
         return server
 

@@ -64,7 +64,9 @@ def wait_until(fn, timeout: float, interval: float = 0.05, what: str = "conditio
 
 def prometheus_value(base_url: str, name: str) -> float:
     """Sum of every sample of one series in GET /metrics (0 if absent)."""
-    text = requests.get(base_url + "/metrics", timeout=10).text
+    r = requests.get(base_url + "/metrics", timeout=10)
+    assert r.status_code == 200, f"GET /metrics: HTTP {r.status_code} (start the server with PLEXUS_PUBLIC_METRICS=1)"
+    text = r.text
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
