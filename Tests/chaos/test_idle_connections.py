@@ -26,8 +26,8 @@ import requests
 
 from chaos_clients import fd_count, wait_until
 
-IDLE_S, BODY_S = 2, 3
-SLACK_S = 3
+IDLE_S, BODY_S = 6, 8  # opening 1,000 sockets takes seconds on a loaded machine
+SLACK_S = 4
 ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
 FLAGS = ("--idle-timeout", "--body-timeout", "--max-connections-per-client")
 
