@@ -76,15 +76,17 @@ public func buildApplication(
     SetupRoutes(state: state).register(router)
     let gatewayRoutes = GatewayRoutes(state: state, gateway: gateway)
     gatewayRoutes.register(router)
-    let wsRouter = Router(context: BasicWebSocketRequestContext.self)
+    let wsRouter = Router(context: GatewayWebSocketContext.self)
     gatewayRoutes.register(webSocket: wsRouter)
     return Application(
         router: router,
         server: .http1WebSocketUpgrade(
             webSocketRouter: wsRouter,
-            configuration: .init(ws: .init(maxFrameSize: Limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30))))),
+            // Text frames that are not UTF-8 close the connection with 1007.
+            configuration: .init(ws: .init(maxFrameSize: Limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
+                                           validateUTF8: true))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "plexus"),
-        services: services,
+        services: services + [ConnectionGuard(hub: hub, store: store, now: configuration.now)],
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }

@@ -31,13 +31,15 @@ final class Gateway: Sendable {
         /// Replies to the device's own frames (auth, acks, errors) are written directly:
         /// the reader waits for them, so a slow device slows itself and nothing is dropped.
         let outbound: WebSocketOutboundWriter
+        /// The connection guard's way in (a revoked key ends the connection).
+        let control = ConnectionControl()
         init(outbox: DeviceOutbox, outbound: WebSocketOutboundWriter) {
             self.outbox = outbox
             self.outbound = outbound
         }
 
         func reply(_ bytes: [UInt8]) async {
-            try? await outbound.write(.text(String(decoding: bytes, as: UTF8.self)))
+            try? await outbound.write(Gateway.textFrame(bytes))
         }
 
         func close(_ code: UInt16, _ reason: String) async {
@@ -47,7 +49,18 @@ final class Gateway: Sendable {
         var identity: (Int64, String)? { registered.withLock { $0 } }
     }
 
-    func runDevice(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
+    /// A text frame straight from JSON bytes (one copy into the buffer, no `String`).
+    static func textFrame(_ bytes: [UInt8]) -> WebSocketOutboundWriter.OutboundFrame {
+        .custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: bytes)))
+    }
+
+    /// How long a connection told to end (revoked credential) may take to finish its close
+    /// handshake before the server drops it.
+    static let closeGrace: Duration = .seconds(1)
+
+    /// `forceClose` drops the TCP connection at once (for a peer that does not answer).
+    func runDevice(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger,
+                   forceClose: @escaping @Sendable () -> Void = {}) async throws {
         let outbox = DeviceOutbox(id: hub.nextID()) { code, reason in
             try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
         }
@@ -67,6 +80,7 @@ final class Gateway: Sendable {
                     let actions = conn.machine.withLock { $0.authDeadlinePassed() }
                     await self.perform(actions, conn, logger: logger)
                 }
+                group.addTask { await Self.watch(conn, forceClose: forceClose) }
                 defer { group.cancelAll() }
                 try await readDevice(inbound, conn, epoch: epoch, logger: logger)
             }
@@ -111,7 +125,40 @@ final class Gateway: Sendable {
 
     /// Writes the frames dashboards queued for the device (commands).
     static func writeLoop(_ stream: AsyncStream<[UInt8]>, _ outbound: WebSocketOutboundWriter) async throws {
-        for await bytes in stream { try await outbound.write(.text(String(decoding: bytes, as: UTF8.self))) }
+        for await bytes in stream { try await outbound.write(textFrame(bytes)) }
+    }
+
+    /// Waits for the connection guard to end the connection (its key was revoked or has
+    /// expired): no more frames are handled, the device gets an `UNAUTHORIZED` error and
+    /// close 1008, and if the connection is still open ``closeGrace`` later (the device did
+    /// not answer the close, or does not read), it is dropped. Cancelled when the reader ends.
+    private static func watch(_ conn: Connection, forceClose: @escaping @Sendable () -> Void) async {
+        for await t in conn.control.terminations {
+            conn.machine.withLock { $0.closed() }
+            if case .credential(let message) = t {
+                await boundedByGrace(forceClose) {
+                    await conn.reply(OutboundFrame.error(code: "UNAUTHORIZED", message: message))
+                    await conn.close(DeviceSessionMachine.closePolicy, "credentials revoked")
+                }
+            }
+            try? await Task.sleep(for: closeGrace)
+            if !Task.isCancelled { forceClose() }
+            return
+        }
+    }
+
+    /// Runs `writes`; if they have not finished within ``closeGrace`` (a peer that does not
+    /// read blocks them), drops the connection, which fails them.
+    static func boundedByGrace(_ forceClose: @escaping @Sendable () -> Void, _ writes: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { g in
+            g.addTask { await writes() }
+            g.addTask {
+                try? await Task.sleep(for: closeGrace)
+                if !Task.isCancelled { forceClose() }
+            }
+            await g.next()
+            g.cancelAll()
+        }
     }
 
     /// SDK ≥0.5.1 binary video: relayed live to dashboards as a JSON `video_frame`.
@@ -129,6 +176,9 @@ final class Gateway: Sendable {
         let width = be(4); i += 4
         let height = be(4); i += 4
         let ts = Int64(bitPattern: be(8)); i += 8
+        guard ts.multipliedReportingOverflow(by: 1_000).overflow == false, Timestamp.isValid(ts * 1_000) else {
+            return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "video frame timestamp \(Timestamp.rangeMessage)"))]
+        }
         var w = JSONWriter(capacity: bytes.count * 4 / 3 + 200)
         w.raw("{\"type\":\"video_frame\",\"camera_id\":")
         w.string(camera)
@@ -217,7 +267,7 @@ final class Gateway: Sendable {
                               sensors: auth.sensors, commands: auth.commands, installID: auth.installID, connectedAt: now,
                               lastSeen: now)
         conn.registered.withLock { $0 = (principal.orgID, name) }
-        if let old = hub.register(outbox, info: info) {
+        if let old = hub.register(outbox, info: info, credential: .apiKey(hash: APIKeys.hash(auth.apiKey)), control: conn.control) {
             old.finish()
             await old.closeNow(1008, "replaced by a newer connection for \(name)")
         }
