@@ -7,8 +7,9 @@ import Testing
 @Suite("Gateway hardening: revocation, subscriptions, strict frames, UTF-8, slow dashboards", .timeLimit(.minutes(3)))
 struct GatewayHardeningTests {
     /// How long a revoked credential's sockets may take to close in these tests: the
-    /// guard's 0.5 s pass plus the close itself, with room for a loaded machine.
-    static let revokeWithin: Duration = .seconds(3)
+    /// guard's 0.5 s pass plus the close itself (about a second), with room for a machine
+    /// that runs the whole test target at once.
+    static let revokeWithin: Duration = .seconds(5)
 
     /// Waits for an `UNAUTHORIZED` error and close 1008; returns how long the close took.
     static func expectRevoked(_ s: TestSocket, since start: ContinuousClock.Instant, _ what: String) async {

@@ -26,6 +26,7 @@ extension Gateway {
         // As for devices, the writer drains what is queued after reading stops.
         try await withThrowingTaskGroup(of: Void.self) { writer in
             writer.addTask { try await Self.writeDashboard(outbox, outbound) }
+            writer.addTask { await Self.watch(control, machine: machine, outbox: outbox, forceClose: forceClose) }
             defer { hub.unregister(dashboard: outbox.id) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -33,7 +34,6 @@ extension Gateway {
                     let actions = machine.withLock { $0.authDeadlinePassed() }
                     await self.performDashboard(actions, machine: machine, outbox: outbox, connection: control, loginToken: loginToken)
                 }
-                group.addTask { await Self.watch(control, machine: machine, outbox: outbox, forceClose: forceClose) }
                 defer { group.cancelAll() }
                 for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
                     guard case .text(let text) = message else { continue }
@@ -45,6 +45,7 @@ extension Gateway {
                 }
                 machine.withLock { $0.closed() }
             }
+            control.connectionEnded()
             outbox.finish()
             try await writer.waitForAll()
         }
@@ -73,8 +74,9 @@ extension Gateway {
     }
 
     /// Waits for the connection guard: a revoked credential gets an `UNAUTHORIZED` error and
-    /// close 1008 (dropped if still open ``closeGrace`` later); a stalled consumer is dropped
-    /// at once, since nothing more can be written to it. Cancelled when the reader ends.
+    /// close 1008 (dropped if the connection has not ended ``closeGrace`` later); a stalled
+    /// consumer is dropped at once, since nothing more can be written to it. Returns when the
+    /// reader has returned and no termination is under way.
     private static func watch(_ control: ConnectionControl, machine: DashboardMachine, outbox: DashboardOutbox,
                               forceClose: @escaping @Sendable () -> Void) async {
         for await t in control.terminations {
@@ -83,8 +85,7 @@ extension Gateway {
             case .credential(let message):
                 outbox.enqueue(OutboundFrame.error(code: "UNAUTHORIZED", message: message))
                 outbox.close(code: DashboardSessionMachine.closePolicy, reason: "credentials revoked")
-                try? await Task.sleep(for: closeGrace)
-                if !Task.isCancelled { forceClose() }
+                if await !control.waitForEnd(upTo: closeGrace) { forceClose() }
             case .stalled:
                 forceClose()
             }

@@ -70,6 +70,9 @@ final class Gateway: Sendable {
         // the close frame, say) still goes out.
         try await withThrowingTaskGroup(of: Void.self) { writer in
             writer.addTask { try await Self.writeLoop(outbox.stream, outbound) }
+            // Beside the writer, not the reader: a termination in progress is never cut short
+            // by the reader returning (its error frame would be lost).
+            writer.addTask { await Self.watch(conn, forceClose: forceClose) }
             defer {
                 conn.machine.withLock { $0.closed() }
                 if let (org, source) = conn.identity { hub.unregister(outbox, orgID: org, sourceID: source) }
@@ -80,10 +83,10 @@ final class Gateway: Sendable {
                     let actions = conn.machine.withLock { $0.authDeadlinePassed() }
                     await self.perform(actions, conn, logger: logger)
                 }
-                group.addTask { await Self.watch(conn, forceClose: forceClose) }
                 defer { group.cancelAll() }
                 try await readDevice(inbound, conn, epoch: epoch, logger: logger)
             }
+            conn.control.connectionEnded()
             outbox.finish()
             try await writer.waitForAll()
         }
@@ -130,8 +133,9 @@ final class Gateway: Sendable {
 
     /// Waits for the connection guard to end the connection (its key was revoked or has
     /// expired): no more frames are handled, the device gets an `UNAUTHORIZED` error and
-    /// close 1008, and if the connection is still open ``closeGrace`` later (the device did
-    /// not answer the close, or does not read), it is dropped. Cancelled when the reader ends.
+    /// close 1008, and if the connection has not ended ``closeGrace`` later (the device did
+    /// not answer the close, or does not read), it is dropped. Returns when the reader has
+    /// returned and no termination is under way.
     private static func watch(_ conn: Connection, forceClose: @escaping @Sendable () -> Void) async {
         for await t in conn.control.terminations {
             conn.machine.withLock { $0.closed() }
@@ -141,8 +145,7 @@ final class Gateway: Sendable {
                     await conn.close(DeviceSessionMachine.closePolicy, "credentials revoked")
                 }
             }
-            try? await Task.sleep(for: closeGrace)
-            if !Task.isCancelled { forceClose() }
+            if await !conn.control.waitForEnd(upTo: closeGrace) { forceClose() }
             return
         }
     }

@@ -143,9 +143,38 @@ final class ConnectionControl: Sendable {
     let terminations: AsyncStream<Termination>
     private let continuation: AsyncStream<Termination>.Continuation
     private let ended = Mutex(false)
+    /// Finishes when the connection has stopped reading (its reader returned).
+    private let over: AsyncStream<Void>
+    private let overContinuation: AsyncStream<Void>.Continuation
 
     init() {
         (terminations, continuation) = AsyncStream.makeStream(of: Termination.self, bufferingPolicy: .bufferingOldest(1))
+        (over, overContinuation) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// The connection's reader has returned: a watchdog waiting for a termination stops,
+    /// and one finishing a termination learns that the connection ended by itself.
+    func connectionEnded() {
+        continuation.finish()
+        overContinuation.finish()
+    }
+
+    /// Waits for ``connectionEnded()``, at most `timeout`; true if the connection ended.
+    /// (One caller: the connection's watchdog.)
+    func waitForEnd(upTo timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { g in
+            g.addTask {
+                for await _ in self.over {}
+                return !Task.isCancelled
+            }
+            g.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await g.next() ?? false
+            g.cancelAll()
+            return first
+        }
     }
 
     /// Asks the connection to end; only the first request counts.
