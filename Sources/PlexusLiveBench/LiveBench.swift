@@ -88,6 +88,8 @@ struct LiveBench {
         let stored = try await storedCount(o)
         let report: [String: Any] = [
             "devices": o.devices, "dashboards": o.dashboards, "points_per_s_per_device": o.rate, "seconds": o.seconds,
+            "points_per_frame": o.pointsPerFrame, "frames_received_by_dashboards": results.reduce(0) { $0 + $1.frames },
+            "points_reported_dropped": results.reduce(0) { $0 + $1.dropped },
             "points_sent": sent, "points_stored": stored, "points_received_by_dashboards": received,
             "expected_received": sent * o.dashboards,
             "latency_ms_p50": pct(0.50), "latency_ms_p99": pct(0.99), "latency_ms_max": latencies.last ?? .nan,
@@ -101,12 +103,15 @@ struct LiveBench {
     struct Result: Sendable {
         var sent = 0
         var received = 0
+        /// Live frames that carried telemetry, and points the server said it dropped (`gap`).
+        var frames = 0
+        var dropped = 0
         var latencies: [Double] = []
     }
 
     static func device(ws: String, o: Options, index: Int) async throws -> Result {
         let source = "\(o.prefix)-dev-\(index)"
-        let frames = Int(o.rate * o.seconds) / o.pointsPerFrame
+        let frames = Int(o.rate * o.seconds) / max(1, o.pointsPerFrame)
         let interval = Double(o.pointsPerFrame) / o.rate
         let sent = Mutex(0)
         try await WebSocketClient.connect(url: ws + "/ws/device", logger: logger) { inbound, outbound, _ in
@@ -145,7 +150,8 @@ struct LiveBench {
         let result = Mutex(Result())
         try await WebSocketClient.connect(url: ws + "/ws/browser", configuration: .init(maxFrameSize: 16 << 20), logger: logger) {
             inbound, outbound, _ in
-            try await outbound.write(.text(#"{"type":"auth","api_key":"\#(key)"}"#))
+            // Coalesced frames: one telemetry_batch per server write, every source in it.
+            try await outbound.write(.text(#"{"type":"auth","api_key":"\#(key)","batch":true}"#))
             try await outbound.write(.text(#"{"type":"subscribe","source_id":"*"}"#))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -153,13 +159,32 @@ struct LiveBench {
                     try await outbound.close(.normalClosure, reason: nil)
                 }
                 for try await message in inbound.messages(maxSize: 16 << 20) {
-                    guard case .text(let text) = message, text.hasPrefix(#"{"type":"telemetry""#) else { continue }
+                    guard case .text(let text) = message else { continue }
                     let now = nowMs()
                     let bytes = Array(text.utf8)
-                    guard let batch = try? bytes.withUnsafeBytes({ try IngestDecoder.decode($0) }) else { continue }
+                    if text.hasPrefix(#"{"type":"gap""#) {
+                        let f = bytes.withUnsafeBytes { Frames.fields($0) }
+                        result.withLock { $0.dropped += Int(f?.numbers["dropped_points"] ?? 0) }
+                        continue
+                    }
+                    let bodies: [String]
+                    if text.hasPrefix(#"{"type":"telemetry_batch""#) {
+                        guard let sources = bytes.withUnsafeBytes({ LiveFrame.batchSources($0) }) else { continue }
+                        bodies = sources
+                    } else if text.hasPrefix(#"{"type":"telemetry""#) {
+                        bodies = [text]
+                    } else {
+                        continue
+                    }
+                    var points: [Point] = []
+                    for body in bodies {
+                        let b = Array(body.utf8)
+                        if let batch = try? b.withUnsafeBytes({ try IngestDecoder.decode($0) }) { points += batch.points }
+                    }
                     result.withLock { r in
-                        r.received += batch.points.count
-                        for p in batch.points { if let t = p.timestamp { r.latencies.append(now - Double(t) / 1_000) } }
+                        r.frames += 1
+                        r.received += points.count
+                        for p in points { if let t = p.timestamp { r.latencies.append(now - Double(t) / 1_000) } }
                     }
                 }
                 group.cancelAll()

@@ -317,3 +317,187 @@ public enum ControlCommand: String, Sendable, CaseIterable {
         return Frames.compose(typeJSON: type.string, sourceID: sourceID, fields: fields)
     }
 }
+
+// MARK: Strictness and times of frames that are echoed
+
+extension Frames {
+    /// Whether a value's raw JSON text (as in ``Fields/raw``) is strict JSON: ``JSONCursor``
+    /// also accepts `NaN`, `Infinity` and `-Infinity` (Python writes them), which are not
+    /// JSON, so text holding them must never be copied into a frame the server writes.
+    /// Strings are skipped, escapes and all (the cursor has already validated them).
+    public static func isStrictJSON(_ raw: String) -> Bool {
+        var inString = false, escaped = false
+        for c in raw.utf8 {
+            if inString {
+                if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
+            } else if c == UInt8(ascii: "\"") {
+                inString = true
+            } else if c == UInt8(ascii: "N") || c == UInt8(ascii: "I") {
+                // Outside a string, a value starting with N or I is NaN or Infinity.
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Top-level fields that hold a time (a device's or a dashboard's): each must lie in
+    /// ``Timestamp/validMicros``. `timestamp`, `time`, `ts` and every `…_at` follow the wire
+    /// rule (seconds, or milliseconds from 1e12); `…_ms` names ending in `time_ms` or
+    /// `timestamp_ms` are milliseconds. Durations such as `interval_ms` are not times.
+    public static func isTimeField(_ key: String) -> Bool {
+        ["timestamp", "time", "ts"].contains(key) || key.hasSuffix("_at") || key.hasSuffix("time_ms") || key.hasSuffix("timestamp_ms")
+    }
+
+    /// The first field (sorted by name) that breaks the frame rules the server checks before
+    /// it echoes or relays a frame: a value that is not strict JSON (`NaN`, `Infinity`), or
+    /// a time outside 1970-01-01 ..< 10000-01-01. Nil when the frame is fine.
+    public static func problem(_ f: Fields) -> String? {
+        for (k, raw) in f.raw.sorted(by: { $0.key < $1.key }) {
+            guard isStrictJSON(raw) else { return "\(k) is not JSON (NaN and Infinity are not allowed)" }
+            guard isTimeField(k), let t = f.numbers[k] else { continue }
+            let ms = k.hasSuffix("_ms")
+            let us: Int64? = ms ? (t.isFinite && abs(t) < 9.2e15 ? Int64((t * 1_000).rounded()) : nil) : Timestamp.micros(fromWire: t)
+            guard let us, Timestamp.isValid(us) else { return "\(k) \(Timestamp.rangeMessage)" }
+        }
+        return nil
+    }
+}
+
+// MARK: Live frames of the dashboard socket
+
+/// The frames that carry live data to a dashboard: `telemetry` (one source),
+/// `telemetry_batch` (every source a write has, for dashboards that asked for it), and
+/// `gap` (live data the server dropped for a dashboard that fell behind).
+public enum LiveFrame {
+    /// The points of one source, each already encoded as a point object
+    /// (``JSONWriter/point(_:timestamp:)``); several chunks are joined with commas.
+    public struct Source: Sendable {
+        public var sourceID: String
+        public var chunks: [[UInt8]]
+        public init(sourceID: String, chunks: [[UInt8]]) {
+            self.sourceID = sourceID
+            self.chunks = chunks
+        }
+
+        var byteCount: Int { chunks.reduce(sourceID.utf8.count + 32) { $0 + $1.count + 1 } }
+
+        func writePoints(_ w: inout JSONWriter) {
+            w.raw("\"points\":[")
+            w.list(chunks) { w, c in w.rawBytes(c) }
+            w.raw("]")
+        }
+    }
+
+    /// `{"type":"telemetry","source_id":…,"points":[…]}`
+    public static func telemetry(_ s: Source) -> [UInt8] {
+        var w = JSONWriter(capacity: s.byteCount + 32)
+        w.raw("{\"type\":\"telemetry\",\"source_id\":")
+        w.string(s.sourceID)
+        w.raw(",")
+        s.writePoints(&w)
+        w.raw("}")
+        return w.bytes
+    }
+
+    /// `{"type":"telemetry_batch","sources":[{"source_id":…,"points":[…]},…]}`: every
+    /// source's points in one frame. Each element of `sources` is itself a valid ingest body.
+    public static func telemetryBatch(_ sources: [Source]) -> [UInt8] {
+        var w = JSONWriter(capacity: sources.reduce(64) { $0 + $1.byteCount })
+        w.raw("{\"type\":\"telemetry_batch\",\"sources\":[")
+        w.list(sources) { w, s in
+            w.raw("{\"source_id\":")
+            w.string(s.sourceID)
+            w.raw(",")
+            s.writePoints(&w)
+            w.raw("}")
+        }
+        w.raw("]}")
+        return w.bytes
+    }
+
+    /// The elements of a `telemetry_batch`'s `sources`, each as its JSON text (an object with
+    /// `source_id` and `points`, decodable by ``IngestDecoder``); nil if `bytes` is not one.
+    public static func batchSources(_ bytes: UnsafeRawBufferPointer) -> [String]? {
+        var c = JSONCursor(bytes)
+        var type: String?, out: [String]?
+        do {
+            try c.expect(UInt8(ascii: "{"))
+            if !c.consume(UInt8(ascii: "}")) {
+                repeat {
+                    let k = try c.readString()
+                    try c.expect(UInt8(ascii: ":"))
+                    if k == "type", c.peekKind() == .string {
+                        type = try c.readString()
+                    } else if k == "sources", c.peekKind() == .array {
+                        try c.expect(UInt8(ascii: "["))
+                        var list: [String] = []
+                        if !c.consume(UInt8(ascii: "]")) {
+                            repeat { list.append(try c.readRawValue()) } while try !c.nextOrEnd(UInt8(ascii: "]"))
+                        }
+                        out = list
+                    } else {
+                        try c.skipValue()
+                    }
+                } while try !c.nextOrEnd(UInt8(ascii: "}"))
+            }
+            guard c.isAtEndIgnoringWhitespace(), type == "telemetry_batch" else { return nil }
+            return out ?? []
+        } catch {
+            return nil
+        }
+    }
+
+    /// What a dashboard missed: live points and frames the server dropped because the
+    /// dashboard did not read fast enough (too much queued, or queued too long).
+    public struct Gap: Sendable, Equatable {
+        public struct Source: Sendable, Equatable {
+            public var sourceID: String
+            public var points: Int
+            /// The dropped points' own timestamps (Unix µs): the hole in the live chart.
+            public var fromMicros: Int64
+            public var toMicros: Int64
+            public init(sourceID: String, points: Int, fromMicros: Int64, toMicros: Int64) {
+                self.sourceID = sourceID
+                self.points = points
+                self.fromMicros = fromMicros
+                self.toMicros = toMicros
+            }
+        }
+
+        public var droppedPoints = 0
+        /// Other live frames dropped (relayed device frames, video).
+        public var droppedFrames = 0
+        /// Sorted by source id.
+        public var sources: [Source] = []
+        public init(droppedPoints: Int = 0, droppedFrames: Int = 0, sources: [Source] = []) {
+            self.droppedPoints = droppedPoints
+            self.droppedFrames = droppedFrames
+            self.sources = sources
+        }
+
+        public var isEmpty: Bool { droppedPoints == 0 && droppedFrames == 0 }
+    }
+
+    /// `{"type":"gap","dropped_points":N,"dropped_frames":M,"sources":[{"source_id":…,"points":n,"from_ms":…,"to_ms":…}]}`
+    public static func gap(_ g: Gap) -> [UInt8] {
+        var w = JSONWriter(capacity: 96 + g.sources.count * 96)
+        w.raw("{\"type\":\"gap\",\"dropped_points\":")
+        w.int(g.droppedPoints)
+        w.raw(",\"dropped_frames\":")
+        w.int(g.droppedFrames)
+        w.raw(",\"sources\":[")
+        w.list(g.sources) { w, s in
+            w.raw("{\"source_id\":")
+            w.string(s.sourceID)
+            w.raw(",\"points\":")
+            w.int(s.points)
+            w.raw(",\"from_ms\":")
+            w.millis(s.fromMicros)
+            w.raw(",\"to_ms\":")
+            w.millis(s.toMicros)
+            w.raw("}")
+        }
+        w.raw("]}")
+        return w.bytes
+    }
+}

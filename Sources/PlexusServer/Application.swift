@@ -96,7 +96,7 @@ public func buildApplication(
     SetupRoutes(state: state).register(router)
     let gatewayRoutes = GatewayRoutes(state: state, gateway: gateway)
     gatewayRoutes.register(router)
-    let wsRouter = Router(context: BasicWebSocketRequestContext.self)
+    let wsRouter = Router(context: GatewayWebSocketContext.self)
     gatewayRoutes.register(webSocket: wsRouter)
     let limits = configuration.connections
     let connections = ClientConnections()
@@ -114,7 +114,7 @@ public func buildApplication(
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "plexus"),
-        services: services,
+        services: services + [SocketWatch(hub: hub, store: store, now: configuration.now)],
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }

@@ -24,16 +24,31 @@ public struct Principal: Sendable, Hashable {
 }
 
 /// Checks API keys from `x-api-key` or `Authorization: Bearer`. Lookups are cached for
-/// one second, so a key revoked from the command line stops working within a second.
+/// one second, so a key revoked from the command line stops working within a second (open
+/// sockets are checked again by the gateway's `SocketWatch`, without this cache).
 public final class Authenticator: Sendable {
     let store: any PlexusStore
+    /// The wall clock, Unix µs: key expiry and login sessions.
     let clock: @Sendable () -> Int64
-    private let cache = Mutex([[UInt8]: (record: APIKeyRecord?, fetched: Int64)]())
-    static let ttl: Int64 = 1_000_000
+    /// A monotonic clock for the cache's TTL, so that a wall-clock step (NTP, a skewed test
+    /// clock) can neither keep a stale entry alive nor expire every entry at once.
+    let monotonic: @Sendable () -> Duration
+    private let cache: Mutex<KeyCache>
+    static let ttl: Duration = .seconds(1)
+    /// Entries the cache holds at most (hashes of keys seen within the TTL).
+    static let capacity = 10_000
 
-    public init(store: any PlexusStore, now: @escaping @Sendable () -> Int64) {
+    public convenience init(store: any PlexusStore, now: @escaping @Sendable () -> Int64) {
+        let epoch = ContinuousClock.now
+        self.init(store: store, now: now, monotonic: { epoch.duration(to: .now) })
+    }
+
+    init(store: any PlexusStore, now: @escaping @Sendable () -> Int64, monotonic: @escaping @Sendable () -> Duration,
+         capacity: Int = Authenticator.capacity) {
         self.store = store
         self.clock = now
+        self.monotonic = monotonic
+        cache = Mutex(KeyCache(capacity: capacity, ttl: Self.ttl))
     }
 
     static let apiKeyHeader = HTTPField.Name("x-api-key")!
@@ -88,19 +103,14 @@ public final class Authenticator: Sendable {
         guard APIKeys.isWellFormed(key) else { throw APIError.unauthorized("invalid API key") }
         let hash = APIKeys.hash(key)
         let now = clock()
-        let cached = cache.withLock { c -> APIKeyRecord?? in
-            guard let e = c[hash], now - e.fetched < Self.ttl else { return nil }
-            return .some(e.record)
-        }
+        let tick = monotonic()
         let record: APIKeyRecord?
-        if let cached {
+        if let cached = cache.withLock({ $0.lookup(hash, at: tick) }) {
             record = cached
         } else {
             record = try await store.apiKey(hash: hash)
-            cache.withLock { c in
-                if c.count > 10_000 { c.removeAll() }
-                c[hash] = (record, now)
-            }
+            let fetched = monotonic()
+            cache.withLock { $0.insert(hash, record, at: fetched) }
         }
         guard let record, APIKeys.equal(record.hash, hash) else { throw APIError.unauthorized("invalid API key") }
         if record.revokedAt != nil { throw APIError.unauthorized("API key revoked") }
@@ -110,6 +120,47 @@ public final class Authenticator: Sendable {
 
     /// Forgets cached lookups (after a revoke through the API).
     public func invalidate() { cache.withLock { $0.removeAll() } }
+
+    var cachedCount: Int { cache.withLock { $0.count } }
+}
+
+/// Key lookups (found or not) by key hash, each valid for `ttl` of monotonic time. At most
+/// `capacity` entries: when full, expired entries go first, then the oldest, so a flood of
+/// unknown keys cannot grow it, nor flush it wholesale.
+struct KeyCache: Sendable {
+    let capacity: Int
+    let ttl: Duration
+    private var entries: [[UInt8]: (record: APIKeyRecord?, fetched: Duration)] = [:]
+    /// Insertion order, for eviction (may hold hashes already replaced or removed).
+    private var order = FIFO<(hash: [UInt8], fetched: Duration)>()
+
+    init(capacity: Int, ttl: Duration) {
+        self.capacity = capacity
+        self.ttl = ttl
+    }
+
+    var count: Int { entries.count }
+
+    /// The cached lookup (`.some(nil)`: cached as unknown), or nil when absent or expired.
+    func lookup(_ hash: [UInt8], at now: Duration) -> APIKeyRecord?? {
+        guard let e = entries[hash], now - e.fetched < ttl, now >= e.fetched else { return nil }
+        return .some(e.record)
+    }
+
+    mutating func insert(_ hash: [UInt8], _ record: APIKeyRecord?, at now: Duration) {
+        // Oldest first: expired entries, then (when still full) the oldest live ones.
+        while let head = order.first, entries.count >= capacity || now - head.fetched >= ttl {
+            _ = order.popFirst()
+            if entries[head.hash]?.fetched == head.fetched { entries[head.hash] = nil }
+        }
+        entries[hash] = (record, now)
+        order.append((hash, now))
+    }
+
+    mutating func removeAll() {
+        entries.removeAll()
+        order = FIFO()
+    }
 }
 
 extension String {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
+import NIOCore
 import PlexusModel
 import PlexusStorage
 
@@ -108,14 +109,33 @@ struct GatewayRoutes {
         return originAuthority.lowercased() == host.lowercased() ? token : nil
     }
 
-    func register(webSocket router: Router<BasicWebSocketRequestContext>) {
+    func register(webSocket router: Router<GatewayWebSocketContext>) {
         // Devices: any Origin is accepted (they are not browsers).
         router.ws("/ws/device") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
-            try await gateway.runDevice(inbound: inbound, outbound: outbound, logger: context.logger)
+            let channel = context.requestContext.channel
+            try await gateway.runDevice(inbound: inbound, outbound: outbound, logger: context.logger,
+                                        forceClose: { channel.close(promise: nil) })
         }
         router.ws("/ws/browser") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
+            let channel = context.requestContext.channel
             try await gateway.runDashboard(inbound: inbound, outbound: outbound,
-                                           loginToken: Self.sameOriginLoginToken(context.request.head), logger: context.logger)
+                                           loginToken: Self.sameOriginLoginToken(context.request.head), logger: context.logger,
+                                           forceClose: { channel.close(promise: nil) })
         }
+    }
+}
+
+/// The request context of the WebSocket routes: Hummingbird's basic one plus the channel,
+/// so the gateway can drop a connection whose peer does not read (no close frame can reach
+/// it: every write, the close frame's included, waits for the peer to read).
+struct GatewayWebSocketContext: RequestContext, WebSocketRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let webSocket: WebSocketHandlerReference<Self>
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        channel = source.channel
     }
 }

@@ -35,8 +35,16 @@ struct HealthRoutes {
                                    headers: [.wwwAuthenticate: "Bearer realm=\"plexus-metrics\""])
                 }
             }
+            // Live connections, which /health no longer shows: for the operator only.
+            let text = state.config.metricsText() + """
+                # TYPE plexus_devices_connected gauge
+                plexus_devices_connected \(state.hub.deviceCount)
+                # TYPE plexus_dashboards_connected gauge
+                plexus_dashboards_connected \(state.hub.dashboardCount)
+
+                """
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: state.config.metricsText())))
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
     }
 }

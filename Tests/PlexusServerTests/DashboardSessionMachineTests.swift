@@ -112,7 +112,7 @@ struct DashboardSessionMachineTests {
     func subscribe() {
         var m = signedIn()
         var actions = m.received(Self.fields(#"{"type":"subscribe","source_id":"rig","metrics":["rig:temp","accel.x"]}"#))
-        guard actions.count == 2, case .subscribe(let source, let metrics) = actions[0], case .send(let ok) = actions[1] else {
+        guard actions.count == 1, case .subscribe(let source, let metrics, let ok) = actions[0] else {
             Issue.record("unexpected \(actions)")
             return
         }
@@ -120,18 +120,19 @@ struct DashboardSessionMachineTests {
         #expect(Self.text(ok) == #"{"type":"subscribed","source_id":"rig","metrics":["accel.x","temp"]}"#)
 
         actions = m.received(Self.fields(#"{"type":"subscribe","source_id":"*"}"#))
-        guard case .subscribe(nil, let all) = actions.first, case .send(let ok2) = actions.last else {
+        guard case .subscribe(nil, let all, let ok2) = actions.first else {
             Issue.record("unexpected \(actions)")
             return
         }
         #expect(all.isEmpty && Self.text(ok2) == #"{"type":"subscribed","source_id":"*","metrics":[]}"#)
 
-        actions = m.received(Self.fields(#"{"type":"subscribe"}"#))
-        guard case .subscribe(nil, let none) = actions.first else {
-            Issue.record("unexpected \(actions)")
-            return
+        for frame in [#"{"type":"subscribe"}"#, #"{"type":"subscribe","source_id":null,"metrics":null}"#] {
+            guard case .subscribe(nil, let none, _) = m.received(Self.fields(frame)).first else {
+                Issue.record("unexpected for \(frame)")
+                return
+            }
+            #expect(none.isEmpty)
         }
-        #expect(none.isEmpty)
 
         guard case .unsubscribe("rig") = m.received(Self.fields(#"{"type":"unsubscribe","source_id":"rig"}"#)).first,
               case .unsubscribe(nil) = m.received(Self.fields(#"{"type":"unsubscribe"}"#)).first
@@ -139,6 +140,59 @@ struct DashboardSessionMachineTests {
             Issue.record("unsubscribe")
             return
         }
+    }
+
+    @Test("subscribe and unsubscribe validate source ids and metric names like ingest, and bound the metric list", arguments: [
+        (#"{"type":"subscribe","source_id":"Rig One"}"#, "source_id must be"),
+        (#"{"type":"subscribe","source_id":5}"#, "source_id must be"),
+        (#"{"type":"subscribe","source_id":"-rig"}"#, "source_id must be"),
+        (#"{"type":"unsubscribe","source_id":"a/b"}"#, "source_id must be"),
+        (#"{"type":"subscribe","source_id":"rig","metrics":"temp"}"#, "metrics must be an array of strings"),
+        (#"{"type":"subscribe","source_id":"rig","metrics":["temp",3]}"#, "metrics must be an array of strings"),
+        (#"{"type":"subscribe","source_id":"rig","metrics":[""]}"#, "metric names must be"),
+        (#"{"type":"subscribe","source_id":"rig","metrics":["a\u0007b"]}"#, "metric names must be"),
+        (#"{"type":"subscribe","source_id":"rig","metrics":["\#(String(repeating: "m", count: 257))"]}"#, "metric names must be"),
+        (#"{"type":"subscribe","source_id":"rig","metrics":[\#((0...1_000).map { "\"m\($0)\"" }.joined(separator: ","))]}"#,
+         "at most 1000 metrics per subscribe"),
+    ])
+    func subscribeValidation(frame: String, message: String) {
+        var m = signedIn()
+        let reply = onlyFrame(m.received(Self.fields(frame)))
+        #expect(reply?.contains(message) == true, "\(reply ?? "nothing")")
+        #expect(reply?.hasPrefix(#"{"type":"error","code":""#) == true)
+        // Exactly 256 bytes is fine.
+        let ok = m.received(Self.fields(#"{"type":"subscribe","source_id":"rig","metrics":["\#(String(repeating: "m", count: 256))"]}"#))
+        guard case .subscribe = ok.first else {
+            Issue.record("a 256-byte metric was refused")
+            return
+        }
+    }
+
+    @Test("frames with NaN or Infinity, or a time out of range, are refused before anything is echoed")
+    func strictFrames() {
+        var m = signedIn()
+        for frame in [#"{"type":"configure","source_id":"rig","config":{"rate":NaN}}"#,
+                      #"{"type":"start_stream","source_id":"rig","metrics":[Infinity]}"#,
+                      #"{"type":"configure","source_id":"rig","timestamp":-1}"#,
+                      #"{"type":"configure","source_id":"rig","started_at":1e300}"#] {
+            let reply = onlyFrame(m.received(Self.fields(frame)))
+            #expect(reply?.contains(#""code":"INVALID_MESSAGE""#) == true, "\(frame): \(reply ?? "nothing")")
+        }
+        // interval_ms is a duration, not a time.
+        guard case .control = m.received(Self.fields(#"{"type":"start_stream","source_id":"rig","interval_ms":-5}"#)).first else {
+            Issue.record("interval_ms was checked as a time")
+            return
+        }
+    }
+
+    @Test("the sign-in frame may ask for telemetry_batch frames")
+    func batches() {
+        var m = M()
+        _ = m.received(Self.fields(#"{"type":"browser_auth","batch":true}"#))
+        #expect(m.batches)
+        var plain = M()
+        _ = plain.received(Self.fields(#"{"type":"auth","api_key":"plx_k"}"#))
+        #expect(!plain.batches)
     }
 
     @Test("control messages go to the named device with their fields; read-only logins and missing source_id are refused")

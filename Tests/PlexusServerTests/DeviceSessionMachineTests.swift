@@ -1,3 +1,4 @@
+import Foundation
 import PlexusModel
 @testable import PlexusServer
 import Testing
@@ -176,22 +177,25 @@ extension DeviceSessionMachine {
 
 @Suite("Dashboard outbox")
 struct DashboardOutboxTests {
-    @Test("a dashboard that does not read keeps at most 1,000 points per series and counts the rest as dropped")
-    func coalescing() {
-        let box = DashboardOutbox(id: 1)
-        for i in 0..<5_000 { box.enqueue(source: "s", points: [(metric: "m", json: Array(#"{"v":\#(i)}"#.utf8))]) }
+    @Test("a dashboard that does not read keeps a bounded queue, and what was dropped is reported in one gap frame")
+    func bounded() throws {
+        let box = DashboardOutbox(id: 1, limits: .init(maxBytes: 64 << 10))
+        for i in 0..<5_000 {
+            box.enqueue(LiveChunk(sourceID: "s", bytes: Array(#"{"v":\#(i)}"#.utf8), count: 1, firstMicros: Int64(i), lastMicros: Int64(i)))
+        }
         for i in 0..<300 { box.enqueue(Array(#"{"type":"x","i":\#(i)}"#.utf8)) }
-        #expect(box.dropped == 4_000 + 44)
-        let (frames, close) = box.drain()
-        #expect(close == nil)
-        #expect(frames.count == DashboardOutbox.otherFrames + 1)
-        let telemetry = String(decoding: frames.last!, as: UTF8.self)
-        #expect(telemetry.hasPrefix(#"{"type":"telemetry","source_id":"s","points":[{"v":4000},"#))
+        let d = box.drain()
+        #expect(d.close == nil)
+        #expect(d.frames.count == 1 + 256 + 1)  // the gap notice, the newest 256 of the server's frames, the telemetry
+        #expect(d.frames.reduce(0) { $0 + $1.count } <= (64 << 10) + 200)
+        let gap = try #require(try JSONSerialization.jsonObject(with: Data(d.frames[0])) as? [String: Any])
+        let telemetry = String(decoding: d.frames.last!, as: UTF8.self)
+        #expect(telemetry.hasPrefix(#"{"type":"telemetry","source_id":"s","points":[{"v":"#))
         #expect(telemetry.hasSuffix(#"{"v":4999}]}"#))
+        let kept = telemetry.components(separatedBy: #"{"v":"#).count - 1
+        #expect(gap["type"] as? String == "gap" && gap["dropped_frames"] as? Int == 44)
+        #expect((gap["dropped_points"] as? Int).map { $0 + kept } == 5_000)
         #expect(box.drain().frames.isEmpty)
-        // Large frames (video) are capped by bytes: 20 frames of 1 MiB keep 8 MiB at most.
-        for _ in 0..<20 { box.enqueue([UInt8](repeating: 0x20, count: 1 << 20)) }
-        #expect(box.drain().frames.count == 8)
     }
 }
 

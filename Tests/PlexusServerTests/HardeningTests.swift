@@ -269,6 +269,22 @@ struct HardeningTests {
         }
     }
 
+    @Test("a device frame that would pass a cardinality limit gets CARDINALITY_LIMIT with its seq; the socket stays open")
+    func cardinalityOnSockets() async throws {
+        try await withServer(environment: ["PLEXUS_MAX_METRICS_PER_SOURCE": "2"]) { (s: TestServer) async throws in
+            let (dev, auth) = await s.device("rig", extra: ["acks": true])
+            #expect(auth?["type"] as? String == "authenticated")
+            dev.send(#"{"type":"telemetry","seq":1,"points":[{"metric":"a","value":1},{"metric":"b","value":2}]}"#)
+            #expect(await dev.next(type: "telemetry_ack")?["seq"] as? Int == 1)
+            dev.send(#"{"type":"telemetry","seq":2,"points":[{"metric":"c","value":3}]}"#)
+            let e = await dev.next(type: "error")
+            #expect(e?["code"] as? String == "CARDINALITY_LIMIT" && e?["seq"] as? Int == 2)
+            dev.send(#"{"type":"telemetry","seq":3,"points":[{"metric":"a","value":4}]}"#)
+            #expect(await dev.next(type: "telemetry_ack")?["seq"] as? Int == 3)
+            #expect(try await s.get("/v1/sources/rig/metrics").text == #"["a","b"]"#)
+        }
+    }
+
     @Test("idle sockets, half headers and slow bodies are closed; one client's connections are capped")
     func connectionDeadlines() async throws {
         try await withServer(environment: ["PLEXUS_IDLE_TIMEOUT": "5", "PLEXUS_BODY_TIMEOUT": "1",

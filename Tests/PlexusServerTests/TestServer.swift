@@ -157,6 +157,12 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
 
     static let metricsToken = "test-metrics-token"
 
+    /// The value of an unlabelled gauge in `/metrics` (nil when absent).
+    func gauge(_ name: String) async throws -> Int? {
+        try await metrics().text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+            .flatMap { Int($0.split(separator: " ").last ?? "") }
+    }
+
     /// `GET /metrics` with the test servers' metrics token.
     func metrics() async throws -> Reply {
         try await request(.GET, "/metrics", key: .some(nil), headers: [("authorization", "Bearer \(Self.metricsToken)")])

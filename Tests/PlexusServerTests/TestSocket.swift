@@ -11,6 +11,8 @@ final class TestSocket: Sendable {
     enum Out: Sendable {
         case text(String)
         case binary([UInt8])
+        /// A text frame with exactly these bytes (may be invalid UTF-8).
+        case rawText([UInt8])
         case close
     }
 
@@ -32,6 +34,8 @@ final class TestSocket: Sendable {
                             switch o {
                             case .text(let s): try await outbound.write(.text(s))
                             case .binary(let b): try await outbound.write(.binary(ByteBuffer(bytes: b)))
+                            case .rawText(let b):
+                                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: b))))
                             case .close:
                                 try await outbound.close(.normalClosure, reason: nil)
                                 return
@@ -55,7 +59,13 @@ final class TestSocket: Sendable {
     final class Box: Sendable {
         let frames = Mutex<[String]>([])
         let done = Mutex<(Bool, Int?)>((false, nil))
-        func append(_ s: String) { frames.withLock { $0.append(s) } }
+        /// Every frame the server wrote that a strict JSON parser refuses (Foundation's
+        /// refuses NaN and Infinity, bad escapes and broken UTF-8).
+        let notJSON = Mutex<[String]>([])
+        func append(_ s: String) {
+            if (try? JSONSerialization.jsonObject(with: Data(s.utf8))) == nil { notJSON.withLock { $0.append(s) } }
+            frames.withLock { $0.append(s) }
+        }
         func finish(code: Int?) { done.withLock { $0 = (true, code) } }
     }
 
@@ -74,10 +84,14 @@ final class TestSocket: Sendable {
         }
     }
 
+    /// Frames received so far that are not strict JSON (should always be empty).
+    var notJSON: [String] { box.notJSON.withLock { $0 } }
+
     func send(_ text: String) { outbound.yield(.text(text)) }
     func send(json: [String: Any]) { send(String(decoding: try! JSONSerialization.data(withJSONObject: json), as: UTF8.self)) }
     func close() { outbound.yield(.close) }
     func send(binary: [UInt8]) { outbound.yield(.binary(binary)) }
+    func send(rawText: [UInt8]) { outbound.yield(.rawText(rawText)) }
 
     /// The next frame (parsed), or nil if none arrives in time or the socket has closed
     /// with nothing left to read.

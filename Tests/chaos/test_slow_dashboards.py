@@ -20,7 +20,7 @@ import time
 
 import requests
 
-from chaos_clients import Dashboard, RawWebSocket, WsDevice, rss_kb, wait_until
+from chaos_clients import Dashboard, RawWebSocket, WsDevice, prometheus_value, rss_kb, wait_until
 
 T0_MS = 1_700_000_000_000
 RATE = 50
@@ -43,7 +43,7 @@ def server_send_queues(server_port: int, client_ports: set[int]) -> dict[int, in
 
 
 def browsers(server) -> int:
-    return requests.get(server.base_url + "/health", timeout=5).json()["browsers"]
+    return int(prometheus_value(server.base_url, "plexus_dashboards_connected"))
 
 
 def test_stalled_dashboards_do_not_slow_devices_and_are_closed(start_server):

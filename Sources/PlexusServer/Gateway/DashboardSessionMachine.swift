@@ -31,8 +31,9 @@ struct DashboardSessionMachine: Sendable {
         case close(code: UInt16, reason: String)
         /// Check the credential; then call `authenticated` or `authFailed`.
         case authenticate(Credential)
-        /// Live telemetry of `source` (nil: every device) limited to `metrics` (empty: all).
-        case subscribe(source: String?, metrics: Set<String>)
+        /// Live telemetry of `source` (nil: every device) limited to `metrics` (empty: all);
+        /// once the hub has it, send `confirmation` (or, if the hub refuses, an error).
+        case subscribe(source: String?, metrics: Set<String>, confirmation: [UInt8])
         /// Stop live telemetry of `source` (nil: everything).
         case unsubscribe(source: String?)
         /// Send `command` with `fields` (raw JSON texts) to the device; answer `control_sent`
@@ -44,6 +45,8 @@ struct DashboardSessionMachine: Sendable {
     static let authTypes: Set<String> = ["auth", "data_api_auth", "browser_auth"]
 
     private(set) var state: State = .awaitingAuth
+    /// The sign-in frame asked for coalesced `telemetry_batch` frames (`"batch": true`).
+    private(set) var batches = false
 
     var session: Session? {
         if case .active(let s) = state { return s }
@@ -59,6 +62,7 @@ struct DashboardSessionMachine: Sendable {
             guard let f, let type = f.string("type"), Self.authTypes.contains(type) else {
                 return fail("first message must be auth (with api_key) or browser_auth")
             }
+            batches = f.bools["batch"] ?? false
             if let key = f.string("api_key") {
                 state = .authenticating
                 return [.authenticate(.apiKey(key))]
@@ -70,6 +74,9 @@ struct DashboardSessionMachine: Sendable {
             guard let f else {
                 return [.send(OutboundFrame.error(code: "INVALID_JSON", message: "frame is not a JSON object"))]
             }
+            if let problem = Frames.problem(f) {
+                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: problem, sourceID: f.string("source_id")))]
+            }
             return active(f, session)
         }
     }
@@ -79,11 +86,31 @@ struct DashboardSessionMachine: Sendable {
         let source = f.string("source_id")
         switch type {
         case "subscribe":
-            let metrics = Set((f.raw["metrics"].flatMap(Frames.stringArray) ?? []).map { name in
-                // The original dashboard sends "source:metric"; keep the metric.
-                if let source, name.hasPrefix(source + ":") { return String(name.dropFirst(source.count + 1)) }
-                return name
-            })
+            if let problem = Self.sourceProblem(f) { return [.send(problem)] }
+            var metrics: Set<String> = []
+            if let raw = f.raw["metrics"], raw != "null" {
+                guard let names = Frames.stringArray(raw) else {
+                    return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "metrics must be an array of strings",
+                                                      sourceID: source))]
+                }
+                guard names.count <= Self.maxMetricsPerSubscribe else {
+                    return [.send(OutboundFrame.error(code: "TOO_MANY_SUBSCRIPTIONS",
+                                                      message: "at most \(Self.maxMetricsPerSubscribe) metrics per subscribe",
+                                                      sourceID: source))]
+                }
+                for name in names {
+                    // The original dashboard sends "source:metric"; keep the metric.
+                    var metric = name
+                    if let source, name.hasPrefix(source + ":") { metric = String(name.dropFirst(source.count + 1)) }
+                    guard Self.isValidMetric(metric) else {
+                        return [.send(OutboundFrame.error(
+                            code: "INVALID_MESSAGE",
+                            message: "metric names must be 1-\(Limits.maxMetricBytes) bytes without control characters",
+                            sourceID: source))]
+                    }
+                    metrics.insert(metric)
+                }
+            }
             // Confirmed once in effect: everything after this frame is delivered.
             var w = JSONWriter()
             w.raw("{\"type\":\"subscribed\",\"source_id\":")
@@ -91,8 +118,9 @@ struct DashboardSessionMachine: Sendable {
             w.raw(",\"metrics\":")
             w.strings(metrics.sorted())
             w.raw("}")
-            return [.subscribe(source: source == "*" ? nil : source, metrics: metrics), .send(w.bytes)]
+            return [.subscribe(source: source == "*" ? nil : source, metrics: metrics, confirmation: w.bytes)]
         case "unsubscribe":
+            if let problem = Self.sourceProblem(f) { return [.send(problem)] }
             return [.unsubscribe(source: source == "*" ? nil : source)]
         case "ping" where source == nil:
             return [.send(Array(#"{"type":"pong"}"#.utf8))]
@@ -115,6 +143,23 @@ struct DashboardSessionMachine: Sendable {
         default:
             return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "unknown message type"))]
         }
+    }
+
+    /// Metric names in one `subscribe` (the hub also bounds the pairs of a socket).
+    static let maxMetricsPerSubscribe = 1_000
+
+    /// A `source_id` of `subscribe`/`unsubscribe` must be absent, `null`, `"*"` or a valid
+    /// source id (the ingest syntax): an error frame otherwise.
+    static func sourceProblem(_ f: Frames.Fields) -> [UInt8]? {
+        guard let raw = f.raw["source_id"], raw != "null" else { return nil }
+        if let s = f.string("source_id"), s == "*" || Identifier.isValidSourceID(s) { return nil }
+        return OutboundFrame.error(code: "INVALID_MESSAGE",
+                                   message: "source_id must be \"*\" or match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
+    }
+
+    /// Like ingest: 1-256 bytes; and no control characters.
+    static func isValidMetric(_ m: String) -> Bool {
+        !m.isEmpty && m.utf8.count <= Limits.maxMetricBytes && !m.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
     }
 
     /// The shell accepted the credential. False if the socket was closed meanwhile (the

@@ -106,13 +106,18 @@ struct DeviceSessionMachine: Sendable {
             guard allowed else {
                 return [.send(OutboundFrame.error(code: "RATE_LIMITED", message: "too many \(type) frames; slow down"))]
             }
+            // Nothing of a frame that is not strict JSON, or that carries a time out of range,
+            // is echoed, relayed or stored.
+            let f = frame.withUnsafeBytes { Frames.fields($0) }
+            if let f, let problem = Frames.problem(f) {
+                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: problem))]
+            }
             switch type {
             case "heartbeat":
                 return [.heartbeat(frame)]
             case "time_sync":
-                return [.timeSync(id: frame.withUnsafeBytes { Frames.fields($0)?.raw["id"] })]
+                return [.timeSync(id: f?.raw["id"])]
             case "device_error":
-                let f = frame.withUnsafeBytes { Frames.fields($0) }
                 let message = f?.string("error") ?? f?.string("message") ?? "device error"
                 return [.deviceError(message: String(message.prefix(Limits.maxStringValueBytes)), source: f?.string("source"),
                                      frame: frame)]

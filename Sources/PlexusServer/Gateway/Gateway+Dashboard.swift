@@ -16,32 +16,23 @@ extension Gateway {
     }
 
     /// `loginToken`: the dashboard session cookie of the upgrade request, if it came from
-    /// our own origin; a `browser_auth` frame signs in with it.
+    /// our own origin; a `browser_auth` frame signs in with it. `forceClose` drops the TCP
+    /// connection at once (a consumer that does not read cannot even be sent a close frame).
     func runDashboard(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, loginToken: String?,
-                      logger: Logger) async throws {
+                      logger: Logger, forceClose: @escaping @Sendable () -> Void = {}) async throws {
         let outbox = DashboardOutbox(id: hub.nextID())
         let machine = DashboardMachine()
+        let control = ConnectionControl()
         // As for devices, the writer drains what is queued after reading stops.
         try await withThrowingTaskGroup(of: Void.self) { writer in
-            writer.addTask {
-                func flush() async throws -> Bool {
-                    let (frames, close) = outbox.drain()
-                    for f in frames { try await outbound.write(.text(String(decoding: f, as: UTF8.self))) }
-                    if let (code, reason) = close {
-                        try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
-                        return true
-                    }
-                    return false
-                }
-                for await _ in outbox.bell where try await flush() { return }
-                _ = try await flush()
-            }
+            writer.addTask { try await Self.writeDashboard(outbox, outbound) }
+            writer.addTask { await Self.watch(control, machine: machine, outbox: outbox, forceClose: forceClose) }
             defer { hub.unregister(dashboard: outbox.id) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await Task.sleep(for: Self.authDeadline)
                     let actions = machine.withLock { $0.authDeadlinePassed() }
-                    await self.performDashboard(actions, machine: machine, outbox: outbox, loginToken: loginToken)
+                    await self.performDashboard(actions, machine: machine, outbox: outbox, connection: control, loginToken: loginToken)
                 }
                 defer { group.cancelAll() }
                 for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
@@ -49,18 +40,61 @@ extension Gateway {
                     let bytes = Array(text.utf8)
                     let fields = bytes.withUnsafeBytes { Frames.fields($0) }
                     let actions = machine.withLock { $0.received(fields) }
-                    await performDashboard(actions, machine: machine, outbox: outbox, loginToken: loginToken)
+                    await performDashboard(actions, machine: machine, outbox: outbox, connection: control, loginToken: loginToken)
                     if machine.withLock({ $0.state }) == .closed { break }
                 }
                 machine.withLock { $0.closed() }
             }
+            control.connectionEnded()
             outbox.finish()
             try await writer.waitForAll()
         }
     }
 
+    /// The dashboard's writer: waits for the bell, keeps drains at least
+    /// `LiveQueue.Limits.minDrainInterval` apart (what arrives meanwhile joins the same
+    /// frame), and writes each drain: usually a single frame, so a single write and flush.
+    static func writeDashboard(_ outbox: DashboardOutbox, _ outbound: WebSocketOutboundWriter) async throws {
+        func flush() async throws -> Bool {
+            let drain = outbox.drain()
+            for f in drain.frames { try await outbound.write(textFrame(f)) }
+            outbox.wrote()
+            if let (code, reason) = drain.close {
+                try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+                return true
+            }
+            return false
+        }
+        for await _ in outbox.bell {
+            let wait = outbox.delayBeforeDrain
+            if wait > .zero { try await Task.sleep(for: wait) }
+            if try await flush() { return }
+        }
+        _ = try await flush()
+    }
+
+    /// Waits for the connection guard: a revoked credential gets an `UNAUTHORIZED` error and
+    /// close 1008 (dropped if the connection has not ended ``closeGrace`` later); a stalled
+    /// consumer is dropped at once, since nothing more can be written to it. Returns when the
+    /// reader has returned and no termination is under way.
+    private static func watch(_ control: ConnectionControl, machine: DashboardMachine, outbox: DashboardOutbox,
+                              forceClose: @escaping @Sendable () -> Void) async {
+        for await t in control.terminations {
+            machine.withLock { $0.closed() }
+            switch t {
+            case .credential(let message):
+                outbox.enqueue(OutboundFrame.error(code: "UNAUTHORIZED", message: message))
+                outbox.close(code: DashboardSessionMachine.closePolicy, reason: "credentials revoked")
+                if await !control.waitForEnd(upTo: closeGrace) { forceClose() }
+            case .stalled:
+                forceClose()
+            }
+            return
+        }
+    }
+
     private func performDashboard(_ actions: [DashboardSessionMachine.Action], machine: DashboardMachine,
-                         outbox: DashboardOutbox, loginToken: String?) async {
+                                  outbox: DashboardOutbox, connection: ConnectionControl, loginToken: String?) async {
         for action in actions {
             switch action {
             case .send(let frame):
@@ -69,18 +103,31 @@ extension Gateway {
                 outbox.close(code: code, reason: reason)
             case .authenticate(let credential):
                 switch await verify(credential, loginToken: loginToken) {
-                case .success(let session):
+                case .success(let (session, credential)):
                     // Registered only if the deadline did not close the socket meanwhile.
                     if machine.withLock({ $0.authenticated(session) }) {
-                        hub.register(dashboard: outbox, orgID: session.orgID, canControl: session.canControl)
-                        outbox.enqueue(await initFrame(session))
+                        let batches = machine.withLock { $0.batches }
+                        if batches { outbox.useBatches() }
+                        hub.register(dashboard: outbox, orgID: session.orgID, canControl: session.canControl, credential: credential,
+                                     control: connection)
+                        outbox.enqueue(await initFrame(session, batches: batches))
                     }
                 case .failure(let problem):
                     await performDashboard(machine.withLock { $0.authFailed(problem.message) }, machine: machine, outbox: outbox,
-                                  loginToken: loginToken)
+                                           connection: connection, loginToken: loginToken)
                 }
-            case .subscribe(let source, let metrics):
-                hub.subscribe(dashboard: outbox.id, source: source, metrics: metrics)
+            case .subscribe(let source, let metrics, let confirmation):
+                switch hub.subscribe(dashboard: outbox.id, source: source, metrics: metrics) {
+                case .subscribed:
+                    outbox.enqueue(confirmation)
+                case .tooManyForDashboard(let n):
+                    outbox.enqueue(OutboundFrame.error(code: "TOO_MANY_SUBSCRIPTIONS",
+                                                       message: "at most \(n) source/metric pairs per dashboard socket", sourceID: source))
+                case .tooManyForOrganization(let n):
+                    outbox.enqueue(OutboundFrame.error(code: "TOO_MANY_SUBSCRIPTIONS",
+                                                       message: "at most \(n) source/metric pairs for the whole organisation",
+                                                       sourceID: source))
+                }
             case .unsubscribe(let source):
                 hub.unsubscribe(dashboard: outbox.id, source: source)
             case .control(let command, let source, let fields):
@@ -110,28 +157,30 @@ extension Gateway {
 
     /// Checks what the first frame signs in with: a key with read scope, or the login cookie.
     private func verify(_ credential: DashboardSessionMachine.Credential,
-                        loginToken: String?) async -> Result<DashboardSession, DashboardAuthProblem> {
+                        loginToken: String?) async -> Result<(DashboardSession, LiveCredential), DashboardAuthProblem> {
         switch credential {
         case .loginCookie:
             guard let loginToken, let (_, user) = try? await state.auth.signedIn(token: loginToken) else {
                 return .failure(DashboardAuthProblem(message: "Invalid session"))
             }
             let org = try? await state.store.organization(id: user.orgID)
-            return .success(DashboardSession(orgID: user.orgID, orgName: org?.name ?? String(user.orgID),
-                                             canControl: user.role.scopes.contains(.write)))
+            return .success((DashboardSession(orgID: user.orgID, orgName: org?.name ?? String(user.orgID),
+                                              canControl: user.role.scopes.contains(.write)),
+                             .login(tokenHash: LoginCookie.hash(loginToken))))
         case .apiKey(let key):
             do {
                 let p = try await state.auth.verify(key)
                 guard p.has(.read) else { return .failure(DashboardAuthProblem(message: "API key lacks read scope")) }
                 let org = try await state.store.organization(id: p.orgID)
-                return .success(DashboardSession(orgID: p.orgID, orgName: org?.name ?? String(p.orgID), canControl: p.has(.write)))
+                return .success((DashboardSession(orgID: p.orgID, orgName: org?.name ?? String(p.orgID), canControl: p.has(.write)),
+                                 .apiKey(hash: APIKeys.hash(key))))
             } catch {
                 return .failure(DashboardAuthProblem(message: "Invalid API key"))
             }
         }
     }
 
-    func initFrame(_ s: DashboardSession) async -> [UInt8] {
+    func initFrame(_ s: DashboardSession, batches: Bool = false) async -> [UInt8] {
         let devices = hub.online(orgID: s.orgID)
         var metrics: [String: [String]] = [:]
         for d in devices { metrics[d.sourceID] = (try? await state.store.metrics(orgID: s.orgID, sourceID: d.sourceID)) ?? [] }
@@ -140,6 +189,7 @@ extension Gateway {
         w.string(s.orgName)
         w.raw(",\"can_control\":")
         w.bool(s.canControl)
+        if batches { w.raw(",\"batch\":true") }
         w.raw(",\"server_time_ms\":")
         w.int(state.config.now() / 1_000)
         w.raw(",\"online_sources\":[")

@@ -31,13 +31,15 @@ final class Gateway: Sendable {
         /// Replies to the device's own frames (auth, acks, errors) are written directly:
         /// the reader waits for them, so a slow device slows itself and nothing is dropped.
         let outbound: WebSocketOutboundWriter
+        /// The connection guard's way in (a revoked key ends the connection).
+        let control = ConnectionControl()
         init(outbox: DeviceOutbox, outbound: WebSocketOutboundWriter) {
             self.outbox = outbox
             self.outbound = outbound
         }
 
         func reply(_ bytes: [UInt8]) async {
-            try? await outbound.write(.text(String(decoding: bytes, as: UTF8.self)))
+            try? await outbound.write(Gateway.textFrame(bytes))
         }
 
         func close(_ code: UInt16, _ reason: String) async {
@@ -47,7 +49,18 @@ final class Gateway: Sendable {
         var identity: (Int64, String)? { registered.withLock { $0 } }
     }
 
-    func runDevice(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
+    /// A text frame straight from JSON bytes (one copy into the buffer, no `String`).
+    static func textFrame(_ bytes: [UInt8]) -> WebSocketOutboundWriter.OutboundFrame {
+        .custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: bytes)))
+    }
+
+    /// How long a connection told to end (revoked credential) may take to finish its close
+    /// handshake before the server drops it.
+    static let closeGrace: Duration = .seconds(1)
+
+    /// `forceClose` drops the TCP connection at once (for a peer that does not answer).
+    func runDevice(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger,
+                   forceClose: @escaping @Sendable () -> Void = {}) async throws {
         let outbox = DeviceOutbox(id: hub.nextID()) { code, reason in
             try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
         }
@@ -57,6 +70,9 @@ final class Gateway: Sendable {
         // the close frame, say) still goes out.
         try await withThrowingTaskGroup(of: Void.self) { writer in
             writer.addTask { try await Self.writeLoop(outbox.stream, outbound) }
+            // Beside the writer, not the reader: a termination in progress is never cut short
+            // by the reader returning (its error frame would be lost).
+            writer.addTask { await Self.watch(conn, forceClose: forceClose) }
             defer {
                 conn.machine.withLock { $0.closed() }
                 if let (org, source) = conn.identity { hub.unregister(outbox, orgID: org, sourceID: source) }
@@ -70,6 +86,7 @@ final class Gateway: Sendable {
                 defer { group.cancelAll() }
                 try await readDevice(inbound, conn, epoch: epoch, logger: logger)
             }
+            conn.control.connectionEnded()
             outbox.finish()
             try await writer.waitForAll()
         }
@@ -111,7 +128,40 @@ final class Gateway: Sendable {
 
     /// Writes the frames dashboards queued for the device (commands).
     static func writeLoop(_ stream: AsyncStream<[UInt8]>, _ outbound: WebSocketOutboundWriter) async throws {
-        for await bytes in stream { try await outbound.write(.text(String(decoding: bytes, as: UTF8.self))) }
+        for await bytes in stream { try await outbound.write(textFrame(bytes)) }
+    }
+
+    /// Waits for the connection guard to end the connection (its key was revoked or has
+    /// expired): no more frames are handled, the device gets an `UNAUTHORIZED` error and
+    /// close 1008, and if the connection has not ended ``closeGrace`` later (the device did
+    /// not answer the close, or does not read), it is dropped. Returns when the reader has
+    /// returned and no termination is under way.
+    private static func watch(_ conn: Connection, forceClose: @escaping @Sendable () -> Void) async {
+        for await t in conn.control.terminations {
+            conn.machine.withLock { $0.closed() }
+            if case .credential(let message) = t {
+                await boundedByGrace(forceClose) {
+                    await conn.reply(OutboundFrame.error(code: "UNAUTHORIZED", message: message))
+                    await conn.close(DeviceSessionMachine.closePolicy, "credentials revoked")
+                }
+            }
+            if await !conn.control.waitForEnd(upTo: closeGrace) { forceClose() }
+            return
+        }
+    }
+
+    /// Runs `writes`; if they have not finished within ``closeGrace`` (a peer that does not
+    /// read blocks them), drops the connection, which fails them.
+    static func boundedByGrace(_ forceClose: @escaping @Sendable () -> Void, _ writes: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { g in
+            g.addTask { await writes() }
+            g.addTask {
+                try? await Task.sleep(for: closeGrace)
+                if !Task.isCancelled { forceClose() }
+            }
+            await g.next()
+            g.cancelAll()
+        }
     }
 
     /// SDK ≥0.5.1 binary video: relayed live to dashboards as a JSON `video_frame`.
@@ -129,6 +179,9 @@ final class Gateway: Sendable {
         let width = be(4); i += 4
         let height = be(4); i += 4
         let ts = Int64(bitPattern: be(8)); i += 8
+        guard ts.multipliedReportingOverflow(by: 1_000).overflow == false, Timestamp.isValid(ts * 1_000) else {
+            return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "video frame timestamp \(Timestamp.rangeMessage)"))]
+        }
         var w = JSONWriter(capacity: bytes.count * 4 / 3 + 200)
         w.raw("{\"type\":\"video_frame\",\"camera_id\":")
         w.string(camera)
@@ -158,6 +211,19 @@ final class Gateway: Sendable {
                 guard let (org, source) = conn.identity else { continue }
                 let receivedAt = state.config.now()
                 hub.touch(orgID: org, sourceID: source, at: receivedAt)
+                // The organisation's cardinality quotas, as on HTTP: a frame that would pass
+                // one is refused with its seq and nothing of it is shown or stored.
+                do {
+                    try await state.cardinality.admit(batch, orgID: org)
+                } catch let e as APIError {
+                    await perform([.send(OutboundFrame.error(code: e.code, message: e.message, seq: batch.seq))], conn, logger: logger)
+                    continue
+                } catch {
+                    logger.error("cardinality check failed", metadata: ["error": "\(error)", "source_id": "\(source)"])
+                    await conn.reply(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
+                    await conn.close(1013, "store unavailable")
+                    continue
+                }
                 // Live first (never waits for disk), then durable, then the ack.
                 hub.publish(orgID: org, batch: batch, receivedAt: receivedAt)
                 do {
@@ -217,7 +283,7 @@ final class Gateway: Sendable {
                               sensors: auth.sensors, commands: auth.commands, installID: auth.installID, connectedAt: now,
                               lastSeen: now)
         conn.registered.withLock { $0 = (principal.orgID, name) }
-        if let old = hub.register(outbox, info: info) {
+        if let old = hub.register(outbox, info: info, credential: .apiKey(hash: APIKeys.hash(auth.apiKey)), control: conn.control) {
             old.finish()
             await old.closeNow(1008, "replaced by a newer connection for \(name)")
         }

@@ -13,14 +13,29 @@ public final class Hub: Sendable {
     struct Device: Sendable {
         var outbox: DeviceOutbox
         var info: DeviceInfo
+        var credential: LiveCredential
+        var control: ConnectionControl
     }
 
     struct Dashboard: Sendable {
         var orgID: Int64
         var outbox: DashboardOutbox
         var canControl: Bool
+        var credential: LiveCredential
+        var control: ConnectionControl
         /// nil: every source of the organisation. Otherwise source → metrics (empty: all).
         var subscriptions: [String: Set<String>]?
+
+        /// Source/metric pairs: a source with all metrics, and `*`, count as one.
+        var pairs: Int { subscriptions.map { $0.values.reduce(0) { $0 + max(1, $1.count) } } ?? 1 }
+    }
+
+    /// Bounds on what dashboards may watch.
+    struct Limits: Sendable {
+        /// Source/metric pairs one dashboard socket may subscribe to.
+        var pairsPerDashboard = 1_000
+        /// Source/metric pairs all dashboards of one organisation may subscribe to together.
+        var pairsPerOrganization = 20_000
     }
 
     struct State: Sendable {
@@ -31,8 +46,11 @@ public final class Hub: Sendable {
     }
 
     private let state = Mutex(State())
+    let limits: Limits
 
-    public init() {}
+    public convenience init() { self.init(limits: Limits()) }
+
+    init(limits: Limits) { self.limits = limits }
 
     func nextID() -> Int { state.withLock { s in defer { s.nextID += 1 }; return s.nextID } }
 
@@ -40,11 +58,12 @@ public final class Hub: Sendable {
 
     /// Registers a connected device; a previous connection for the same name is returned
     /// so the caller can close it (the newest connection wins).
-    func register(_ outbox: DeviceOutbox, info: DeviceInfo) -> DeviceOutbox? {
+    func register(_ outbox: DeviceOutbox, info: DeviceInfo, credential: LiveCredential,
+                  control: ConnectionControl = ConnectionControl()) -> DeviceOutbox? {
         let key = Key(orgID: info.orgID, sourceID: info.sourceID)
         let (old, watchers) = state.withLock { s in
             let old = s.devices[key]?.outbox
-            s.devices[key] = Device(outbox: outbox, info: info)
+            s.devices[key] = Device(outbox: outbox, info: info, credential: credential, control: control)
             return (old, s.dashboards.values.filter { $0.orgID == info.orgID }.map(\.outbox))
         }
         let status = Self.statusFrame(info, online: true)
@@ -131,25 +150,46 @@ public final class Hub: Sendable {
 
     // MARK: Dashboards
 
-    func register(dashboard outbox: DashboardOutbox, orgID: Int64, canControl: Bool) {
+    func register(dashboard outbox: DashboardOutbox, orgID: Int64, canControl: Bool, credential: LiveCredential,
+                  control: ConnectionControl = ConnectionControl()) {
         state.withLock { s in
-            s.dashboards[outbox.id] = Dashboard(orgID: orgID, outbox: outbox, canControl: canControl, subscriptions: [:])
+            s.dashboards[outbox.id] = Dashboard(orgID: orgID, outbox: outbox, canControl: canControl, credential: credential,
+                                                control: control, subscriptions: [:])
         }
     }
 
     func unregister(dashboard id: Int) { _ = state.withLock { $0.dashboards.removeValue(forKey: id) } }
 
+    enum SubscribeOutcome: Sendable, Equatable {
+        case subscribed
+        /// Over ``Limits/pairsPerDashboard``; nothing changed.
+        case tooManyForDashboard(Int)
+        /// Over ``Limits/pairsPerOrganization``; nothing changed.
+        case tooManyForOrganization(Int)
+    }
+
     /// `source == nil` subscribes to every source; `metrics` empty means all metrics.
-    func subscribe(dashboard id: Int, source: String?, metrics: Set<String>) {
+    /// Refused, with nothing changed, when it would take the dashboard or its organisation
+    /// over their bounds.
+    func subscribe(dashboard id: Int, source: String?, metrics: Set<String>) -> SubscribeOutcome {
         state.withLock { s in
-            guard var d = s.dashboards[id] else { return }
+            guard var d = s.dashboards[id] else { return .subscribed }
+            let before = d.pairs
             if let source {
                 // Watching every source already includes this one.
                 if d.subscriptions != nil { d.subscriptions![source] = metrics }
             } else {
                 d.subscriptions = nil
             }
+            if d.pairs > before {
+                guard d.pairs <= limits.pairsPerDashboard else { return .tooManyForDashboard(limits.pairsPerDashboard) }
+                let org = s.dashboards.values.reduce(0) { $0 + ($1.orgID == d.orgID && $1.outbox.id != id ? $1.pairs : 0) }
+                guard org + d.pairs <= limits.pairsPerOrganization else {
+                    return .tooManyForOrganization(limits.pairsPerOrganization)
+                }
+            }
             s.dashboards[id] = d
+            return .subscribed
         }
     }
 
@@ -176,32 +216,59 @@ public final class Hub: Sendable {
     }
 
     /// Live fan-out of a stored (or about to be stored) batch to the dashboards watching.
+    /// Each source's points are encoded once, into one chunk that every dashboard without a
+    /// metric filter shares; a filtered dashboard gets its own chunk of its metrics.
     func publish(orgID: Int64, batch: IngestBatch, receivedAt: Int64) {
-        let targets = state.withLock { s -> [String: [(DashboardOutbox, Set<String>)]] in
-            var bySource: [String: [(DashboardOutbox, Set<String>)]] = [:]
-            for p in batch.points {
-                let src = p.sourceID ?? ""
-                if bySource[src] == nil { bySource[src] = watchers(s, orgID: orgID, sourceID: src) }
+        guard !batch.points.isEmpty else { return }
+        let sources = batch.points.count == 1 || Self.singleSource(batch) ? [batch.points[0].sourceID ?? ""]
+            : Array(Set(batch.points.map { $0.sourceID ?? "" })).sorted()
+        let targets = state.withLock { s in sources.map { watchers(s, orgID: orgID, sourceID: $0) } }
+        for (source, watching) in zip(sources, targets) where !watching.isEmpty {
+            let points = sources.count == 1 ? batch.points[...] : ArraySlice(batch.points.filter { ($0.sourceID ?? "") == source })
+            let needsSpans = watching.contains { !$0.1.isEmpty }
+            var w = JSONWriter(capacity: points.count * 96)
+            var spans: [(metric: String, range: Range<Int>, micros: Int64)] = []
+            if needsSpans { spans.reserveCapacity(points.count) }
+            var first = Int64.max, last = Int64.min
+            for p in points {
+                if w.bytes.count > 0 { w.raw(",") }
+                let start = w.bytes.count
+                let t = p.timestamp ?? receivedAt
+                w.point(p, timestamp: t)
+                first = min(first, t)
+                last = max(last, t)
+                if needsSpans { spans.append((p.metric, start..<w.bytes.count, t)) }
             }
-            return bySource
-        }
-        guard targets.values.contains(where: { !$0.isEmpty }) else { return }
-        var encoded: [String: [(metric: String, json: [UInt8])]] = [:]
-        for p in batch.points where !(targets[p.sourceID ?? ""]?.isEmpty ?? true) {
-            encoded[p.sourceID ?? "", default: []].append((p.metric, Self.encode(p, receivedAt: receivedAt)))
-        }
-        for (source, points) in encoded {
-            for (outbox, metrics) in targets[source] ?? [] {
-                outbox.enqueue(source: source, points: metrics.isEmpty ? points : points.filter { metrics.contains($0.metric) })
+            let all = LiveChunk(sourceID: source, bytes: w.bytes, count: points.count, firstMicros: first, lastMicros: last)
+            for (outbox, metrics) in watching {
+                if metrics.isEmpty {
+                    outbox.enqueue(all)
+                    continue
+                }
+                var f = JSONWriter(capacity: all.bytes.count)
+                var n = 0, lo = Int64.max, hi = Int64.min
+                for span in spans where metrics.contains(span.metric) {
+                    if n > 0 { f.raw(",") }
+                    f.rawBytes(all.bytes[span.range])
+                    n += 1
+                    lo = min(lo, span.micros)
+                    hi = max(hi, span.micros)
+                }
+                if n > 0 { outbox.enqueue(LiveChunk(sourceID: source, bytes: f.bytes, count: n, firstMicros: lo, lastMicros: hi)) }
             }
         }
+    }
+
+    private static func singleSource(_ batch: IngestBatch) -> Bool {
+        let first = batch.points[0].sourceID
+        return batch.points.allSatisfy { $0.sourceID == first }
     }
 
     /// Relays a device's frame (reply, video, heartbeat) to the dashboards watching it.
     func relay(orgID: Int64, sourceID: String, frame: [UInt8], alsoTo extra: DashboardOutbox? = nil) {
         let targets = state.withLock { watchers($0, orgID: orgID, sourceID: sourceID).map(\.0) }
-        for t in targets { t.enqueue(frame) }
-        if let extra, !targets.contains(where: { $0.id == extra.id }) { extra.enqueue(frame) }
+        for t in targets { t.enqueue(relay: frame) }
+        if let extra, !targets.contains(where: { $0.id == extra.id }) { extra.enqueue(relay: frame) }
     }
 
     /// Subscribes to a source unless the dashboard already watches it (keeps its filter).
@@ -213,10 +280,32 @@ public final class Hub: Sendable {
         }
     }
 
-    static func encode(_ p: Point, receivedAt: Int64) -> [UInt8] {
-        var w = JSONWriter(capacity: 96)
-        w.point(p, timestamp: p.timestamp ?? receivedAt)
-        return w.bytes
+    // MARK: Credentials and stalls
+
+    /// One open connection as the connection guard sees it.
+    struct OpenConnection: Sendable {
+        var orgID: Int64
+        var credential: LiveCredential
+        /// What the connection was let in with: `write` (devices, controlling dashboards)
+        /// or only `read`.
+        var needsWrite: Bool
+        var control: ConnectionControl
+    }
+
+    /// Every connection not yet told to end, with the credential that opened it.
+    func openConnections() -> [OpenConnection] {
+        state.withLock { s in
+            s.devices.values.filter { !$0.control.isTerminated }.map {
+                OpenConnection(orgID: $0.info.orgID, credential: $0.credential, needsWrite: true, control: $0.control)
+            } + s.dashboards.values.filter { !$0.control.isTerminated }.map {
+                OpenConnection(orgID: $0.orgID, credential: $0.credential, needsWrite: $0.canControl, control: $0.control)
+            }
+        }
+    }
+
+    /// Dashboards whose writer has been stuck on one write for too long.
+    func stalledDashboards() -> [ConnectionControl] {
+        state.withLock { s in s.dashboards.values.filter { !$0.control.isTerminated && $0.outbox.stalled }.map(\.control) }
     }
 
     static func statusFrame(_ info: DeviceInfo, online: Bool) -> [UInt8] {

@@ -59,111 +59,132 @@ final class DeviceOutbox: Sendable {
     }
 }
 
-/// A dashboard connection's outbound queue. Live telemetry is coalesced per source and
-/// metric and capped (oldest dropped, counted), other frames are capped too: a slow or
-/// stalled dashboard loses live frames, never slows ingest or storage, and never grows
-/// an unbounded queue.
+/// A dashboard connection's outbound queue: the thread-safe shell around ``LiveQueue``
+/// (which decides what is kept, dropped and coalesced). Publishers append and ring the
+/// bell; the connection's writer drains and writes. A slow or stalled dashboard loses
+/// live data (and is told so with a `gap` frame), never slows ingest or storage, and
+/// never grows an unbounded queue.
 final class DashboardOutbox: Sendable {
-    static let pointsPerSeries = 1_000
-    static let otherFrames = 256
-    /// Video frames are large: non-telemetry frames are capped by bytes too.
-    static let otherBytes = 8 << 20
-
-    struct Pending: Sendable {
-        /// source → metric → encoded points, oldest first.
-        var telemetry: [String: [String: [[UInt8]]]] = [:]
-        var others: [[UInt8]] = []
-        var otherBytes = 0
-        var dropped = 0
-        var closed = false
-        var close: (UInt16, String)?
-    }
-
     let id: Int
-    private let pending = Mutex(Pending())
+    private let queue: Mutex<LiveQueue>
     let bell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
+    private let epoch: ContinuousClock.Instant
 
-    init(id: Int) {
+    init(id: Int, limits: LiveQueue.Limits = LiveQueue.Limits()) {
         self.id = id
+        queue = Mutex(LiveQueue(limits: limits))
+        epoch = .now
         (bell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    var dropped: Int { pending.withLock { $0.dropped } }
+    /// Monotonic time since this outbox was made.
+    var now: Duration { epoch.duration(to: .now) }
 
-    func enqueue(source: String, points: [(metric: String, json: [UInt8])]) {
-        let accepted = pending.withLock { p -> Bool in
-            guard !p.closed else { return false }
-            for (metric, json) in points {
-                var list = p.telemetry[source, default: [:]][metric, default: []]
-                if list.count >= Self.pointsPerSeries {
-                    list.removeFirst(list.count - Self.pointsPerSeries + 1)
-                    p.dropped += 1
-                }
-                list.append(json)
-                p.telemetry[source, default: [:]][metric] = list
-            }
-            return true
-        }
-        if accepted { ring.yield() }
+    /// Coalesced `telemetry_batch` frames (the dashboard asked for them when it signed in).
+    func useBatches() { queue.withLock { $0.batch = true } }
+
+    func enqueue(_ chunk: LiveChunk) {
+        let t = now
+        if queue.withLock({ $0.enqueue(.points(chunk), now: t) }) { ring.yield() }
     }
 
+    /// A relayed device frame: live data, dropped when it waits too long.
+    func enqueue(relay frame: [UInt8]) {
+        let t = now
+        if queue.withLock({ $0.enqueue(.frame(frame), now: t) }) { ring.yield() }
+    }
+
+    /// A frame of the server's own (status, reply, error).
     func enqueue(_ frame: [UInt8]) {
-        let accepted = pending.withLock { p -> Bool in
-            guard !p.closed else { return false }
-            while !p.others.isEmpty && (p.others.count >= Self.otherFrames || p.otherBytes + frame.count > Self.otherBytes) {
-                p.otherBytes -= p.others.removeFirst().count
-                p.dropped += 1
-            }
-            p.others.append(frame)
-            p.otherBytes += frame.count
-            return true
-        }
-        if accepted { ring.yield() }
+        if queue.withLock({ $0.enqueue(control: frame) }) { ring.yield() }
     }
 
     func close(code: UInt16, reason: String) {
-        pending.withLock {
-            $0.close = (code, reason)
-            $0.closed = true
-        }
+        queue.withLock { $0.close(code: code, reason: reason) }
         ring.yield()
         ring.finish()
     }
 
     func finish() {
-        pending.withLock { $0.closed = true }
+        queue.withLock { $0.finish() }
         ring.finish()
     }
 
-    /// Takes everything queued: other frames first (status, replies), then one telemetry
-    /// frame per source.
-    func drain() -> (frames: [[UInt8]], close: (UInt16, String)?) {
-        let p = pending.withLock { p -> Pending in
-            let taken = p
-            p.telemetry.removeAll(keepingCapacity: true)
-            p.others.removeAll(keepingCapacity: true)
-            p.otherBytes = 0
-            p.close = nil
-            return taken
-        }
-        var frames = p.others
-        for (source, metrics) in p.telemetry {
-            var w = JSONWriter(capacity: 4096)
-            w.raw("{\"type\":\"telemetry\",\"source_id\":")
-            w.string(source)
-            w.raw(",\"points\":[")
-            var first = true
-            for (_, points) in metrics {
-                for pt in points {
-                    if !first { w.raw(",") }
-                    first = false
-                    w.rawBytes(pt)
-                }
-            }
-            w.raw("]}")
-            frames.append(w.bytes)
-        }
-        return (frames, p.close)
+    var delayBeforeDrain: Duration {
+        let t = now
+        return queue.withLock { $0.delayBeforeDrain(now: t) }
     }
+
+    func drain() -> LiveQueue.Drain {
+        let t = now
+        return queue.withLock { $0.drain(now: t) }
+    }
+
+    func wrote() { queue.withLock { $0.wrote() } }
+
+    var stalled: Bool {
+        let t = now
+        return queue.withLock { $0.stalled(now: t) }
+    }
+}
+
+/// How the server ends a connection from outside its own tasks (a revoked credential, a
+/// stalled consumer): the connection's watchdog task waits for this and acts.
+final class ConnectionControl: Sendable {
+    enum Termination: Sendable, Equatable {
+        /// The credential that opened the socket is no longer valid: an `error` frame with
+        /// this message, then close 1008.
+        case credential(String)
+        /// The consumer has not read for too long: the connection is dropped.
+        case stalled
+    }
+
+    let terminations: AsyncStream<Termination>
+    private let continuation: AsyncStream<Termination>.Continuation
+    private let ended = Mutex(false)
+    /// Finishes when the connection has stopped reading (its reader returned).
+    private let over: AsyncStream<Void>
+    private let overContinuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (terminations, continuation) = AsyncStream.makeStream(of: Termination.self, bufferingPolicy: .bufferingOldest(1))
+        (over, overContinuation) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// The connection's reader has returned: a watchdog waiting for a termination stops,
+    /// and one finishing a termination learns that the connection ended by itself.
+    func connectionEnded() {
+        continuation.finish()
+        overContinuation.finish()
+    }
+
+    /// Waits for ``connectionEnded()``, at most `timeout`; true if the connection ended.
+    /// (One caller: the connection's watchdog.)
+    func waitForEnd(upTo timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { g in
+            g.addTask {
+                for await _ in self.over {}
+                return !Task.isCancelled
+            }
+            g.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await g.next() ?? false
+            g.cancelAll()
+            return first
+        }
+    }
+
+    /// Asks the connection to end; only the first request counts.
+    func terminate(_ t: Termination) {
+        let first = ended.withLock { e in
+            defer { e = true }
+            return !e
+        }
+        if first { continuation.yield(t) }
+    }
+
+    var isTerminated: Bool { ended.withLock { $0 } }
 }

@@ -42,6 +42,7 @@ function readTheme() {
   theme = {
     bg: v('--chart-bg', '#fff'), grid: v('--chart-grid', '#e5e7eb'), axis: v('--chart-axis', '#6b7280'),
     text: v('--chart-text', '#374151'), cursor: v('--chart-cursor', '#111827'), sel: v('--chart-sel', 'rgba(59,130,246,0.15)'),
+    gap: v('--chart-gap', 'rgba(217,119,6,0.16)'), gapLine: v('--chart-gap-line', 'rgba(217,119,6,0.85)'),
     font: '11px system-ui, -apple-system, Segoe UI, Roboto, sans-serif',
   };
 }
@@ -217,6 +218,7 @@ export class TimeChart {
     this.dirty = true; this.visible = true;
     this.lastDrawMs = 0; this.drawCount = 0; this._lastFollowT = 0;
     this.pointsDrawn = 0;
+    this.gaps = [];                      // [{from, to}] ms: live data the server dropped (marked)
 
     this.el = document.createElement('div');
     this.el.className = 'chart';
@@ -293,6 +295,7 @@ export class TimeChart {
     if (this.kind === 'line') this._drawLine();
     else if (this.kind === 'state') this._drawState();
     else this._drawWave();
+    if (this.gaps.length && this.kind !== 'wave') this._drawGaps();
     if (this._sel) {
       const p = this.plot, a = Math.min(this._sel.x0, this._sel.x1), b = Math.max(this._sel.x0, this._sel.x1);
       ctx.fillStyle = theme.sel; ctx.fillRect(a, p.y, b - a, p.h);
@@ -301,6 +304,20 @@ export class TimeChart {
     this.lastDrawMs = performance.now() - t0perf; stats.lastDrawMs = this.lastDrawMs;
     if (this.onDraw) this.onDraw(this);
     this._scheduleAria();
+  }
+
+  // marks a stretch of time whose live points were dropped (a `gap` frame)
+  addGap(from, to) { this.gaps.push({ from, to }); if (this.gaps.length > 50) this.gaps.shift(); this.markDirty(); }
+  _drawGaps() {
+    const ctx = this.ctx, p = this.plot;
+    ctx.save(); ctx.fillStyle = theme.gap; ctx.strokeStyle = theme.gapLine; ctx.setLineDash([3, 3]); ctx.lineWidth = 1;
+    for (const g of this.gaps) {
+      if (g.to < this.t0 || g.from > this.t1) continue;
+      const a = Math.max(p.x, this.xOf(g.from)), b = Math.min(p.x + p.w, Math.max(a + 2, this.xOf(g.to)));
+      ctx.fillRect(a, p.y, b - a, p.h);
+      ctx.beginPath(); ctx.moveTo(Math.round(a) + 0.5, p.y); ctx.lineTo(Math.round(a) + 0.5, p.y + p.h); ctx.stroke();
+    }
+    ctx.restore();
   }
 
   _xTicks(p) {

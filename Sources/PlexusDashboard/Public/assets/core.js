@@ -109,7 +109,7 @@ class Live extends EventTarget {
     this._set('connecting'); this.ready = false;
     const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/browser`);
     this.ws = ws;
-    ws.onopen = () => { ws.send(JSON.stringify({ type: 'browser_auth' })); };
+    ws.onopen = () => { ws.send(JSON.stringify({ type: 'browser_auth', batch: true })); };
     ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch { return; } this._msg(m); };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
@@ -147,6 +147,14 @@ class Live extends EventTarget {
       case 'telemetry':
         { const o = this.online.get(m.source_id); if (o) o.last_seen_ms = Date.now() + this.clockOffset; }
         this.dispatchEvent(new CustomEvent('telemetry', { detail: m }));
+        break;
+      case 'telemetry_batch':
+        // every source of one server write: handed on as one telemetry event per source
+        for (const s of m.sources || []) this._msg({ type: 'telemetry', source_id: s.source_id, points: s.points || [] });
+        break;
+      case 'gap':
+        // live points the server dropped because this page fell behind (the stored data is complete)
+        this.dispatchEvent(new CustomEvent('gap', { detail: m }));
         break;
       case 'error':
         this.dispatchEvent(new CustomEvent('error-frame', { detail: m }));

@@ -164,6 +164,14 @@ export async function devicePage(root, [id]) {
     }
   }, 250);
   offs.push(() => clearInterval(stopTimer));
+  // The server dropped live points because this page fell behind: mark the hole on every
+  // chart (the stored data is complete; a reload of the window shows it).
+  offs.push(live.on('gap', (m) => {
+    const g = (m.sources || []).find((x) => x.source_id === id);
+    if (!g) return;
+    for (const v of views.values()) v.chart.addGap(g.from_ms, g.to_ms);
+    logLine(`Live view fell behind: ${g.points} points not shown (stored, not lost)`, 'warn');
+  }));
   offs.push(live.on('telemetry', (m) => {
     if (m.source_id !== id) return;
     lastTelemetryAt = performance.now();
