@@ -92,15 +92,16 @@ struct DashboardSocketTests {
     @Test("recording over HTTP commands: start_session creates the session, stop_session completes it")
     func httpRecording() async throws {
         try await withServer { s in
-            let (dev, _) = await s.device("bench")
+            let (dev, _) = await s.device("bench", extra: ["acks": true])
             var r = try await s.post("/v1/sources/bench/commands",
                                      #"{"command":"start_session","params":{"session_id":"run-7","session_name":"Motor test"}}"#)
             #expect(r.status == 200)
             #expect(await dev.next(type: "start_session")?["session_id"] as? String == "run-7")
             r = try await s.get("/api/sessions/run-7")
             #expect(r.object["status"] as? String == "active" && r.object["name"] as? String == "Motor test")
-            dev.send(#"{"type":"telemetry","points":[{"metric":"rpm","value":1200},{"metric":"rpm","value":1250}]}"#)
-            try await Task.sleep(for: .milliseconds(200))
+            dev.send(#"{"type":"telemetry","seq":1,"points":[{"metric":"rpm","value":1200},{"metric":"rpm","value":1250}]}"#)
+            // Stored (acknowledged) before the recording stops.
+            #expect(await dev.next(type: "telemetry_ack")?["seq"] as? Int == 1)
             r = try await s.post("/v1/sources/bench/commands", #"{"command":"stop_session"}"#)
             #expect(r.status == 200)
             #expect(await dev.next(type: "stop_session")?["session_id"] as? String == "run-7")
