@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import PlexusModel
 import PlexusStorage
+import PlexusWAL
 import Synchronization
 
 extension SQLiteStore {

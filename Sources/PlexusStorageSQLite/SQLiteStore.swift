@@ -9,6 +9,7 @@ import Metrics
 import NIOPosix
 public import PlexusModel
 public import PlexusStorage
+import PlexusWAL
 import GRDB
 public import ServiceLifecycle
 import Synchronization
@@ -121,9 +122,8 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         var entries: [(IngestBatch, Int64, Int64)] = []
         let end = try log.replay(after: checkpoint) { payload, position in
             let (rec, json) = try WALRecord.decode(payload)
-            let options = IngestDecoder.Options(forcedSourceID: rec.forcedSource, recordingSessionID: rec.recordingSession)
             do {
-                entries.append((try IngestDecoder.decode(json, options: options), rec.orgID, rec.receivedAt))
+                entries.append((try IngestDecoder.decode(json, options: rec.ingestOptions), rec.orgID, rec.receivedAt))
                 records += 1
             } catch {
                 // Intact but no longer valid (a rule tightened since it was acknowledged):

@@ -18,26 +18,30 @@ import PlexusStorage
 ///
 /// This type does blocking file I/O; callers run it on a thread pool, never on the
 /// cooperative pool.
-final class WriteAheadLog {
-    struct Position: Comparable, Hashable, Sendable {
-        var segment: UInt64
-        var offset: Int64
-        static func < (a: Position, b: Position) -> Bool {
+package final class WriteAheadLog {
+    package struct Position: Comparable, Hashable, Sendable {
+        package var segment: UInt64
+        package var offset: Int64
+        package init(segment: UInt64, offset: Int64) {
+            self.segment = segment
+            self.offset = offset
+        }
+        package static func < (a: Position, b: Position) -> Bool {
             (a.segment, a.offset) < (b.segment, b.offset)
         }
-        static let zero = Position(segment: 0, offset: 0)
+        package static let zero = Position(segment: 0, offset: 0)
     }
 
-    static let segmentLimit: Int64 = 64 * 1024 * 1024
-    let directory: String
+    package static let segmentLimit: Int64 = 64 * 1024 * 1024
+    package let directory: String
     private var fd: Int32 = -1
-    private(set) var position: Position
+    package private(set) var position: Position
     /// Set when a write or sync failed: what is on disk after the last good position is
     /// unknown (and after a failed fsync the kernel may have dropped the pages), so the
     /// log refuses further writes until a restart replays it. PostgreSQL does the same.
-    private(set) var failure: String?
+    package private(set) var failure: String?
 
-    init(directory: String) throws {
+    package init(directory: String) throws {
         self.directory = directory
         position = .zero
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
@@ -49,13 +53,13 @@ final class WriteAheadLog {
         if fd >= 0 { close(fd) }
     }
 
-    func segmentPath(_ n: UInt64) -> String {
+    package func segmentPath(_ n: UInt64) -> String {
         let digits = String(n)
         return directory + "/" + String(repeating: "0", count: max(0, 16 - digits.count)) + digits + ".wal"
     }
 
     /// Segment numbers present on disk, ascending.
-    func segments() throws -> [UInt64] {
+    package func segments() throws -> [UInt64] {
         guard let dir = opendir(directory) else { throw StoreError(.unavailable, "cannot read WAL directory") }
         defer { closedir(dir) }
         var out: [UInt64] = []
@@ -72,7 +76,7 @@ final class WriteAheadLog {
     /// position after the last intact record. A torn tail of the newest segment (a write
     /// that was never acknowledged) is cut; damage anywhere else is refused, since records
     /// after it were acknowledged.
-    func replay(after checkpoint: Position, _ body: (UnsafeRawBufferPointer, Position) throws -> Void) throws -> Position {
+    package func replay(after checkpoint: Position, _ body: (UnsafeRawBufferPointer, Position) throws -> Void) throws -> Position {
         var last = checkpoint
         let all = try segments()
         for seg in all where seg >= checkpoint.segment {
@@ -109,7 +113,7 @@ final class WriteAheadLog {
 
     /// Opens a fresh segment for appending (after replay), removing empty ones that
     /// earlier restarts left.
-    func openForAppend(after last: Position) throws {
+    package func openForAppend(after last: Position) throws {
         let existing = try segments()
         for seg in existing {
             var st = stat()
@@ -136,7 +140,7 @@ final class WriteAheadLog {
 
     /// Frames `payloads` as records, writes them and makes them durable. Returns the
     /// position after the last record.
-    func appendDurably(_ payloads: [[UInt8]]) throws -> Position {
+    package func appendDurably(_ payloads: [[UInt8]]) throws -> Position {
         if let failure { throw StoreError(.unavailable, "the write-ahead log failed earlier (\(failure)); restart the server") }
         if position.offset >= Self.segmentLimit { try openSegment(position.segment + 1) }
         var total = 0
@@ -178,7 +182,7 @@ final class WriteAheadLog {
     /// segments before it; when the checkpoint is the end of the log and the current
     /// segment holds at least `rotateAbove` bytes, starts a new segment so the old one
     /// can go too (keeps the log small on disk between flushes).
-    func checkpointed(at checkpoint: Position, rotateAbove: Int64) throws {
+    package func checkpointed(at checkpoint: Position, rotateAbove: Int64) throws {
         let everythingFlushed = checkpoint >= position
         if everythingFlushed && position.offset >= rotateAbove && position.offset > 0 {
             try openSegment(position.segment + 1)
@@ -204,57 +208,5 @@ final class WriteAheadLog {
             out.append(contentsOf: chunk[0..<n])
         }
         return out
-    }
-}
-
-/// What one WAL record carries: a validated ingest batch as received.
-///
-/// ```
-/// payload := version:u8(=1) orgID:i64le receivedAt:i64le
-///            sourceLen:u16le source   (forced source: WebSocket connection, else empty)
-///            sessionLen:u16le session (recording session for untagged points, else empty)
-///            json                     (the request body / frame, decompressed)
-/// ```
-struct WALRecord {
-    var orgID: Int64
-    var receivedAt: Int64
-    var forcedSource: String?
-    var recordingSession: String?
-
-    func encode(json: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(json.count + 32)
-        out.append(1)
-        withUnsafeBytes(of: orgID.littleEndian) { out.append(contentsOf: $0) }
-        withUnsafeBytes(of: receivedAt.littleEndian) { out.append(contentsOf: $0) }
-        for s in [forcedSource ?? "", recordingSession ?? ""] {
-            let u = Array(s.utf8)
-            withUnsafeBytes(of: UInt16(u.count).littleEndian) { out.append(contentsOf: $0) }
-            out.append(contentsOf: u)
-        }
-        out.append(contentsOf: json)
-        return out
-    }
-
-    /// Decodes the header; returns it and the JSON part.
-    static func decode(_ p: UnsafeRawBufferPointer) throws -> (WALRecord, UnsafeRawBufferPointer) {
-        guard p.count >= 21, p[0] == 1 else { throw StoreError(.corrupted, "unknown WAL record version") }
-        let org = Int64(littleEndian: p.loadUnaligned(fromByteOffset: 1, as: Int64.self))
-        let at = Int64(littleEndian: p.loadUnaligned(fromByteOffset: 9, as: Int64.self))
-        var off = 17
-        var strings: [String] = []
-        for _ in 0..<2 {
-            guard off + 2 <= p.count else { throw StoreError(.corrupted, "short WAL record") }
-            let n = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: off, as: UInt16.self)))
-            off += 2
-            guard off + n <= p.count else { throw StoreError(.corrupted, "short WAL record") }
-            strings.append(String(decoding: UnsafeRawBufferPointer(rebasing: p[off..<(off + n)]), as: UTF8.self))
-            off += n
-        }
-        let rec = WALRecord(
-            orgID: org, receivedAt: at,
-            forcedSource: strings[0].isEmpty ? nil : strings[0],
-            recordingSession: strings[1].isEmpty ? nil : strings[1])
-        return (rec, UnsafeRawBufferPointer(rebasing: p[off...]))
     }
 }
