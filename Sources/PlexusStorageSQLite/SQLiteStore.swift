@@ -31,6 +31,9 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         public var flushMaxAge: Duration = .seconds(1)
         /// Points per chunk BLOB at most.
         public var maxChunkPoints = 8192
+        /// After a failed WAL write or sync, ingest gets 503 at once until this long has
+        /// passed; then the next append starts a fresh segment and carries on.
+        public var walRetryInterval: Duration = .seconds(1)
         public init() {}
     }
 
@@ -93,7 +96,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         (writerStream, writerBell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (flushStream, flushBell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         if role == .server {
-            let log = try WriteAheadLog(directory: directory + "/wal")
+            let log = try WriteAheadLog(directory: directory + "/wal", retryInterval: configuration.walRetryInterval)
             try Self.replay(log, into: head, pool: pool, logger: logger)
             wal = Mutex(log)
             threadPool.start()
