@@ -305,7 +305,7 @@ public struct JSONCursor {
             i += 1
             if consume(UInt8(ascii: "}")) { return }
             repeat {
-                _ = try scanString()
+                try skipString()
                 try expect(UInt8(ascii: ":"))
                 try skipValue(depth: depth + 1)
             } while try !nextOrEnd(UInt8(ascii: "}"))
@@ -327,6 +327,18 @@ public struct JSONCursor {
         case .falseLiteral: try literal("false")
         case .null: try literal("null")
         case .invalid: throw SyntaxError(offset: i)
+        }
+    }
+
+    /// Skips a string, validating it like ``readString()`` does (escapes, UTF-8): object
+    /// keys inside skipped values must be as valid as string values, since a skipped object
+    /// can be kept as raw text.
+    mutating func skipString() throws(SyntaxError) {
+        let (s, e, escaped) = try scanString()
+        if escaped {
+            _ = try decodeEscaped(s, e)
+        } else if String(validating: UnsafeBufferPointer(start: base + s, count: e - s), as: UTF8.self) == nil {
+            throw SyntaxError(offset: s)
         }
     }
 
