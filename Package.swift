@@ -60,11 +60,18 @@ let package = Package(
             dependencies: ["PlexusModel"],
             swiftSettings: swiftSettings
         ),
+        // The write-ahead log's format and file handling: segments, record framing, CRC-32C,
+        // the record header. Its own target so the fuzzers (Fuzz/) build it without GRDB or NIO.
+        .target(
+            name: "PlexusWAL",
+            dependencies: ["PlexusModel", "PlexusStorage"],
+            swiftSettings: swiftSettings
+        ),
         // The embedded store: write-ahead log + SQLite (GRDB) chunk storage and rollups.
         .target(
             name: "PlexusStorageSQLite",
             dependencies: [
-                "PlexusModel", "PlexusStorage",
+                "PlexusModel", "PlexusStorage", "PlexusWAL",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -209,9 +216,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PlexusWALTests",
+            dependencies: ["PlexusModel", "PlexusStorage", "PlexusWAL"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PlexusStorageSQLiteTests",
             dependencies: [
-                "PlexusModel", "PlexusStorage", "PlexusStorageSQLite", "PlexusStorageTesting",
+                "PlexusModel", "PlexusStorage", "PlexusStorageSQLite", "PlexusStorageTesting", "PlexusWAL",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

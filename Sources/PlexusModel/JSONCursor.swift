@@ -331,7 +331,9 @@ public struct JSONCursor {
         }
     }
 
-    /// Skips a string, validating its escapes and UTF-8 (the same checks as ``readString()``).
+    /// Skips a string, validating it like ``readString()`` does (escapes, UTF-8): object
+    /// keys inside skipped values must be as valid as string values, since a skipped object
+    /// can be kept as raw text.
     mutating func skipString() throws(SyntaxError) {
         let (s, e, escaped) = try scanString()
         if escaped {

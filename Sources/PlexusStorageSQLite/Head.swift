@@ -1,4 +1,5 @@
 import PlexusModel
+import PlexusWAL
 import Synchronization
 
 /// Identity of a stored series.

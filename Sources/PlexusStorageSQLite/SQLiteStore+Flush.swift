@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import PlexusModel
 import PlexusStorage
+import PlexusWAL
 import Synchronization
 
 extension SQLiteStore {

@@ -9,6 +9,7 @@ import Metrics
 import NIOPosix
 public import PlexusModel
 public import PlexusStorage
+import PlexusWAL
 import GRDB
 public import ServiceLifecycle
 import Synchronization
@@ -36,6 +37,9 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         /// Points the head may hold while flushes fail (disk full, database locked) before
         /// appends are refused with `unavailable`: memory stays bounded whatever happens.
         public var maxHeadPoints = 4_000_000
+        /// After a failed WAL write or sync, ingest gets 503 at once until this long has
+        /// passed; then the next append starts a fresh segment and carries on.
+        public var walRetryInterval: Duration = .seconds(1)
         public init() {}
     }
 
@@ -100,7 +104,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         (writerStream, writerBell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (flushStream, flushBell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         if role == .server {
-            let log = try WriteAheadLog(directory: directory + "/wal")
+            let log = try WriteAheadLog(directory: directory + "/wal", retryInterval: configuration.walRetryInterval)
             try Self.replay(log, into: head, pool: pool, logger: logger)
             wal = Mutex(log)
             threadPool.start()
@@ -129,9 +133,8 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         var entries: [(IngestBatch, Int64, Int64)] = []
         let end = try log.replay(after: checkpoint) { payload, position in
             let (rec, json) = try WALRecord.decode(payload)
-            let options = IngestDecoder.Options(forcedSourceID: rec.forcedSource, recordingSessionID: rec.recordingSession)
             do {
-                entries.append((try IngestDecoder.decode(json, options: options), rec.orgID, rec.receivedAt))
+                entries.append((try IngestDecoder.decode(json, options: rec.ingestOptions), rec.orgID, rec.receivedAt))
                 records += 1
             } catch {
                 // Intact but no longer valid (a rule tightened since it was acknowledged):

@@ -129,7 +129,7 @@ struct GatewayTests {
             let (dev, _) = await s.device("rig-1", extra: ["sensors": [["name": "BME280", "metrics": ["temperature"]]]])
             _ = try await s.ingest(#"{"source_id":"rig-1","points":[{"metric":"temperature","value":1}]}"#)
             let (dash, initFrame) = await s.dashboard()
-            #expect(initFrame?["type"] as? String == "init")
+            #expect(initFrame?["type"] as? String == "init", "\(initFrame ?? [:])")
             #expect(initFrame?["can_control"] as? Bool == true)
             let online = try #require((initFrame?["online_sources"] as? [[String: Any]])?.first)
             #expect(online["source_id"] as? String == "rig-1")

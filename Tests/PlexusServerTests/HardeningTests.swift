@@ -316,8 +316,15 @@ struct HardeningTests {
 final class RawSocket: @unchecked Sendable {
     let fd: Int32
 
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    init(port: Int) throws { fd = try Self.connectLoopback(port: port) }
+
+    /// A TCP socket connected to 127.0.0.1:`port` (`receiveBuffer`: SO_RCVBUF, small to make
+    /// the server's writes block soon).
+    static func connectLoopback(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -325,7 +332,11 @@ final class RawSocket: @unchecked Sendable {
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        guard rc == 0 else {
+            Glibc.close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+        return fd
     }
 
     func send(_ s: String) throws {

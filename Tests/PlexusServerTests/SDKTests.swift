@@ -217,7 +217,7 @@ struct SDKWebSocketTests {
             for (h, expected) in [(homeA, "drone-01"), (homeB, "drone-01_2")] {
                 let c = try PlexusConfiguration.resolve(apiKey: s.key, sourceID: "drone-01", gatewayURL: s.url, environment: [:], home: h)
                 try await withPlexus(c) { px in
-                    #expect(await connected(px))
+                    #expect(await connected(px), "\(px.sourceID)")
                     #expect(px.sourceID == expected)
                     try px.send("alt", 1)
                     try await px.flush()

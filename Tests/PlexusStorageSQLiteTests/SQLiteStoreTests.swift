@@ -3,6 +3,7 @@ import Logging
 import PlexusModel
 import PlexusStorage
 @testable import PlexusStorageSQLite
+import PlexusWAL
 import PlexusStorageTesting
 import ServiceLifecycle
 import Testing

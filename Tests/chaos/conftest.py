@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from plexus_server import Server, create_key, launch, server_bin_path  # noqa: E402
+from plexus_server import Server, server_bin_path, server_factory  # noqa: E402
 
 # 1,000 client sockets in this process plus the server's own (it inherits the limit).
 WANTED_NOFILE = 8192
@@ -57,31 +57,10 @@ def require_flags(serve_help):
 
 @pytest.fixture
 def start_server(server_bin, tmp_path) -> Iterator:
-    """A factory: start_server(data_dir=None, key=None, args=None, env=None) -> Server.
-
-    Without data_dir: a fresh one under tmp_path and a new key (write, read, admin).
-    With an earlier server's data_dir and key: a restart over the same data. Every
-    server started is stopped (SIGTERM, then SIGKILL) when the test ends."""
-    started: list[Server] = []
-
-    def start(data_dir: Path | None = None, key: str | None = None, args: list[str] | None = None,
-              env: dict | None = None) -> Server:
-        if data_dir is None:
-            data_dir = tmp_path / f"data-{len(started) + 1}"
-            data_dir.mkdir()
-        if key is None:
-            key = create_key(server_bin, data_dir)
-        # The tests watch the server's own counters (flushes) at /metrics, off by default.
-        server = launch(server_bin, data_dir, key, tmp_path / f"server-{len(started) + 1}.stderr",
-                        {"PLEXUS_PUBLIC_METRICS": "1", **(env or {})}, args=args)
-        started.append(server)
-        return server
-
-    try:
+    """A factory: start_server(data_dir=None, key=None, env=None, args=None) -> Server
+    (Tests/support/plexus_server.py, `server_factory`)."""
+    with server_factory(server_bin, tmp_path) as start:
         yield start
-    finally:
-        for s in started:
-            s.stop()
 
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)

@@ -5,6 +5,7 @@ starts one on loopback over a data dir (with `args`: extra command-line options)
 returns once it prints where it listens; `Server.stop()` sends SIGTERM (SIGKILL after
 15 s), `Server.kill9()` SIGKILL at once (a crash).
 """
+import contextlib
 import os
 import queue
 import re
@@ -127,3 +128,35 @@ def launch(server_bin, data_dir: Path, key: str | None, stderr_path: Path, env: 
         server.stop()
         raise
     return server
+
+
+@contextlib.contextmanager
+def server_factory(server_bin, tmp_path: Path):
+    """Yields start(data_dir=None, key=None, env=None, args=None) -> Server, for the suites'
+    `start_server` fixtures.
+
+    Without data_dir: a fresh data dir under tmp_path and a new key (write, read, admin).
+    With the data_dir (and key) of an earlier server: a restart over the same data. `env`
+    adds environment variables; the server's own counters at /metrics, off by default, are
+    served (the suites read them). Every server started is stopped at the end."""
+    started: list[Server] = []
+
+    def start(data_dir: Path | None = None, key: str | None = None, env: dict | None = None,
+              args: list[str] | None = None) -> Server:
+        n = len(started) + 1
+        if data_dir is None:
+            data_dir = tmp_path / ("data" if n == 1 else f"data-{n}")
+            data_dir.mkdir()
+        if key is None:
+            key = create_key(server_bin, data_dir)
+        name = "server.stderr" if n == 1 else f"server-{n}.stderr"
+        server = launch(server_bin, data_dir, key, tmp_path / name, {"PLEXUS_PUBLIC_METRICS": "1", **(env or {})},
+                        args=args)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for s in started:
+            s.stop()

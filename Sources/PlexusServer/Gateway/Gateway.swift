@@ -33,8 +33,6 @@ final class Gateway: Sendable {
         let outbound: WebSocketOutboundWriter
         /// The connection guard's way in (a revoked key ends the connection).
         let control = ConnectionControl()
-        /// Telemetry on its way to disk, acknowledged in order (``AppendPipeline``).
-        let appends = AppendPipeline<PendingAppend>()
         init(outbox: DeviceOutbox, outbound: WebSocketOutboundWriter) {
             self.outbox = outbox
             self.outbound = outbound
@@ -49,13 +47,6 @@ final class Gateway: Sendable {
             try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
         }
         var identity: (Int64, String)? { registered.withLock { $0 } }
-    }
-
-    /// A telemetry frame handed to the connection's ``AppendPipeline``.
-    struct PendingAppend: Sendable {
-        var batch: IngestBatch
-        var context: AppendContext
-        var ackSeq: Int64?
     }
 
     /// A text frame straight from JSON bytes (one copy into the buffer, no `String`).
@@ -82,9 +73,6 @@ final class Gateway: Sendable {
             // Beside the writer, not the reader: a termination in progress is never cut short
             // by the reader returning (its error frame would be lost).
             writer.addTask { await Self.watch(conn, forceClose: forceClose) }
-            // The appender also outlives the reader: frames read before the end are stored
-            // and acknowledged.
-            writer.addTask { await self.runAppends(conn, logger: logger) }
             defer {
                 conn.machine.withLock { $0.closed() }
                 if let (org, source) = conn.identity { hub.unregister(outbox, orgID: org, sourceID: source) }
@@ -99,7 +87,6 @@ final class Gateway: Sendable {
                 try await readDevice(inbound, conn, epoch: epoch, logger: logger)
             }
             conn.control.connectionEnded()
-            conn.appends.finish()
             outbox.finish()
             try await writer.waitForAll()
         }
@@ -122,35 +109,10 @@ final class Gateway: Sendable {
             await perform(actions, conn, logger: logger)
             if case .closed = conn.machine.withLock({ $0.state }) { break }
             if conn.outbox.endFrame() {
-                // Everything read is stored and acknowledged before the close.
-                await conn.appends.waitUntilIdle()
                 await conn.close(Self.shutdownCode, "server shutting down")
                 break
             }
         }
-    }
-
-    /// Stores the connection's telemetry and acknowledges it in order; the first failure
-    /// answers `UNAVAILABLE` (without a seq: the device keeps everything unacknowledged and
-    /// resends it after reconnecting) and closes with 1013.
-    private func runAppends(_ conn: Connection, logger: Logger) async {
-        let store = state.store
-        await conn.appends.run(
-            append: { item in
-                guard !item.batch.points.isEmpty else { return }
-                let start = ContinuousClock.now
-                try await store.append(item.batch, context: item.context)
-                ServerMetrics.storeLatency("append", start.duration(to: .now))
-                ServerMetrics.pointsIngested(item.batch.points.count, transport: "ws")
-            },
-            acknowledge: { item in
-                if let seq = item.ackSeq { await conn.reply(OutboundFrame.telemetryAck(seq: seq)) }
-            },
-            fail: { _, error in
-                logger.error("device frame not stored", metadata: ["error": "\(error)", "source_id": "\(conn.identity?.1 ?? "")"])
-                await conn.reply(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
-                await conn.close(1013, "store unavailable")
-            })
     }
 
     /// The `code` of an error frame composed by `OutboundFrame.error` (for the rejects
@@ -262,12 +224,23 @@ final class Gateway: Sendable {
                     await conn.close(1013, "store unavailable")
                     continue
                 }
-                // Live first (never waits for disk); the append and its ack follow in the
-                // connection's pipeline while the next frame is read.
+                // Live first (never waits for disk), then durable, then the ack.
                 hub.publish(orgID: org, batch: batch, receivedAt: receivedAt)
-                await conn.appends.enqueue(PendingAppend(
-                    batch: batch, context: AppendContext(orgID: org, receivedAt: receivedAt, rawBody: raw, options: options),
-                    ackSeq: ackSeq))
+                do {
+                    if !batch.points.isEmpty {
+                        let start = ContinuousClock.now
+                        try await state.store.append(batch, context: AppendContext(
+                            orgID: org, receivedAt: receivedAt, rawBody: raw, options: options))
+                        ServerMetrics.storeLatency("append", start.duration(to: .now))
+                        ServerMetrics.pointsIngested(batch.points.count, transport: "ws")
+                    }
+                    if let seq = ackSeq { await conn.reply(OutboundFrame.telemetryAck(seq: seq)) }
+                } catch {
+                    logger.error("device frame not stored", metadata: ["error": "\(error)", "source_id": "\(source)"])
+                    // No seq: the device keeps everything unacknowledged and resends it after reconnecting.
+                    await conn.reply(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
+                    await conn.close(1013, "store unavailable")
+                }
             case .timeSync(let id):
                 await conn.reply(OutboundFrame.timeSync(idJSON: id, serverTimeMs: state.config.now() / 1_000))
             case .heartbeat(let frame):

@@ -1,5 +1,5 @@
 /// CRC-32C (Castagnoli), slicing-by-8: checks every write-ahead-log record.
-enum CRC32C {
+package enum CRC32C {
     static let tables: [[UInt32]] = {
         var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
         for i in 0..<256 {
@@ -13,7 +13,7 @@ enum CRC32C {
         return t
     }()
 
-    static func checksum(_ data: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+    package static func checksum(_ data: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
         var crc = ~seed
         var i = 0
         let n = data.count

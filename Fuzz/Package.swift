@@ -1,0 +1,42 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// The libFuzzer targets (docs/fuzzing.md). Built only by `scripts/fuzz`, always with
+// `-sanitize=fuzzer`, never by the root package's build. Each target's `main` hands its
+// test function to libFuzzer's driver (CFuzzerDriver).
+//
+// Sources/PlexusModel, PlexusStorage and PlexusWAL are symlinks to the root package's own
+// source directories: the fuzzers compile (and instrument) exactly that code, without
+// resolving the root package's dependencies (Hummingbird, GRDB, NIO, ...) and without the
+// root package having to publish these modules as products.
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+func fuzzer(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+    .executableTarget(name: name, dependencies: dependencies + ["FuzzSupport"], swiftSettings: swiftSettings)
+}
+
+let package = Package(
+    name: "plexus-fuzz",
+    platforms: [.macOS(.v15)],
+    targets: [
+        .target(name: "PlexusModel", swiftSettings: swiftSettings),
+        .target(name: "PlexusStorage", dependencies: ["PlexusModel"], swiftSettings: swiftSettings),
+        .target(name: "PlexusWAL", dependencies: ["PlexusModel", "PlexusStorage"], swiftSettings: swiftSettings),
+        .target(name: "CFuzzerDriver"),
+        .target(name: "FuzzSupport", dependencies: ["PlexusModel", "CFuzzerDriver"], swiftSettings: swiftSettings),
+        // IngestDecoder.decode: HTTP bodies and telemetry frames.
+        fuzzer("FuzzIngest", ["PlexusModel"]),
+        // Frames: every decoder, and decode(encode(x)) for every encoder.
+        fuzzer("FuzzFrames", ["PlexusModel"]),
+        // One WAL segment's bytes: framing, CRC-32C, links, WALRecord.decode, then the
+        // ingest decode replay does.
+        fuzzer("FuzzWALSegment", ["PlexusModel", "PlexusWAL"]),
+        // The real WriteAheadLog on disk: appends, failed writes (RLIMIT_FSIZE), recovery,
+        // restarts and torn tails; replay must return exactly the acknowledged records.
+        fuzzer("FuzzWALCrash", ["PlexusModel", "PlexusStorage", "PlexusWAL"]),
+    ]
+)

@@ -1,0 +1,51 @@
+import Foundation
+import PlexusWAL
+import Testing
+
+/// The committed seed corpus of the `wal-segment` fuzzer (Fuzz/Corpus/wal-segment/) is
+/// segments the real WriteAheadLog writes. This test writes them again and compares, so
+/// the seeds follow the format; `PLEXUS_UPDATE_FUZZ_CORPUS=1 swift test --filter FuzzCorpus`
+/// rewrites them after a deliberate format change.
+@Suite("Fuzz seed corpus")
+struct FuzzCorpusTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func ingestSeed(_ name: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: repository.appendingPathComponent("Fuzz/Corpus/ingest/\(name)")))
+    }
+
+    /// The segments, by seed file name.
+    static func segments() throws -> [String: [UInt8]] {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try WriteAheadLog(directory: dir, retryInterval: .zero)
+        try log.openForAppend(after: .zero)
+        let http = WALRecord(orgID: 1, receivedAt: 1_699_900_000_000_000, forcedSource: nil, recordingSession: nil)
+        let socket = WALRecord(orgID: 2, receivedAt: 1_699_900_000_500_000, forcedSource: "drone-01", recordingSession: "session_1699900000_abc123")
+        _ = try log.appendDurably([
+            http.encode(json: try ingestSeed("spec-curl.json")),
+            http.encode(json: try ingestSeed("value-types.json")),
+        ])
+        let first = try log.appendDurably([socket.encode(json: try ingestSeed("spec-ws-telemetry.json"))])
+        // A failed write, then recovery: the next segment starts with a link.
+        try failNextWrite(of: log.segmentPath(first.segment))
+        _ = try? log.appendDurably([socket.encode(json: try ingestSeed("spec-ws-session-telemetry.json"))])
+        let second = try log.appendDurably([socket.encode(json: try ingestSeed("spec-ws-session-telemetry.json"))])
+        return [
+            "segment-http-and-socket.wal": Array(try Data(contentsOf: URL(fileURLWithPath: log.segmentPath(first.segment)))),
+            "segment-after-recovery.wal": Array(try Data(contentsOf: URL(fileURLWithPath: log.segmentPath(second.segment)))),
+        ]
+    }
+
+    @Test("the wal-segment seeds are what WriteAheadLog writes")
+    func walSegmentSeeds() throws {
+        let corpus = Self.repository.appendingPathComponent("Fuzz/Corpus/wal-segment")
+        let update = ProcessInfo.processInfo.environment["PLEXUS_UPDATE_FUZZ_CORPUS"] == "1"
+        for (name, bytes) in try Self.segments() {
+            let url = corpus.appendingPathComponent(name)
+            if update { try Data(bytes).write(to: url) }
+            #expect(Array(try Data(contentsOf: url)) == bytes, "\(name) differs from what the log writes now")
+        }
+    }
+}
