@@ -209,7 +209,12 @@ func encoders(_ input: inout FuzzInput) {
     for t in tags.sorted() {
         if let last = sorted.last, last.key == t.key { sorted[sorted.count - 1] = t } else { sorted.append(t) }
     }
-    let refused = tags.contains { $0.key == "session_id" && $0.value.isEmpty }
+    // Tags ingest refuses (an empty session_id, control characters, over 256 bytes) do not parse.
+    let refused = tags.contains {
+        ($0.key == "session_id" && $0.value.isEmpty) || Identifier.hasControlCharacters($0.key)
+            || Identifier.hasControlCharacters($0.value) || $0.key.utf8.count > Limits.maxTagBytes
+            || $0.value.utf8.count > Limits.maxTagBytes
+    }
     if !refused && (tags.count < 2 || tags[0].key != tags[1].key) {
         require(Tag.parse(json: canonical) == sorted, "Tag canonicalJSON/parse round trip")
     }
