@@ -269,6 +269,24 @@ struct HardeningTests {
         }
     }
 
+    @Test("limit flags refuse NaN, negative, huge and non-numeric values before the server starts")
+    func badLimitFlags() async throws {
+        let s = try await TestServer.start()
+        defer {
+            s.cleanUp()
+            try? FileManager.default.removeItem(atPath: s.dataDir + "-other")
+        }
+        for args in [["--idle-timeout", "nan"], ["--idle-timeout", "-1"], ["--body-timeout", "1e300"], ["--body-timeout", "0"],
+                     ["--max-series-per-org", "-5"], ["--max-connections-per-client", "many"], ["--org-rate-limit", "-1"]] {
+            await #expect(throws: TestServer.CLIFailure.self, "\(args)") {
+                try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"] + args)
+            }
+        }
+        await #expect(throws: TestServer.CLIFailure.self) {
+            try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"], environment: ["PLEXUS_IDLE_TIMEOUT": "inf"])
+        }
+    }
+
     @Test("a device frame that would pass a cardinality limit gets CARDINALITY_LIMIT with its seq; the socket stays open")
     func cardinalityOnSockets() async throws {
         try await withServer(environment: ["PLEXUS_MAX_METRICS_PER_SOURCE": "2"]) { (s: TestServer) async throws in
