@@ -131,6 +131,16 @@ struct Serve: AsyncParsableCommand {
         }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        // Every limit is checked before anything is opened.
+        var connections = ConnectionLimits()
+        connections.idleTimeout = try Self.seconds(try setting(idleTimeout, "PLEXUS_IDLE_TIMEOUT", 60), "idle-timeout")
+        connections.bodyTimeout = try Self.seconds(try setting(bodyTimeout, "PLEXUS_BODY_TIMEOUT", 30), "body-timeout")
+        connections.maxConnectionsPerClient = try setting(maxConnectionsPerClient, "PLEXUS_MAX_CONNECTIONS_PER_CLIENT", 1_024)
+        let orgLimit = try setting(orgRateLimit, "PLEXUS_ORG_RATE_LIMIT", 20_000.0)
+        var quotas = Quotas()
+        quotas.maxSeriesPerOrg = try setting(maxSeriesPerOrg, "PLEXUS_MAX_SERIES_PER_ORG", 100_000)
+        quotas.maxSourcesPerOrg = try setting(maxSourcesPerOrg, "PLEXUS_MAX_SOURCES_PER_ORG", 10_000)
+        quotas.maxMetricsPerSource = try setting(maxMetricsPerSource, "PLEXUS_MAX_METRICS_PER_SOURCE", 1_000)
         let logger = Logger(label: "plexus.server")
         let dataDir = store.resolvedDataDir
         let sqlite = try SQLiteStore(directory: dataDir, role: .server, logger: Logger(label: "plexus.storage.sqlite"))
@@ -151,15 +161,11 @@ struct Serve: AsyncParsableCommand {
         config.releasesDirectory = releasesDir ?? env["PLEXUS_RELEASES_DIR"]
         config.secureCookies = secureCookies || env["PLEXUS_SECURE_COOKIES"] == "1"
         config.openSignup = openSignup || env["PLEXUS_OPEN_SIGNUP"] == "1"
-        config.connections.idleTimeout = try Self.seconds(try setting(idleTimeout, "PLEXUS_IDLE_TIMEOUT", 60), "idle-timeout")
-        config.connections.bodyTimeout = try Self.seconds(try setting(bodyTimeout, "PLEXUS_BODY_TIMEOUT", 30), "body-timeout")
-        config.connections.maxConnectionsPerClient = try setting(maxConnectionsPerClient, "PLEXUS_MAX_CONNECTIONS_PER_CLIENT", 1_024)
+        config.connections = connections
         config.metricsToken = (metricsToken ?? env["PLEXUS_METRICS_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
         config.publicMetrics = publicMetrics || env["PLEXUS_PUBLIC_METRICS"] == "1"
-        config.orgRequestsPerSecond = try setting(orgRateLimit, "PLEXUS_ORG_RATE_LIMIT", 20_000)
-        config.quotas.maxSeriesPerOrg = try setting(maxSeriesPerOrg, "PLEXUS_MAX_SERIES_PER_ORG", 100_000)
-        config.quotas.maxSourcesPerOrg = try setting(maxSourcesPerOrg, "PLEXUS_MAX_SOURCES_PER_ORG", 10_000)
-        config.quotas.maxMetricsPerSource = try setting(maxMetricsPerSource, "PLEXUS_MAX_METRICS_PER_SOURCE", 1_000)
+        config.orgRequestsPerSecond = orgLimit
+        config.quotas = quotas
         // Recordings started before a restart go on: untagged points still join them.
         let hub = Hub()
         hub.restoreRecordings(try await sqlite.recordings())

@@ -285,6 +285,8 @@ struct HardeningTests {
         await #expect(throws: TestServer.CLIFailure.self) {
             try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"], environment: ["PLEXUS_IDLE_TIMEOUT": "inf"])
         }
+        // Refused before anything was opened: no data directory was made.
+        #expect(!FileManager.default.fileExists(atPath: s.dataDir + "-other"))
     }
 
     @Test("a device frame that would pass a cardinality limit gets CARDINALITY_LIMIT with its seq; the socket stays open")
