@@ -24,11 +24,25 @@ public struct AppendContext: Sendable {
     }
 }
 
+/// One batch of ``PlexusStore/append(contentsOf:)``.
+public struct AppendEntry: Sendable {
+    public var batch: IngestBatch
+    public var context: AppendContext
+    public init(batch: IngestBatch, context: AppendContext) {
+        self.batch = batch
+        self.context = context
+    }
+}
+
 public protocol PlexusStore: Sendable {
     // MARK: Telemetry
 
     /// Stores a validated batch durably; returns once it is on disk.
     func append(_ batch: IngestBatch, context: AppendContext) async throws
+    /// Stores several batches durably, in this order, sharing one sync where the engine
+    /// can; returns once all of them are on disk. If it throws, none may be acknowledged
+    /// (some may be stored). The default appends them one after another.
+    func append(contentsOf entries: [AppendEntry]) async throws
 
     func sources(orgID: Int64) async throws -> [SourceInfo]
     func source(orgID: Int64, sourceID: String) async throws -> SourceInfo?
@@ -117,4 +131,10 @@ public protocol PlexusStore: Sendable {
 
     /// A short description of the engine for `/health`, e.g. `sqlite`.
     var engineName: String { get }
+}
+
+extension PlexusStore {
+    public func append(contentsOf entries: [AppendEntry]) async throws {
+        for e in entries { try await append(e.batch, context: e.context) }
+    }
 }

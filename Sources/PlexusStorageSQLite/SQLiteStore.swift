@@ -65,7 +65,9 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         var batch: IngestBatch
         var orgID: Int64
         var receivedAt: Int64
-        var continuation: CheckedContinuation<Void, any Error>
+        /// Nil for all but the last of a group appended together: a group is queued under
+        /// one lock, so one drain takes all of it and one resume answers for all.
+        var continuation: CheckedContinuation<Void, any Error>?
     }
 
     struct PendingQueue: Sendable {
@@ -213,13 +215,13 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
                     }
                 }
                 head.insert(items.map { ($0.batch, $0.orgID, $0.receivedAt) }, position: position)
-                for item in items { item.continuation.resume() }
+                for item in items { item.continuation?.resume() }
                 Metrics.Counter(label: "plexus_points_stored_total").increment(by: items.reduce(0) { $0 + $1.batch.points.count })
                 if head.pointCount >= config.flushMaxPoints { flushBell.yield() }
             } catch {
                 logger.error("write-ahead log append failed", metadata: ["error": "\(error)"])
                 let e = StoreError(.unavailable, "the store could not write to disk", underlying: error)
-                for item in items { item.continuation.resume(throwing: e) }
+                for item in items { item.continuation?.resume(throwing: e) }
             }
         }
     }
@@ -286,21 +288,31 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
     // MARK: Append
 
     public func append(_ batch: IngestBatch, context: AppendContext) async throws {
+        try await append(contentsOf: [AppendEntry(batch: batch, context: context)])
+    }
+
+    /// Every entry goes into the same WAL group commit, in order.
+    public func append(contentsOf entries: [AppendEntry]) async throws {
         guard role == .server else { throw StoreError(.unavailable, "store opened for administration only") }
-        guard !batch.points.isEmpty else { return }
+        let entries = entries.filter { !$0.batch.points.isEmpty }
+        guard !entries.isEmpty else { return }
         guard head.pointCount < config.maxHeadPoints else {
             flushBell.yield()
             throw StoreError(.unavailable, "the store is behind writing to its database; retry shortly")
         }
-        let payload = WALRecord(
-            orgID: context.orgID, receivedAt: context.receivedAt,
-            forcedSource: context.options.forcedSourceID, recordingSession: context.options.recordingSessionID
-        ).encode(json: context.rawBody)
+        let payloads = entries.map { e in
+            WALRecord(orgID: e.context.orgID, receivedAt: e.context.receivedAt,
+                      forcedSource: e.context.options.forcedSourceID, recordingSession: e.context.options.recordingSessionID
+            ).encode(json: e.context.rawBody)
+        }
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let accepted = pending.withLock { q -> Bool in
                 if q.closed { return false }
-                q.items.append(PendingAppend(payload: payload, batch: batch, orgID: context.orgID,
-                                             receivedAt: context.receivedAt, continuation: c))
+                for (i, e) in entries.enumerated() {
+                    q.items.append(PendingAppend(payload: payloads[i], batch: e.batch, orgID: e.context.orgID,
+                                                 receivedAt: e.context.receivedAt,
+                                                 continuation: i == entries.count - 1 ? c : nil))
+                }
                 return true
             }
             if accepted {

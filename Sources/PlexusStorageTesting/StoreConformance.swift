@@ -29,6 +29,7 @@ public enum StoreConformance {
         Check(name: "ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
         Check(name: "sessions: create, summary, scan, delete", run: sessionLifecycle),
         Check(name: "points without a timestamp get the receive time", run: receiveTime),
+        Check(name: "batches appended together are all stored, in their order", run: appendTogether),
         Check(name: "device names: claims are per install, suffixed, concurrent-safe", run: deviceClaims),
         Check(name: "recordings are kept until cleared", run: recordings),
         Check(name: "accounts: first owner, new organisations, invites, login sessions", run: accounts),
@@ -307,6 +308,24 @@ public enum StoreConformance {
         #expect(r.series.map(\.values.count) == [10, 10, 5])
         let exact = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "lim"), range: all, limit: 30)
         #expect(!exact.truncated)
+    }
+
+    static func appendTogether(_ store: any PlexusStore) async throws {
+        // Three frames of one device with the same timestamp, then one of another org:
+        // arrival order is kept for equal times, and each entry keeps its own context.
+        let bodies = (0..<3).map { #"{"source_id":"grp","points":[{"metric":"m","value":\#($0),"timestamp":\#(secs(t0))}]}"# }
+            + [#"{"source_id":"grp","points":[{"metric":"m","value":9}]}"#]
+        let entries = try bodies.enumerated().map { i, json in
+            let bytes = Array(json.utf8)
+            let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: .init()) }
+            return AppendEntry(batch: batch, context: AppendContext(orgID: i == 3 ? 2 : 1, receivedAt: t0 + 5_000, rawBody: bytes))
+        }
+        try await store.append(contentsOf: entries)
+        try await store.append(contentsOf: [])
+        let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "grp"), range: all, limit: 10)
+        #expect(r.series.first?.values == [.number(0), .number(1), .number(2)])
+        let other = try await store.queryRaw(SeriesSelector(orgID: 2, sourceID: "grp"), range: all, limit: 10)
+        #expect(other.series.first?.timestamps == [t0 + 5_000])
     }
 
     static func rangesAndOrder(_ store: any PlexusStore) async throws {

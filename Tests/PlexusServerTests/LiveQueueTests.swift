@@ -115,6 +115,27 @@ struct LiveQueueTests {
         #expect(q.pendingGap.droppedPoints == 1)
     }
 
+    @Test("signing in: while held nothing is sent, then init goes first, ahead of status frames and gap notices")
+    func holdUntilInit() throws {
+        var q = LiveQueue(limits: .init(maxAge: .seconds(1)))
+        q.hold()
+        _ = q.enqueue(control: Array(#"{"type":"source_status","source_id":"a","status":"online"}"#.utf8))
+        _ = q.enqueue(.frame(Array(#"{"type":"heartbeat","source_id":"a"}"#.utf8)), now: Self.ms(0))
+        #expect(q.drain(now: Self.ms(10)).frames.isEmpty)
+        q.release(first: Array(#"{"type":"init"}"#.utf8))
+        // The heartbeat waited past max age while held: a gap, reported after init.
+        let frames = try q.drain(now: Self.ms(1_500)).frames.map(Self.json)
+        #expect(frames.map { $0["type"] as? String } == ["init", "gap", "source_status"])
+        // Released once: later frames queue as usual.
+        q.release(first: Array(#"{"type":"error"}"#.utf8))
+        #expect(try q.drain(now: Self.ms(1_600)).frames.map { try Self.json($0)["type"] as? String } == ["error"])
+        // A close while held still goes out (a sign-in that failed).
+        var closing = LiveQueue()
+        closing.hold()
+        closing.close(code: 1008, reason: "no")
+        #expect(closing.drain(now: .zero).close?.code == 1008)
+    }
+
     @Test("the server's own frames are capped by count, oldest dropped and counted")
     func controlCap() {
         var q = LiveQueue(limits: .init(maxControlFrames: 3))

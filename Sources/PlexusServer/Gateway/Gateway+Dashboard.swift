@@ -108,9 +108,12 @@ extension Gateway {
                     if machine.withLock({ $0.authenticated(session) }) {
                         let batches = machine.withLock { $0.batches }
                         if batches { outbox.useBatches() }
+                        // Registered before `init` is built, so no status change is missed,
+                        // but held so that `init` is still the first frame it gets.
+                        outbox.hold()
                         hub.register(dashboard: outbox, orgID: session.orgID, canControl: session.canControl, credential: credential,
                                      control: connection)
-                        outbox.enqueue(await initFrame(session, batches: batches))
+                        outbox.release(first: await initFrame(session, batches: batches))
                     }
                 case .failure(let problem):
                     await performDashboard(machine.withLock { $0.authFailed(problem.message) }, machine: machine, outbox: outbox,

@@ -28,9 +28,12 @@ final class Gateway: Sendable {
         let registered = Mutex<(Int64, String)?>(nil)
         /// Frames from elsewhere (dashboards' commands): bounded, refused when full.
         let outbox: DeviceOutbox
-        /// Replies to the device's own frames (auth, acks, errors) are written directly:
-        /// the reader waits for them, so a slow device slows itself and nothing is dropped.
+        /// Replies to the device's own frames (auth, acks, errors) go through ``responder``,
+        /// in frame order, and are written directly: a slow device slows itself and nothing
+        /// is dropped.
         let outbound: WebSocketOutboundWriter
+        /// The device's frames on their way to disk and their answers, in order.
+        let responder = DeviceResponder<AppendEntry>()
         /// The connection guard's way in (a revoked key ends the connection).
         let control = ConnectionControl()
         init(outbox: DeviceOutbox, outbound: WebSocketOutboundWriter) {
@@ -38,6 +41,10 @@ final class Gateway: Sendable {
             self.outbound = outbound
         }
 
+        /// Queues an answer behind everything the device sent before.
+        func answer(_ bytes: [UInt8]) async { await responder.enqueue(.send(bytes)) }
+
+        /// Writes at once (the responder's own output, and terminations).
         func reply(_ bytes: [UInt8]) async {
             try? await outbound.write(Gateway.textFrame(bytes))
         }
@@ -73,6 +80,9 @@ final class Gateway: Sendable {
             // Beside the writer, not the reader: a termination in progress is never cut short
             // by the reader returning (its error frame would be lost).
             writer.addTask { await Self.watch(conn, forceClose: forceClose) }
+            // The responder also outlives the reader: frames read before the end are stored
+            // and answered.
+            writer.addTask { await self.respond(conn, logger: logger) }
             defer {
                 conn.machine.withLock { $0.closed() }
                 if let (org, source) = conn.identity { hub.unregister(outbox, orgID: org, sourceID: source) }
@@ -87,6 +97,7 @@ final class Gateway: Sendable {
                 try await readDevice(inbound, conn, epoch: epoch, logger: logger)
             }
             conn.control.connectionEnded()
+            conn.responder.finish()
             outbox.finish()
             try await writer.waitForAll()
         }
@@ -107,12 +118,32 @@ final class Gateway: Sendable {
                 actions = binaryVideo(buffer, registered: conn.identity)
             }
             await perform(actions, conn, logger: logger)
+            let answered = await conn.responder.enqueue(.frameDone)
             if case .closed = conn.machine.withLock({ $0.state }) { break }
-            if conn.outbox.endFrame() {
-                await conn.close(Self.shutdownCode, "server shutting down")
-                break
-            }
+            if !answered { break }
         }
+    }
+
+    /// Stores the connection's telemetry and answers its frames, in order (``DeviceResponder``).
+    /// The first failed append answers `UNAVAILABLE` (without a seq: the device keeps
+    /// everything unacknowledged and resends it after reconnecting) and closes with 1013.
+    private func respond(_ conn: Connection, logger: Logger) async {
+        let store = state.store
+        await conn.responder.run(
+            store: { entries in
+                let start = ContinuousClock.now
+                try await store.append(contentsOf: entries)
+                ServerMetrics.storeLatency("append", start.duration(to: .now))
+                ServerMetrics.pointsIngested(entries.reduce(0) { $0 + $1.batch.points.count }, transport: "ws")
+            },
+            send: { await conn.reply($0) },
+            close: { await conn.close($0, $1) },
+            frameDone: { conn.outbox.endFrame() ? (Self.shutdownCode, "server shutting down") : nil },
+            failed: { error in
+                logger.error("device frame not stored", metadata: ["error": "\(error)", "source_id": "\(conn.identity?.1 ?? "")"])
+                await conn.reply(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
+                await conn.close(1013, "store unavailable")
+            })
     }
 
     /// The `code` of an error frame composed by `OutboundFrame.error` (for the rejects
@@ -199,9 +230,9 @@ final class Gateway: Sendable {
             switch action {
             case .send(let bytes):
                 if let code = Self.errorCode(bytes) { ServerMetrics.rejected(reason: code, transport: "ws") }
-                await conn.reply(bytes)
+                await conn.answer(bytes)
             case .close(let code, let reason):
-                await conn.close(code, reason)
+                await conn.responder.enqueue(.close(code, reason))
             case .pause(let wait):
                 try? await Task.sleep(for: wait)
             case .authenticate(let auth):
@@ -220,29 +251,21 @@ final class Gateway: Sendable {
                     continue
                 } catch {
                     logger.error("cardinality check failed", metadata: ["error": "\(error)", "source_id": "\(source)"])
-                    await conn.reply(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
-                    await conn.close(1013, "store unavailable")
+                    await conn.answer(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
+                    await conn.responder.enqueue(.close(1013, "store unavailable"))
                     continue
                 }
-                // Live first (never waits for disk), then durable, then the ack.
+                // Live first (never waits for disk); the append and the ack follow in the
+                // responder while the next frame is read.
                 hub.publish(orgID: org, batch: batch, receivedAt: receivedAt)
-                do {
-                    if !batch.points.isEmpty {
-                        let start = ContinuousClock.now
-                        try await state.store.append(batch, context: AppendContext(
-                            orgID: org, receivedAt: receivedAt, rawBody: raw, options: options))
-                        ServerMetrics.storeLatency("append", start.duration(to: .now))
-                        ServerMetrics.pointsIngested(batch.points.count, transport: "ws")
-                    }
-                    if let seq = ackSeq { await conn.reply(OutboundFrame.telemetryAck(seq: seq)) }
-                } catch {
-                    logger.error("device frame not stored", metadata: ["error": "\(error)", "source_id": "\(source)"])
-                    // No seq: the device keeps everything unacknowledged and resends it after reconnecting.
-                    await conn.reply(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
-                    await conn.close(1013, "store unavailable")
+                if !batch.points.isEmpty {
+                    let entry = AppendEntry(batch: batch, context: AppendContext(orgID: org, receivedAt: receivedAt, rawBody: raw,
+                                                                                 options: options))
+                    await conn.responder.enqueue(.append(entry, bytes: raw.count))
                 }
+                if let seq = ackSeq { await conn.answer(OutboundFrame.telemetryAck(seq: seq)) }
             case .timeSync(let id):
-                await conn.reply(OutboundFrame.timeSync(idJSON: id, serverTimeMs: state.config.now() / 1_000))
+                await conn.answer(OutboundFrame.timeSync(idJSON: id, serverTimeMs: state.config.now() / 1_000))
             case .heartbeat(let frame):
                 guard let (org, source) = conn.identity else { continue }
                 hub.touch(orgID: org, sourceID: source, at: state.config.now())

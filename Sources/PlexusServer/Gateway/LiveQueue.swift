@@ -69,10 +69,14 @@ struct LiveQueue: Sendable {
     /// When the write in progress began (nil: the writer is not writing).
     private var writingSince: Duration?
     private var lastDrain: Duration?
+    /// Signing in: the dashboard is registered (so nothing that happens meanwhile is
+    /// missed) but its `init` is still being built; nothing is sent until it is queued first.
+    private(set) var held = false
+    private var leading: [UInt8]?
 
     init(limits: Limits = Limits()) { self.limits = limits }
 
-    var isEmpty: Bool { live.isEmpty && control.isEmpty && gap.isEmpty && pendingClose == nil }
+    var isEmpty: Bool { leading == nil && live.isEmpty && control.isEmpty && gap.isEmpty && pendingClose == nil }
 
     /// Queues live data; false if the queue is closed (nothing to wake).
     mutating func enqueue(_ item: Live, now: Duration) -> Bool {
@@ -97,6 +101,19 @@ struct LiveQueue: Sendable {
         return true
     }
 
+    /// Sends nothing until ``release(first:)``.
+    mutating func hold() { held = true }
+
+    /// Queues `frame` ahead of everything queued while held (even a `gap` notice), and
+    /// lets drains go on.
+    mutating func release(first frame: [UInt8]) {
+        guard held else { _ = enqueue(control: frame); return }
+        held = false
+        guard !closed else { return }
+        leading = frame
+        bytes += frame.count
+    }
+
     /// Asks for a close after what is queued now.
     mutating func close(code: UInt16, reason: String) {
         guard !closed else { return }
@@ -118,9 +135,15 @@ struct LiveQueue: Sendable {
     /// the server's frames, relayed frames, then the coalesced telemetry. Live data older
     /// than ``Limits/maxAge`` is dropped here too. A drain with frames starts a write.
     mutating func drain(now: Duration) -> Drain {
+        // Held: only a close goes out (the sign-in failed or the socket is ending).
+        if held && pendingClose == nil { return Drain() }
         expire(now: now)
         lastDrain = now
         var d = Drain()
+        if let f = leading {
+            d.frames.append(f)
+            leading = nil
+        }
         if !gap.isEmpty {
             d.frames.append(LiveFrame.gap(gap.notice))
             gap = GapTally()

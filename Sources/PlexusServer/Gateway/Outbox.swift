@@ -9,10 +9,11 @@ final class DeviceOutbox: Sendable {
     private let continuation: AsyncStream<[UInt8]>.Continuation
     /// Writes a close frame at once, past anything queued (a replaced connection).
     let closeNow: @Sendable (UInt16, String) async -> Void
-    /// Shutdown: whether the reader is handling a frame, and whether the server is
-    /// stopping. The one of the two that sees both closes the connection, so a frame
+    /// Shutdown: how many frames the connection has taken and not finished (read, but not
+    /// yet stored and answered), and whether the server is stopping. The one of the two
+    /// sides that sees no frame in flight while draining closes the connection, so a frame
     /// being stored is acknowledged before the close.
-    private let phase = Mutex((busy: false, draining: false))
+    private let phase = Mutex((inFlight: 0, draining: false))
 
     init(id: Int, capacity: Int = 64, closeNow: @escaping @Sendable (UInt16, String) async -> Void = { _, _ in }) {
         self.id = id
@@ -35,26 +36,26 @@ final class DeviceOutbox: Sendable {
     func beginFrame() -> Bool {
         phase.withLock { p in
             guard !p.draining else { return false }
-            p.busy = true
+            p.inFlight += 1
             return true
         }
     }
 
-    /// The reader finished a frame (and wrote its reply); true if it must now close.
+    /// A frame is finished (stored and answered); true if the connection must now close.
     func endFrame() -> Bool {
         phase.withLock { p in
-            p.busy = false
-            return p.draining
+            p.inFlight -= 1
+            return p.draining && p.inFlight == 0
         }
     }
 
-    /// The server is stopping; true if the connection is idle and can be closed now
-    /// (otherwise its reader closes it after the frame in hand).
+    /// The server is stopping; true if no frame is in flight and the connection can be
+    /// closed now (otherwise it closes after its last frame is answered).
     /// Only the first call can say so.
     func drain() -> Bool {
         phase.withLock { p in
             defer { p.draining = true }
-            return !p.busy && !p.draining
+            return p.inFlight == 0 && !p.draining
         }
     }
 }
@@ -98,6 +99,14 @@ final class DashboardOutbox: Sendable {
     /// A frame of the server's own (status, reply, error).
     func enqueue(_ frame: [UInt8]) {
         if queue.withLock({ $0.enqueue(control: frame) }) { ring.yield() }
+    }
+
+    /// Holds every frame until ``release(first:)`` (``LiveQueue/hold()``).
+    func hold() { queue.withLock { $0.hold() } }
+
+    func release(first frame: [UInt8]) {
+        queue.withLock { $0.release(first: frame) }
+        ring.yield()
     }
 
     func close(code: UInt16, reason: String) {
