@@ -59,6 +59,8 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
     let seriesIDs = Mutex([SeriesKey: Int64]())
     private let threadPool = NIOThreadPool(numberOfThreads: 1)
     private let lockFD: Int32
+    /// Made once: making a handle asks the metrics backend to look up its name.
+    private let pointsStored = Metrics.Counter(label: "plexus_points_stored_total")
 
     struct PendingAppend: Sendable {
         var payload: [UInt8]
@@ -216,7 +218,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
                 }
                 head.insert(items.map { ($0.batch, $0.orgID, $0.receivedAt) }, position: position)
                 for item in items { item.continuation?.resume() }
-                Metrics.Counter(label: "plexus_points_stored_total").increment(by: items.reduce(0) { $0 + $1.batch.points.count })
+                pointsStored.increment(by: items.reduce(0) { $0 + $1.batch.points.count })
                 if head.pointCount >= config.flushMaxPoints { flushBell.yield() }
             } catch {
                 logger.error("write-ahead log append failed", metadata: ["error": "\(error)"])
