@@ -93,11 +93,21 @@ let package = Package(
             resources: [.copy("Public")],
             swiftSettings: swiftSettings
         ),
+        // The domain between the transports and the store: the Ingestor, limits and quotas,
+        // the live fan-out protocol, domain errors. No HTTP, no SQL.
+        .target(
+            name: "PlexusCore",
+            dependencies: [
+                "PlexusModel", "PlexusStorage",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP application (Hummingbird 2): ingest, sessions, read API, health, metrics.
         .target(
             name: "PlexusServer",
             dependencies: [
-                "PlexusModel", "PlexusStorage", "PlexusDashboard",
+                "PlexusModel", "PlexusStorage", "PlexusCore", "PlexusDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -116,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "PlexusServerCLI",
             dependencies: [
-                "PlexusServer", "PlexusStorage", "PlexusStorageSQLite", "PlexusModel",
+                "PlexusServer", "PlexusCore", "PlexusStorage", "PlexusStorageSQLite", "PlexusModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -231,9 +241,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PlexusCoreTests",
+            dependencies: ["PlexusModel", "PlexusStorage", "PlexusCore", "PlexusStorageSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PlexusServerTests",
             dependencies: [
-                "PlexusModel", "PlexusServer", "PlexusServerCLI", "Plexus", "PlexusCLI", "PlexusSensors",
+                "PlexusModel", "PlexusCore", "PlexusStorage", "PlexusServer", "PlexusServerCLI", "Plexus", "PlexusCLI",
+                "PlexusSensors",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

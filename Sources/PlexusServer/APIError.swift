@@ -2,6 +2,7 @@ public import HTTPTypes
 public import Hummingbird
 import NIOCore
 import Logging
+public import PlexusCore
 public import PlexusModel
 public import PlexusStorage
 
@@ -53,6 +54,19 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         }
     }
 
+    /// The one mapping from a domain refusal to an HTTP reply.
+    public init(_ e: CoreError) {
+        switch e.kind {
+        case .invalid, .overLimit: self.init(.badRequest, e.code, e.message)
+        case .tooLarge: self.init(.contentTooLarge, e.code, e.message)
+        case .rateLimited(let wait): self.init(.tooManyRequests, e.code, e.message, headers: [.retryAfter: String(wait)])
+        case .notFound: self.init(.notFound, e.code, e.message)
+        case .conflict: self.init(.conflict, e.code, e.message)
+        case .forbidden: self.init(.forbidden, e.code, e.message)
+        case .unavailable: self.init(.serviceUnavailable, e.code, e.message, headers: [.retryAfter: "1"])
+        }
+    }
+
     public init(_ e: StoreError) {
         switch e.code {
         case .notFound: self = .notFound(e.message)
@@ -69,6 +83,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public init(any error: any Error) {
         switch error {
         case let e as APIError: self = e
+        case let e as CoreError: self.init(e)
         case let e as IngestError: self.init(e)
         case let e as StoreError: self.init(e)
         case let e as HTTPError where e.status == .contentTooLarge: self = .payloadTooLarge

@@ -6,6 +6,7 @@ import NIOCore
 import PlexusModel
 public import PlexusStorage
 public import ServiceLifecycle
+public import PlexusCore
 
 /// Everything the HTTP application needs, as plain values.
 public struct ServerConfiguration: Sendable {
@@ -63,8 +64,9 @@ struct ServerState: Sendable {
     let config: ServerConfiguration
     let startedAt: ContinuousClock.Instant
     let hub: Hub
-    let limiter: RateLimiter
-    let cardinality: CardinalityGuard
+    /// Every transport's way in for telemetry (limits, recording, live, durable, metrics).
+    let ingestor: Ingestor
+    var cardinality: CardinalityGuard { ingestor.cardinality }
 }
 
 /// Builds the Plexus HTTP application. `services` run beside the server in its
@@ -76,9 +78,11 @@ public func buildApplication(
     let state = ServerState(
         store: store, auth: Authenticator(store: store, now: configuration.now), config: configuration,
         startedAt: .now, hub: hub,
-        limiter: RateLimiter(perSecond: configuration.sourceRequestsPerSecond, burst: configuration.sourceRequestsPerSecond * 2,
-                             orgPerSecond: configuration.orgRequestsPerSecond),
-        cardinality: CardinalityGuard(store: store, quotas: configuration.quotas))
+        ingestor: Ingestor(
+            store: store, live: hub,
+            limiter: RateLimiter(perSecond: configuration.sourceRequestsPerSecond, burst: configuration.sourceRequestsPerSecond * 2,
+                                 orgPerSecond: configuration.orgRequestsPerSecond),
+            cardinality: CardinalityGuard(store: store, quotas: configuration.quotas)))
     let gateway = Gateway(state: state)
     let router = Router(context: PlexusRequestContext.self)
     router.add(middleware: CORSMiddleware(

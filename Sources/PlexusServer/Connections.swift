@@ -3,6 +3,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import Synchronization
+import PlexusCore
 
 /// Limits on connections that cost nothing to open: how long one may sit idle, how long a
 /// request may take to arrive, and how many one client address may hold.

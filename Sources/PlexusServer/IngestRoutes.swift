@@ -1,6 +1,7 @@
 import CompressNIO
 import Hummingbird
 import NIOCore
+import PlexusCore
 import PlexusModel
 import PlexusStorage
 
@@ -27,34 +28,15 @@ struct IngestRoutes {
             }
             body = try Self.gunzip(&body)
         }
-        let receivedAt = state.config.now()
-        var batch: IngestBatch
+        let batch: IngestBatch
         do {
             batch = try body.withUnsafeReadableBytes { try IngestDecoder.decode($0) }
         } catch let e as IngestError {
             throw APIError(e)
         }
-        if !batch.points.isEmpty {
-            var sources = Set<String>()
-            for p in batch.points { sources.insert(p.sourceID ?? "") }
-            if let wait = state.limiter.check(orgID: principal.orgID, sources: sources) {
-                throw APIError.rateLimited(retryAfterSeconds: wait)
-            }
-            try await state.cardinality.admit(batch, orgID: principal.orgID)
-            let start = ContinuousClock.now
-            // A source the server is recording (start_session) takes untagged points into it;
-            // the option makes a replay of the logged body do the same.
-            var options = IngestDecoder.Options()
-            if let single = batch.singleSourceID, let rec = state.hub.recording(orgID: principal.orgID, sourceID: single) {
-                options.recordingSessionID = rec
-                batch.joinRecording(rec)
-            }
-            try await state.store.append(batch, context: AppendContext(
-                orgID: principal.orgID, receivedAt: receivedAt, rawBody: Array(body.readableBytesView), options: options))
-            state.hub.publish(orgID: principal.orgID, batch: batch, receivedAt: receivedAt)
-            ServerMetrics.storeLatency("append", start.duration(to: .now))
-            ServerMetrics.pointsIngested(batch.points.count, transport: "http")
-        }
+        try await state.ingestor.ingest(Ingestor.Submission(
+            orgID: principal.orgID, batch: batch, raw: Array(body.readableBytesView), receivedAt: state.config.now(),
+            transport: .http, pacing: .perRequest))
         let source = batch.singleSourceID
         return Reply.json { w in
             w.raw("{\"success\":true,\"count\":")

@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import PlexusModel
 import PlexusStorage
+import PlexusCore
 
 /// `/api/sessions`: named recordings of one source's data, for analysis and playback.
 struct SessionRoutes {

@@ -10,6 +10,7 @@ import PlexusStorageSQLite
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
+import PlexusCore
 
 @main
 struct PlexusServerCommand: AsyncParsableCommand {

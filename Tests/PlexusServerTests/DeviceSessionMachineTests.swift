@@ -2,6 +2,7 @@ import Foundation
 import PlexusModel
 @testable import PlexusServer
 import Testing
+import PlexusCore
 
 /// The device protocol without sockets or clocks: frames in, actions out.
 @Suite("Device session state machine")
@@ -82,15 +83,14 @@ struct DeviceSessionMachineTests {
         #expect(authed().authDeadlinePassedCopy.isEmpty)
     }
 
-    @Test("telemetry: stored with the connection's name and the recording; acked by seq when asked")
+    @Test("telemetry: stored with the connection's name (never a point's own); acked by seq when asked")
     func telemetry() {
         var m = authed(acks: true)
         let a = m.received(Self.bytes(#"{"type":"telemetry","seq":7,"points":[{"metric":"t","value":1,"source_id":"other"},{"metric":"s","value":"x","class":"metric"}]}"#),
-                           now: .zero, recording: "rec-1")
+                           now: .zero)
         guard case .store(let batch, _, let options, let seq)? = a.first else { Issue.record("\(a)"); return }
         #expect(seq == 7)
         #expect(batch.points.map(\.sourceID) == ["drone-01", "drone-01"])
-        #expect(batch.points.map(\.sessionID) == ["rec-1", "rec-1"])
         #expect(batch.points[1].value == .string("x"))  // class "metric" never drops a string
         #expect(options.forcedSourceID == "drone-01")
         var noAcks = authed()

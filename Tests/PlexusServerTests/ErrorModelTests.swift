@@ -1,5 +1,7 @@
 import Hummingbird
 import HummingbirdTesting
+import PlexusCore
+import PlexusModel
 @testable import PlexusServer
 import Testing
 
@@ -26,6 +28,26 @@ struct ErrorModelTests {
                 if status == 429 { #expect(response.headers[.retryAfter] == "3") }
             }
         }
+    }
+
+    @Test("domain refusals map to one status each over HTTP, and to error frames with or without the seq", arguments: [
+        (CoreError(.invalid, "INVALID_POINT", "bad"), 400, true),
+        (CoreError(.overLimit, "CARDINALITY_LIMIT", "full"), 400, true),
+        (CoreError(.tooLarge, "PAYLOAD_TOO_LARGE", "big"), 413, true),
+        (CoreError.rateLimited(retryAfterSeconds: 7), 429, false),
+        (CoreError(.notFound, "NOT_FOUND", "gone"), 404, true),
+        (CoreError(.conflict, "CONFLICT", "taken"), 409, true),
+        (CoreError(.forbidden, "FORBIDDEN", "no"), 403, true),
+        (CoreError.unavailable("later"), 503, false),
+    ])
+    func domainErrors(_ error: CoreError, _ status: Int, _ frameKeepsSeq: Bool) async throws {
+        let api = APIError(any: error)
+        #expect(Int(api.status.code) == status && api.code == error.code && api.message == error.message)
+        if case .rateLimited = error.kind { #expect(api.headers[.retryAfter] == "7") }
+        if status == 503 { #expect(api.headers[.retryAfter] == "1") }
+        let frame = String(decoding: OutboundFrame.error(error, seq: 42), as: UTF8.self)
+        #expect(frame.contains(#""code":"\#(error.code)""#))
+        #expect(frame.contains(#""seq":42"#) == frameKeepsSeq)
     }
 
     @Test("unexpected errors become a generic 500 without details")

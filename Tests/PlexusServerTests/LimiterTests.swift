@@ -2,6 +2,7 @@ import Foundation
 import PlexusModel
 @testable import PlexusServer
 import Testing
+import PlexusCore
 
 /// The limiters decide without I/O and take time as an input.
 @Suite("Limiters")

@@ -8,29 +8,12 @@ import PlexusStorageTesting
 import ServiceLifecycle
 import Testing
 
-/// Runs `body` with a fresh SQLite store on disk (a temp directory), running as a
-/// service, and stops it gracefully afterwards.
+/// Runs `body` with a fresh SQLite store on disk (``SQLiteStore/withTemporary``).
 func withTemporarySQLiteStore(
     directory: String? = nil, configuration: SQLiteStore.Configuration = .init(),
     _ body: (SQLiteStore) async throws -> Void
 ) async throws {
-    let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("plexus-test-\(UUID().uuidString)").path
-    defer { if directory == nil { try? FileManager.default.removeItem(atPath: dir) } }
-    var logger = Logger(label: "test.store")
-    logger.logLevel = .warning
-    let store = try SQLiteStore(directory: dir, configuration: configuration, logger: logger)
-    let group = ServiceGroup(configuration: .init(services: [store], gracefulShutdownSignals: [], logger: logger))
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        do {
-            try await body(store)
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-    }
+    try await SQLiteStore.withTemporary(directory: directory, configuration: configuration, body)
 }
 
 func temporaryDirectory() -> String {

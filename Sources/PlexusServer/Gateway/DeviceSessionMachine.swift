@@ -1,4 +1,5 @@
 import PlexusModel
+import PlexusCore
 
 /// The device side of `/ws/device` as a state machine: frames in, actions out. No I/O,
 /// no clock: the socket handler feeds it events (with the time) and performs the actions.
@@ -42,6 +43,8 @@ struct DeviceSessionMachine: Sendable {
     static let telemetryBurst = 2_000.0, telemetryPerSecond = 500.0
     static let controlBurst = 60.0, controlPerSecond = 20.0
     static let closePolicy: UInt16 = 1008
+    /// The store cannot take the device's frames now: reconnect and resend later.
+    static let closeUnavailable: UInt16 = 1013
 
     static let relayedTypes: Set<String> = [
         "session_started", "session_stopped", "pong", "command_result", "video_frame", "command_status", "command_sync",
@@ -57,7 +60,7 @@ struct DeviceSessionMachine: Sendable {
 
     /// A text frame arrived at time `now`. `recording` is the session the server records
     /// this device into, if any.
-    mutating func received(_ frame: [UInt8], now: Duration, recording: String? = nil) -> [Action] {
+    mutating func received(_ frame: [UInt8], now: Duration) -> [Action] {
         switch state {
         case .closed, .authenticating:
             return []
@@ -82,7 +85,8 @@ struct DeviceSessionMachine: Sendable {
                 return [.send(OutboundFrame.error(code: "INVALID_JSON", message: "frame is not a JSON object"))]
             }
             if type == "telemetry" {
-                let options = IngestDecoder.Options(forcedSourceID: active.sourceID, recordingSessionID: recording)
+                // The recording is the Ingestor's rule, applied after the limits.
+                let options = IngestDecoder.Options(forcedSourceID: active.sourceID)
                 let decoded = frame.withUnsafeBytes { raw in
                     Result { () throws(IngestError) -> IngestBatch in try IngestDecoder.decode(raw, options: options) }
                 }

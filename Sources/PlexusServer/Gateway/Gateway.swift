@@ -3,6 +3,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
+import PlexusCore
 import PlexusModel
 import PlexusStorage
 import Synchronization
@@ -112,8 +113,7 @@ final class Gateway: Sendable {
             let actions: [DeviceSessionMachine.Action]
             switch message {
             case .text(let text):
-                let recording = conn.identity.flatMap { hub.recording(orgID: $0.0, sourceID: $0.1) }
-                actions = conn.machine.withLock { $0.received(Array(text.utf8), now: now, recording: recording) }
+                actions = conn.machine.withLock { $0.received(Array(text.utf8), now: now) }
             case .binary(let buffer):
                 actions = binaryVideo(buffer, registered: conn.identity)
             }
@@ -128,21 +128,16 @@ final class Gateway: Sendable {
     /// The first failed append answers `UNAVAILABLE` (without a seq: the device keeps
     /// everything unacknowledged and resends it after reconnecting) and closes with 1013.
     private func respond(_ conn: Connection, logger: Logger) async {
-        let store = state.store
+        let ingestor = state.ingestor
         await conn.responder.run(
-            store: { entries in
-                let start = ContinuousClock.now
-                try await store.append(contentsOf: entries)
-                ServerMetrics.storeLatency("append", start.duration(to: .now))
-                ServerMetrics.pointsIngested(entries.reduce(0) { $0 + $1.batch.points.count }, transport: "ws")
-            },
+            store: { try await ingestor.store($0, transport: .ws) },
             send: { await conn.reply($0) },
             close: { await conn.close($0, $1) },
             frameDone: { conn.outbox.endFrame() ? (Self.shutdownCode, "server shutting down") : nil },
             failed: { error in
                 logger.error("device frame not stored", metadata: ["error": "\(error)", "source_id": "\(conn.identity?.1 ?? "")"])
-                await conn.reply(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
-                await conn.close(1013, "store unavailable")
+                await conn.reply(OutboundFrame.error(.unavailable("could not store the frame; resend later"), seq: nil))
+                await conn.close(DeviceSessionMachine.closeUnavailable, "store unavailable")
             })
     }
 
@@ -242,27 +237,25 @@ final class Gateway: Sendable {
                 guard let (org, source) = conn.identity else { continue }
                 let receivedAt = state.config.now()
                 hub.touch(orgID: org, sourceID: source, at: receivedAt)
-                // The organisation's cardinality quotas, as on HTTP: a frame that would pass
-                // one is refused with its seq and nothing of it is shown or stored.
+                // Limits, recording and live now; the append and the ack follow in the
+                // responder while the next frame is read.
+                let admitted: Ingestor.Admitted
                 do {
-                    try await state.cardinality.admit(batch, orgID: org)
-                } catch let e as APIError {
-                    await perform([.send(OutboundFrame.error(code: e.code, message: e.message, seq: batch.seq))], conn, logger: logger)
+                    admitted = try await state.ingestor.admit(Ingestor.Submission(
+                        orgID: org, batch: batch, raw: raw, options: options, receivedAt: receivedAt, transport: .ws,
+                        pacing: .pacedByConnection))
+                } catch let e as CoreError {
+                    // Refused: nothing of it is shown or stored.
+                    await perform([.send(OutboundFrame.error(e, seq: batch.seq))], conn, logger: logger)
                     continue
                 } catch {
-                    logger.error("cardinality check failed", metadata: ["error": "\(error)", "source_id": "\(source)"])
-                    await conn.answer(OutboundFrame.error(code: "UNAVAILABLE", message: "could not store the frame; resend later"))
-                    await conn.responder.enqueue(.close(1013, "store unavailable"))
+                    logger.error("device frame not admitted", metadata: ["error": "\(error)", "source_id": "\(source)"])
+                    await perform([.send(OutboundFrame.error(.unavailable("could not store the frame; resend later"), seq: nil))],
+                                  conn, logger: logger)
+                    await conn.responder.enqueue(.close(DeviceSessionMachine.closeUnavailable, "store unavailable"))
                     continue
                 }
-                // Live first (never waits for disk); the append and the ack follow in the
-                // responder while the next frame is read.
-                hub.publish(orgID: org, batch: batch, receivedAt: receivedAt)
-                if !batch.points.isEmpty {
-                    let entry = AppendEntry(batch: batch, context: AppendContext(orgID: org, receivedAt: receivedAt, rawBody: raw,
-                                                                                 options: options))
-                    await conn.responder.enqueue(.append(entry, bytes: raw.count))
-                }
+                if let entry = admitted.entry { await conn.responder.enqueue(.append(entry, bytes: raw.count)) }
                 if let seq = ackSeq { await conn.answer(OutboundFrame.telemetryAck(seq: seq)) }
             case .timeSync(let id):
                 await conn.answer(OutboundFrame.timeSync(idJSON: id, serverTimeMs: state.config.now() / 1_000))

@@ -1,10 +1,11 @@
+public import PlexusCore
 import PlexusModel
 import Synchronization
 
 /// Everything live: which devices are connected (per organisation and source), which
 /// dashboards watch what, and which sources the server is recording into a session.
 /// One lock, short critical sections; sockets are written by their own tasks.
-public final class Hub: Sendable {
+public final class Hub: LiveFanout {
     struct Key: Hashable, Sendable {
         var orgID: Int64
         var sourceID: String
@@ -123,7 +124,7 @@ public final class Hub: Sendable {
 
     // MARK: Recording
 
-    func recording(orgID: Int64, sourceID: String) -> String? {
+    public func recording(orgID: Int64, sourceID: String) -> String? {
         state.withLock { $0.recordings[Key(orgID: orgID, sourceID: sourceID)] }
     }
 
@@ -218,7 +219,7 @@ public final class Hub: Sendable {
     /// Live fan-out of a stored (or about to be stored) batch to the dashboards watching.
     /// Each source's points are encoded once, into one chunk that every dashboard without a
     /// metric filter shares; a filtered dashboard gets its own chunk of its metrics.
-    func publish(orgID: Int64, batch: IngestBatch, receivedAt: Int64) {
+    public func publish(orgID: Int64, batch: IngestBatch, receivedAt: Int64) {
         guard !batch.points.isEmpty else { return }
         let sources = batch.points.count == 1 || Self.singleSource(batch) ? [batch.points[0].sourceID ?? ""]
             : Array(Set(batch.points.map { $0.sourceID ?? "" })).sorted()

@@ -9,11 +9,11 @@ import Synchronization
 /// when one organisation holds many, only its full buckets (the same as new ones) are
 /// forgotten. An organisation that keeps more than `maxSourcesPerOrg` sources busy at once
 /// is refused for new ones until some go quiet; other organisations never notice.
-final class RateLimiter: Sendable {
-    let perSecond: Double
-    let burst: Double
-    let orgPerSecond: Double
-    let maxSourcesPerOrg: Int
+public final class RateLimiter: Sendable {
+    public let perSecond: Double
+    public let burst: Double
+    public let orgPerSecond: Double
+    public let maxSourcesPerOrg: Int
     fileprivate struct OrgBuckets {
         var org: TokenBucket
         var sources: [String: TokenBucket] = [:]
@@ -22,7 +22,7 @@ final class RateLimiter: Sendable {
     private let epoch = ContinuousClock.now
 
     /// `perSecond` 0 disables the per-source limit, `orgPerSecond` 0 the organisation's.
-    init(perSecond: Double, burst: Double, orgPerSecond: Double = 0, maxSourcesPerOrg: Int = 20_000) {
+    public init(perSecond: Double, burst: Double, orgPerSecond: Double = 0, maxSourcesPerOrg: Int = 20_000) {
         self.perSecond = perSecond
         self.burst = burst
         self.orgPerSecond = orgPerSecond
@@ -30,12 +30,12 @@ final class RateLimiter: Sendable {
     }
 
     /// nil when allowed, else the seconds to wait.
-    func check(orgID: Int64, sources: some Sequence<String>) -> Int? {
+    public func check(orgID: Int64, sources: some Sequence<String>) -> Int? {
         check(orgID: orgID, sources: sources, at: epoch.duration(to: .now))
     }
 
     /// The same at a given monotonic time (tests).
-    func check(orgID: Int64, sources: some Sequence<String>, at now: Duration) -> Int? {
+    public func check(orgID: Int64, sources: some Sequence<String>, at now: Duration) -> Int? {
         guard perSecond > 0 || orgPerSecond > 0 else { return nil }
         return orgs.withLock { all -> Int? in
             if all.count > 10_000 { all = all.filter { !$0.value.isIdle(at: now) } }

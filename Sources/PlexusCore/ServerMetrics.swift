@@ -1,20 +1,21 @@
 import Metrics
 import Synchronization
 
-/// The server's own Prometheus metrics (besides Hummingbird's `hb_*` request metrics).
+/// The server's own Prometheus metrics (besides Hummingbird's `hb_*` request metrics),
+/// shared by the domain (ingest) and the transports (rejects by code).
 ///
 /// Handles are made once per label set and kept: making one asks the metrics backend to
 /// validate and look up the name under its lock, which on the live path (a few per device
 /// frame) cost more than the increment itself.
-enum ServerMetrics {
-    static func pointsIngested(_ n: Int, transport: String) {
+public enum ServerMetrics {
+    public static func pointsIngested(_ n: Int, transport: String) {
         counter("plexus_points_ingested_total", [("transport", transport)]).increment(by: n)
     }
     /// An error reply (HTTP) or error frame (WebSocket), by its code.
-    static func rejected(reason: String, transport: String) {
+    public static func rejected(reason: String, transport: String) {
         counter("plexus_rejects_total", [("reason", reason), ("transport", transport)]).increment()
     }
-    static func storeLatency(_ op: String, _ d: Duration) {
+    public static func storeLatency(_ op: String, _ d: Duration) {
         timer("plexus_store_seconds", [("op", op)]).recordNanoseconds(
             d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
     }

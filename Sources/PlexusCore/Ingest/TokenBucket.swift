@@ -1,11 +1,11 @@
 /// A token bucket with time passed in, so it is tested without a clock.
-struct TokenBucket: Sendable, Equatable {
-    let capacity: Double
-    let refillPerSecond: Double
-    private(set) var tokens: Double
+public struct TokenBucket: Sendable, Equatable {
+    public let capacity: Double
+    public let refillPerSecond: Double
+    public private(set) var tokens: Double
     private var last: Duration?
 
-    init(capacity: Double, refillPerSecond: Double) {
+    public init(capacity: Double, refillPerSecond: Double) {
         self.capacity = capacity
         self.refillPerSecond = refillPerSecond
         tokens = capacity
@@ -21,7 +21,7 @@ struct TokenBucket: Sendable, Equatable {
     }
 
     /// Takes one token at time `now` (any monotonic offset); false when empty.
-    mutating func take(at now: Duration, cost: Double = 1) -> Bool {
+    public mutating func take(at now: Duration, cost: Double = 1) -> Bool {
         refill(to: now)
         guard tokens >= cost else { return false }
         tokens -= cost
@@ -30,7 +30,7 @@ struct TokenBucket: Sendable, Equatable {
 
     /// Reserves the next token and says how long to wait for it (zero if there is one now).
     /// Successive reservations queue up behind each other.
-    mutating func reserve(at now: Duration) -> Duration {
+    public mutating func reserve(at now: Duration) -> Duration {
         refill(to: now)
         let base = max(now, last ?? now)
         if tokens >= 1 {
@@ -44,13 +44,13 @@ struct TokenBucket: Sendable, Equatable {
     }
 
     /// Seconds until one token is available.
-    var secondsUntilNext: Double { tokens >= 1 ? 0 : (1 - tokens) / refillPerSecond }
+    public var secondsUntilNext: Double { tokens >= 1 ? 0 : (1 - tokens) / refillPerSecond }
 }
 
 extension TokenBucket {
     /// Whether the bucket would be full at `now`: then it is the same as a new one, and
     /// forgetting it changes nothing for its sender.
-    func isFull(at now: Duration) -> Bool {
+    public func isFull(at now: Duration) -> Bool {
         guard let last, now > last else { return tokens >= capacity }
         let d = now - last
         let elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18

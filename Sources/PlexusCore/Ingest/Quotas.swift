@@ -1,6 +1,5 @@
-import HTTPTypes
-import PlexusModel
-import PlexusStorage
+public import PlexusModel
+public import PlexusStorage
 import Synchronization
 
 /// Per-organisation cardinality limits. Every distinct series (source, metric, tags,
@@ -26,7 +25,7 @@ public struct Quotas: Sendable {
 /// used are dropped and read again when needed). Counting happens before the write, so a
 /// write that then fails still counts until the next start: the limits are exact from the
 /// store's point of view only after a restart, and never too lax.
-final class CardinalityGuard: Sendable {
+public final class CardinalityGuard: Sendable {
     let store: any PlexusStore
     let quotas: Quotas
     let maxOrganizations: Int
@@ -44,7 +43,7 @@ final class CardinalityGuard: Sendable {
 
     private let state = Mutex(State())
 
-    init(store: any PlexusStore, quotas: Quotas, maxOrganizations: Int = 1_000) {
+    public init(store: any PlexusStore, quotas: Quotas, maxOrganizations: Int = 1_000) {
         self.store = store
         self.quotas = quotas
         self.maxOrganizations = maxOrganizations
@@ -66,8 +65,9 @@ final class CardinalityGuard: Sendable {
         var metric: String
     }
 
-    /// Throws ``APIError`` `CARDINALITY_LIMIT` (400) when the batch would pass a limit.
-    func admit(_ batch: IngestBatch, orgID: Int64) async throws {
+    /// Throws ``CoreError`` `CARDINALITY_LIMIT` (``CoreError/Kind/overLimit``) when the
+    /// batch would pass a limit.
+    public func admit(_ batch: IngestBatch, orgID: Int64) async throws {
         guard quotas.maxSeriesPerOrg > 0 || quotas.maxSourcesPerOrg > 0 || quotas.maxMetricsPerSource > 0 else { return }
         // The batch's distinct series, without the lock (a batch repeats a few series).
         var seen = Set<Int>()
@@ -126,14 +126,13 @@ final class CardinalityGuard: Sendable {
         }
     }
 
-    static func refusal(_ what: String, _ limit: Int, _ owner: String) -> APIError {
-        APIError(.badRequest, "CARDINALITY_LIMIT",
-                        "\(owner) has reached its limit of \(limit) \(what); ask the operator to raise it")
+    static func refusal(_ what: String, _ limit: Int, _ owner: String) -> CoreError {
+        CoreError(.overLimit, "CARDINALITY_LIMIT", "\(owner) has reached its limit of \(limit) \(what); ask the operator to raise it")
     }
 
     /// Drops what is known of an organisation (after data was deleted); read again on its
     /// next write.
-    func forget(orgID: Int64) {
+    public func forget(orgID: Int64) {
         _ = state.withLock { $0.orgs.removeValue(forKey: orgID) }
     }
 }

@@ -1,0 +1,109 @@
+import PlexusCore
+import PlexusModel
+import PlexusStorage
+import PlexusStorageSQLite
+import Synchronization
+import Testing
+
+/// The Ingestor on the real embedded store, with a live fan-out that writes down what it
+/// was shown (the hub's own rules are tested in the server's tests).
+@Suite("Ingestor: one order of rules for every transport")
+struct IngestorTests {
+    final class Shown: LiveFanout {
+        let published = Mutex<[(Int64, IngestBatch)]>([])
+        let recordings = Mutex<[String: String]>([:])
+        func publish(orgID: Int64, batch: IngestBatch, receivedAt: Int64) { published.withLock { $0.append((orgID, batch)) } }
+        func recording(orgID: Int64, sourceID: String) -> String? { recordings.withLock { $0["\(orgID)/\(sourceID)"] } }
+        var batches: [IngestBatch] { published.withLock { $0.map(\.1) } }
+    }
+
+    static let t0: Int64 = 1_699_999_980_000_000
+    static let all = TimeRange(start: 0, end: Int64.max / 4)
+
+    static func submission(_ json: String, org: Int64 = 1, forced: String? = nil, pacing: Ingestor.Pacing = .perRequest)
+        throws -> Ingestor.Submission {
+        let bytes = Array(json.utf8)
+        let options = IngestDecoder.Options(forcedSourceID: forced)
+        let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: options) }
+        return Ingestor.Submission(orgID: org, batch: batch, raw: bytes, options: options, receivedAt: t0, transport: .http,
+                                   pacing: pacing)
+    }
+
+    static func withIngestor(limiter: RateLimiter = RateLimiter(perSecond: 0, burst: 0), quotas: Quotas = Quotas(),
+                             _ body: (Ingestor, Shown, SQLiteStore) async throws -> Void) async throws {
+        try await SQLiteStore.withTemporary { store in
+            let shown = Shown()
+            let ingestor = Ingestor(store: store, live: shown, limiter: limiter,
+                                    cardinality: CardinalityGuard(store: store, quotas: quotas))
+            try await body(ingestor, shown, store)
+        }
+    }
+
+    @Test("a source being recorded: its untagged points join the session, live and on disk; tagged points keep theirs")
+    func recording() async throws {
+        try await Self.withIngestor { ingestor, shown, store in
+            shown.recordings.withLock { $0["1/rig"] = "rec-1" }
+            let stored = try await ingestor.ingest(Self.submission(
+                #"{"points":[{"metric":"a","value":1,"timestamp":1699999980},{"metric":"b","value":2,"session_id":"mine","timestamp":1699999980}]}"#,
+                forced: "rig"))
+            #expect(stored.points.map(\.sessionID) == ["rec-1", "mine"])
+            #expect(shown.batches.first?.points.map(\.sessionID) == ["rec-1", "mine"])
+            let inSession = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "rig", sessionID: "rec-1"), range: Self.all,
+                                                     limit: 10)
+            #expect(inSession.series.map(\.metric) == ["a"])
+            // Another organisation's source of the same name is not being recorded.
+            let other = try await ingestor.ingest(Self.submission(#"{"points":[{"metric":"a","value":1}]}"#, org: 2, forced: "rig"))
+            #expect(other.points.map(\.sessionID) == [nil])
+        }
+    }
+
+    @Test("over the request rate: refused with a retry time, nothing shown or stored; a paced connection is not counted")
+    func rate() async throws {
+        try await Self.withIngestor(limiter: RateLimiter(perSecond: 1, burst: 1)) { ingestor, shown, store in
+            let body = #"{"source_id":"s","points":[{"metric":"m","value":1,"timestamp":1699999980}]}"#
+            try await ingestor.ingest(Self.submission(body))
+            await #expect(throws: CoreError.rateLimited(retryAfterSeconds: 1)) { try await ingestor.ingest(Self.submission(body)) }
+            #expect(shown.batches.count == 1)
+            for _ in 0..<5 { try await ingestor.ingest(Self.submission(body, pacing: .pacedByConnection)) }
+            #expect(shown.batches.count == 6)
+            let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "s"), range: Self.all, limit: 100)
+            #expect(r.series.first?.values.count == 6)
+        }
+    }
+
+    @Test("over a cardinality quota: refused whole, for that organisation only; nothing shown or stored")
+    func cardinality() async throws {
+        var quotas = Quotas()
+        quotas.maxSeriesPerOrg = 2
+        try await Self.withIngestor(quotas: quotas) { ingestor, shown, store in
+            try await ingestor.ingest(Self.submission(#"{"source_id":"s","points":[{"metric":"a","value":1},{"metric":"b","value":1}]}"#))
+            let third = try Self.submission(#"{"source_id":"s","points":[{"metric":"a","value":2},{"metric":"c","value":1}]}"#)
+            do {
+                try await ingestor.ingest(third)
+                Issue.record("a third series was admitted")
+            } catch let e as CoreError {
+                #expect(e.kind == .overLimit && e.code == "CARDINALITY_LIMIT")
+            }
+            #expect(shown.batches.count == 1)
+            #expect(try await store.metrics(orgID: 1, sourceID: "s") == ["a", "b"])
+            let a = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "s", metrics: ["a"]), range: Self.all, limit: 10)
+            #expect(a.series.first?.values == [.number(1)])  // nothing of the refused batch
+            try await ingestor.ingest(Self.submission(#"{"source_id":"s","points":[{"metric":"c","value":1}]}"#, org: 2))
+        }
+    }
+
+    @Test("an empty batch is accepted and touches nothing; admit then store is the same as ingest")
+    func emptyAndSplit() async throws {
+        try await Self.withIngestor { ingestor, shown, store in
+            let empty = try await ingestor.admit(Self.submission(#"{"points":[]}"#))
+            #expect(empty.entry == nil && shown.batches.isEmpty)
+            let admitted = try await ingestor.admit(Self.submission(#"{"source_id":"d","points":[{"metric":"m","value":1}]}"#))
+            // Shown before it is durable (a live view never waits for the disk) …
+            #expect(shown.batches.count == 1)
+            #expect(try await store.sources(orgID: 1).isEmpty)
+            // … and stored by the second step.
+            try await ingestor.store([try #require(admitted.entry)], transport: .ws)
+            #expect(try await store.sources(orgID: 1).map(\.sourceID) == ["d"])
+        }
+    }
+}
