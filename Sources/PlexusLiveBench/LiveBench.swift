@@ -167,30 +167,59 @@ struct LiveBench {
                         result.withLock { $0.dropped += Int(f?.numbers["dropped_points"] ?? 0) }
                         continue
                     }
-                    let bodies: [String]
-                    if text.hasPrefix(#"{"type":"telemetry_batch""#) {
-                        guard let sources = bytes.withUnsafeBytes({ LiveFrame.batchSources($0) }) else { continue }
-                        bodies = sources
-                    } else if text.hasPrefix(#"{"type":"telemetry""#) {
-                        bodies = [text]
-                    } else {
-                        continue
-                    }
-                    var points: [Point] = []
-                    for body in bodies {
-                        let b = Array(body.utf8)
-                        if let batch = try? b.withUnsafeBytes({ try IngestDecoder.decode($0) }) { points += batch.points }
-                    }
+                    guard text.hasPrefix(#"{"type":"telemetry"#) else { continue }
+                    let stamps = bytes.withUnsafeBytes { Self.timestamps($0) }
                     result.withLock { r in
                         r.frames += 1
-                        r.received += points.count
-                        for p in points { if let t = p.timestamp { r.latencies.append(now - Double(t) / 1_000) } }
+                        r.received += stamps.count
+                        for t in stamps { r.latencies.append(now - t) }
                     }
                 }
                 group.cancelAll()
             }
         }
         return result.withLock { $0 }
+    }
+
+    /// Every point's timestamp (ms) in a live `telemetry` or `telemetry_batch` frame, found
+    /// by scanning for `"timestamp":`. The frame is the server's own encoding
+    /// (`JSONWriter.point`: exactly one such key per point, and the bench's metric names and
+    /// values never contain it), and a scan costs the load generator a fraction of a full
+    /// decode: it shares this machine with the server it measures.
+    static func timestamps(_ bytes: UnsafeRawBufferPointer) -> [Double] {
+        let key = Array(#""timestamp":"#.utf8)
+        var out: [Double] = []
+        var i = 0
+        let n = bytes.count
+        while i + key.count < n {
+            guard bytes[i] == key[0], bytes[i + 1] == key[1], bytes[i + 2] == key[2] else {
+                i += 1
+                continue
+            }
+            var k = 3
+            while k < key.count, bytes[i + k] == key[k] { k += 1 }
+            guard k == key.count else {
+                i += 1
+                continue
+            }
+            var j = i + key.count
+            var value = 0.0, scale = 0.0
+            while j < n {
+                let c = bytes[j]
+                if c >= 48 && c <= 57 {
+                    value = value * 10 + Double(c - 48)
+                    if scale > 0 { scale *= 10 }
+                } else if c == UInt8(ascii: ".") {
+                    scale = 1
+                } else {
+                    break
+                }
+                j += 1
+            }
+            out.append(scale > 0 ? value / scale : value)
+            i = j
+        }
+        return out
     }
 
     static func storedCount(_ o: Options) async throws -> Int {
