@@ -1,21 +1,13 @@
+import PlexusCore
 import Crypto
 public import PlexusStorage
 
 /// Creating and checking `plx_` keys. Keys are 32 base62 characters from the system
 /// CSPRNG; only their SHA-256 is stored.
 public enum APIKeys {
-    static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+    static let alphabet = RandomText.alphabet
 
-    public static func randomBase62(_ n: Int) -> String {
-        var rng = SystemRandomNumberGenerator()  // getrandom(2): cryptographically secure
-        var out = [UInt8]()
-        out.reserveCapacity(n)
-        while out.count < n {
-            let b = UInt8.random(in: 0...255, using: &rng)
-            if b < 248 { out.append(alphabet[Int(b % 62)]) }  // reject to avoid modulo bias
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func randomBase62(_ n: Int) -> String { RandomText.base62(n) }
 
     public static func generate() -> String { "plx_" + randomBase62(32) }
 

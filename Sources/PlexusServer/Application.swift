@@ -66,6 +66,8 @@ struct ServerState: Sendable {
     let hub: Hub
     /// Every transport's way in for telemetry (limits, recording, live, durable, metrics).
     let ingestor: Ingestor
+    /// Every session rule (HTTP sessions, recordings started and stopped by commands).
+    let recorder: Recorder
     var cardinality: CardinalityGuard { ingestor.cardinality }
 }
 
@@ -82,7 +84,8 @@ public func buildApplication(
             store: store, live: hub,
             limiter: RateLimiter(perSecond: configuration.sourceRequestsPerSecond, burst: configuration.sourceRequestsPerSecond * 2,
                                  orgPerSecond: configuration.orgRequestsPerSecond),
-            cardinality: CardinalityGuard(store: store, quotas: configuration.quotas)))
+            cardinality: CardinalityGuard(store: store, quotas: configuration.quotas)),
+        recorder: Recorder(store: store, live: hub))
     let gateway = Gateway(state: state)
     let router = Router(context: PlexusRequestContext.self)
     router.add(middleware: CORSMiddleware(

@@ -32,17 +32,8 @@ struct GatewayRoutes {
                     w.rawBytes(frame)
                     w.raw("}")
                 }
-            } catch Gateway.ControlError.unknownCommand(let c) {
-                throw APIError.badRequest("command must be one of: " + ControlCommand.allCases.map(\.rawValue).joined(separator: ", ")
-                    + " (got \(c.prefix(64)))")
-            } catch Gateway.ControlError.offline(let s) {
-                throw APIError(.conflict, "DEVICE_OFFLINE", "device \(s) is not connected")
-            } catch Gateway.ControlError.unknown(let s) {
-                throw APIError(.notFound, "DEVICE_UNKNOWN", "no device named \(s) in this organisation")
-            } catch Gateway.ControlError.busy(let s) {
-                throw APIError.unavailable("device \(s) is not reading its messages")
-            } catch Gateway.ControlError.invalid(let m) {
-                throw APIError.badRequest(m)
+            } catch let e as Gateway.ControlError {
+                throw e.apiError
             }
         }
         // plexus-python's `plexus whoami` and `plexus start` (0.1.0) check keys here.

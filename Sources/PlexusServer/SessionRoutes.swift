@@ -53,119 +53,64 @@ struct SessionRoutes {
         w.raw("}")
     }
 
-    static func generateID(now: Int64) -> String {
-        "session_\(now / 1_000_000)_" + APIKeys.randomBase62(8).lowercased()
+    /// Reads a session body (`POST` and `PATCH`) into checked fields.
+    static func fields(_ body: [String: Any]) throws -> SessionFields {
+        var f = SessionFields()
+        func present(_ k: String) -> Any? { body[k].flatMap { $0 is NSNull ? nil : $0 } }
+        if let n = present("name") {
+            guard let name = n as? String, !name.isEmpty, name.utf8.count <= 200 else {
+                throw APIError.badRequest("name must be a string of 1-200 bytes")
+            }
+            f.name = name
+        }
+        if let v = present("source_id") {
+            guard let src = v as? String, Identifier.isValidSourceID(src) else {
+                throw APIError.badRequest("source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
+            }
+            f.sourceID = src
+        }
+        if let v = present("status") {
+            guard let raw = v as? String, let st = SessionStatus(rawValue: raw) else {
+                throw APIError.badRequest("status must be one of active, completed, aborted")
+            }
+            f.status = st
+        }
+        if let v = present("session_id") {
+            guard let id = v as? String, !id.isEmpty, id.utf8.count <= Limits.maxSessionIDBytes,
+                  !Identifier.hasControlCharacters(id) else {
+                throw APIError.badRequest("session_id must be a string of 1-256 bytes without control characters")
+            }
+            f.sessionID = id
+        }
+        do {
+            if let v = present("tags") { f.tags = try JSONBody.canonical(v) }
+            if let v = present("metadata") { f.metadata = try JSONBody.canonical(v) }
+        } catch {
+            throw APIError.badRequest("tags and metadata must be objects")
+        }
+        f.startedAt = try Self.time(present("started_at"), "started_at")
+        f.endedAt = try Self.time(present("ended_at"), "ended_at")
+        return f
     }
 
-    /// The fields a session body may carry, validated.
-    struct SessionFields {
-        var name: String?
-        var sourceID: String?
-        var status: SessionStatus?
-        var sessionID: String?
-        var tags: String?
-        var metadata: String?
-        var startedAt: Int64?
-        var endedAt: Int64?
-
-        init(_ body: [String: Any]) throws {
-            func present(_ k: String) -> Any? { body[k].flatMap { $0 is NSNull ? nil : $0 } }
-            if let n = present("name") {
-                guard let name = n as? String, !name.isEmpty, name.utf8.count <= 200 else {
-                    throw APIError.badRequest("name must be a string of 1-200 bytes")
-                }
-                self.name = name
-            }
-            if let v = present("source_id") {
-                guard let src = v as? String, Identifier.isValidSourceID(src) else {
-                    throw APIError.badRequest("source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
-                }
-                sourceID = src
-            }
-            if let v = present("status") {
-                guard let raw = v as? String, let st = SessionStatus(rawValue: raw) else {
-                    throw APIError.badRequest("status must be one of active, completed, aborted")
-                }
-                status = st
-            }
-            if let v = present("session_id") {
-                guard let id = v as? String, !id.isEmpty, id.utf8.count <= Limits.maxSessionIDBytes,
-                      !Identifier.hasControlCharacters(id) else {
-                    throw APIError.badRequest("session_id must be a string of 1-256 bytes without control characters")
-                }
-                sessionID = id
-            }
-            do {
-                if let v = present("tags") { tags = try JSONBody.canonical(v) }
-                if let v = present("metadata") { metadata = try JSONBody.canonical(v) }
-            } catch {
-                throw APIError.badRequest("tags and metadata must be objects")
-            }
-            startedAt = try Self.time(present("started_at"), "started_at")
-            endedAt = try Self.time(present("ended_at"), "ended_at")
+    /// ISO-8601 text or a Unix number (seconds, or ms when >= 1e12).
+    static func time(_ v: Any?, _ field: String) throws -> Int64? {
+        guard let v else { return nil }
+        let t: Int64?
+        switch v {
+        case let s as String: t = Times.parse(s)
+        case let n as NSNumber where !(v is Bool): t = Timestamp.micros(fromWire: n.doubleValue)
+        default: t = nil
         }
-
-        /// ISO-8601 text or a Unix number (seconds, or ms when >= 1e12).
-        static func time(_ v: Any?, _ field: String) throws -> Int64? {
-            guard let v else { return nil }
-            let t: Int64?
-            switch v {
-            case let s as String: t = Times.parse(s)
-            case let n as NSNumber where !(v is Bool): t = Timestamp.micros(fromWire: n.doubleValue)
-            default: t = nil
-            }
-            guard let t else { throw APIError.badRequest("\(field) must be ISO-8601 or a Unix time, " + Timestamp.rangeMessage) }
-            return t
-        }
+        guard let t else { throw APIError.badRequest("\(field) must be ISO-8601 or a Unix time, " + Timestamp.rangeMessage) }
+        return t
     }
 
     func create(_ request: Request) async throws -> Response {
         let p = try await state.auth.authenticate(request.head, scope: .write)
-        let f = try SessionFields(try await JSONBody.object(request))
-        let now = state.config.now()
-        guard let name = f.name else { throw APIError.badRequest("name is required") }
-        guard let source = f.sourceID else { throw APIError.badRequest("source_id is required") }
-        let status = f.status ?? .active
-        if status == .active && f.endedAt != nil { throw APIError.badRequest("an active session has no ended_at") }
-        var startedAt = f.startedAt ?? now
-        var endedAt = f.endedAt
-        if let end = endedAt, end < startedAt {
-            guard f.startedAt == nil else { throw APIError.badRequest("ended_at must be after started_at") }
-            startedAt = end  // a retrospective session: the defaulted start moves back
-        }
-        if status != .active && endedAt == nil { endedAt = max(now, startedAt) }
-        let id = f.sessionID ?? Self.generateID(now: now)
-        let record = SessionRecord(
-            orgID: p.orgID, sessionID: id, name: name, sourceID: source, status: status, tags: f.tags ?? "{}",
-            metadata: f.metadata ?? "{}", startedAt: startedAt, startedAtExplicit: f.startedAt != nil, endedAt: endedAt,
-            createdAt: now)
-        let (stored, created) = try await state.store.createSession(record)
-        if created { return Reply.json(status: .created) { w in Self.write(stored, to: &w) } }
-        if stored.createdByData && stored.sourceID == source {
-            // Points named this session first; this request gives it its name and details.
-            var claimed = stored
-            claimed.name = name
-            claimed.status = status
-            claimed.tags = record.tags
-            claimed.metadata = record.metadata
-            claimed.createdByData = false
-            if let s = f.startedAt { (claimed.startedAt, claimed.startedAtExplicit) = (s, true) }
-            if status != .active {
-                let end = f.endedAt ?? max(now, claimed.startedAt)
-                try await checkEnd(end, &claimed)
-                claimed.endedAt = end
-            } else {
-                claimed.endedAt = nil
-            }
-            try await state.store.updateSession(claimed)
-            return Reply.json { w in Self.write(claimed, to: &w) }
-        }
-        // Idempotent: the same body again is fine; anything different is a conflict.
-        let same = stored.name == name && stored.sourceID == source && stored.status == status && stored.tags == record.tags
-            && stored.metadata == record.metadata && (f.startedAt == nil || stored.startedAt == f.startedAt)
-            && (f.endedAt == nil || stored.endedAt == f.endedAt)
-        guard same else { throw APIError.conflict("session \(id) already exists with different fields") }
-        return Reply.json { w in Self.write(stored, to: &w) }
+        let f = try Self.fields(try await JSONBody.object(request))
+        let (session, created) = try await state.recorder.create(orgID: p.orgID, f, at: state.config.now())
+        return Reply.json(status: created ? .created : .ok) { w in Self.write(session, to: &w) }
     }
 
     func list(_ request: Request) async throws -> Response {
@@ -201,55 +146,9 @@ struct SessionRoutes {
 
     func update(_ request: Request, _ id: String) async throws -> Response {
         let p = try await state.auth.authenticate(request.head, scope: .write)
-        let f = try SessionFields(try await JSONBody.object(request))
-        var s = try await find(p.orgID, id)
-        if let src = f.sourceID, src != s.sourceID { throw APIError.badRequest("source_id of a session cannot change") }
-        if let other = f.sessionID, other != id { throw APIError.badRequest("session_id of a session cannot change") }
-        if f.startedAt != nil { throw APIError.badRequest("started_at cannot change; create the session with it") }
-        if f.status == .active && f.endedAt != nil { throw APIError.badRequest("an active session has no ended_at") }
-        let now = state.config.now()
-        if let name = f.name { s.name = name }
-        if let tags = f.tags { s.tags = tags }
-        if let metadata = f.metadata { s.metadata = metadata }
-        s.createdByData = false
-        var status = f.status
-        if let end = f.endedAt {
-            // Only a request that also ends the session (the spec's own `PATCH` example)
-            // may move a provisional start back to `ended_at`; `ended_at` alone before the
-            // start is refused.
-            try await checkEnd(end, &s, mayMoveStart: status != nil && status != .active)
-            s.endedAt = end
-            if status == nil && s.status == .active { status = .completed }  // ended_at alone ends it
-        }
-        if let status {
-            s.status = status
-            if status == .active {
-                s.endedAt = nil
-            } else if s.endedAt == nil {
-                try await checkEnd(now, &s)
-                s.endedAt = now
-            }
-        }
-        try await state.store.updateSession(s)
-        return Reply.json { w in Self.write(s, to: &w) }
-    }
-
-    /// `ended_at` may not precede an explicit start or the session's first point. A start
-    /// nobody gave (the creation time) is provisional: it moves back to the first point, or
-    /// to `ended_at` for a session that has no data yet (the spec's own example ends a
-    /// just-created session at a date in the past).
-    func checkEnd(_ end: Int64, _ s: inout SessionRecord, mayMoveStart: Bool = true) async throws {
-        if s.startedAtExplicit || (!mayMoveStart && end < s.startedAt) {
-            guard end >= s.startedAt else { throw APIError.badRequest("ended_at must be after started_at") }
-            return
-        }
-        let summary = try await state.store.sessionSummary(orgID: s.orgID, sessionID: s.sessionID)
-        if let first = summary.firstTimestamp {
-            guard end >= first else { throw APIError.badRequest("ended_at must be after started_at (the session's first point)") }
-            s.startedAt = min(s.startedAt, first)
-        } else {
-            s.startedAt = min(s.startedAt, end)
-        }
+        let f = try Self.fields(try await JSONBody.object(request))
+        let session = try await state.recorder.update(orgID: p.orgID, sessionID: id, f, at: state.config.now())
+        return Reply.json { w in Self.write(session, to: &w) }
     }
 
     func delete(_ request: Request, _ id: String) async throws -> Response {

@@ -173,3 +173,34 @@ public struct SeriesIdentity: Sendable, Hashable {
         self.numeric = numeric
     }
 }
+
+/// What ``PlexusStore/startRecording(_:)`` did.
+public struct RecordingStart: Sendable, Hashable {
+    /// The session as stored.
+    public var session: SessionRecord
+    public var created: Bool
+    /// The session the source was recorded into before, if another one.
+    public var previous: String?
+    /// Whether the start completed ``previous`` (it was still active).
+    public var completedPrevious: Bool
+
+    public init(session: SessionRecord, created: Bool, previous: String?, completedPrevious: Bool) {
+        self.session = session
+        self.created = created
+        self.previous = previous
+        self.completedPrevious = completedPrevious
+    }
+}
+
+/// What ``PlexusStore/stopRecording(orgID:sourceID:alsoSessionID:at:)`` did.
+public struct RecordingStop: Sendable, Hashable {
+    /// The session the source was being recorded into, if any.
+    public var stopped: String?
+    /// The sessions it completed, sorted.
+    public var completed: [String]
+
+    public init(stopped: String?, completed: [String]) {
+        self.stopped = stopped
+        self.completed = completed
+    }
+}

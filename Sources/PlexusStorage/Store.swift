@@ -121,9 +121,21 @@ public protocol PlexusStore: Sendable {
 
     // MARK: Recordings
 
-    /// The session a source is being recorded into (server-side `start_session`), kept
-    /// so a restart resumes it; nil clears it.
-    func setRecording(orgID: Int64, sourceID: String, sessionID: String?) async throws
+    // A source's recording (server-side `start_session`) is kept so a restart resumes it.
+    // Each change is one transaction: the session and the recording never disagree.
+
+    /// Starts recording `session.sourceID` into `session`: inserts it (or, when a session
+    /// with its id exists, requires it to be this source's and active, else `.conflict`),
+    /// points the source's recording at it, and completes the session it was recorded into
+    /// before (ended at `session.startedAt`, never before its own start) if that was active.
+    func startRecording(_ session: SessionRecord) async throws -> RecordingStart
+    /// Undoes a start whose command never reached the device: the recording goes back to
+    /// the previous session (reopened if the start completed it), and a session the start
+    /// created is aborted at `at`.
+    func undoRecordingStart(_ start: RecordingStart, at: Int64) async throws
+    /// Stops a source's recording: clears it and completes, at `at`, the session it
+    /// recorded into and `alsoSessionID` when that one is this source's and active.
+    func stopRecording(orgID: Int64, sourceID: String, alsoSessionID: String?, at: Int64) async throws -> RecordingStop
     /// Every active recording: (organisation, source, session).
     func recordings() async throws -> [(orgID: Int64, sourceID: String, sessionID: String)]
 

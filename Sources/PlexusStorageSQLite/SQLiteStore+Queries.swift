@@ -520,13 +520,17 @@ extension SQLiteStore {
                     arguments: [s.orgID, s.sessionID]).map(Self.session) {
                     return (existing, false)
                 }
-                try db.execute(sql: """
-                    INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [s.orgID, s.sessionID, s.name, s.sourceID, s.status.rawValue, s.tags, s.metadata,
-                                     s.startedAt, s.startedAtExplicit ? 1 : 0, s.endedAt, s.createdAt, s.createdByData ? 1 : 0])
+                try Self.insert(s, db)
                 return (s, true)
             }
         }
+    }
+
+    static func insert(_ s: SessionRecord, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [s.orgID, s.sessionID, s.name, s.sourceID, s.status.rawValue, s.tags, s.metadata,
+                             s.startedAt, s.startedAtExplicit ? 1 : 0, s.endedAt, s.createdAt, s.createdByData ? 1 : 0])
     }
 
     public func session(orgID: Int64, sessionID: String) async throws -> SessionRecord? {
@@ -658,15 +662,89 @@ extension SQLiteStore {
 }
 
 extension SQLiteStore {
-    public func setRecording(orgID: Int64, sourceID: String, sessionID: String?) async throws {
-        try await pool.write { db in
-            if let sessionID {
+    public func startRecording(_ s: SessionRecord) async throws -> RecordingStart {
+        try await readable()
+        return try await translate {
+            try await pool.write { db -> RecordingStart in
+                var created = false
+                var stored = s
+                if let existing = try Row.fetchOne(db, sql:
+                    "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
+                    arguments: [s.orgID, s.sessionID]).map(Self.session) {
+                    guard existing.sourceID == s.sourceID, existing.status == .active else {
+                        throw StoreError(.conflict, "session \(s.sessionID) already exists")
+                    }
+                    stored = existing
+                } else {
+                    try Self.insert(s, db)
+                    created = true
+                }
+                let previous = try String.fetchOne(db, sql: "SELECT session_id FROM recordings WHERE org_id = ? AND source_id = ?",
+                                                   arguments: [s.orgID, s.sourceID])
                 try db.execute(sql: "INSERT OR REPLACE INTO recordings (org_id, source_id, session_id) VALUES (?, ?, ?)",
-                               arguments: [orgID, sourceID, sessionID])
-            } else {
-                try db.execute(sql: "DELETE FROM recordings WHERE org_id = ? AND source_id = ?", arguments: [orgID, sourceID])
+                               arguments: [s.orgID, s.sourceID, s.sessionID])
+                var completedPrevious = false
+                if let previous, previous != s.sessionID {
+                    completedPrevious = try Self.complete(orgID: s.orgID, sessionID: previous, sourceID: nil, at: s.startedAt, db)
+                }
+                return RecordingStart(session: stored, created: created, previous: previous == s.sessionID ? nil : previous,
+                                      completedPrevious: completedPrevious)
             }
         }
+    }
+
+    public func undoRecordingStart(_ start: RecordingStart, at: Int64) async throws {
+        let s = start.session
+        try await translate {
+            try await pool.write { db in
+                if start.created {
+                    try db.execute(sql: """
+                        UPDATE sessions SET status = 'aborted', ended_at = MAX(?, started_at)
+                        WHERE org_id = ? AND session_id = ? AND status = 'active'
+                        """, arguments: [at, s.orgID, s.sessionID])
+                }
+                if let previous = start.previous {
+                    try db.execute(sql: "INSERT OR REPLACE INTO recordings (org_id, source_id, session_id) VALUES (?, ?, ?)",
+                                   arguments: [s.orgID, s.sourceID, previous])
+                    if start.completedPrevious {
+                        try db.execute(sql: "UPDATE sessions SET status = 'active', ended_at = NULL WHERE org_id = ? AND session_id = ?",
+                                       arguments: [s.orgID, previous])
+                    }
+                } else {
+                    try db.execute(sql: "DELETE FROM recordings WHERE org_id = ? AND source_id = ? AND session_id = ?",
+                                   arguments: [s.orgID, s.sourceID, s.sessionID])
+                }
+            }
+        }
+    }
+
+    public func stopRecording(orgID: Int64, sourceID: String, alsoSessionID: String?, at: Int64) async throws -> RecordingStop {
+        try await readable()
+        return try await translate {
+            try await pool.write { db -> RecordingStop in
+                let stopped = try String.fetchOne(db, sql: "SELECT session_id FROM recordings WHERE org_id = ? AND source_id = ?",
+                                                  arguments: [orgID, sourceID])
+                try db.execute(sql: "DELETE FROM recordings WHERE org_id = ? AND source_id = ?", arguments: [orgID, sourceID])
+                var completed: [String] = []
+                for id in Set([stopped, alsoSessionID].compactMap { $0 }).sorted()
+                where try Self.complete(orgID: orgID, sessionID: id, sourceID: sourceID, at: at, db) {
+                    completed.append(id)
+                }
+                return RecordingStop(stopped: stopped, completed: completed)
+            }
+        }
+    }
+
+    /// Completes an active session at `at` (never before its start); true if it did.
+    private static func complete(orgID: Int64, sessionID: String, sourceID: String?, at: Int64, _ db: Database) throws -> Bool {
+        var sql = "UPDATE sessions SET status = 'completed', ended_at = MAX(?, started_at) WHERE org_id = ? AND session_id = ? AND status = 'active'"
+        var args: StatementArguments = [at, orgID, sessionID]
+        if let sourceID {
+            sql += " AND source_id = ?"
+            _ = args.append(contentsOf: [sourceID])
+        }
+        try db.execute(sql: sql, arguments: args)
+        return db.changesCount > 0
     }
 
     public func recordings() async throws -> [(orgID: Int64, sourceID: String, sessionID: String)] {

@@ -31,7 +31,7 @@ public enum StoreConformance {
         Check(name: "points without a timestamp get the receive time", run: receiveTime),
         Check(name: "batches appended together are all stored, in their order", run: appendTogether),
         Check(name: "device names: claims are per install, suffixed, concurrent-safe", run: deviceClaims),
-        Check(name: "recordings are kept until cleared", run: recordings),
+        Check(name: "recordings: start, undo and stop are each one step; session and recording never disagree", run: recordings),
         Check(name: "accounts: first owner, new organisations, invites, login sessions", run: accounts),
         Check(name: "accounts: invite-only sign-up admits only the first person", run: firstOnly),
     ]
@@ -122,13 +122,44 @@ public enum StoreConformance {
     }
 
     static func recordings(_ store: any PlexusStore) async throws {
-        try await store.setRecording(orgID: 1, sourceID: "arm", sessionID: "rec-1")
-        try await store.setRecording(orgID: 1, sourceID: "leg", sessionID: "rec-2")
-        try await store.setRecording(orgID: 1, sourceID: "arm", sessionID: "rec-3")
-        let all = try await store.recordings().map { "\($0.orgID)/\($0.sourceID)/\($0.sessionID)" }
-        #expect(all == ["1/arm/rec-3", "1/leg/rec-2"])
-        try await store.setRecording(orgID: 1, sourceID: "arm", sessionID: nil)
+        func active(_ id: String, _ source: String = "arm", at: Int64 = t0) -> SessionRecord {
+            SessionRecord(orgID: 1, sessionID: id, name: id, sourceID: source, status: .active, startedAt: at, createdAt: at)
+        }
+        let first = try await store.startRecording(active("rec-1"))
+        #expect(first.created && first.previous == nil && !first.completedPrevious)
+        _ = try await store.startRecording(active("rec-2", "leg"))
+        // A second start moves the recording and completes the first session, in one step.
+        let second = try await store.startRecording(active("rec-3", at: t0 + 5_000_000))
+        #expect(second.previous == "rec-1" && second.completedPrevious)
+        let rec1 = try await store.session(orgID: 1, sessionID: "rec-1")
+        #expect(rec1?.status == .completed && rec1?.endedAt == t0 + 5_000_000)
+        #expect(try await store.recordings().map { "\($0.orgID)/\($0.sourceID)/\($0.sessionID)" } == ["1/arm/rec-3", "1/leg/rec-2"])
+        // The same id again is the same recording (idempotent); another source's or an
+        // ended session's id is a conflict, and nothing changes.
+        let again = try await store.startRecording(active("rec-3", at: t0 + 6_000_000))
+        #expect(!again.created && again.previous == nil && again.session.startedAt == t0 + 5_000_000)
+        await #expect(throws: StoreError.self) { _ = try await store.startRecording(active("rec-2")) }
+        await #expect(throws: StoreError.self) { _ = try await store.startRecording(active("rec-1")) }
+        #expect(try await store.recordings().map(\.sessionID) == ["rec-3", "rec-2"])
+        // A start whose command never arrived is undone: the previous recording is back,
+        // reopened, and the new session is aborted.
+        let failed = try await store.startRecording(active("rec-4", at: t0 + 7_000_000))
+        try await store.undoRecordingStart(failed, at: t0 + 7_000_001)
+        #expect(try await store.session(orgID: 1, sessionID: "rec-4")?.status == .aborted)
+        let reopened = try await store.session(orgID: 1, sessionID: "rec-3")
+        #expect(reopened?.status == .active && reopened?.endedAt == nil)
+        #expect(try await store.recordings().map(\.sessionID) == ["rec-3", "rec-2"])
+        // Stop: clears the recording, completes it and a named session of the same source,
+        // never another source's.
+        _ = try await store.createSession(active("manual"))
+        let stop = try await store.stopRecording(orgID: 1, sourceID: "arm", alsoSessionID: "manual", at: t0 + 9_000_000)
+        #expect(stop == RecordingStop(stopped: "rec-3", completed: ["manual", "rec-3"]))
+        let other = try await store.stopRecording(orgID: 1, sourceID: "arm", alsoSessionID: "rec-2", at: t0 + 9_000_000)
+        #expect(other == RecordingStop(stopped: nil, completed: []))
+        #expect(try await store.session(orgID: 1, sessionID: "rec-2")?.status == .active)
         #expect(try await store.recordings().map(\.sessionID) == ["rec-2"])
+        // Another organisation's source of the same name is its own.
+        #expect(try await store.stopRecording(orgID: 2, sourceID: "leg", alsoSessionID: nil, at: t0).stopped == nil)
     }
 
     static func deviceClaims(_ store: any PlexusStore) async throws {

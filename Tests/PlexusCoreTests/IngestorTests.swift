@@ -14,6 +14,9 @@ struct IngestorTests {
         let recordings = Mutex<[String: String]>([:])
         func publish(orgID: Int64, batch: IngestBatch, receivedAt: Int64) { published.withLock { $0.append((orgID, batch)) } }
         func recording(orgID: Int64, sourceID: String) -> String? { recordings.withLock { $0["\(orgID)/\(sourceID)"] } }
+        func setRecording(orgID: Int64, sourceID: String, sessionID: String?) {
+            recordings.withLock { $0["\(orgID)/\(sourceID)"] = sessionID }
+        }
         var batches: [IngestBatch] { published.withLock { $0.map(\.1) } }
     }
 

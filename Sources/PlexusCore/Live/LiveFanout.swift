@@ -9,4 +9,6 @@ public protocol LiveFanout: Sendable {
     func publish(orgID: Int64, batch: IngestBatch, receivedAt: Int64)
     /// The session the server is recording for a source (`start_session`), if any.
     func recording(orgID: Int64, sourceID: String) -> String?
+    /// Mirrors a recording change the ``Recorder`` made in the store (nil: none).
+    func setRecording(orgID: Int64, sourceID: String, sessionID: String?)
 }

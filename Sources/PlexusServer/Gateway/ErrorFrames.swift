@@ -1,3 +1,4 @@
+import HTTPTypes
 import PlexusCore
 import PlexusModel
 
@@ -11,5 +12,40 @@ extension OutboundFrame {
         case .rateLimited, .unavailable: error(code: e.code, message: e.message)
         default: error(code: e.code, message: e.message, seq: seq)
         }
+    }
+}
+
+extension Gateway.ControlError {
+    var message: String {
+        switch self {
+        case .offline(let s): "device \(s) is not connected"
+        case .unknown(let s): "no device named \(s) in this organisation"
+        case .busy(let s): "device \(s) is not reading its messages"
+        case .unknownCommand(let c):
+            "command must be one of: " + ControlCommand.allCases.map(\.rawValue).joined(separator: ", ") + " (got \(c.prefix(64)))"
+        case .invalid(let m): m
+        }
+    }
+
+    /// The one mapping of a refused command to its replies. Over HTTP
+    /// (`POST /v1/sources/{id}/commands`), docs/http-api.md:
+    var apiError: APIError {
+        switch self {
+        case .offline: APIError(.conflict, "DEVICE_OFFLINE", message)
+        case .unknown: APIError(.notFound, "DEVICE_UNKNOWN", message)
+        case .busy: APIError.unavailable(message)
+        case .unknownCommand, .invalid: APIError.badRequest(message)
+        }
+    }
+
+    /// … and as the `error` frame a dashboard gets, docs/websocket-api.md.
+    func frame(source: String) -> [UInt8] {
+        let code = switch self {
+        case .offline: "DEVICE_OFFLINE"
+        case .unknown: "DEVICE_UNKNOWN"
+        case .busy: "DEVICE_BUSY"
+        case .unknownCommand, .invalid: "INVALID_MESSAGE"
+        }
+        return OutboundFrame.error(code: code, message: message, sourceID: source)
     }
 }

@@ -210,19 +210,9 @@ extension Gateway {
     }
 
     static func controlErrorFrame(_ error: any Error, source: String) -> [UInt8] {
-        switch error {
-        case ControlError.offline(let s):
-            return OutboundFrame.error(code: "DEVICE_OFFLINE", message: "device \(s) is not connected", sourceID: source)
-        case ControlError.unknown(let s):
-            return OutboundFrame.error(code: "DEVICE_UNKNOWN", message: "no device named \(s) in this organisation", sourceID: source)
-        case ControlError.busy(let s):
-            return OutboundFrame.error(code: "DEVICE_BUSY", message: "device \(s) is not reading its messages", sourceID: source)
-        case ControlError.unknownCommand(let c):
-            return OutboundFrame.error(code: "INVALID_MESSAGE", message: "unknown command \(c)", sourceID: source)
-        case ControlError.invalid(let m):
-            return OutboundFrame.error(code: "INVALID_MESSAGE", message: m, sourceID: source)
-        default:
+        guard let e = error as? ControlError else {
             return OutboundFrame.error(code: "INTERNAL_ERROR", message: "internal error", sourceID: source)
         }
+        return e.frame(source: source)
     }
 }

@@ -351,8 +351,8 @@ final class Gateway: Sendable {
     }
 
     /// Sends a spec control message to a device as a top-level frame. Recording commands
-    /// also create and complete the session on the server, so recording does not depend
-    /// on the device confirming. Returns the frame that was sent.
+    /// also create and complete the session on the server (``Recorder``), so recording does
+    /// not depend on the device confirming. Returns the frame that was sent.
     @discardableResult
     func control(orgID: Int64, sourceID: String, command: String, fields: [String: String]) async throws -> [UInt8] {
         guard let cmd = ControlCommand(rawValue: command) else { throw ControlError.unknownCommand(command) }
@@ -363,74 +363,46 @@ final class Gateway: Sendable {
             throw known ? ControlError.offline(sourceID) : ControlError.unknown(sourceID)
         }
         let now = state.config.now()
+        // A session_id the command names must be valid whatever the command.
+        var named: String?
+        if let raw = fields["session_id"] {
+            do {
+                named = try Recorder.validSessionID(PlexusValue(jsonText: raw))
+            } catch let e as CoreError {
+                throw ControlError.invalid(e.message)
+            }
+        }
         switch cmd {
         case .startSession:
-            var sessionID = fields["session_id"].flatMap { PlexusValue(jsonText: $0) }.flatMap { v -> String? in
-                if case .string(let s) = v, !s.isEmpty, s.utf8.count <= Limits.maxSessionIDBytes { return s }
-                return nil
-            }
-            if fields["session_id"] != nil && sessionID == nil { throw ControlError.invalid("session_id must be a non-empty string") }
-            if sessionID == nil {
-                sessionID = SessionRoutes.generateID(now: now)
-                fields["session_id"] = Self.jsonString(sessionID!)
-            }
-            var name = sessionID!
-            if let raw = fields["session_name"], case .string(let n)? = PlexusValue(jsonText: raw), !n.isEmpty { name = String(n.prefix(200)) }
-            let record = SessionRecord(orgID: orgID, sessionID: sessionID!, name: name, sourceID: sourceID, status: .active,
-                                       startedAt: now, createdAt: now)
-            let (stored, created) = try await state.store.createSession(record)
-            if !created && (stored.sourceID != sourceID || stored.status != .active) {
-                throw ControlError.invalid("session \(sessionID!) already exists")
-            }
-            try await state.store.setRecording(orgID: orgID, sourceID: sourceID, sessionID: sessionID!)
-            let previous = hub.startRecording(orgID: orgID, sourceID: sourceID, sessionID: sessionID!)
-            let frame = cmd.frame(sourceID: sourceID, fields: fields.sorted { $0.key < $1.key })
-            guard case .sent = hub.sendToDevice(orgID: orgID, sourceID: sourceID, frame) else {
-                // Not delivered: put back what was recording before, and abort a session made for this.
-                if let previous {
-                    _ = hub.startRecording(orgID: orgID, sourceID: sourceID, sessionID: previous)
-                } else {
-                    _ = hub.stopRecording(orgID: orgID, sourceID: sourceID)
+            var name: String?
+            if let raw = fields["session_name"], case .string(let n)? = PlexusValue(jsonText: raw), !n.isEmpty { name = n }
+            var sent: [UInt8] = []
+            do {
+                _ = try await state.recorder.start(orgID: orgID, sourceID: sourceID, sessionID: named, name: name, at: now) { session in
+                    fields["session_id"] = Self.jsonString(session.sessionID)
+                    sent = try self.send(cmd, orgID: orgID, sourceID: sourceID, fields: fields)
                 }
-                try await state.store.setRecording(orgID: orgID, sourceID: sourceID, sessionID: previous)
-                if created, var s = try await state.store.session(orgID: orgID, sessionID: sessionID!) {
-                    s.status = .aborted
-                    s.endedAt = now
-                    try await state.store.updateSession(s)
-                }
-                throw hub.isOnline(orgID: orgID, sourceID: sourceID) ? ControlError.busy(sourceID) : ControlError.offline(sourceID)
+            } catch let e as CoreError {
+                throw ControlError.invalid(e.message)
             }
-            if let previous, previous != sessionID { try await complete(orgID: orgID, sessionID: previous, at: now) }
-            return frame
+            return sent
         case .stopSession:
-            let stopped = hub.stopRecording(orgID: orgID, sourceID: sourceID)
-            try await state.store.setRecording(orgID: orgID, sourceID: sourceID, sessionID: nil)
-            let named = fields["session_id"].flatMap { PlexusValue(jsonText: $0) }.flatMap { v -> String? in
-                if case .string(let s) = v { return s }
-                return nil
-            }
-            // Stop whatever is recording, and the session named (if another one of this device).
-            for id in Set([named, stopped].compactMap { $0 }) {
-                try await complete(orgID: orgID, sessionID: id, sourceID: sourceID, at: now)
-            }
-            if fields["session_id"] == nil, let id = stopped ?? named { fields["session_id"] = Self.jsonString(id) }
+            let reported = try await state.recorder.stop(orgID: orgID, sourceID: sourceID, sessionID: named, at: now)
+            if fields["session_id"] == nil, let reported { fields["session_id"] = Self.jsonString(reported) }
         default:
             break
         }
+        return try send(cmd, orgID: orgID, sourceID: sourceID, fields: fields)
+    }
+
+    /// Queues the command for the device; `offline` or `busy` when it cannot be queued.
+    private func send(_ cmd: ControlCommand, orgID: Int64, sourceID: String, fields: [String: String]) throws -> [UInt8] {
         let frame = cmd.frame(sourceID: sourceID, fields: fields.sorted { $0.key < $1.key })
         switch hub.sendToDevice(orgID: orgID, sourceID: sourceID, frame) {
         case .sent: return frame
         case .offline: throw ControlError.offline(sourceID)
         case .busy: throw ControlError.busy(sourceID)
         }
-    }
-
-    private func complete(orgID: Int64, sessionID: String, sourceID: String? = nil, at now: Int64) async throws {
-        guard var s = try await state.store.session(orgID: orgID, sessionID: sessionID), s.status == .active,
-              sourceID == nil || s.sourceID == sourceID else { return }
-        s.status = .completed
-        s.endedAt = max(now, s.startedAt)
-        try await state.store.updateSession(s)
     }
 
     static func jsonString(_ s: String) -> String {

@@ -128,14 +128,9 @@ public final class Hub: LiveFanout {
         state.withLock { $0.recordings[Key(orgID: orgID, sourceID: sourceID)] }
     }
 
-    /// Starts recording a source into a session; returns the session it was recording before.
-    func startRecording(orgID: Int64, sourceID: String, sessionID: String) -> String? {
-        state.withLock { s in
-            let key = Key(orgID: orgID, sourceID: sourceID)
-            let old = s.recordings[key]
-            s.recordings[key] = sessionID
-            return old
-        }
+    /// Mirrors a recording the ``Recorder`` started or stopped in the store.
+    public func setRecording(orgID: Int64, sourceID: String, sessionID: String?) {
+        state.withLock { s in s.recordings[Key(orgID: orgID, sourceID: sourceID)] = sessionID }
     }
 
     /// Restores the recordings a previous run left active (at start-up).
@@ -145,9 +140,6 @@ public final class Hub: LiveFanout {
         }
     }
 
-    func stopRecording(orgID: Int64, sourceID: String) -> String? {
-        state.withLock { s in s.recordings.removeValue(forKey: Key(orgID: orgID, sourceID: sourceID)) }
-    }
 
     // MARK: Dashboards
 
