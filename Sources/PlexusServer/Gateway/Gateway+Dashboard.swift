@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HummingbirdWebSocket
 import Logging
 import NIOWebSocket
@@ -161,25 +162,36 @@ extension Gateway {
     /// Checks what the first frame signs in with: a key with read scope, or the login cookie.
     private func verify(_ credential: DashboardSessionMachine.Credential,
                         loginToken: String?) async -> Result<(DashboardSession, LiveCredential), DashboardAuthProblem> {
-        switch credential {
-        case .loginCookie:
-            guard let loginToken, let (_, user) = try? await state.auth.signedIn(token: loginToken) else {
-                return .failure(DashboardAuthProblem(message: "Invalid session"))
-            }
-            let org = try? await state.store.organization(id: user.orgID)
-            return .success((DashboardSession(orgID: user.orgID, orgName: org?.name ?? String(user.orgID),
-                                              canControl: user.role.scopes.contains(.write)),
-                             .login(tokenHash: LoginCookie.hash(loginToken))))
-        case .apiKey(let key):
-            do {
-                let p = try await state.auth.verify(key)
+        do {
+            switch credential {
+            case .loginCookie:
+                guard let loginToken else { return .failure(DashboardAuthProblem(message: "Invalid session")) }
+                let user: UserRecord
+                do {
+                    (_, user) = try await state.auth.signedIn(token: loginToken)
+                } catch let e as APIError where e.status == .unauthorized {
+                    return .failure(DashboardAuthProblem(message: "Invalid session"))
+                }
+                let org = try await state.store.organization(id: user.orgID)
+                return .success((DashboardSession(orgID: user.orgID, orgName: org?.name ?? String(user.orgID),
+                                                  canControl: user.role.scopes.contains(.write)),
+                                 .login(tokenHash: LoginCookie.hash(loginToken))))
+            case .apiKey(let key):
+                let p: Principal
+                do {
+                    p = try await state.auth.verify(key)
+                } catch let e as APIError where e.status == .unauthorized {
+                    return .failure(DashboardAuthProblem(message: "Invalid API key"))
+                }
                 guard p.has(.read) else { return .failure(DashboardAuthProblem(message: "API key lacks read scope")) }
                 let org = try await state.store.organization(id: p.orgID)
                 return .success((DashboardSession(orgID: p.orgID, orgName: org?.name ?? String(p.orgID), canControl: p.has(.write)),
                                  .apiKey(hash: APIKeys.hash(key))))
-            } catch {
-                return .failure(DashboardAuthProblem(message: "Invalid API key"))
             }
+        } catch {
+            // Not the credential's fault (the store is down, say): say so, and log it.
+            logger.error("dashboard sign-in could not check the credential", metadata: ["error": "\(error)"])
+            return .failure(DashboardAuthProblem(message: "server error, try again"))
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -17,6 +18,9 @@ final class Gateway: Sendable {
     static let authDeadline: Duration = .seconds(10)
     /// The close code devices get when the server stops: 1001 "going away" (SDKs reconnect).
     static let shutdownCode: UInt16 = 1001
+
+    /// For what happens outside one connection's handling (sign-in checks).
+    let logger = Logger(label: "plexus.gateway")
 
     init(state: ServerState) { self.state = state }
 
@@ -280,8 +284,12 @@ final class Gateway: Sendable {
         let principal: Principal
         do {
             principal = try await state.auth.verify(auth.apiKey)
-        } catch {
+        } catch let e as APIError where e.status == .unauthorized {
             return conn.machine.withLock { $0.authFailed("Invalid API key") }
+        } catch {
+            // Not the device's fault (the store is down, say): say so, and log it.
+            logger.error("device sign-in could not check the key", metadata: ["error": "\(error)"])
+            return conn.machine.withLock { $0.authFailed("server error, try again") }
         }
         guard principal.has(.write) else { return conn.machine.withLock { $0.authFailed("API key lacks write scope") } }
         let now = state.config.now()
