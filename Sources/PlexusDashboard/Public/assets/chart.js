@@ -140,7 +140,14 @@ export class Series {
     if (i <= 0) return 0; if (i >= this.n) return this.n - 1;
     return (t - (this.t[i - 1] + this.offset) <= (this.t[i] + this.offset) - t) ? i - 1 : i;
   }
-  atOrBefore(t) { const i = this.lowerBound(t + 1e-9); return i - 1; }
+  upperBound(t) { // first index with time > t
+    let lo = 0, hi = this.n; const a = this.t, off = this.offset;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (a[m] + off <= t) lo = m + 1; else hi = m; }
+    return lo;
+  }
+  // the last point at or before t (-1: none). Not lowerBound(t + epsilon): near 1.8e12 ms
+  // a small epsilon vanishes in the addition and the point exactly at t was skipped.
+  atOrBefore(t) { return this.upperBound(t) - 1; }
   get first() { return this.n ? this.t[0] + this.offset : NaN; }
   get last() { return this.n ? this.t[this.n - 1] + this.offset : NaN; }
 }
