@@ -12,8 +12,8 @@ struct GatewayRoutes {
     let gateway: Gateway
 
     func register(_ router: Router<PlexusRequestContext>) {
-        router.post("/v1/sources/:id/commands") { request, context in
-            let p = try await state.auth.authenticate(request.head, scope: .write)
+        router.group(requiring: .write, state.auth).post("/v1/sources/:id/commands") { request, context in
+            let p = try context.caller
             let source = try context.parameters.require("id")
             let body = try await JSONBody.object(request)
             guard let command = body["command"] as? String else { throw APIError.badRequest("command is required") }
@@ -59,8 +59,8 @@ struct GatewayRoutes {
                 w.raw("}")
             }
         }
-        router.get("/api/devices/claims") { request, _ in
-            let p = try await state.auth.authenticate(request.head, scope: .read)
+        router.group(requiring: .read, state.auth).get("/api/devices/claims") { _, context in
+            let p = try context.caller
             let claims = try await state.store.deviceClaims(orgID: p.orgID)
             return Reply.json { w in
                 w.raw("{\"claims\":[")
@@ -80,8 +80,8 @@ struct GatewayRoutes {
                 w.raw("]}")
             }
         }
-        router.delete("/api/devices/claims/:source_id") { request, context in
-            let p = try await state.auth.authenticate(request.head, scope: .admin)
+        router.group(requiring: .admin, state.auth).delete("/api/devices/claims/:source_id") { _, context in
+            let p = try context.caller
             guard try await state.store.releaseDeviceClaim(orgID: p.orgID, sourceID: context.parameters.require("source_id")) else {
                 throw APIError.notFound("no claim for that name")
             }

@@ -10,12 +10,12 @@ struct IngestRoutes {
     let state: ServerState
 
     func register(_ router: Router<PlexusRequestContext>) {
-        router.post("/ingest") { request, context in try await ingest(request, context) }
-        router.post("/api/ingest") { request, context in try await ingest(request, context) }
+        let write = router.group(requiring: .write, state.auth)
+        write.post("/ingest") { request, context in try await ingest(request, context.caller) }
+        write.post("/api/ingest") { request, context in try await ingest(request, context.caller) }
     }
 
-    func ingest(_ request: Request, _ context: PlexusRequestContext) async throws -> Response {
-        let principal = try await state.auth.authenticate(request.head, scope: .write)
+    func ingest(_ request: Request, _ principal: Principal) async throws -> Response {
         var body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: Limits.maxBodyBytes)

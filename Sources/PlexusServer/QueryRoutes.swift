@@ -10,21 +10,19 @@ struct QueryRoutes {
     static let maxRows = 10_000
 
     func register(_ router: Router<PlexusRequestContext>) {
-        let g = router.group("v1/sources")
-        g.get { request, _ in try await sources(request) }
-        g.get(":id") { request, context in try await source(request, context.parameters.require("id")) }
-        g.get(":id/metrics") { request, context in try await metrics(request, context.parameters.require("id")) }
-        g.get(":id/metrics/latest") { request, context in try await latest(request, context.parameters.require("id")) }
+        let g = router.group("v1/sources", requiring: .read, state.auth)
+        g.get { request, context in try await sources(request, context.caller) }
+        g.get(":id") { _, context in try await source(context.caller, context.parameters.require("id")) }
+        g.get(":id/metrics") { _, context in try await metrics(context.caller, context.parameters.require("id")) }
+        g.get(":id/metrics/latest") { request, context in try await latest(request, context.caller, context.parameters.require("id")) }
         g.get(":id/metrics/query") { request, context in
-            let p = try await state.auth.authenticate(request.head, scope: .read)
-            var sel = SeriesSelector(orgID: p.orgID, sourceID: try context.parameters.require("id"))
+            var sel = SeriesSelector(orgID: try context.caller.orgID, sourceID: try context.parameters.require("id"))
             return try await metricsQuery(request, selector: &sel, defaultRange: nil)
         }
-        g.get(":id/logs") { request, context in try await logs(request, context.parameters.require("id")) }
+        g.get(":id/logs") { request, context in try await logs(request, context.caller, context.parameters.require("id")) }
     }
 
-    func sources(_ request: Request) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .read)
+    func sources(_ request: Request, _ p: Principal) async throws -> Response {
         let filter = QueryString(request).get("status")
         guard filter == nil || filter == "online" || filter == "offline" else {
             throw APIError.badRequest("status must be online or offline")
@@ -70,24 +68,21 @@ struct QueryRoutes {
         w.raw("}")
     }
 
-    func source(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .read)
+    func source(_ p: Principal, _ id: String) async throws -> Response {
         let info = try await state.store.source(orgID: p.orgID, sourceID: id)
         let live = state.hub.info(orgID: p.orgID, sourceID: id)
         guard info != nil || live != nil else { throw APIError.notFound("device not found") }
         return Reply.json { w in Self.writeSource(id, live: live, lastSeen: info?.lastSeen, &w) }
     }
 
-    func metrics(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .read)
+    func metrics(_ p: Principal, _ id: String) async throws -> Response {
         let names = try await state.store.metrics(orgID: p.orgID, sourceID: id)
         return Reply.json { w in
             w.strings(names)
         }
     }
 
-    func latest(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .read)
+    func latest(_ request: Request, _ p: Principal, _ id: String) async throws -> Response {
         let since = state.config.now() - 3_600_000_000
         let values = try await state.store.latest(orgID: p.orgID, sourceID: id, since: since)
         return Reply.json { w in
@@ -242,8 +237,7 @@ struct QueryRoutes {
         }
     }
 
-    func logs(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .read)
+    func logs(_ request: Request, _ p: Principal, _ id: String) async throws -> Response {
         let q = QueryString(request)
         var sel = SeriesSelector(orgID: p.orgID, sourceID: id, tags: Self.tagFilters(q))
         if let n = q.nonEmpty("name") { sel.metrics = [n] }

@@ -10,14 +10,16 @@ struct SessionRoutes {
     let state: ServerState
 
     func register(_ router: Router<PlexusRequestContext>) {
-        let g = router.group("api/sessions")
-        g.post { request, _ in try await create(request) }
-        g.get { request, _ in try await list(request) }
-        g.get(":id") { request, context in try await get(request, context.parameters.require("id")) }
-        g.patch(":id") { request, context in try await update(request, context.parameters.require("id")) }
-        g.delete(":id") { request, context in try await delete(request, context.parameters.require("id")) }
-        g.get(":id/data") { request, context in try await data(request, context.parameters.require("id")) }
-        g.get(":id/export") { request, context in try await export(request, context.parameters.require("id")) }
+        let read = router.group("api/sessions", requiring: .read, state.auth)
+        let write = router.group("api/sessions", requiring: .write, state.auth)
+        let admin = router.group("api/sessions", requiring: .admin, state.auth)
+        write.post { request, context in try await create(request, context.caller) }
+        read.get { request, context in try await list(request, context.caller) }
+        read.get(":id") { request, context in try await get(context.caller, context.parameters.require("id")) }
+        write.patch(":id") { request, context in try await update(request, context.caller, context.parameters.require("id")) }
+        admin.delete(":id") { _, context in try await delete(context.caller, context.parameters.require("id")) }
+        read.get(":id/data") { request, context in try await data(request, context.caller, context.parameters.require("id")) }
+        read.get(":id/export") { request, context in try await export(request, context.caller, context.parameters.require("id")) }
     }
 
     static func write(_ s: SessionRecord, summary: SessionSummary? = nil, to w: inout JSONWriter) {
@@ -106,15 +108,13 @@ struct SessionRoutes {
         return t
     }
 
-    func create(_ request: Request) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .write)
+    func create(_ request: Request, _ p: Principal) async throws -> Response {
         let f = try Self.fields(try await JSONBody.object(request))
         let (session, created) = try await state.recorder.create(orgID: p.orgID, f, at: state.config.now())
         return Reply.json(status: created ? .created : .ok) { w in Self.write(session, to: &w) }
     }
 
-    func list(_ request: Request) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .read)
+    func list(_ request: Request, _ p: Principal) async throws -> Response {
         let q = request.uri.queryParameters
         var status: SessionStatus?
         if let s = q.get("status"), !s.isEmpty {
@@ -137,22 +137,19 @@ struct SessionRoutes {
         return s
     }
 
-    func get(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .read)
+    func get(_ p: Principal, _ id: String) async throws -> Response {
         let s = try await find(p.orgID, id)
         let summary = try await state.store.sessionSummary(orgID: p.orgID, sessionID: id)
         return Reply.json { w in Self.write(s, summary: summary, to: &w) }
     }
 
-    func update(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .write)
+    func update(_ request: Request, _ p: Principal, _ id: String) async throws -> Response {
         let f = try Self.fields(try await JSONBody.object(request))
         let session = try await state.recorder.update(orgID: p.orgID, sessionID: id, f, at: state.config.now())
         return Reply.json { w in Self.write(session, to: &w) }
     }
 
-    func delete(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .admin)
+    func delete(_ p: Principal, _ id: String) async throws -> Response {
         guard try await state.store.deleteSession(orgID: p.orgID, sessionID: id) else {
             throw APIError.notFound("session not found")
         }
@@ -160,8 +157,7 @@ struct SessionRoutes {
         return Response(status: .noContent)
     }
 
-    func data(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .read)
+    func data(_ request: Request, _ p: Principal, _ id: String) async throws -> Response {
         let s = try await find(p.orgID, id)
         let summary = try await state.store.sessionSummary(orgID: p.orgID, sessionID: id)
         // Default window: the whole session (its data, or its start/end when it has none).
@@ -176,8 +172,7 @@ struct SessionRoutes {
             request, selector: &selector, defaultRange: TimeRange(start: lo, end: max(hi, lo + 1)))
     }
 
-    func export(_ request: Request, _ id: String) async throws -> Response {
-        let p = try await state.auth.authenticate(request.head, scope: .read)
+    func export(_ request: Request, _ p: Principal, _ id: String) async throws -> Response {
         let s = try await find(p.orgID, id)
         let format = request.uri.queryParameters.get("format") ?? "csv"
         guard format == "csv" || format == "jsonl" else { throw APIError.badRequest("format must be csv or jsonl") }

@@ -28,8 +28,8 @@ struct AccountRoutes {
             let (session, user) = try await state.auth.signedIn(token: token)
             return try await me(user, csrf: session.csrfToken, status: .ok)
         }
-        router.post("/api/auth/password") { request, _ in
-            let p = try await state.auth.authenticate(request.head, scope: .read)
+        router.group(requiring: .read, state.auth).post("/api/auth/password") { request, context in
+            let p = try context.caller
             guard let user = p.user, let token = LoginCookie.token(in: request.headers) else {
                 throw APIError.forbidden("sign in to change your password")
             }
@@ -64,8 +64,8 @@ struct AccountRoutes {
         }
         // The official SDK's `plexus init`/`plexus login` (0.4-0.14) opens
         // /auth/cli?state&callback&name in a browser; the signed-in page approves here.
-        router.post("/api/auth/cli/approve") { request, _ in
-            let p = try await state.auth.authenticate(request.head, scope: .write)
+        router.group(requiring: .write, state.auth).post("/api/auth/cli/approve") { request, context in
+            let p = try context.caller
             guard let user = p.user else { throw APIError.forbidden("approving a terminal needs a signed-in person") }
             let body = try await JSONBody.object(request)
             guard let st = body["state"] as? String, !st.isEmpty, let cb = body["callback"] as? String else {
@@ -85,8 +85,8 @@ struct AccountRoutes {
             }
         }
 
-        router.get("/api/keys") { request, _ in
-            let p = try await state.auth.authenticate(request.head, scope: .read)
+        router.group(requiring: .read, state.auth).get("/api/keys") { request, context in
+            let p = try context.caller
             // Owners and members manage keys; viewers and keys without admin see none.
             guard p.user.map({ $0.role.scopes.contains(.write) }) ?? p.has(.admin) else {
                 throw APIError.forbidden("listing keys needs a member or owner, or the admin scope")
@@ -98,8 +98,8 @@ struct AccountRoutes {
                 w.raw("]}")
             }
         }
-        router.post("/api/keys") { request, _ in
-            let p = try await state.auth.authenticate(request.head, scope: .write)
+        router.group(requiring: .write, state.auth).post("/api/keys") { request, context in
+            let p = try context.caller
             guard p.user != nil || p.has(.admin) else { throw APIError.forbidden("creating keys needs the admin scope") }
             let body = try await JSONBody.object(request)
             guard let name = body["name"] as? String, !name.isEmpty, name.utf8.count <= 128 else {
@@ -130,8 +130,8 @@ struct AccountRoutes {
                 w.raw("}")
             }
         }
-        router.delete("/api/keys/:id") { request, context in
-            let p = try await state.auth.authenticate(request.head, scope: .write)
+        router.group(requiring: .write, state.auth).delete("/api/keys/:id") { request, context in
+            let p = try context.caller
             guard p.user != nil || p.has(.admin) else { throw APIError.forbidden("revoking keys needs the admin scope") }
             let id = try context.parameters.require("id")
             // Only a key of the caller's own organisation; another's is "not found".
@@ -146,8 +146,8 @@ struct AccountRoutes {
             return Response(status: .noContent)
         }
 
-        router.post("/api/invites") { request, _ in
-            let p = try await state.auth.authenticate(request.head, scope: .admin)
+        router.group(requiring: .admin, state.auth).post("/api/invites") { request, context in
+            let p = try context.caller
             guard let user = p.user, user.role == .owner else { throw APIError.forbidden("only an owner can invite people") }
             let body = try await JSONBody.object(request)
             let role = Role(rawValue: body["role"] as? String ?? "member") ?? .member
@@ -187,8 +187,8 @@ struct AccountRoutes {
                 w.raw("}")
             }
         }
-        router.get("/api/members") { request, _ in
-            let p = try await state.auth.authenticate(request.head, scope: .read)
+        router.group(requiring: .read, state.auth).get("/api/members") { request, context in
+            let p = try context.caller
             // People's emails are for people of the organisation (and admin keys), not for
             // the write/read keys that devices carry.
             guard p.user != nil || p.has(.admin) else { throw APIError.forbidden("listing members needs a signed-in person or the admin scope") }
