@@ -144,14 +144,19 @@ struct Serve: AsyncParsableCommand {
         quotas.maxMetricsPerSource = try setting(maxMetricsPerSource, "PLEXUS_MAX_METRICS_PER_SOURCE", 1_000)
         let logger = Logger(label: "plexus.server")
         let dataDir = store.resolvedDataDir
-        let sqlite = try SQLiteStore(directory: dataDir, role: .server, logger: Logger(label: "plexus.storage.sqlite"))
-        try await bootstrapKey(sqlite, env: env)
-        let hasKeys = try await !sqlite.apiKeys(orgID: nil).isEmpty
         // Test hook: a server whose clock is off (clock-correction tests). Not for production.
         let offset = env["PLEXUS_CLOCK_OFFSET_MS"].flatMap { Int64($0) }.map { $0 * 1_000 } ?? 0
+        // One clock for the server and its store.
+        let now: @Sendable () -> Int64 = { nowMicros() + offset }
+        var storeConfig = SQLiteStore.Configuration()
+        storeConfig.now = now
+        let sqlite = try SQLiteStore(directory: dataDir, role: .server, configuration: storeConfig,
+                                     logger: Logger(label: "plexus.storage.sqlite"))
+        try await bootstrapKey(sqlite, env: env)
+        let hasKeys = try await !sqlite.apiKeys(orgID: nil).isEmpty
         let sourceLimit = sourceRateLimit ?? env["PLEXUS_SOURCE_RATE_LIMIT"].flatMap { Double($0) } ?? 2_000
         var config = ServerConfiguration(
-            host: host, port: port, now: { nowMicros() + offset },
+            host: host, port: port, now: now,
             metricsText: {
                 var buffer: [UInt8] = []
                 registry.emit(into: &buffer)
@@ -319,7 +324,7 @@ struct Orgs: AsyncParsableCommand {
 
         func run() async throws {
             guard !name.isEmpty, name.count <= 100 else { throw ValidationError("name must be 1-100 characters") }
-            let org = try await store.openAdminStore().createOrganization(name: name)
+            let org = try await store.openAdminStore().createOrganization(name: name, at: nowMicros())
             print(org.name)
         }
     }

@@ -1,10 +1,5 @@
 public import PlexusModel
 
-/// What the server needs from storage. Implemented by the embedded SQLite store and
-/// (later) PostgreSQL; every engine passes `PlexusStorageTesting`'s conformance suite.
-///
-/// Durability contract: when ``append(_:context:)`` returns, every point
-/// of the batch is on disk and survives a crash. Reads see every appended point.
 /// How a batch was received. Engines with a log keep `rawBody` verbatim and decode it
 /// again on replay with the same options, so replay rebuilds exactly the same points.
 public struct AppendContext: Sendable {
@@ -34,9 +29,22 @@ public struct AppendEntry: Sendable {
     }
 }
 
-public protocol PlexusStore: Sendable {
-    // MARK: Telemetry
+/// What the server needs from storage, by concern. Implemented by the embedded SQLite
+/// store and (later) PostgreSQL; every engine passes `PlexusStorageTesting`'s
+/// conformance suite, which is split the same way. The domain asks for the narrowest
+/// protocol it needs (the `Ingestor` a ``TelemetryStore``, the `Recorder` a
+/// ``SessionStore``). Times come in from the caller's clock; an engine reads no clock of
+/// its own to decide anything a caller can see.
+public protocol PlexusStore: TelemetryStore, TenantStore, AccountStore, SessionStore, DeviceStore {
+    /// A short description of the engine for `/health`, e.g. `sqlite`.
+    var engineName: String { get }
+}
 
+/// Points: durable appends and every read of them.
+///
+/// Durability contract: when ``append(_:context:)`` returns, every point of the batch is
+/// on disk and survives a crash. Reads see every appended point.
+public protocol TelemetryStore: Sendable {
     /// Stores a validated batch durably; returns once it is on disk.
     func append(_ batch: IngestBatch, context: AppendContext) async throws
     /// Stores several batches durably, in this order, sharing one sync where the engine
@@ -65,10 +73,11 @@ public protocol PlexusStore: Sendable {
     /// holding the whole session in memory.
     func scanSession(orgID: Int64, sessionID: String, batchSize: Int,
                      _ body: ([StoredPoint]) async throws -> Void) async throws
+}
 
-    // MARK: Organisations and keys
-
-    func createOrganization(name: String) async throws -> Organization
+/// Organisations and their API keys.
+public protocol TenantStore: Sendable {
+    func createOrganization(name: String, at: Int64) async throws -> Organization
     func organization(named: String) async throws -> Organization?
     func organization(id: Int64) async throws -> Organization?
     func organizations() async throws -> [Organization]
@@ -77,9 +86,10 @@ public protocol PlexusStore: Sendable {
     func apiKeys(orgID: Int64?) async throws -> [APIKeyRecord]
     /// Returns false when no such key exists.
     func revokeAPIKey(id: String, at: Int64) async throws -> Bool
+}
 
-    // MARK: Accounts (dashboard sign-in)
-
+/// People who sign in to the dashboard, their login sessions and invites.
+public protocol AccountStore: Sendable {
     /// Creates a person and, for a first sign-up, their organisation, in one transaction.
     /// Throws `conflict` when the email is taken, `notFound` for an unknown invite and
     /// `gone` for a used or expired one.
@@ -96,9 +106,10 @@ public protocol PlexusStore: Sendable {
     func deleteLoginSession(tokenHash: [UInt8]) async throws
     func createInvite(_ invite: InviteRecord) async throws
     func invite(tokenHash: [UInt8]) async throws -> InviteRecord?
+}
 
-    // MARK: Sessions
-
+/// Recording sessions, and the recordings the server runs into them.
+public protocol SessionStore: Sendable {
     /// Inserts the session, or returns the existing one with the same id (the caller
     /// decides between "identical" and "conflict").
     func createSession(_ session: SessionRecord) async throws -> (SessionRecord, created: Bool)
@@ -108,18 +119,6 @@ public protocol PlexusStore: Sendable {
     /// Deletes the session and every point recorded in it. False if unknown.
     func deleteSession(orgID: Int64, sessionID: String) async throws -> Bool
     func sessionSummary(orgID: Int64, sessionID: String) async throws -> SessionSummary
-
-    // MARK: Device identity
-
-    /// Gives an installation a name in its organisation, atomically: the same install
-    /// always gets its name back; a different install asking for a claimed name gets
-    /// `name_2`, then `name_3`. Claims are durable.
-    func claimDeviceName(orgID: Int64, installID: String, requested: String, at: Int64) async throws -> String
-    func deviceClaims(orgID: Int64) async throws -> [DeviceClaim]
-    /// Frees a name for other installs. False if it was not claimed.
-    func releaseDeviceClaim(orgID: Int64, sourceID: String) async throws -> Bool
-
-    // MARK: Recordings
 
     // A source's recording (server-side `start_session`) is kept so a restart resumes it.
     // Each change is one transaction: the session and the recording never disagree.
@@ -138,14 +137,20 @@ public protocol PlexusStore: Sendable {
     func stopRecording(orgID: Int64, sourceID: String, alsoSessionID: String?, at: Int64) async throws -> RecordingStop
     /// Every active recording: (organisation, source, session).
     func recordings() async throws -> [(orgID: Int64, sourceID: String, sessionID: String)]
-
-    // MARK: Health
-
-    /// A short description of the engine for `/health`, e.g. `sqlite`.
-    var engineName: String { get }
 }
 
-extension PlexusStore {
+/// Device identity: the names installations claim in an organisation.
+public protocol DeviceStore: Sendable {
+    /// Gives an installation a name in its organisation, atomically: the same install
+    /// always gets its name back; a different install asking for a claimed name gets
+    /// `name_2`, then `name_3`. Claims are durable.
+    func claimDeviceName(orgID: Int64, installID: String, requested: String, at: Int64) async throws -> String
+    func deviceClaims(orgID: Int64) async throws -> [DeviceClaim]
+    /// Frees a name for other installs. False if it was not claimed.
+    func releaseDeviceClaim(orgID: Int64, sourceID: String) async throws -> Bool
+}
+
+extension TelemetryStore {
     public func append(contentsOf entries: [AppendEntry]) async throws {
         for e in entries { try await append(e.batch, context: e.context) }
     }

@@ -10,7 +10,7 @@ import Synchronization
 extension SQLiteStore {
     /// Writes one head snapshot. Returns series ids created, to cache after the commit.
     func write(_ snap: HeadSnapshot, _ db: Database) throws -> [SeriesKey: Int64] {
-        let now = Self.nowMicros()
+        let now = config.now()
         let upsertSource = try db.makeStatement(sql: """
             INSERT INTO sources (org_id, source_id, first_seen, last_seen) VALUES (?, ?, ?, ?)
             ON CONFLICT (org_id, source_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
@@ -162,7 +162,7 @@ extension SQLiteStore {
         }
         let dir = directory + "/rejected"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let path = dir + "/flush-\(Self.nowMicros())-\(UInt32.random(in: 0...UInt32.max)).jsonl"
+        let path = dir + "/flush-\(config.now())-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         try DurableFile.save(w.bytes, to: path)
         Metrics.Counter(label: "plexus_points_set_aside_total").increment(by: points)
         logger.error("points the database refused were set aside, not stored",

@@ -408,8 +408,7 @@ extension SQLiteStore {
 
     // MARK: Organisations and keys
 
-    public func createOrganization(name: String) async throws -> Organization {
-        let now = Self.nowMicros()
+    public func createOrganization(name: String, at now: Int64) async throws -> Organization {
         do {
             return try await pool.write { db in
                 try db.execute(sql: "INSERT INTO orgs (name, created_at) VALUES (?, ?)", arguments: [name, now])

@@ -40,6 +40,10 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         /// After a failed WAL write or sync, ingest gets 503 at once until this long has
         /// passed; then the next append starts a fresh segment and carries on.
         public var walRetryInterval: Duration = .seconds(1)
+        /// The wall clock (Unix µs) for what the engine stamps by itself: when points
+        /// create a session (`created_at`), the names of set-aside files. The server passes
+        /// its own, so one clock rules everything a client can see.
+        public var now: @Sendable () -> Int64 = SQLiteStore.nowMicros
         public init() {}
     }
 
@@ -121,7 +125,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         if lockFD >= 0 { close(lockFD) }
     }
 
-    static func nowMicros() -> Int64 {
+    public static func nowMicros() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000

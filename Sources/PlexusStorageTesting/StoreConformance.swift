@@ -18,22 +18,43 @@ public enum StoreConformance {
         public var testDescription: String { name }
     }
 
-    public static let checks: [Check] = [
-        Check(name: "every value type round-trips", run: valueTypesRoundTrip),
-        Check(name: "aggregates stay correct across separate writes", run: aggregatesAcrossWrites),
-        Check(name: "tag filters and session selection", run: tagsAndSessions),
-        Check(name: "organisations never see each other's data", run: tenantIsolation),
-        Check(name: "organisations and keys", run: keysAndOrgs),
-        Check(name: "raw queries cap rows and report truncation", run: rawLimit),
-        Check(name: "aggregated queries cap buckets across metrics, in metric order", run: aggregatedLimit),
-        Check(name: "ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
-        Check(name: "sessions: create, summary, scan, delete", run: sessionLifecycle),
-        Check(name: "points without a timestamp get the receive time", run: receiveTime),
-        Check(name: "batches appended together are all stored, in their order", run: appendTogether),
-        Check(name: "device names: claims are per install, suffixed, concurrent-safe", run: deviceClaims),
-        Check(name: "recordings: start, undo and stop are each one step; session and recording never disagree", run: recordings),
-        Check(name: "accounts: first owner, new organisations, invites, login sessions", run: accounts),
+    /// Every check, concern by concern (``PlexusStore`` is one protocol per concern).
+    public static let checks: [Check] = telemetry + tenants + accounts + sessions + devices
+
+    /// ``TelemetryStore``: appends and reads.
+    public static let telemetry: [Check] = [
+        Check(name: "telemetry: every value type round-trips", run: valueTypesRoundTrip),
+        Check(name: "telemetry: aggregates stay correct across separate writes", run: aggregatesAcrossWrites),
+        Check(name: "telemetry: tag filters and session selection", run: tagsAndSessions),
+        Check(name: "telemetry: raw queries cap rows and report truncation", run: rawLimit),
+        Check(name: "telemetry: aggregated queries cap buckets across metrics, in metric order", run: aggregatedLimit),
+        Check(name: "telemetry: ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
+        Check(name: "telemetry: points without a timestamp get the receive time", run: receiveTime),
+        Check(name: "telemetry: batches appended together are all stored, in their order", run: appendTogether),
+    ]
+
+    /// ``TenantStore``: organisations, keys, and that they never see each other's data.
+    public static let tenants: [Check] = [
+        Check(name: "tenants: organisations never see each other's data", run: tenantIsolation),
+        Check(name: "tenants: organisations and keys", run: keysAndOrgs),
+    ]
+
+    /// ``AccountStore``: people, login sessions, invites.
+    public static let accounts: [Check] = [
+        Check(name: "accounts: first owner, new organisations, invites, login sessions", run: accountLifecycle),
         Check(name: "accounts: invite-only sign-up admits only the first person", run: firstOnly),
+    ]
+
+    /// ``SessionStore``: sessions and recordings.
+    public static let sessions: [Check] = [
+        Check(name: "sessions: create, summary, scan, delete", run: sessionLifecycle),
+        Check(name: "sessions: recordings start, undo and stop in one step each; session and recording never disagree",
+              run: recordings),
+    ]
+
+    /// ``DeviceStore``: name claims.
+    public static let devices: [Check] = [
+        Check(name: "devices: claims are per install, suffixed, concurrent-safe", run: deviceClaims),
     ]
 
     static func firstOnly(_ store: any PlexusStore) async throws {
@@ -67,7 +88,7 @@ public enum StoreConformance {
         }
     }
 
-    static func accounts(_ store: any PlexusStore) async throws {
+    static func accountLifecycle(_ store: any PlexusStore) async throws {
         // The first person takes the default organisation; the next gets a new one.
         let (ada, adaOrg) = try await store.createUser(NewUser(
             email: "Ada@Example.com", name: "Ada", passwordHash: "h1", membership: .firstOrNewOrganization(name: "ada"), createdAt: t0))
@@ -172,7 +193,7 @@ public enum StoreConformance {
         #expect(try await store.claimDeviceName(orgID: 1, installID: "install-b", requested: "drone-01", at: t0) == "drone-01_2")
         #expect(try await store.claimDeviceName(orgID: 1, installID: "install-c", requested: "drone-01", at: t0) == "drone-01_3")
         // Another organisation has its own names.
-        let org = try await store.createOrganization(name: "claims-\(UInt32.random(in: 0...UInt32.max))")
+        let org = try await store.createOrganization(name: "claims-\(UInt32.random(in: 0...UInt32.max))", at: t0)
         #expect(try await store.claimDeviceName(orgID: org.id, installID: "install-z", requested: "drone-01", at: t0) == "drone-01")
         // Concurrent connects never get one name twice.
         let names = try await withThrowingTaskGroup(of: String.self) { group in
@@ -278,7 +299,7 @@ public enum StoreConformance {
     }
 
     static func tenantIsolation(_ store: any PlexusStore) async throws {
-        let other = try await store.createOrganization(name: "other-\(UInt32.random(in: 0...UInt32.max))")
+        let other = try await store.createOrganization(name: "other-\(UInt32.random(in: 0...UInt32.max))", at: t0)
         try await append(store, org: 1, #"{"source_id":"same","points":[{"metric":"x","value":1,"timestamp":\#(secs(t0))}]}"#)
         try await append(store, org: other.id, #"{"source_id":"same","points":[{"metric":"x","value":2,"timestamp":\#(secs(t0))}]}"#)
         let a = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "same"), range: all, limit: 10)
@@ -296,8 +317,8 @@ public enum StoreConformance {
 
     static func keysAndOrgs(_ store: any PlexusStore) async throws {
         #expect(try await store.organization(named: "default")?.id == 1)
-        let org = try await store.createOrganization(name: "acme")
-        await #expect(throws: StoreError.self) { _ = try await store.createOrganization(name: "acme") }
+        let org = try await store.createOrganization(name: "acme", at: t0)
+        await #expect(throws: StoreError.self) { _ = try await store.createOrganization(name: "acme", at: t0) }
         #expect(try await store.organization(id: org.id)?.name == "acme")
         let hash = (0..<32).map { UInt8($0) }
         let key = APIKeyRecord(id: "key_test", orgID: org.id, name: "dev", hash: hash, prefix: "plx_abcd",

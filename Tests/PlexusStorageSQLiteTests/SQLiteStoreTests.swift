@@ -61,7 +61,7 @@ struct SQLiteStoreTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try await withTemporarySQLiteStore(directory: dir) { server in
             let admin = try SQLiteStore(directory: dir, role: .admin, logger: Logger(label: "admin"))
-            _ = try await admin.createOrganization(name: "tenant-b")
+            _ = try await admin.createOrganization(name: "tenant-b", at: StoreConformance.t0)
             #expect(try await server.organization(named: "tenant-b") != nil)
             await #expect(throws: StoreError.self) {
                 try await StoreConformance.append(admin, #"{"source_id":"x","points":[{"metric":"m","value":1}]}"#)

@@ -66,12 +66,12 @@ public struct Ingestor: Sendable {
         public var entry: AppendEntry?
     }
 
-    public let store: any PlexusStore
+    public let store: any TelemetryStore
     public let live: any LiveFanout
     public let limiter: RateLimiter
     public let cardinality: CardinalityGuard
 
-    public init(store: any PlexusStore, live: any LiveFanout, limiter: RateLimiter, cardinality: CardinalityGuard) {
+    public init(store: any TelemetryStore, live: any LiveFanout, limiter: RateLimiter, cardinality: CardinalityGuard) {
         self.store = store
         self.live = live
         self.limiter = limiter

@@ -26,7 +26,7 @@ public struct Quotas: Sendable {
 /// write that then fails still counts until the next start: the limits are exact from the
 /// store's point of view only after a restart, and never too lax.
 public final class CardinalityGuard: Sendable {
-    let store: any PlexusStore
+    let store: any TelemetryStore
     let quotas: Quotas
     let maxOrganizations: Int
 
@@ -43,7 +43,7 @@ public final class CardinalityGuard: Sendable {
 
     private let state = Mutex(State())
 
-    public init(store: any PlexusStore, quotas: Quotas, maxOrganizations: Int = 1_000) {
+    public init(store: any TelemetryStore, quotas: Quotas, maxOrganizations: Int = 1_000) {
         self.store = store
         self.quotas = quotas
         self.maxOrganizations = maxOrganizations

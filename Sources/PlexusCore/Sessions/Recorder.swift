@@ -9,10 +9,10 @@ public import PlexusStorage
 ///
 /// Refusals are ``CoreError``s with the codes docs/http-api.md lists for sessions.
 public struct Recorder: Sendable {
-    public let store: any PlexusStore
+    public let store: any SessionStore
     public let live: any LiveFanout
 
-    public init(store: any PlexusStore, live: any LiveFanout) {
+    public init(store: any SessionStore, live: any LiveFanout) {
         self.store = store
         self.live = live
     }
