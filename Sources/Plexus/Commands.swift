@@ -60,21 +60,21 @@ public struct PlexusCommand: Sendable, Equatable {
     public static func parse(_ text: String) -> PlexusCommand? {
         let bytes = Array(text.utf8)
         guard let f = bytes.withUnsafeBytes({ Frames.fields($0) }), let type = f.string("type"),
-              ControlCommand(rawValue: type) != nil else { return nil }
+              let command = ControlCommand(rawValue: type) else { return nil }
         let metrics = (f.raw["metrics"].flatMap(Frames.stringArray) ?? []).map { m in
             m.split(separator: ":", maxSplits: 1).last.map(String.init) ?? m
         }
         let stream = StreamRequest(id: f.string("id"), metrics: metrics,
                                    intervalMs: f.numbers["interval_ms"].flatMap { $0 > 0 && $0.isFinite ? $0 : nil })
         let action: Action
-        switch type {
-        case "start_stream": action = .startStream(stream)
-        case "stop_stream": action = .stopStream(id: stream.id)
-        case "start_session":
+        switch command {
+        case .startStream: action = .startStream(stream)
+        case .stopStream: action = .stopStream(id: stream.id)
+        case .startSession:
             guard let id = f.string("session_id"), !id.isEmpty else { return nil }
             action = .startSession(id: id, name: f.string("session_name"), stream: StreamRequest(metrics: metrics, intervalMs: stream.intervalMs))
-        case "stop_session": action = .stopSession(id: f.string("session_id"))
-        case "configure":
+        case .stopSession: action = .stopSession(id: f.string("session_id"))
+        case .configure:
             guard let sensor = f.string("sensor") else { return PlexusCommand(type: type, action: .other, json: text) }
             var options: [String: PlexusValue] = [:]
             var config = f.raw["config"] ?? ""
@@ -83,7 +83,7 @@ public struct PlexusCommand: Sendable, Equatable {
                 for (k, raw) in fields.raw { options[k] = PlexusValue(jsonText: raw) }
             }
             action = .configure(sensor: sensor, options: options)
-        case "ping": action = .ping
+        case .ping: action = .ping
         default: action = .other
         }
         return PlexusCommand(type: type, action: action, json: text)

@@ -164,8 +164,13 @@ final class WebSocketTransport: PlexusTransport, Sendable {
                         guard case .text(let text) = message else { continue }
                         let bytes = Array(text.utf8)
                         guard let f = bytes.withUnsafeBytes({ Frames.fields($0) }) else { continue }
-                        switch f.string("type") {
-                        case "authenticated":
+                        let type = f.string("type") ?? ""
+                        if ControlCommand(rawValue: type) != nil {
+                            if let command = PlexusCommand.parse(text) { try await self.handle(command: command, outbound: outbound) }
+                            continue
+                        }
+                        switch ServerFrameType(rawValue: type) {
+                        case .authenticated:
                             if let ms = f.numbers["server_time_ms"], ms > 0 { self.identity.setClockOffset(serverMs: ms) }
                             if let name = f.string("source_id"), !name.isEmpty { self.identity.adopt(name) }
                             authenticated.withLock { $0 = true }
@@ -180,17 +185,15 @@ final class WebSocketTransport: PlexusTransport, Sendable {
                             if let every = self.configuration.clockRefreshInterval {
                                 group.addTask { try await self.refreshClock(outbound, every: every) }
                             }
-                        case "time_sync":
+                        case .timeSync:
                             if let id = f.numbers["id"], let server = f.numbers["server_time_ms"], server > 0 {
                                 self.clockSynced(id: Int(id), serverMs: server)
                             }
-                        case "telemetry_ack":
+                        case .telemetryAck:
                             if let seq = f.numbers["seq"] { self.acked(upTo: Int64(seq)) }
-                        case "error":
+                        case .error:
                             if let seq = f.numbers["seq"] { self.rejected(Int64(seq)) }
-                        case let type? where ControlCommand(rawValue: type) != nil:
-                            if let command = PlexusCommand.parse(text) { try await self.handle(command: command, outbound: outbound) }
-                        default:
+                        case nil:
                             break
                         }
                     }

@@ -239,6 +239,8 @@ struct DashboardSessionMachineTests {
             == #"{"type":"error","code":"INVALID_JSON","detail":"frame is not a JSON object","message":"frame is not a JSON object"}"#)
         let r13 = m.received(Self.fields(#"{"type":"launch"}"#))
         #expect(onlyFrame(r13)?.contains("unknown message type") == true)
+        // Signing in again is refused, the socket stays signed in.
+        #expect(onlyFrame(m.received(Self.fields(#"{"type":"auth","api_key":"plx_k"}"#)))?.contains("already authenticated") == true)
         let r14 = m.received(Self.fields(#"{"source_id":"rig"}"#))
         #expect(onlyFrame(r14)?.contains("frame has no type") == true)
         #expect(m.session != nil)

@@ -116,10 +116,11 @@ struct DeviceSessionMachineTests {
     @Test("replies and device messages are relayed; heartbeats and device errors have their own actions")
     func relays() {
         var m = authed()
-        for t in ["session_started", "session_stopped", "pong", "command_result", "video_frame"] {
+        for t in ["session_started", "session_stopped", "pong", "command_result", "video_frame", "command_status", "command_sync",
+                  "command_ack"] {
             guard case .relay(let type, _)? = m.received(Self.bytes(#"{"type":"\#(t)","camera_id":"c","frame":"AA=="}"#), now: .zero).first
             else { Issue.record("no relay for \(t)"); continue }
-            #expect(type == t)
+            #expect(type.rawValue == t)
         }
         guard case .heartbeat? = m.received(Self.bytes(#"{"type":"heartbeat","uptime_s":3}"#), now: .zero).first else {
             Issue.record("heartbeat"); return

@@ -41,8 +41,8 @@ struct DashboardSessionMachine: Sendable {
         case control(command: String, source: String, fields: [String: String])
     }
 
-    static let closePolicy: UInt16 = 1008
-    static let authTypes: Set<String> = ["auth", "data_api_auth", "browser_auth"]
+    static let closePolicy = CloseCode.policyViolation
+    static let authTypes: Set<DashboardFrameType> = [.auth, .dataAPIAuth, .browserAuth]
 
     private(set) var state: State = .awaitingAuth
     /// The sign-in frame asked for coalesced `telemetry_batch` frames (`"batch": true`).
@@ -59,7 +59,7 @@ struct DashboardSessionMachine: Sendable {
         case .closed, .authenticating:
             return []
         case .awaitingAuth:
-            guard let f, let type = f.string("type"), Self.authTypes.contains(type) else {
+            guard let f, let type = f.string("type").flatMap(DashboardFrameType.init(rawValue:)), Self.authTypes.contains(type) else {
                 return fail("first message must be auth (with api_key) or browser_auth")
             }
             batches = f.bools["batch"] ?? false
@@ -67,15 +67,15 @@ struct DashboardSessionMachine: Sendable {
                 state = .authenticating
                 return [.authenticate(.apiKey(key))]
             }
-            guard type == "browser_auth" else { return fail("api_key required") }
+            guard type == .browserAuth else { return fail("api_key required") }
             state = .authenticating
             return [.authenticate(.loginCookie)]
         case .active(let session):
             guard let f else {
-                return [.send(OutboundFrame.error(code: "INVALID_JSON", message: "frame is not a JSON object"))]
+                return [.send(OutboundFrame.error(.invalidJSON, message: "frame is not a JSON object"))]
             }
             if let problem = Frames.problem(f) {
-                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: problem, sourceID: f.string("source_id")))]
+                return [.send(OutboundFrame.error(.invalidMessage, message: problem, sourceID: f.string("source_id")))]
             }
             return active(f, session)
         }
@@ -84,17 +84,22 @@ struct DashboardSessionMachine: Sendable {
     private func active(_ f: Frames.Fields, _ session: Session) -> [Action] {
         let type = f.string("type") ?? ""
         let source = f.string("source_id")
-        switch type {
-        case "subscribe":
+        // `ping` with a `source_id` is a command to that device; without one, the server answers.
+        if let command = ControlCommand(rawValue: type), command != .ping || source != nil { return control(command, f, session) }
+        guard let kind = DashboardFrameType(rawValue: type) else {
+            return [.send(OutboundFrame.error(.invalidMessage, message: type.isEmpty ? "frame has no type" : "unknown message type"))]
+        }
+        switch kind {
+        case .subscribe:
             if let problem = Self.sourceProblem(f) { return [.send(problem)] }
             var metrics: Set<String> = []
             if let raw = f.raw["metrics"], raw != "null" {
                 guard let names = Frames.stringArray(raw) else {
-                    return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "metrics must be an array of strings",
+                    return [.send(OutboundFrame.error(.invalidMessage, message: "metrics must be an array of strings",
                                                       sourceID: source))]
                 }
                 guard names.count <= Self.maxMetricsPerSubscribe else {
-                    return [.send(OutboundFrame.error(code: "TOO_MANY_SUBSCRIPTIONS",
+                    return [.send(OutboundFrame.error(.tooManySubscriptions,
                                                       message: "at most \(Self.maxMetricsPerSubscribe) metrics per subscribe",
                                                       sourceID: source))]
                 }
@@ -104,7 +109,7 @@ struct DashboardSessionMachine: Sendable {
                     if let source, name.hasPrefix(source + ":") { metric = String(name.dropFirst(source.count + 1)) }
                     guard Self.isValidMetric(metric) else {
                         return [.send(OutboundFrame.error(
-                            code: "INVALID_MESSAGE",
+                            .invalidMessage,
                             message: "metric names must be 1-\(Limits.maxMetricBytes) bytes without control characters",
                             sourceID: source))]
                     }
@@ -119,30 +124,32 @@ struct DashboardSessionMachine: Sendable {
             w.strings(metrics.sorted())
             w.raw("}")
             return [.subscribe(source: source == "*" ? nil : source, metrics: metrics, confirmation: w.bytes)]
-        case "unsubscribe":
+        case .unsubscribe:
             if let problem = Self.sourceProblem(f) { return [.send(problem)] }
             return [.unsubscribe(source: source == "*" ? nil : source)]
-        case "ping" where source == nil:
+        case .ping:
             return [.send(Array(#"{"type":"pong"}"#.utf8))]
-        case "pong", "ready", "set_throttle":
+        case .pong, .ready, .setThrottle:
             return []
-        case _ where ControlCommand(rawValue: type) != nil:
-            guard session.canControl else {
-                return [.send(OutboundFrame.error(code: "FORBIDDEN", message: "this login is read-only; control needs a write key",
-                                                  sourceID: source))]
-            }
-            guard let source else {
-                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "source_id required"))]
-            }
-            var fields = f.raw
-            fields["type"] = nil
-            fields["source_id"] = nil
-            return [.control(command: type, source: source, fields: fields)]
-        case "":
-            return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "frame has no type"))]
-        default:
-            return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "unknown message type"))]
+        case .auth, .dataAPIAuth, .browserAuth:
+            return [.send(OutboundFrame.error(.invalidMessage, message: "already authenticated"))]
         }
+    }
+
+    /// A control command for a device (`start_stream`, `ping` with a `source_id`, …).
+    private func control(_ command: ControlCommand, _ f: Frames.Fields, _ session: Session) -> [Action] {
+        let source = f.string("source_id")
+        guard session.canControl else {
+            return [.send(OutboundFrame.error(.forbidden, message: "this login is read-only; control needs a write key",
+                                              sourceID: source))]
+        }
+        guard let source else {
+            return [.send(OutboundFrame.error(.invalidMessage, message: "source_id required"))]
+        }
+        var fields = f.raw
+        fields["type"] = nil
+        fields["source_id"] = nil
+        return [.control(command: command.rawValue, source: source, fields: fields)]
     }
 
     /// Metric names in one `subscribe` (the hub also bounds the pairs of a socket).
@@ -153,7 +160,7 @@ struct DashboardSessionMachine: Sendable {
     static func sourceProblem(_ f: Frames.Fields) -> [UInt8]? {
         guard let raw = f.raw["source_id"], raw != "null" else { return nil }
         if let s = f.string("source_id"), s == "*" || Identifier.isValidSourceID(s) { return nil }
-        return OutboundFrame.error(code: "INVALID_MESSAGE",
+        return OutboundFrame.error(.invalidMessage,
                                    message: "source_id must be \"*\" or match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
     }
 

@@ -30,7 +30,7 @@ struct DeviceSessionMachine: Sendable {
         /// frame is then stored and acked as usual: told, never dropped).
         case pause(Duration)
         /// A device frame the dashboards watching this device should see (type given).
-        case relay(type: String, frame: [UInt8])
+        case relay(type: DeviceFrameType, frame: [UInt8])
         /// A heartbeat: the device is alive (relayed too).
         case heartbeat([UInt8])
         /// A `device_error`: stored as a `device.error` point and relayed.
@@ -42,14 +42,9 @@ struct DeviceSessionMachine: Sendable {
     /// Per-connection limits (the original platform's, told to the device, never silent).
     static let telemetryBurst = 2_000.0, telemetryPerSecond = 500.0
     static let controlBurst = 60.0, controlPerSecond = 20.0
-    static let closePolicy: UInt16 = 1008
+    static let closePolicy = CloseCode.policyViolation
     /// The store cannot take the device's frames now: reconnect and resend later.
-    static let closeUnavailable: UInt16 = 1013
-
-    static let relayedTypes: Set<String> = [
-        "session_started", "session_stopped", "pong", "command_result", "video_frame", "command_status", "command_sync",
-        "command_ack",
-    ]
+    static let closeUnavailable = CloseCode.tryAgainLater
 
     private(set) var state: State = .awaitingAuth
 
@@ -82,9 +77,10 @@ struct DeviceSessionMachine: Sendable {
         case .active(var active):
             defer { if case .active = state { state = .active(active) } }
             guard let type = frame.withUnsafeBytes({ Frames.type(of: $0) }) else {
-                return [.send(OutboundFrame.error(code: "INVALID_JSON", message: "frame is not a JSON object"))]
+                return [.send(OutboundFrame.error(.invalidJSON, message: "frame is not a JSON object"))]
             }
-            if type == "telemetry" {
+            let kind = DeviceFrameType(rawValue: type)
+            if kind == .telemetry {
                 // The recording is the Ingestor's rule, applied after the limits.
                 let options = IngestDecoder.Options(forcedSourceID: active.sourceID)
                 let decoded = frame.withUnsafeBytes { raw in
@@ -94,45 +90,46 @@ struct DeviceSessionMachine: Sendable {
                 case .failure(let e):
                     let seq = Self.seq(frame)
                     // Nothing of a rejected frame is stored; the error names the point and the frame.
-                    return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: e.message, seq: seq))]
+                    return [.send(OutboundFrame.error(.invalidMessage, message: e.message, seq: seq))]
                 case .success(let batch):
                     let store = Action.store(batch, raw: frame, options: options, ackSeq: active.acks ? batch.seq : nil)
                     let wait = active.telemetry.reserve(at: now)
                     if wait == .zero { return [store] }
                     // No seq on the notice: SDKs treat an error with a seq as "dropped, do not
                     // resend", and cumulative acks must never pass over a frame not stored.
-                    return [.send(OutboundFrame.error(code: "RATE_LIMITED",
+                    return [.send(OutboundFrame.error(.rateLimited,
                                                       message: "over \(Int(Self.telemetryPerSecond)) frames/s; reading is slowed")),
                             .pause(wait), store]
                 }
             }
-            let allowed = type == "video_frame" ? active.telemetry.take(at: now) : active.control.take(at: now)
+            let allowed = kind == .videoFrame ? active.telemetry.take(at: now) : active.control.take(at: now)
             guard allowed else {
-                return [.send(OutboundFrame.error(code: "RATE_LIMITED", message: "too many \(type) frames; slow down"))]
+                return [.send(OutboundFrame.error(.rateLimited, message: "too many \(type) frames; slow down"))]
             }
             // Nothing of a frame that is not strict JSON, or that carries a time out of range,
             // is echoed, relayed or stored.
             let f = frame.withUnsafeBytes { Frames.fields($0) }
             if let f, let problem = Frames.problem(f) {
-                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: problem))]
+                return [.send(OutboundFrame.error(.invalidMessage, message: problem))]
             }
-            switch type {
-            case "heartbeat":
+            guard let kind else {
+                return [.send(OutboundFrame.error(.invalidMessage, message: type.isEmpty ? "frame has no type" : "unknown message type"))]
+            }
+            switch kind {
+            case .heartbeat:
                 return [.heartbeat(frame)]
-            case "time_sync":
+            case .timeSync:
                 return [.timeSync(id: f?.raw["id"])]
-            case "device_error":
+            case .deviceError:
                 let message = f?.string("error") ?? f?.string("message") ?? "device error"
                 return [.deviceError(message: String(message.prefix(Limits.maxStringValueBytes)), source: f?.string("source"),
                                      frame: frame)]
-            case _ where Self.relayedTypes.contains(type):
-                return [.relay(type: type, frame: frame)]
-            case "device_auth":
-                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "already authenticated"))]
-            case "":
-                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "frame has no type"))]
-            default:
-                return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "unknown message type"))]
+            case .deviceAuth:
+                return [.send(OutboundFrame.error(.invalidMessage, message: "already authenticated"))]
+            case .telemetry:
+                return []  // decoded above
+            case .videoFrame, .sessionStarted, .sessionStopped, .pong, .commandResult, .commandStatus, .commandSync, .commandAck:
+                return [.relay(type: kind, frame: frame)]
             }
         }
     }

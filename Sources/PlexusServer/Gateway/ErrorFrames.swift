@@ -31,8 +31,8 @@ extension Gateway.ControlError {
     /// (`POST /v1/sources/{id}/commands`), docs/http-api.md:
     var apiError: APIError {
         switch self {
-        case .offline: APIError(.conflict, "DEVICE_OFFLINE", message)
-        case .unknown: APIError(.notFound, "DEVICE_UNKNOWN", message)
+        case .offline: APIError(.conflict, FrameErrorCode.deviceOffline.rawValue, message)
+        case .unknown: APIError(.notFound, FrameErrorCode.deviceUnknown.rawValue, message)
         case .busy: APIError.unavailable(message)
         case .unknownCommand, .invalid: APIError.badRequest(message)
         }
@@ -40,12 +40,12 @@ extension Gateway.ControlError {
 
     /// … and as the `error` frame a dashboard gets, docs/websocket-api.md.
     func frame(source: String) -> [UInt8] {
-        let code = switch self {
-        case .offline: "DEVICE_OFFLINE"
-        case .unknown: "DEVICE_UNKNOWN"
-        case .busy: "DEVICE_BUSY"
-        case .unknownCommand, .invalid: "INVALID_MESSAGE"
+        let code: FrameErrorCode = switch self {
+        case .offline: .deviceOffline
+        case .unknown: .deviceUnknown
+        case .busy: .deviceBusy
+        case .unknownCommand, .invalid: .invalidMessage
         }
-        return OutboundFrame.error(code: code, message: message, sourceID: source)
+        return OutboundFrame.error(code, message: message, sourceID: source)
     }
 }

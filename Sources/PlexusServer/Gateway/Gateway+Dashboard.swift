@@ -84,7 +84,7 @@ extension Gateway {
             machine.withLock { $0.closed() }
             switch t {
             case .credential(let message):
-                outbox.enqueue(OutboundFrame.error(code: "UNAUTHORIZED", message: message))
+                outbox.enqueue(OutboundFrame.error(.unauthorized, message: message))
                 outbox.close(code: DashboardSessionMachine.closePolicy, reason: "credentials revoked")
                 if await !control.waitForEnd(upTo: closeGrace) { forceClose() }
             case .stalled:
@@ -125,10 +125,10 @@ extension Gateway {
                 case .subscribed:
                     outbox.enqueue(confirmation)
                 case .tooManyForDashboard(let n):
-                    outbox.enqueue(OutboundFrame.error(code: "TOO_MANY_SUBSCRIPTIONS",
+                    outbox.enqueue(OutboundFrame.error(.tooManySubscriptions,
                                                        message: "at most \(n) source/metric pairs per dashboard socket", sourceID: source))
                 case .tooManyForOrganization(let n):
-                    outbox.enqueue(OutboundFrame.error(code: "TOO_MANY_SUBSCRIPTIONS",
+                    outbox.enqueue(OutboundFrame.error(.tooManySubscriptions,
                                                        message: "at most \(n) source/metric pairs for the whole organisation",
                                                        sourceID: source))
                 }
@@ -223,7 +223,7 @@ extension Gateway {
 
     static func controlErrorFrame(_ error: any Error, source: String) -> [UInt8] {
         guard let e = error as? ControlError else {
-            return OutboundFrame.error(code: "INTERNAL_ERROR", message: "internal error", sourceID: source)
+            return OutboundFrame.error(.internalError, message: "internal error", sourceID: source)
         }
         return e.frame(source: source)
     }

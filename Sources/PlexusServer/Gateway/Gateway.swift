@@ -17,7 +17,7 @@ final class Gateway: Sendable {
     var hub: Hub { state.hub }
     static let authDeadline: Duration = .seconds(10)
     /// The close code devices get when the server stops: 1001 "going away" (SDKs reconnect).
-    static let shutdownCode: UInt16 = 1001
+    static let shutdownCode = CloseCode.goingAway
 
     /// For what happens outside one connection's handling (sign-in checks).
     let logger = Logger(label: "plexus.gateway")
@@ -171,7 +171,7 @@ final class Gateway: Sendable {
             conn.machine.withLock { $0.closed() }
             if case .credential(let message) = t {
                 await boundedByGrace(forceClose) {
-                    await conn.reply(OutboundFrame.error(code: "UNAUTHORIZED", message: message))
+                    await conn.reply(OutboundFrame.error(.unauthorized, message: message))
                     await conn.close(DeviceSessionMachine.closePolicy, "credentials revoked")
                 }
             }
@@ -210,7 +210,7 @@ final class Gateway: Sendable {
         let height = be(4); i += 4
         let ts = Int64(bitPattern: be(8)); i += 8
         guard ts.multipliedReportingOverflow(by: 1_000).overflow == false, Timestamp.isValid(ts * 1_000) else {
-            return [.send(OutboundFrame.error(code: "INVALID_MESSAGE", message: "video frame timestamp \(Timestamp.rangeMessage)"))]
+            return [.send(OutboundFrame.error(.invalidMessage, message: "video frame timestamp \(Timestamp.rangeMessage)"))]
         }
         var w = JSONWriter(capacity: bytes.count * 4 / 3 + 200)
         w.raw("{\"type\":\"video_frame\",\"camera_id\":")
@@ -221,7 +221,7 @@ final class Gateway: Sendable {
         w.raw(",\"frame\":")
         w.string(Data(bytes[i...]).base64EncodedString())
         w.raw("}")
-        return [.relay(type: "video_frame", frame: w.bytes)]
+        return [.relay(type: .videoFrame, frame: w.bytes)]
     }
 
     private func perform(_ actions: [DeviceSessionMachine.Action], _ conn: Connection, logger: Logger) async {
@@ -309,7 +309,7 @@ final class Gateway: Sendable {
         conn.registered.withLock { $0 = (principal.orgID, name) }
         if let old = hub.register(outbox, info: info, credential: .apiKey(hash: APIKeys.hash(auth.apiKey)), control: conn.control) {
             old.finish()
-            await old.closeNow(1008, "replaced by a newer connection for \(name)")
+            await old.closeNow(CloseCode.policyViolation, "replaced by a newer connection for \(name)")
         }
         logger.info("device connected", metadata: ["source_id": "\(name)", "platform": "\(auth.platform ?? "")"])
         return conn.machine.withLock {
