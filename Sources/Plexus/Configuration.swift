@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import PlexusModel
 
 /// Where a `Plexus` client sends and who it is, resolved like the Python SDK:

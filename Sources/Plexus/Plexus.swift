@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Logging
 @_exported public import PlexusModel
 public import ServiceLifecycle

@@ -1,4 +1,4 @@
-import PlexusModel
+public import PlexusModel
 import Synchronization
 
 /// Full-scale range of the MPU6050/MPU9250 accelerometer (ACCEL_CONFIG 0x1C, bits 4:3).

@@ -1,4 +1,4 @@
-import PlexusModel
+public import PlexusModel
 import Synchronization
 
 /// Registers of the AK8963 magnetometer inside the MPU9250.

@@ -1,4 +1,4 @@
-import PlexusModel
+public import PlexusModel
 import Synchronization
 
 /// A source of readings: a chip on a bus, a file in `/proc`, anything a program can read.

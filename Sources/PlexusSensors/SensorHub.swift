@@ -1,4 +1,4 @@
-import PlexusModel
+public import PlexusModel
 import Synchronization
 
 /// Holds sensors and reads each one when its own interval has elapsed.

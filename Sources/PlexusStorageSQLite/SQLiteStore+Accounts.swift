@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import PlexusStorage
+public import PlexusStorage
 
 /// People, login sessions and invites (tables `users`, `login_sessions`, `invites`).
 extension SQLiteStore {

@@ -1,6 +1,6 @@
 public import PlexusModel
 public import PlexusStorage
-import Testing
+public import Testing
 
 /// The behaviours every `PlexusStore` engine must have. An engine's test target runs
 /// each ``Check`` against a fresh, running store:

@@ -1,4 +1,4 @@
-import PlexusModel
+package import PlexusModel
 import PlexusStorage
 
 /// What one WAL record carries: a validated ingest batch as received.

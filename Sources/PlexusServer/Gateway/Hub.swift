@@ -1,5 +1,5 @@
 public import PlexusCore
-import PlexusModel
+public import PlexusModel
 import Synchronization
 
 /// Everything live: which devices are connected (per organisation and source), which
