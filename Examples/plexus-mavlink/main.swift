@@ -31,8 +31,10 @@ struct MAVLinkMessage: Sendable {
             case 0xFE where i + 8 <= bytes.count:  // v1: magic len seq sys comp msg payload crc(2)
                 let len = Int(bytes[i + 1])
                 guard i + 8 + len <= bytes.count else { return out }
-                out.append(MAVLinkMessage(systemID: bytes[i + 3], componentID: bytes[i + 4], messageID: UInt32(bytes[i + 5]),
-                                          payload: Array(bytes[(i + 6)..<(i + 6 + len)])))
+                out.append(
+                    MAVLinkMessage(
+                        systemID: bytes[i + 3], componentID: bytes[i + 4], messageID: UInt32(bytes[i + 5]),
+                        payload: Array(bytes[(i + 6)..<(i + 6 + len)])))
                 i += 8 + len
             case 0xFD where i + 12 <= bytes.count:  // v2: magic len incompat compat seq sys comp msgid(3) payload crc(2) [sig(13)]
                 let len = Int(bytes[i + 1])
@@ -40,8 +42,10 @@ struct MAVLinkMessage: Sendable {
                 let total = 12 + len + (signed ? 13 : 0)
                 guard i + total <= bytes.count else { return out }
                 let id = UInt32(bytes[i + 7]) | UInt32(bytes[i + 8]) << 8 | UInt32(bytes[i + 9]) << 16
-                out.append(MAVLinkMessage(systemID: bytes[i + 5], componentID: bytes[i + 6], messageID: id,
-                                          payload: Array(bytes[(i + 10)..<(i + 10 + len)])))
+                out.append(
+                    MAVLinkMessage(
+                        systemID: bytes[i + 5], componentID: bytes[i + 6], messageID: id,
+                        payload: Array(bytes[(i + 10)..<(i + 10 + len)])))
                 i += total
             default:
                 i += 1
@@ -64,22 +68,32 @@ func points(for m: MAVLinkMessage) -> [PlexusPoint] {
     let tags = ["sysid": String(m.systemID)]
     switch m.messageID {
     case 0:  // HEARTBEAT: custom_mode u32, type, autopilot, base_mode, system_status
-        return [PlexusPoint("mav.armed", .bool(m.u8(6) & 0x80 != 0), tags: tags),
-                PlexusPoint("mav.system_status", .number(Double(m.u8(7))), tags: tags)]
+        return [
+            PlexusPoint("mav.armed", .bool(m.u8(6) & 0x80 != 0), tags: tags),
+            PlexusPoint("mav.system_status", .number(Double(m.u8(7))), tags: tags),
+        ]
     case 1:  // SYS_STATUS: voltage_battery (mV) at 14, current_battery (cA) at 16, battery_remaining (%) at 30
-        return [PlexusPoint("battery.voltage", .number(Double(m.u16(14)) / 1_000), tags: tags),
-                PlexusPoint("battery.current", .number(Double(m.i16(16)) / 100), tags: tags),
-                PlexusPoint("battery.remaining", .number(Double(Int8(bitPattern: m.u8(30)))), tags: tags)]
+        return [
+            PlexusPoint("battery.voltage", .number(Double(m.u16(14)) / 1_000), tags: tags),
+            PlexusPoint("battery.current", .number(Double(m.i16(16)) / 100), tags: tags),
+            PlexusPoint("battery.remaining", .number(Double(Int8(bitPattern: m.u8(30)))), tags: tags),
+        ]
     case 30:  // ATTITUDE: time_boot_ms, roll, pitch, yaw (rad)
         let deg = { (r: Float) in PlexusValue.number((Double(r) * 180 / .pi * 100).rounded() / 100) }
-        return [PlexusPoint("attitude.roll", deg(m.f32(4)), tags: tags),
-                PlexusPoint("attitude.pitch", deg(m.f32(8)), tags: tags),
-                PlexusPoint("attitude.yaw", deg(m.f32(12)), tags: tags)]
+        return [
+            PlexusPoint("attitude.roll", deg(m.f32(4)), tags: tags),
+            PlexusPoint("attitude.pitch", deg(m.f32(8)), tags: tags),
+            PlexusPoint("attitude.yaw", deg(m.f32(12)), tags: tags),
+        ]
     case 33:  // GLOBAL_POSITION_INT: time_boot_ms, lat, lon (1e-7 deg), alt, relative_alt (mm)
-        return [PlexusPoint("position", [
-            "lat": .number(Double(m.i32(4)) / 1e7), "lon": .number(Double(m.i32(8)) / 1e7),
-            "alt": .number(Double(m.i32(12)) / 1_000), "relative_alt": .number(Double(m.i32(16)) / 1_000),
-        ], tags: tags)]
+        return [
+            PlexusPoint(
+                "position",
+                [
+                    "lat": .number(Double(m.i32(4)) / 1e7), "lon": .number(Double(m.i32(8)) / 1e7),
+                    "alt": .number(Double(m.i32(12)) / 1_000), "relative_alt": .number(Double(m.i32(16)) / 1_000),
+                ], tags: tags)
+        ]
     default:
         return []
     }
@@ -123,9 +137,10 @@ struct PlexusMAVLink: AsyncParsableCommand {
 
     func run() async throws {
         let px = try Plexus(sourceID: name)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: px), .init(service: MAVLinkReader(px: px, host: host, port: port))],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "plexus-mavlink")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: px), .init(service: MAVLinkReader(px: px, host: host, port: port))],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "plexus-mavlink")))
         try await group.run()
     }
 }

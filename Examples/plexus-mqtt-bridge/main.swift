@@ -55,7 +55,9 @@ enum MQTT {
 
     /// One packet from the front of `buffer` (removed), or nil if it is not complete yet.
     static func next(_ buffer: inout [UInt8]) -> (type: UInt8, flags: UInt8, body: [UInt8])? {
-        var length = 0, multiplier = 1, i = 1
+        var length = 0
+        var multiplier = 1
+        var i = 1
         while true {
             guard i < buffer.count, i <= 4 else { return nil }
             length += Int(buffer[i] & 0x7F) * multiplier
@@ -109,7 +111,8 @@ struct MQTTBridge: Service {
         let keepAlive: UInt16 = 30
         try await channel.executeThenClose { inbound, outbound in
             let clientID = "plexus-bridge-\(UUID().uuidString.prefix(8))"
-            try await outbound.write(ByteBuffer(bytes: MQTT.connect(clientID: clientID, keepAlive: keepAlive, username: username, password: password)))
+            try await outbound.write(
+                ByteBuffer(bytes: MQTT.connect(clientID: clientID, keepAlive: keepAlive, username: username, password: password)))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while true {
@@ -132,8 +135,10 @@ struct MQTTBridge: Service {
     }
 
     /// Reads packets: subscribes after CONNACK, sends each PUBLISH as a point.
-    private func forward(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
-                         _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+    private func forward(
+        _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
+        _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    ) async throws {
         var pending: [UInt8] = []
         for try await chunk in inbound {
             pending += chunk.readableBytesView
@@ -170,9 +175,10 @@ struct PlexusMQTTBridge: AsyncParsableCommand {
     func run() async throws {
         let px = try Plexus(sourceID: name)
         let bridge = MQTTBridge(px: px, broker: broker, port: port, filter: topic, username: username, password: password)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: px), .init(service: bridge)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "plexus-mqtt-bridge")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: px), .init(service: bridge)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "plexus-mqtt-bridge")))
         try await group.run()
     }
 }

@@ -60,19 +60,22 @@ public struct PlexusCommand: Sendable, Equatable {
     public static func parse(_ text: String) -> PlexusCommand? {
         let bytes = Array(text.utf8)
         guard let f = bytes.withUnsafeBytes({ Frames.fields($0) }), let type = f.string("type"),
-              let command = ControlCommand(rawValue: type) else { return nil }
+            let command = ControlCommand(rawValue: type)
+        else { return nil }
         let metrics = (f.raw["metrics"].flatMap(Frames.stringArray) ?? []).map { m in
             m.split(separator: ":", maxSplits: 1).last.map(String.init) ?? m
         }
-        let stream = StreamRequest(id: f.string("id"), metrics: metrics,
-                                   intervalMs: f.numbers["interval_ms"].flatMap { $0 > 0 && $0.isFinite ? $0 : nil })
+        let stream = StreamRequest(
+            id: f.string("id"), metrics: metrics,
+            intervalMs: f.numbers["interval_ms"].flatMap { $0 > 0 && $0.isFinite ? $0 : nil })
         let action: Action
         switch command {
         case .startStream: action = .startStream(stream)
         case .stopStream: action = .stopStream(id: stream.id)
         case .startSession:
             guard let id = f.string("session_id"), !id.isEmpty else { return nil }
-            action = .startSession(id: id, name: f.string("session_name"), stream: StreamRequest(metrics: metrics, intervalMs: stream.intervalMs))
+            action = .startSession(
+                id: id, name: f.string("session_name"), stream: StreamRequest(metrics: metrics, intervalMs: stream.intervalMs))
         case .stopSession: action = .stopSession(id: f.string("session_id"))
         case .configure:
             guard let sensor = f.string("sensor") else { return PlexusCommand(type: type, action: .other, json: text) }
@@ -100,7 +103,8 @@ extension PlexusCommand {
     /// The `command_result` answering this command: with the stream's `id` or the
     /// configured `sensor`, and the error's `message`.
     func resultFrame(_ result: PlexusCommandResult) -> String {
-        var id: String?, sensor: String?
+        var id: String?
+        var sensor: String?
         switch action {
         case .startStream(let s): id = s.id
         case .stopStream(let i): id = i

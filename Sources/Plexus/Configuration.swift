@@ -52,8 +52,10 @@ public struct PlexusConfiguration: Sendable, Equatable {
 
     public static let defaultGatewayURL = "http://127.0.0.1:8080"
 
-    public init(apiKey: String, sourceID: String, gatewayURL: String = defaultGatewayURL, gatewayWSURL: String? = nil,
-                installID: String? = nil, transport: Transport = .webSocket) {
+    public init(
+        apiKey: String, sourceID: String, gatewayURL: String = defaultGatewayURL, gatewayWSURL: String? = nil,
+        installID: String? = nil, transport: Transport = .webSocket
+    ) {
         self.apiKey = apiKey
         self.sourceID = sourceID
         self.gatewayURL = gatewayURL
@@ -121,7 +123,8 @@ public struct PlexusConfiguration: Sendable, Equatable {
     /// config file's `gateway_url`, else its `endpoint` (where the Python SDK signs in),
     /// else ``defaultGatewayURL``.
     public static func gatewayURL(_ explicit: String?, environment: [String: String], stored: [String: Any]) -> String {
-        var url = explicit ?? environment["PLEXUS_GATEWAY_URL"] ?? stored["gateway_url"] as? String
+        var url =
+            explicit ?? environment["PLEXUS_GATEWAY_URL"] ?? stored["gateway_url"] as? String
             ?? stored["endpoint"] as? String ?? defaultGatewayURL
         while url.hasSuffix("/") { url.removeLast() }
         return url
@@ -145,13 +148,15 @@ public struct ConfigFile: Sendable {
     /// The stored object; an unreadable or corrupt file reads as empty (as the Python SDK does).
     public func load() -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return [:] }
         return obj
     }
 
     public func save(_ object: [String: Any]) {
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: 0o700])
+        try? FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return }
         _ = FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600])
     }

@@ -35,7 +35,8 @@ final class DiskBuffer: Sendable {
         self.capacity = max(1, capacity)
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try? FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
         do {
             let f = try SQLiteFile(path: path)
@@ -175,7 +176,10 @@ final class SQLiteFile: @unchecked Sendable {
 
     func insert(_ body: [UInt8]) throws(SQLiteFailure) {
         let s = insertStatement
-        defer { sqlite3_reset(s); sqlite3_clear_bindings(s) }
+        defer {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+        }
         let rc = body.withUnsafeBytes { raw in
             // A zero-length blob still needs a non-null pointer to be stored as a blob.
             sqlite3_bind_blob(s, 1, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), Self.transient)
@@ -186,7 +190,10 @@ final class SQLiteFile: @unchecked Sendable {
 
     func oldest(_ limit: Int) throws(SQLiteFailure) -> [DiskBuffer.Row] {
         let s = oldestStatement
-        defer { sqlite3_reset(s); sqlite3_clear_bindings(s) }
+        defer {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+        }
         try check(sqlite3_bind_int64(s, 1, Int64(limit)))
         var rows: [DiskBuffer.Row] = []
         while true {
@@ -203,7 +210,10 @@ final class SQLiteFile: @unchecked Sendable {
     /// - Returns: the number of rows deleted.
     func deleteRange(_ first: Int64, _ last: Int64) throws(SQLiteFailure) -> Int {
         let s = deleteRangeStatement
-        defer { sqlite3_reset(s); sqlite3_clear_bindings(s) }
+        defer {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+        }
         try check(sqlite3_bind_int64(s, 1, first))
         try check(sqlite3_bind_int64(s, 2, last))
         try done(sqlite3_step(s))
@@ -212,7 +222,10 @@ final class SQLiteFile: @unchecked Sendable {
 
     func deleteOldest(_ n: Int) throws(SQLiteFailure) {
         let s = deleteOldestStatement
-        defer { sqlite3_reset(s); sqlite3_clear_bindings(s) }
+        defer {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+        }
         try check(sqlite3_bind_int64(s, 1, Int64(n)))
         try done(sqlite3_step(s))
     }

@@ -52,7 +52,8 @@ struct HTTPTransport: PlexusTransport {
             do {
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
                 let body = try await response.body.collect(upTo: 1 << 20)
-                let message = (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])?["error"] as? String
+                let message =
+                    (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])?["error"] as? String
                     ?? "HTTP \(response.status.code)"
                 switch response.status.code {
                 case 200..<300: return .success(())

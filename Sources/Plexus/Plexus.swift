@@ -264,7 +264,9 @@ public final class Plexus: Service, Sendable {
             }
             await withGracefulShutdownHandler {
                 for await _ in bell { await deliverDue() }
-            } onGracefulShutdown: { [ring] in ring.finish() }
+            } onGracefulShutdown: { [ring] in
+                ring.finish()
+            }
             await deliverDue(force: true)
             commandSink.finish()
             group.cancelAll()
@@ -276,7 +278,8 @@ public final class Plexus: Service, Sendable {
             if let disk { spill(to: disk) }
             let start = state.withLock { s -> [[UInt8]]? in
                 let total = s.pending.count + s.onDisk
-                let due = force || !s.flushWaiters.isEmpty || total >= configuration.maxBatchPoints
+                let due =
+                    force || !s.flushWaiters.isEmpty || total >= configuration.maxBatchPoints
                     || (s.firstPendingAt.map { $0.duration(to: .now) >= configuration.flushInterval } ?? false)
                 guard due, total > 0, !s.delivering else { return nil }
                 s.delivering = true

@@ -87,11 +87,13 @@ final class WebSocketTransport: PlexusTransport, Sendable {
 
     /// True when the server acknowledged the frame; false to fall back to HTTP.
     private func sendOverSocket(_ points: [[UInt8]]) async -> Bool {
-        guard let (outbound, seq, connection) = state.withLock({ s -> (WebSocketOutboundWriter, Int64, Int)? in
-            guard let o = s.outbound else { return nil }
-            defer { s.nextSeq += 1 }
-            return (o, s.nextSeq, s.connection)
-        }) else { return false }
+        guard
+            let (outbound, seq, connection) = state.withLock({ s -> (WebSocketOutboundWriter, Int64, Int)? in
+                guard let o = s.outbound else { return nil }
+                defer { s.nextSeq += 1 }
+                return (o, s.nextSeq, s.connection)
+            })
+        else { return false }
         var w = JSONWriter(capacity: points.reduce(64) { $0 + $1.count + 1 })
         w.raw("{\"type\":\"telemetry\",\"seq\":")
         w.int(seq)
@@ -156,8 +158,10 @@ final class WebSocketTransport: PlexusTransport, Sendable {
         var attempt = 0
         while !Task.isCancelled {
             let authenticated = Mutex(false)
-            _ = try? await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: Limits.maxFrameBytes),
-                                                   logger: logger) { inbound, outbound, _ in
+            _ = try? await WebSocketClient.connect(
+                url: url, configuration: .init(maxFrameSize: Limits.maxFrameBytes),
+                logger: logger
+            ) { inbound, outbound, _ in
                 try await outbound.write(.text(self.authFrame()))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {

@@ -53,7 +53,7 @@ enum Accounts {
         guard let password = Terminal.secret("Password"), !password.isEmpty else { throw CLIFailure("a password is needed") }
         do {
             return try await request(mode, server: server, email: email, password: password, firstName: firstName)
-        } catch where mode == .signup && error.description.contains("already exists") {
+        } catch  where mode == .signup && error.description.contains("already exists") {
             print("That account exists; signing in.")
             return try await request(.signin, server: server, email: email, password: password)
         }

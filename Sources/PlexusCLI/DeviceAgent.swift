@@ -97,7 +97,8 @@ final class DeviceAgent: Service, Sendable {
             console.log("\(issue)")
             counters.withLock { $0.lastError = issue.severity == .error ? issue.description : nil }
             if issue.severity == .error || issue.kind == .recovered {
-                await px.reportError(source: issue.sensor, issue.message, severity: issue.kind == .recovered ? "info" : issue.severity.rawValue)
+                await px.reportError(
+                    source: issue.sensor, issue.message, severity: issue.kind == .recovered ? "info" : issue.severity.rawValue)
             }
         }
         let filter = control.withLock { $0 }
@@ -131,8 +132,9 @@ final class DeviceAgent: Service, Sendable {
             console.log("ping from the dashboard: pong sent")
         case .startStream(let r):
             apply { $0.start(r) }
-            console.log("start_stream: \(r.metrics.isEmpty ? "all metrics" : r.metrics.joined(separator: ", "))"
-                + (r.intervalMs.map { " every \(Int($0)) ms" } ?? ""))
+            console.log(
+                "start_stream: \(r.metrics.isEmpty ? "all metrics" : r.metrics.joined(separator: ", "))"
+                    + (r.intervalMs.map { " every \(Int($0)) ms" } ?? ""))
             await reply(command, .ok)
         case .stopStream:
             apply { $0.stop() }
@@ -146,7 +148,8 @@ final class DeviceAgent: Service, Sendable {
             console.log("session \(id ?? "") stopped")
         case .configure(let sensor, let options):
             do {
-                let name = hub.sensors.first { $0.name == sensor }?.name
+                let name =
+                    hub.sensors.first { $0.name == sensor }?.name
                     ?? hub.sensors.first { $0.name.lowercased() == sensor.lowercased() }?.name ?? sensor
                 try hub.configure(sensor: name, options)
                 console.log("configure \(name): \(options.keys.sorted().joined(separator: ", "))")

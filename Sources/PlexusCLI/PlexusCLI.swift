@@ -98,7 +98,8 @@ enum Terminal {
 /// anything outside `[a-z0-9._-]` becomes `-`.
 func defaultDeviceName() -> String {
     let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "device"
-    let cleaned = String(host.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII || $0 == "-" || $0 == "_" ? $0 : "-" })
+    let cleaned = String(
+        host.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII || $0 == "-" || $0 == "_" ? $0 : "-" })
     let trimmed = cleaned.drop { $0 == "-" || $0 == "_" }
     return trimmed.isEmpty ? "device" : String(trimmed.prefix(63))
 }

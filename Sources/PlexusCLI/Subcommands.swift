@@ -60,7 +60,8 @@ struct Start: AsyncParsableCommand {
         let hub = SensorHub()
         for s in found.sensors { hub.add(s) }
         for issue in hub.setup() { console.log("⚠ \(issue)") }
-        console.log("sensors: " + hub.sensors.map { "\($0.name) (\($0.metrics.count) metrics, \($0.sampleRate) Hz)" }.joined(separator: ", "))
+        console.log(
+            "sensors: " + hub.sensors.map { "\($0.name) (\($0.metrics.count) metrics, \($0.sampleRate) Hz)" }.joined(separator: ", "))
 
         var config: PlexusConfiguration
         do {
@@ -77,9 +78,10 @@ struct Start: AsyncParsableCommand {
 
         var logger = Logger(label: "plexus")
         logger.logLevel = .warning
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: px), .init(service: agent)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: px), .init(service: agent)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         if console.isTTY { print("") }
         console.log("stopped; \(px.bufferedPoints) points left undelivered")
@@ -108,7 +110,8 @@ struct Send: AsyncParsableCommand {
         let home = DeviceHome.current
         var config: PlexusConfiguration
         do {
-            config = try PlexusConfiguration.resolve(apiKey: key, gatewayURL: home.server(server), environment: home.environment, home: home.path)
+            config = try PlexusConfiguration.resolve(
+                apiKey: key, gatewayURL: home.server(server), environment: home.environment, home: home.path)
         } catch {
             throw CLIFailure(error.message)
         }

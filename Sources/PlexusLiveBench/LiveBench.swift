@@ -44,7 +44,9 @@ struct LiveBench {
             case "--idle": o.idle = Int(v) ?? 0
             case "--pid": o.pid = Int32(v) ?? 0
             case "--prefix": o.prefix = v
-            default: FileHandle.standardError.write(Data("unknown option \(a)\n".utf8)); exit(2)
+            default:
+                FileHandle.standardError.write(Data("unknown option \(a)\n".utf8))
+                exit(2)
             }
         }
         return o
@@ -203,7 +205,8 @@ struct LiveBench {
                 continue
             }
             var j = i + key.count
-            var value = 0.0, scale = 0.0
+            var value = 0.0
+            var scale = 0.0
             while j < n {
                 let c = bytes[j]
                 if c >= 48 && c <= 57 {
@@ -245,7 +248,8 @@ struct LiveBench {
             for i in 0..<o.idle {
                 group.addTask {
                     try await WebSocketClient.connect(url: ws + "/ws/device", logger: logger) { inbound, outbound, _ in
-                        try await outbound.write(.text(#"{"type":"device_auth","api_key":"\#(o.key)","source_id":"\#(o.prefix)-idle-\#(i)"}"#))
+                        try await outbound.write(
+                            .text(#"{"type":"device_auth","api_key":"\#(o.key)","source_id":"\#(o.prefix)-idle-\#(i)"}"#))
                         var it = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
                         guard case .text(let reply)? = try await it.next(), reply.contains("authenticated") else { return }
                         connected.add()
@@ -290,7 +294,8 @@ final class Counter: Sendable {
 enum ProcStats {
     static func cpuSeconds(_ pid: Int32) -> Double? {
         guard pid > 0, let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = s.lastIndex(of: ")") else { return nil }
+            let close = s.lastIndex(of: ")")
+        else { return nil }
         let f = s[s.index(after: close)...].split(separator: " ")
         guard f.count > 13, let u = Double(f[11]), let k = Double(f[12]) else { return nil }
         return (u + k) / Double(sysconf(Int32(_SC_CLK_TCK)))

@@ -134,8 +134,10 @@ public struct DeviceAuth: Sendable, Hashable {
 
     public enum Problem: Error, Equatable { case notAuth, missingKey, badSourceID }
 
-    public init(apiKey: String, sourceID: String, installID: String? = nil, platform: String? = nil, agentVersion: String? = nil,
-                sensors: String? = nil, commands: String? = nil, acks: Bool = false) {
+    public init(
+        apiKey: String, sourceID: String, installID: String? = nil, platform: String? = nil, agentVersion: String? = nil,
+        sensors: String? = nil, commands: String? = nil, acks: Bool = false
+    ) {
         self.apiKey = apiKey
         self.sourceID = sourceID
         self.installID = installID
@@ -151,13 +153,14 @@ public struct DeviceAuth: Sendable, Hashable {
         guard let key = f.string("api_key") else { return .failure(.missingKey) }
         guard let source = f.string("source_id"), Identifier.isValidSourceID(source) else { return .failure(.badSourceID) }
         let install = f.string("install_id").flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 }
-        return .success(DeviceAuth(
-            apiKey: key, sourceID: source, installID: install,
-            platform: f.string("platform").map { String($0.prefix(64)) },
-            agentVersion: f.string("agent_version").map { String($0.prefix(64)) },
-            sensors: f.raw["sensors"].flatMap { $0.hasPrefix("[") ? $0 : nil },
-            commands: f.raw["commands"].flatMap { $0.hasPrefix("[") ? $0 : nil },
-            acks: f.bools["acks"] ?? false))
+        return .success(
+            DeviceAuth(
+                apiKey: key, sourceID: source, installID: install,
+                platform: f.string("platform").map { String($0.prefix(64)) },
+                agentVersion: f.string("agent_version").map { String($0.prefix(64)) },
+                sensors: f.raw["sensors"].flatMap { $0.hasPrefix("[") ? $0 : nil },
+                commands: f.raw["commands"].flatMap { $0.hasPrefix("[") ? $0 : nil },
+                acks: f.bools["acks"] ?? false))
     }
 }
 
@@ -326,10 +329,17 @@ extension Frames {
     /// JSON, so text holding them must never be copied into a frame the server writes.
     /// Strings are skipped, escapes and all (the cursor has already validated them).
     public static func isStrictJSON(_ raw: String) -> Bool {
-        var inString = false, escaped = false
+        var inString = false
+        var escaped = false
         for c in raw.utf8 {
             if inString {
-                if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
+                if escaped {
+                    escaped = false
+                } else if c == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if c == UInt8(ascii: "\"") {
+                    inString = false
+                }
             } else if c == UInt8(ascii: "\"") {
                 inString = true
             } else if c == UInt8(ascii: "N") || c == UInt8(ascii: "I") {
@@ -419,7 +429,8 @@ public enum LiveFrame {
     /// `source_id` and `points`, decodable by ``IngestDecoder``); nil if `bytes` is not one.
     public static func batchSources(_ bytes: UnsafeRawBufferPointer) -> [String]? {
         var c = JSONCursor(bytes)
-        var type: String?, out: [String]?
+        var type: String?
+        var out: [String]?
         do {
             try c.expect(UInt8(ascii: "{"))
             if !c.consume(UInt8(ascii: "}")) {

@@ -65,15 +65,24 @@ public enum IngestDecoder {
                     try c.expect(UInt8(ascii: ":"))
                     switch key {
                     case "source_id":
-                        if c.peekKind() == .null { try c.readNull(); break }
+                        if c.peekKind() == .null {
+                            try c.readNull()
+                            break
+                        }
                         guard c.peekKind() == .string else { throw invalidJSON }
                         sourceID = try c.readString()
                     case "session_id":
-                        if c.peekKind() == .null { try c.readNull(); break }
+                        if c.peekKind() == .null {
+                            try c.readNull()
+                            break
+                        }
                         guard c.peekKind() == .string else { throw invalidJSON }
                         sessionID = try c.readString()
                     case "seq":
-                        if c.peekKind() == .null { try c.readNull(); break }
+                        if c.peekKind() == .null {
+                            try c.readNull()
+                            break
+                        }
                         guard c.peekKind() == .number else { throw invalidJSON }
                         let d = try c.readNumber()
                         guard d.isFinite, d == d.rounded(), abs(d) < 9e15 else { throw invalidJSON }
@@ -117,8 +126,10 @@ public enum IngestDecoder {
         // Resolve sources: forced (WebSocket) > per point > top level.
         if let top = sourceID, options.forcedSourceID == nil, !top.isEmpty {
             guard Identifier.isValidSourceID(top) else {
-                throw IngestError(.invalidPoint, top.utf8.count > Limits.maxSourceIDBytes
-                    ? "source_id exceeds max length (256)" : "source_id must match ^[a-z0-9][a-z0-9._-]*$")
+                throw IngestError(
+                    .invalidPoint,
+                    top.utf8.count > Limits.maxSourceIDBytes
+                        ? "source_id exceeds max length (256)" : "source_id must match ^[a-z0-9][a-z0-9._-]*$")
             }
         }
         if let s = sessionID { try checkSession(s, prefix: "session_id") }
@@ -285,15 +296,19 @@ public enum IngestDecoder {
             return (.number(d), 1, d.isFinite ? nil : ".value must be finite")
         case .string:
             let s = try c.readString()
-            return (.string(s), 1, s.utf8.count > Limits.maxStringValueBytes
-                ? ".value string exceeds max length (\(Limits.maxStringValueBytes))" : nil)
+            return (
+                .string(s), 1,
+                s.utf8.count > Limits.maxStringValueBytes
+                    ? ".value string exceeds max length (\(Limits.maxStringValueBytes))" : nil
+            )
         case .trueLiteral, .falseLiteral:
             return (.bool(try c.readBool()), 1, nil)
         case .object, .array:
             let isObject = c.peekKind() == .object
             let raw = try c.readRawValue(strict: true)
             let text = JSONText(unchecked: raw)
-            let err = raw.utf8.count > Limits.maxStructuredValueBytes
+            let err =
+                raw.utf8.count > Limits.maxStructuredValueBytes
                 ? ".value exceeds max bytes (\(Limits.maxStructuredValueBytes))" : nil
             return (isObject ? .object(text) : .array(text), 1, err)
         case .invalid:

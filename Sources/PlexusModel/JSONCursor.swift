@@ -36,7 +36,6 @@ public struct JSONCursor {
     public var offset: Int { i }
     public var atEnd: Bool { i >= count }
 
-
     public mutating func skipWhitespace() {
         while i < count {
             let c = base[i]
@@ -51,7 +50,6 @@ public struct JSONCursor {
         return i < count ? base[i] : 0
     }
 
-
     public mutating func consume(_ c: UInt8) -> Bool {
         if peek() == c {
             i += 1
@@ -59,7 +57,6 @@ public struct JSONCursor {
         }
         return false
     }
-
 
     public mutating func expect(_ c: UInt8) throws(SyntaxError) {
         guard consume(c) else { throw SyntaxError(offset: i) }
@@ -95,7 +92,6 @@ public struct JSONCursor {
         }
     }
 
-
     mutating func literal(_ s: StaticString) throws(SyntaxError) {
         let n = s.utf8CodeUnitCount
         guard i + n <= count else { throw SyntaxError(offset: i) }
@@ -113,7 +109,10 @@ public struct JSONCursor {
         return false
     }
 
-    public mutating func readNull() throws(SyntaxError) { skipWhitespace(); try literal("null") }
+    public mutating func readNull() throws(SyntaxError) {
+        skipWhitespace()
+        try literal("null")
+    }
 
     /// Reads a string and returns its bytes as a `String` (escapes decoded, UTF-8 validated).
     public mutating func readString() throws(SyntaxError) -> String {
@@ -215,7 +214,6 @@ public struct JSONCursor {
         guard let s = String(validating: out, as: UTF8.self) else { throw SyntaxError(offset: start) }
         return s
     }
-
 
     static let powersOf10: [Double] = (0...22).map { e in
         var v = 1.0

@@ -10,7 +10,6 @@ public struct JSONWriter: Sendable {
 
     public var string: String { String(decoding: bytes, as: UTF8.self) }
 
-
     public mutating func raw(_ s: StaticString) {
         s.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
@@ -61,7 +60,10 @@ public struct JSONWriter: Sendable {
         }
         if d == d.rounded(.towardZero) && abs(d) < 1e15 {
             int(Int64(d))
-            if d == 0 && d.sign == .minus { bytes.removeLast(); raw("-0") }
+            if d == 0 && d.sign == .minus {
+                bytes.removeLast()
+                raw("-0")
+            }
             return
         }
         rawText(d.description)
@@ -73,9 +75,12 @@ public struct JSONWriter: Sendable {
             return
         }
         var n = v.magnitude
-        var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var tmp:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var len = 0
         withUnsafeMutableBytes(of: &tmp) { buf in
             while n > 0 {

@@ -39,8 +39,9 @@ struct SDKBench {
     /// Off the main actor, where the entry point runs.
     static func run(_ o: Options) async throws {
         let source = "sdk-bench-\(o.transport)\(o.disk ? "-disk" : "")-\(UUID().uuidString.prefix(6).lowercased())"
-        var config = PlexusConfiguration(apiKey: o.key, sourceID: source, gatewayURL: o.url, installID: String(source.suffix(6)),
-                                         transport: o.transport == "http" ? .http : .webSocket)
+        var config = PlexusConfiguration(
+            apiKey: o.key, sourceID: source, gatewayURL: o.url, installID: String(source.suffix(6)),
+            transport: o.transport == "http" ? .http : .webSocket)
         config.maxBatchPoints = o.batch
         config.maxBufferedPoints = o.points
         var dir: String?

@@ -61,8 +61,13 @@ public struct BME280Calibration: Sendable, Hashable {
     /// (the inverse of ``init(block1:block2:)``; byte 0xA0 is unused and 0).
     public var registerBlocks: (block1: [UInt8], block2: [UInt8]) {
         var b: [UInt8] = []
-        func le(_ v: UInt16) { b.append(UInt8(v & 0xFF)); b.append(UInt8(v >> 8)) }
-        le(t1); le(UInt16(bitPattern: t2)); le(UInt16(bitPattern: t3))
+        func le(_ v: UInt16) {
+            b.append(UInt8(v & 0xFF))
+            b.append(UInt8(v >> 8))
+        }
+        le(t1)
+        le(UInt16(bitPattern: t2))
+        le(UInt16(bitPattern: t3))
         le(p1)
         for p in [p2, p3, p4, p5, p6, p7, p8, p9] { le(UInt16(bitPattern: p)) }
         b.append(0)
@@ -108,7 +113,8 @@ public struct BME280Calibration: Sendable, Hashable {
     /// Relative humidity in %, clamped to 0…100, from the 16-bit `adc_H`.
     public func humidity(adcH: Int32, tFine: Int32) -> Double {
         var h = Double(tFine) - 76800.0
-        h = (Double(adcH) - (Double(h4) * 64.0 + Double(h5) / 16384.0 * h))
+        h =
+            (Double(adcH) - (Double(h4) * 64.0 + Double(h5) / 16384.0 * h))
             * (Double(h2) / 65536.0 * (1.0 + Double(h6) / 67108864.0 * h * (1.0 + Double(h3) / 67108864.0 * h)))
         h = h * (1.0 - Double(h1) * h / 524288.0)
         return min(100, max(0, h))

@@ -47,7 +47,8 @@ public struct I2CDevice: Sendable {
     public func readBytes(register: UInt8, count: Int) throws(I2CError) -> [UInt8] {
         let bytes = try bus.readBytes(address: address, register: register, count: count)
         guard bytes.count == count else {
-            throw I2CError(.io, "short read from \(address.hex) register \(register.hex) on bus \(bus.number): \(bytes.count) of \(count) bytes")
+            throw I2CError(
+                .io, "short read from \(address.hex) register \(register.hex) on bus \(bus.number): \(bytes.count) of \(count) bytes")
         }
         return bytes
     }

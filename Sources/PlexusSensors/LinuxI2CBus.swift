@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// An I2C bus through the Linux i2c-dev interface (`/dev/i2c-N`).
 ///
@@ -154,8 +155,12 @@ public final class LinuxI2CBus: I2CBus {
 
     // MARK: Internals
 
+    // The kernel's names (linux/i2c-dev.h), kept so they can be looked up.
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     static let I2C_SLAVE: UInt = 0x0703
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     static let I2C_RDWR: UInt = 0x0707
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     static let I2C_SMBUS: UInt = 0x0720
 
     private func checkAddress(_ address: UInt8) throws(I2CError) {
@@ -201,10 +206,10 @@ public final class LinuxI2CBus: I2CBus {
 }
 
 #if os(Linux)
-/// EREMOTEIO: what many adapters (the Raspberry Pi's among them) return for a missing ACK.
-private let remoteIOError = EREMOTEIO
+    /// EREMOTEIO: what many adapters (the Raspberry Pi's among them) return for a missing ACK.
+    private let remoteIOError = EREMOTEIO
 #else
-private let remoteIOError: Int32 = -1
+    private let remoteIOError: Int32 = -1
 #endif
 
 private func closeDescriptor(_ fd: Int32) {

@@ -1,7 +1,7 @@
 public import HTTPTypes
 public import Hummingbird
-import NIOCore
 import Logging
+import NIOCore
 public import PlexusCore
 public import PlexusModel
 public import PlexusStorage
@@ -18,8 +18,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     /// login): the body becomes `{"error": <bodyError>, "code": …, "message": <message>}`.
     public var bodyError: String?
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:],
-                bodyError: String? = nil) {
+    public init(
+        _ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:],
+        bodyError: String? = nil
+    ) {
         self.status = status
         self.code = code
         self.message = message
@@ -39,8 +41,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         .init(.contentTooLarge, "PAYLOAD_TOO_LARGE", "payload too large (max \(max) bytes)")
     }
     public static func rateLimited(retryAfterSeconds: Int) -> APIError {
-        .init(.tooManyRequests, "RATE_LIMITED", "rate limit exceeded, retry later",
-              headers: [.retryAfter: String(retryAfterSeconds)])
+        .init(
+            .tooManyRequests, "RATE_LIMITED", "rate limit exceeded, retry later",
+            headers: [.retryAfter: String(retryAfterSeconds)])
     }
     public static func unavailable(_ m: String) -> APIError {
         .init(.serviceUnavailable, "UNAVAILABLE", m, headers: [.retryAfter: "1"])

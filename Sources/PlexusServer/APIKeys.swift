@@ -1,5 +1,5 @@
-import PlexusCore
 import Crypto
+import PlexusCore
 public import PlexusStorage
 
 /// Creating and checking `plx_` keys. Keys are 32 base62 characters from the system
@@ -21,10 +21,13 @@ public enum APIKeys {
     public static func hash(_ key: String) -> [UInt8] { Array(SHA256.hash(data: Array(key.utf8))) }
 
     /// Makes the record for a new key (not yet stored).
-    public static func record(key: String, orgID: Int64, name: String, scopes: Set<Scope>, now: Int64,
-                              expiresAt: Int64? = nil) -> APIKeyRecord {
-        APIKeyRecord(id: "key_" + randomBase62(16), orgID: orgID, name: name, hash: hash(key),
-                     prefix: String(key.prefix(8)), scopes: scopes, createdAt: now, expiresAt: expiresAt)
+    public static func record(
+        key: String, orgID: Int64, name: String, scopes: Set<Scope>, now: Int64,
+        expiresAt: Int64? = nil
+    ) -> APIKeyRecord {
+        APIKeyRecord(
+            id: "key_" + randomBase62(16), orgID: orgID, name: name, hash: hash(key),
+            prefix: String(key.prefix(8)), scopes: scopes, createdAt: now, expiresAt: expiresAt)
     }
 
     /// Constant-time comparison of two digests.

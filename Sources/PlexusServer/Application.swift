@@ -3,10 +3,10 @@ import HummingbirdCore
 import HummingbirdWebSocket
 public import Logging
 import NIOCore
+public import PlexusCore
 import PlexusModel
 public import PlexusStorage
 public import ServiceLifecycle
-public import PlexusCore
 
 /// Everything the HTTP application needs, as plain values.
 public struct ServerConfiguration: Sendable {
@@ -45,9 +45,11 @@ public struct ServerConfiguration: Sendable {
     /// HTTP ingest requests per second per organisation, all sources together; 0 disables.
     public var orgRequestsPerSecond: Double = 20_000
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
-                metricsText: @escaping @Sendable () -> String = { "" }, version: String = "0.1.0",
-                sourceRequestsPerSecond: Double = 2_000) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
+        metricsText: @escaping @Sendable () -> String = { "" }, version: String = "0.1.0",
+        sourceRequestsPerSecond: Double = 2_000
+    ) {
         self.sourceRequestsPerSecond = sourceRequestsPerSecond
         self.host = host
         self.port = port
@@ -82,15 +84,17 @@ public func buildApplication(
         startedAt: .now, hub: hub,
         ingestor: Ingestor(
             store: store, live: hub,
-            limiter: RateLimiter(perSecond: configuration.sourceRequestsPerSecond, burst: configuration.sourceRequestsPerSecond * 2,
-                                 orgPerSecond: configuration.orgRequestsPerSecond),
+            limiter: RateLimiter(
+                perSecond: configuration.sourceRequestsPerSecond, burst: configuration.sourceRequestsPerSecond * 2,
+                orgPerSecond: configuration.orgRequestsPerSecond),
             cardinality: CardinalityGuard(store: store, quotas: configuration.quotas)),
         recorder: Recorder(store: store, live: hub))
     let gateway = Gateway(state: state)
     let router = Router(context: PlexusRequestContext.self)
-    router.add(middleware: CORSMiddleware(
-        allowOrigin: .all, allowHeaders: [.contentType, .authorization, .init("x-api-key")!, .contentEncoding],
-        allowMethods: [.get, .post, .patch, .delete, .options], maxAge: .seconds(86_400)))
+    router.add(
+        middleware: CORSMiddleware(
+            allowOrigin: .all, allowHeaders: [.contentType, .authorization, .init("x-api-key")!, .contentEncoding],
+            allowMethods: [.get, .post, .patch, .delete, .options], maxAge: .seconds(86_400)))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ErrorMappingMiddleware())
     router.add(middleware: BodyDeadlineMiddleware(timeout: configuration.connections.bodyTimeout))

@@ -43,8 +43,10 @@ public final class Authenticator: Sendable {
         self.init(store: store, now: now, monotonic: { epoch.duration(to: .now) })
     }
 
-    init(store: any PlexusStore, now: @escaping @Sendable () -> Int64, monotonic: @escaping @Sendable () -> Duration,
-         capacity: Int = Authenticator.capacity) {
+    init(
+        store: any PlexusStore, now: @escaping @Sendable () -> Int64, monotonic: @escaping @Sendable () -> Duration,
+        capacity: Int = Authenticator.capacity
+    ) {
         self.store = store
         self.clock = now
         self.monotonic = monotonic

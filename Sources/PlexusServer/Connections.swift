@@ -2,8 +2,8 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
-import Synchronization
 import PlexusCore
+import Synchronization
 
 /// Limits on connections that cost nothing to open: how long one may sit idle, how long a
 /// request may take to arrive, and how many one client address may hold.
@@ -82,7 +82,7 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
         let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
         client = address
         guard connections.open(address, limit: limits.maxConnectionsPerClient) else {
-            client = "" // never counted, so never released
+            client = ""  // never counted, so never released
             ServerMetrics.rejected(reason: "TOO_MANY_CONNECTIONS", transport: "tcp")
             context.close(promise: nil)
             return
@@ -169,10 +169,11 @@ struct BodyDeadlineMiddleware: RouterMiddleware {
             }
         }
         var request = request
-        request.body = RequestBody(asyncSequence: SignalledBody(base: request.body) {
-            done.set()
-            timer.cancel()
-        })
+        request.body = RequestBody(
+            asyncSequence: SignalledBody(base: request.body) {
+                done.set()
+                timer.cancel()
+            })
         return try await next(request, context)
     }
 }

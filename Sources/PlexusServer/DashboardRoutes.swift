@@ -20,7 +20,8 @@ struct DashboardRoutes {
             files = StaticFiles(root: dir, live: false)
         } else {
             files = nil
-            logger.warning("""
+            logger.warning(
+                """
                 dashboard files not found: keep \(DashboardFiles.bundleName) next to the plexus-server binary, \
                 or pass --dashboard-dir; the API works without them
                 """)
@@ -49,7 +50,8 @@ struct DashboardRoutes {
 
     private func serve(_ path: String, _ request: Request, page: Bool) throws -> Response {
         guard let files else {
-            throw APIError.unavailable("""
+            throw APIError.unavailable(
+                """
                 the dashboard's files are not installed: keep \(DashboardFiles.bundleName) next to the plexus-server \
                 binary, or pass --dashboard-dir
                 """)
@@ -64,7 +66,8 @@ struct DashboardRoutes {
             .init("x-content-type-options")!: "nosniff",
         ]
         if page {
-            headers[.contentSecurityPolicy] = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            headers[.contentSecurityPolicy] =
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                 + "img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
             headers[.init("x-frame-options")!] = "DENY"
             headers[.init("referrer-policy")!] = "same-origin"
@@ -113,7 +116,7 @@ final class StaticFiles: Sendable {
     private static func load(_ full: String) -> File? {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue,
-              let data = FileManager.default.contents(atPath: full)
+            let data = FileManager.default.contents(atPath: full)
         else { return nil }
         let digest = SHA256.hash(data: data).prefix(12).map { String(format: "%02x", $0) }.joined()
         return File(bytes: ByteBuffer(bytes: data), etag: "\"\(digest)\"", contentType: contentType(full))

@@ -102,16 +102,22 @@ struct GatewayRoutes {
 
     func register(webSocket router: Router<GatewayWebSocketContext>) {
         // Devices: any Origin is accepted (they are not browsers).
-        router.ws("/ws/device") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
+        router.ws("/ws/device") { _, _ in
+            .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
             let channel = context.requestContext.channel
-            try await gateway.runDevice(inbound: inbound, outbound: outbound, logger: context.logger,
-                                        forceClose: { channel.close(promise: nil) })
+            try await gateway.runDevice(
+                inbound: inbound, outbound: outbound, logger: context.logger,
+                forceClose: { channel.close(promise: nil) })
         }
-        router.ws("/ws/browser") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
+        router.ws("/ws/browser") { _, _ in
+            .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
             let channel = context.requestContext.channel
-            try await gateway.runDashboard(inbound: inbound, outbound: outbound,
-                                           loginToken: Self.sameOriginLoginToken(context.request.head), logger: context.logger,
-                                           forceClose: { channel.close(promise: nil) })
+            try await gateway.runDashboard(
+                inbound: inbound, outbound: outbound,
+                loginToken: Self.sameOriginLoginToken(context.request.head), logger: context.logger,
+                forceClose: { channel.close(promise: nil) })
         }
     }
 }

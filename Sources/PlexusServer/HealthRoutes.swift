@@ -31,20 +31,23 @@ struct HealthRoutes {
                     return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]) : nil
                 }
                 guard let sent, APIKeys.equal(Array(sent.utf8), Array(token.utf8)) else {
-                    throw APIError(.unauthorized, "UNAUTHORIZED", "metrics need the metrics token (Authorization: Bearer …)",
-                                   headers: [.wwwAuthenticate: "Bearer realm=\"plexus-metrics\""])
+                    throw APIError(
+                        .unauthorized, "UNAUTHORIZED", "metrics need the metrics token (Authorization: Bearer …)",
+                        headers: [.wwwAuthenticate: "Bearer realm=\"plexus-metrics\""])
                 }
             }
             // Live connections, which /health no longer shows: for the operator only.
-            let text = state.config.metricsText() + """
-                # TYPE plexus_devices_connected gauge
-                plexus_devices_connected \(state.hub.deviceCount)
-                # TYPE plexus_dashboards_connected gauge
-                plexus_dashboards_connected \(state.hub.dashboardCount)
+            let text =
+                state.config.metricsText() + """
+                    # TYPE plexus_devices_connected gauge
+                    plexus_devices_connected \(state.hub.deviceCount)
+                    # TYPE plexus_dashboards_connected gauge
+                    plexus_dashboards_connected \(state.hub.dashboardCount)
 
-                """
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+                    """
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
     }
 }

@@ -34,9 +34,10 @@ struct IngestRoutes {
         } catch let e as IngestError {
             throw APIError(e)
         }
-        try await state.ingestor.ingest(Ingestor.Submission(
-            orgID: principal.orgID, batch: batch, raw: Array(body.readableBytesView), receivedAt: state.config.now(),
-            transport: .http, pacing: .perRequest))
+        try await state.ingestor.ingest(
+            Ingestor.Submission(
+                orgID: principal.orgID, batch: batch, raw: Array(body.readableBytesView), receivedAt: state.config.now(),
+                transport: .http, pacing: .perRequest))
         let source = batch.singleSourceID
         return Reply.json { w in
             w.raw("{\"success\":true,\"count\":")
@@ -58,8 +59,9 @@ struct IngestRoutes {
         } catch let e as APIError {
             throw e
         } catch let e as CompressNIOError where e == .bufferOverflow {
-            throw APIError(.contentTooLarge, "PAYLOAD_TOO_LARGE",
-                           "payload too large (max \(Limits.maxBodyBytes) bytes decompressed)")
+            throw APIError(
+                .contentTooLarge, "PAYLOAD_TOO_LARGE",
+                "payload too large (max \(Limits.maxBodyBytes) bytes decompressed)")
         } catch {
             throw APIError.badRequest("invalid gzip body", code: "INVALID_ENCODING")
         }

@@ -1,8 +1,8 @@
 import Hummingbird
 import NIOCore
+import PlexusCore
 import PlexusModel
 import PlexusStorage
-import PlexusCore
 
 /// The read API under `/v1` (read scope), in the shapes of the original platform's API.
 struct QueryRoutes {

@@ -1,9 +1,9 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import PlexusCore
 import PlexusModel
 import PlexusStorage
-import PlexusCore
 
 /// `/api/sessions`: named recordings of one source's data, for analysis and playback.
 struct SessionRoutes {
@@ -79,7 +79,8 @@ struct SessionRoutes {
         }
         if let v = present("session_id") {
             guard let id = v as? String, !id.isEmpty, id.utf8.count <= Limits.maxSessionIDBytes,
-                  !Identifier.hasControlCharacters(id) else {
+                !Identifier.hasControlCharacters(id)
+            else {
                 throw APIError.badRequest("session_id must be a string of 1-256 bytes without control characters")
             }
             f.sessionID = id
@@ -189,12 +190,15 @@ struct SessionRoutes {
             try await writer.finish(nil)
         }
         let type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson"
-        let filename = String(s.sessionID.unicodeScalars.filter {
-            $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0))
-        }.map(Character.init))
-        return Response(status: .ok, headers: [
-            .contentType: type, .contentDisposition: "attachment; filename=\"\(filename).\(format)\"",
-        ], body: body)
+        let filename = String(
+            s.sessionID.unicodeScalars.filter {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0))
+            }.map(Character.init))
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: type, .contentDisposition: "attachment; filename=\"\(filename).\(format)\"",
+            ], body: body)
     }
 
     /// One CSV field (RFC 4180 quoting). Text a spreadsheet would run as a formula (it
@@ -202,8 +206,12 @@ struct SessionRoutes {
     /// OWASP advises against CSV injection; numbers are written as numbers.
     static func csvField(_ s: String, _ out: inout JSONWriter, number: Bool = false) {
         var s = s
-        if !number, let first = s.utf8.first, [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"),
-                                                0x09, 0x0D].contains(first) {
+        if !number, let first = s.utf8.first,
+            [
+                UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"),
+                0x09, 0x0D,
+            ].contains(first)
+        {
             s = "'" + s
         }
         if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {

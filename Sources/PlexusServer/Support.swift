@@ -6,8 +6,9 @@ import PlexusModel
 /// Small helpers shared by the routes: JSON replies, times, query parameters.
 enum Reply {
     static func json(_ w: JSONWriter, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 
     static func json(status: HTTPResponse.Status = .ok, _ build: (inout JSONWriter) -> Void) -> Response {
@@ -52,7 +53,8 @@ enum Times {
     static func parse(_ s: String) -> Int64? {
         guard s.utf8.count <= 64 else { return nil }
         if let d = Double(s) { return Timestamp.micros(fromWire: d) }
-        let date = (try? Date(s, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        let date =
+            (try? Date(s, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
             ?? (try? Date(s, strategy: .iso8601))
         guard let date else { return nil }
         let us = (date.timeIntervalSince1970 * 1_000_000).rounded()
@@ -90,7 +92,7 @@ enum JSONBody {
         }
         guard buffer.readableBytes > 0 else { return [:] }
         guard let obj = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]),
-              let dict = obj as? [String: Any]
+            let dict = obj as? [String: Any]
         else { throw APIError.badRequest("invalid JSON body", code: "INVALID_JSON") }
         return dict
     }

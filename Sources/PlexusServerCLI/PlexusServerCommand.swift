@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import PlexusCore
 import PlexusModel
 import PlexusServer
 import PlexusStorage
@@ -10,7 +11,6 @@ import PlexusStorageSQLite
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
-import PlexusCore
 
 @main
 struct PlexusServerCommand: AsyncParsableCommand {
@@ -57,41 +57,65 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Option(help: "trace, debug, info, notice, warning, error or critical (env PLEXUS_LOG_LEVEL, default info).")
     var logLevel: String?
-    @Option(help: ArgumentHelp("HTTP ingest requests/s per source before 429; 0 = off (env PLEXUS_SOURCE_RATE_LIMIT, default 2000).",
-                               valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "HTTP ingest requests/s per source before 429; 0 = off (env PLEXUS_SOURCE_RATE_LIMIT, default 2000).",
+            valueName: "n"))
     var sourceRateLimit: Double?
-    @Option(help: ArgumentHelp("Serve the web dashboard's files from this folder, re-read on every request (env PLEXUS_DASHBOARD_DIR; for working on the dashboard).",
-                               valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Serve the web dashboard's files from this folder, re-read on every request (env PLEXUS_DASHBOARD_DIR; for working on the dashboard).",
+            valueName: "dir"))
     var dashboardDir: String?
-    @Option(help: ArgumentHelp("Serve the device builds of scripts/package from this folder at /releases, for GET /setup (env PLEXUS_RELEASES_DIR).",
-                               valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Serve the device builds of scripts/package from this folder at /releases, for GET /setup (env PLEXUS_RELEASES_DIR).",
+            valueName: "dir"))
     var releasesDir: String?
     @Flag(help: "Mark the dashboard's session cookie Secure even without X-Forwarded-Proto: https (env PLEXUS_SECURE_COOKIES=1).")
     var secureCookies = false
-    @Flag(help: "Let anyone sign up and get an organisation of their own (env PLEXUS_OPEN_SIGNUP=1). Off: after the first person, sign-up is by invitation or `users create`.")
+    @Flag(
+        help:
+            "Let anyone sign up and get an organisation of their own (env PLEXUS_OPEN_SIGNUP=1). Off: after the first person, sign-up is by invitation or `users create`."
+    )
     var openSignup = false
-    @Option(help: ArgumentHelp("Close a connection idle this long, or whose first request head has not arrived (env PLEXUS_IDLE_TIMEOUT, default 60).",
-                               valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Close a connection idle this long, or whose first request head has not arrived (env PLEXUS_IDLE_TIMEOUT, default 60).",
+            valueName: "seconds"))
     var idleTimeout: Double?
-    @Option(help: ArgumentHelp("Close a connection whose request body has not arrived within this time (env PLEXUS_BODY_TIMEOUT, default 30).",
-                               valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Close a connection whose request body has not arrived within this time (env PLEXUS_BODY_TIMEOUT, default 30).",
+            valueName: "seconds"))
     var bodyTimeout: Double?
-    @Option(help: ArgumentHelp("Open connections one client address may hold; 0 = no cap (env PLEXUS_MAX_CONNECTIONS_PER_CLIENT, default 1024).",
-                               valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Open connections one client address may hold; 0 = no cap (env PLEXUS_MAX_CONNECTIONS_PER_CLIENT, default 1024).",
+            valueName: "n"))
     var maxConnectionsPerClient: Int?
-    @Option(help: ArgumentHelp("Serve GET /metrics to requests with Authorization: Bearer <token> (env PLEXUS_METRICS_TOKEN).",
-                               valueName: "token"))
+    @Option(
+        help: ArgumentHelp(
+            "Serve GET /metrics to requests with Authorization: Bearer <token> (env PLEXUS_METRICS_TOKEN).",
+            valueName: "token"))
     var metricsToken: String?
     @Flag(help: "Serve GET /metrics to anyone (env PLEXUS_PUBLIC_METRICS=1); it shows counts across all organisations.")
     var publicMetrics = false
-    @Option(help: ArgumentHelp("HTTP ingest requests/s per organisation, all sources together; 0 = off (env PLEXUS_ORG_RATE_LIMIT, default 20000).",
-                               valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "HTTP ingest requests/s per organisation, all sources together; 0 = off (env PLEXUS_ORG_RATE_LIMIT, default 20000).",
+            valueName: "n"))
     var orgRateLimit: Double?
-    @Option(help: ArgumentHelp("Distinct series per organisation; 0 = no limit (env PLEXUS_MAX_SERIES_PER_ORG, default 100000).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Distinct series per organisation; 0 = no limit (env PLEXUS_MAX_SERIES_PER_ORG, default 100000).", valueName: "n"))
     var maxSeriesPerOrg: Int?
-    @Option(help: ArgumentHelp("Distinct sources per organisation; 0 = no limit (env PLEXUS_MAX_SOURCES_PER_ORG, default 10000).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Distinct sources per organisation; 0 = no limit (env PLEXUS_MAX_SOURCES_PER_ORG, default 10000).", valueName: "n"))
     var maxSourcesPerOrg: Int?
-    @Option(help: ArgumentHelp("Distinct metrics per source; 0 = no limit (env PLEXUS_MAX_METRICS_PER_SOURCE, default 1000).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp("Distinct metrics per source; 0 = no limit (env PLEXUS_MAX_METRICS_PER_SOURCE, default 1000).", valueName: "n"))
     var maxMetricsPerSource: Int?
 
     /// A number from the flag, else the environment, else the default; refuses negatives.
@@ -105,7 +129,9 @@ struct Serve: AsyncParsableCommand {
         } else {
             value = fallback
         }
-        guard value >= 0 else { throw ValidationError("\(env.dropFirst(7).lowercased().replacingOccurrences(of: "_", with: "-")) must not be negative") }
+        guard value >= 0 else {
+            throw ValidationError("\(env.dropFirst(7).lowercased().replacingOccurrences(of: "_", with: "-")) must not be negative")
+        }
         return value
     }
 
@@ -150,8 +176,9 @@ struct Serve: AsyncParsableCommand {
         let now: @Sendable () -> Int64 = { nowMicros() + offset }
         var storeConfig = SQLiteStore.Configuration()
         storeConfig.now = now
-        let sqlite = try SQLiteStore(directory: dataDir, role: .server, configuration: storeConfig,
-                                     logger: Logger(label: "plexus.storage.sqlite"))
+        let sqlite = try SQLiteStore(
+            directory: dataDir, role: .server, configuration: storeConfig,
+            logger: Logger(label: "plexus.storage.sqlite"))
         try await bootstrapKey(sqlite, env: env)
         let hasKeys = try await !sqlite.apiKeys(orgID: nil).isEmpty
         let sourceLimit = sourceRateLimit ?? env["PLEXUS_SOURCE_RATE_LIMIT"].flatMap { Double($0) } ?? 2_000
@@ -177,8 +204,10 @@ struct Serve: AsyncParsableCommand {
         hub.restoreRecordings(try await sqlite.recordings())
         let app = buildApplication(configuration: config, store: sqlite, services: [sqlite], hub: hub, logger: logger) { port in
             let shown = host.contains(":") ? "[\(host)]" : host
-            var lines = ["Plexus server listening on http://\(shown):\(port) (store: sqlite in \(dataDir))",
-                         "Dashboard: http://\(shown):\(port)/ (the first person to sign up owns the default organisation)"]
+            var lines = [
+                "Plexus server listening on http://\(shown):\(port) (store: sqlite in \(dataDir))",
+                "Dashboard: http://\(shown):\(port)/ (the first person to sign up owns the default organisation)",
+            ]
             if !hasKeys {
                 lines.append("No API keys yet. Create one with:")
                 lines.append("  plexus-server keys create --data-dir \(dataDir) --name my-device")
@@ -188,9 +217,10 @@ struct Serve: AsyncParsableCommand {
         }
         // Devices are closed first (after the frame in hand is stored and acknowledged),
         // then the HTTP server, then the store (the application's own group).
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: app), .init(service: DeviceDrain(hub: hub))],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app), .init(service: DeviceDrain(hub: hub))],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 
@@ -201,8 +231,10 @@ struct Serve: AsyncParsableCommand {
         guard APIKeys.isWellFormed(key) else { throw CLIError("PLEXUS_BOOTSTRAP_KEY must be plx_ followed by 32 base62 characters") }
         if try await store.apiKey(hash: APIKeys.hash(key)) != nil { return }
         guard let org = try await store.organization(named: "default") else { throw CLIError("no default organisation") }
-        try await store.createAPIKey(APIKeys.record(key: key, orgID: org.id, name: "bootstrap", scopes: [.write, .read, .admin],
-                                                    now: nowMicros()))
+        try await store.createAPIKey(
+            APIKeys.record(
+                key: key, orgID: org.id, name: "bootstrap", scopes: [.write, .read, .admin],
+                now: nowMicros()))
     }
 }
 
@@ -240,8 +272,9 @@ struct Keys: AsyncParsableCommand {
                 throw CLIError("no organisation named \(org) (create it with: plexus-server orgs create \(org))")
             }
             let key = APIKeys.generate()
-            let record = APIKeys.record(key: key, orgID: organization.id, name: name, scopes: set, now: nowMicros(),
-                                        expiresAt: expires)
+            let record = APIKeys.record(
+                key: key, orgID: organization.id, name: name, scopes: set, now: nowMicros(),
+                expiresAt: expires)
             try await db.createAPIKey(record)
             if json {
                 let obj: [String: Any] = [
@@ -279,8 +312,10 @@ struct Keys: AsyncParsableCommand {
             }
             if json {
                 let arr: [[String: Any]] = keys.map { k in
-                    ["id": k.id, "name": k.name, "prefix": k.prefix, "org": orgs[k.orgID] ?? "", "status": status(k),
-                     "scopes": k.scopes.map(\.rawValue).sorted(), "created_at": k.createdAt / 1_000]
+                    [
+                        "id": k.id, "name": k.name, "prefix": k.prefix, "org": orgs[k.orgID] ?? "", "status": status(k),
+                        "scopes": k.scopes.map(\.rawValue).sorted(), "created_at": k.createdAt / 1_000,
+                    ]
                 }
                 let d = try JSONSerialization.data(withJSONObject: arr, options: [.sortedKeys])
                 print(String(decoding: d, as: UTF8.self))
@@ -288,12 +323,14 @@ struct Keys: AsyncParsableCommand {
             }
             print("ID                    PREFIX    ORG         STATUS   SCOPES            NAME")
             for k in keys {
-                let cols = [k.id.padding(toLength: 22, withPad: " ", startingAt: 0),
-                            k.prefix.padding(toLength: 10, withPad: " ", startingAt: 0),
-                            (orgs[k.orgID] ?? "?").padding(toLength: 12, withPad: " ", startingAt: 0),
-                            status(k).padding(toLength: 9, withPad: " ", startingAt: 0),
-                            k.scopes.map(\.rawValue).sorted().joined(separator: ",").padding(toLength: 18, withPad: " ", startingAt: 0),
-                            k.name]
+                let cols = [
+                    k.id.padding(toLength: 22, withPad: " ", startingAt: 0),
+                    k.prefix.padding(toLength: 10, withPad: " ", startingAt: 0),
+                    (orgs[k.orgID] ?? "?").padding(toLength: 12, withPad: " ", startingAt: 0),
+                    status(k).padding(toLength: 9, withPad: " ", startingAt: 0),
+                    k.scopes.map(\.rawValue).sorted().joined(separator: ",").padding(toLength: 18, withPad: " ", startingAt: 0),
+                    k.name,
+                ]
                 print(cols.joined())
             }
         }

@@ -71,8 +71,10 @@ public struct InviteRecord: Sendable, Hashable {
     public var expiresAt: Int64
     public var usedAt: Int64?
 
-    public init(tokenHash: [UInt8], orgID: Int64, role: Role, createdBy: Int64, createdAt: Int64, expiresAt: Int64,
-                usedAt: Int64? = nil) {
+    public init(
+        tokenHash: [UInt8], orgID: Int64, role: Role, createdBy: Int64, createdAt: Int64, expiresAt: Int64,
+        usedAt: Int64? = nil
+    ) {
         self.tokenHash = tokenHash
         self.orgID = orgID
         self.role = role

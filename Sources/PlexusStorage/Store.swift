@@ -71,8 +71,9 @@ public protocol TelemetryStore: Sendable {
     func logs(_ selector: SeriesSelector, range: TimeRange, limit: Int, newestFirst: Bool) async throws -> [StoredPoint]
     /// Visits every point of a session in time order, `batchSize` at a time, without
     /// holding the whole session in memory.
-    func scanSession(orgID: Int64, sessionID: String, batchSize: Int,
-                     _ body: ([StoredPoint]) async throws -> Void) async throws
+    func scanSession(
+        orgID: Int64, sessionID: String, batchSize: Int,
+        _ body: ([StoredPoint]) async throws -> Void) async throws
 }
 
 /// Organisations and their API keys.

@@ -13,7 +13,10 @@ import PlexusModel
 /// ```
 enum ChunkCodec {
     static let version: UInt8 = 1
-    enum Kind: UInt8 { case numeric = 0, other = 1 }
+    enum Kind: UInt8 {
+        case numeric = 0
+        case other = 1
+    }
 
     struct DecodeError: Error {}
 
@@ -113,7 +116,9 @@ enum ChunkCodec {
             let v = try r.varint()
             switch i {
             case 0: ts[0] = v
-            case 1: prevDelta = v; ts[1] = prev &+ v
+            case 1:
+                prevDelta = v
+                ts[1] = prev &+ v
             default:
                 prevDelta = prevDelta &+ v
                 ts[i] = prev &+ prevDelta
@@ -129,7 +134,8 @@ enum ChunkCodec {
                     let h = try r.byte()
                     if h != 0 {
                         guard h & 0x80 != 0 else { throw DecodeError() }
-                        let lead = Int((h >> 3) & 7), trail = Int(h & 7)
+                        let lead = Int((h >> 3) & 7)
+                        let trail = Int(h & 7)
                         let count = 8 - lead - trail
                         guard count > 0 else { throw DecodeError() }
                         var x: UInt64 = 0

@@ -90,8 +90,9 @@ final class Head: Sendable {
                 snap.series[key, default: SeriesBuffer()].append(ts, p.value)
                 if let fields = p.value.numericFields {
                     for (name, d) in fields {
-                        let fk = SeriesKey(orgID: orgID, sourceID: source, metric: p.metric + "." + name, numeric: true,
-                                           tags: p.tags, sessionID: session, derived: true)
+                        let fk = SeriesKey(
+                            orgID: orgID, sourceID: source, metric: p.metric + "." + name, numeric: true,
+                            tags: p.tags, sessionID: session, derived: true)
                         snap.series[fk, default: SeriesBuffer()].append(ts, d)
                     }
                 }

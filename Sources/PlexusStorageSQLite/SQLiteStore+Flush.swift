@@ -11,18 +11,20 @@ extension SQLiteStore {
     /// Writes one head snapshot. Returns series ids created, to cache after the commit.
     func write(_ snap: HeadSnapshot, _ db: Database) throws -> [SeriesKey: Int64] {
         let now = config.now()
-        let upsertSource = try db.makeStatement(sql: """
-            INSERT INTO sources (org_id, source_id, first_seen, last_seen) VALUES (?, ?, ?, ?)
-            ON CONFLICT (org_id, source_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
-            """)
+        let upsertSource = try db.makeStatement(
+            sql: """
+                INSERT INTO sources (org_id, source_id, first_seen, last_seen) VALUES (?, ?, ?, ?)
+                ON CONFLICT (org_id, source_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
+                """)
         for (ref, s) in snap.sources {
             try upsertSource.execute(arguments: [ref.orgID, ref.sourceID, s.firstSeen, s.lastSeen])
         }
-        let newSession = try db.makeStatement(sql: """
-            INSERT INTO sessions (org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit,
-                                  created_at, created_by_data)
-            VALUES (?, ?, ?, ?, 'active', '{}', '{}', ?, 0, ?, 1) ON CONFLICT DO NOTHING
-            """)
+        let newSession = try db.makeStatement(
+            sql: """
+                INSERT INTO sessions (org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit,
+                                      created_at, created_by_data)
+                VALUES (?, ?, ?, ?, 'active', '{}', '{}', ?, 0, ?, 1) ON CONFLICT DO NOTHING
+                """)
         for (ref, first) in snap.sessions {
             try newSession.execute(arguments: [ref.orgID, ref.sessionID, ref.sessionID, ref.sourceID, first, now])
         }
@@ -65,16 +67,19 @@ extension SQLiteStore {
         var roll1h: Statement
 
         init(_ db: Database) throws {
-            findSeries = try db.makeStatement(sql: """
-                SELECT id FROM series WHERE org_id = ? AND source_id = ? AND metric = ? AND numeric = ? AND tags = ? AND session_id = ?
-                AND derived = ?
-                """)
-            insertSeries = try db.makeStatement(sql: """
-                INSERT INTO series (org_id, source_id, metric, numeric, tags, session_id, derived) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """)
+            findSeries = try db.makeStatement(
+                sql: """
+                    SELECT id FROM series WHERE org_id = ? AND source_id = ? AND metric = ? AND numeric = ? AND tags = ? AND session_id = ?
+                    AND derived = ?
+                    """)
+            insertSeries = try db.makeStatement(
+                sql: """
+                    INSERT INTO series (org_id, source_id, metric, numeric, tags, session_id, derived) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
             insertChunk = try db.makeStatement(sql: "INSERT INTO chunks (series_id, min_ts, max_ts, count, data) VALUES (?, ?, ?, ?, ?)")
-            setLast = try db.makeStatement(sql:
-                "UPDATE series SET last_ts = ?, last_value = ? WHERE id = ? AND (last_ts IS NULL OR last_ts <= ?)")
+            setLast = try db.makeStatement(
+                sql:
+                    "UPDATE series SET last_ts = ?, last_value = ? WHERE id = ? AND (last_ts IS NULL OR last_ts <= ?)")
             roll1m = try db.makeStatement(sql: SQLiteStore.rollupUpsert("rollup_1m"))
             roll1h = try db.makeStatement(sql: SQLiteStore.rollupUpsert("rollup_1h"))
         }
@@ -88,8 +93,10 @@ extension SQLiteStore {
         }
     }
 
-    func writeSeries(_ key: SeriesKey, _ buffer: SeriesBuffer, _ db: Database, created: inout [SeriesKey: Int64],
-                     _ st: SeriesStatements) throws {
+    func writeSeries(
+        _ key: SeriesKey, _ buffer: SeriesBuffer, _ db: Database, created: inout [SeriesKey: Int64],
+        _ st: SeriesStatements
+    ) throws {
         let id = try seriesID(key, db, created: &created, st)
         var ts = buffer.timestamps
         var nums = buffer.numbers
@@ -101,10 +108,12 @@ extension SQLiteStore {
         }
         var lo = 0
         while lo < ts.count {
-            let hi = key.numeric
+            let hi =
+                key.numeric
                 ? min(ts.count, lo + config.maxChunkPoints)
                 : Self.chunkEnd(others, from: lo, maxPoints: config.maxChunkPoints, maxBytes: config.maxChunkBytes)
-            let data = key.numeric
+            let data =
+                key.numeric
                 ? ChunkCodec.encodeNumeric(timestamps: Array(ts[lo..<hi]), values: Array(nums[lo..<hi]))
                 : ChunkCodec.encodeOther(timestamps: Array(ts[lo..<hi]), values: Array(others[lo..<hi]))
             try st.insertChunk.execute(arguments: [id, ts[lo], ts[hi - 1], hi - lo, Data(data)])
@@ -165,9 +174,12 @@ extension SQLiteStore {
         let path = dir + "/flush-\(config.now())-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         try DurableFile.save(w.bytes, to: path)
         Metrics.Counter(label: "plexus_points_set_aside_total").increment(by: points)
-        logger.error("points the database refused were set aside, not stored",
-                     metadata: ["file": "\(path)", "points": "\(points)", "series": "\(series.count)",
-                                "error": "\(series[0].2)"])
+        logger.error(
+            "points the database refused were set aside, not stored",
+            metadata: [
+                "file": "\(path)", "points": "\(points)", "series": "\(series.count)",
+                "error": "\(series[0].2)",
+            ])
     }
 
     /// Sums saturate at ±`Double.greatestFiniteMagnitude` here and in SQL, so a rollup is
@@ -210,7 +222,9 @@ extension SQLiteStore {
         var i = 0
         while i < ts.count {
             let b = bucketStart(ts[i], width)
-            var lo = values[i], hi = values[i], sum = 0.0
+            var lo = values[i]
+            var hi = values[i]
+            var sum = 0.0
             var n: Int64 = 0
             while i < ts.count && bucketStart(ts[i], width) == b {
                 let v = values[i]
@@ -227,8 +241,10 @@ extension SQLiteStore {
     func seriesID(_ key: SeriesKey, _ db: Database, created: inout [SeriesKey: Int64], _ st: SeriesStatements) throws -> Int64 {
         if let id = seriesIDs.withLock({ $0[key] }) ?? created[key] { return id }
         let tags = Tag.canonicalJSON(key.tags)
-        let args: StatementArguments = [key.orgID, key.sourceID, key.metric, key.numeric ? 1 : 0, tags, key.sessionID,
-                                        key.derived ? 1 : 0]
+        let args: StatementArguments = [
+            key.orgID, key.sourceID, key.metric, key.numeric ? 1 : 0, tags, key.sessionID,
+            key.derived ? 1 : 0,
+        ]
         if let id = try Int64.fetchOne(st.findSeries, arguments: args) {
             created[key] = id
             return id

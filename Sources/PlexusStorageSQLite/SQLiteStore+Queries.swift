@@ -43,8 +43,9 @@ extension SQLiteStore {
         return try Row.fetchAll(db, sql: sql, arguments: args).compactMap { row in
             let tags = Tag.parse(json: row[3]) ?? []
             for want in sel.tags where !tags.contains(want) { return nil }
-            return SeriesRow(id: row[0], sourceID: row[5], metric: row[1], numeric: (row[2] as Int64) != 0, tags: tags,
-                             sessionID: row[4])
+            return SeriesRow(
+                id: row[0], sourceID: row[5], metric: row[1], numeric: (row[2] as Int64) != 0, tags: tags,
+                sessionID: row[4])
         }
     }
 
@@ -52,8 +53,10 @@ extension SQLiteStore {
     func points(of series: [SeriesRow], range: TimeRange, _ db: Database) throws -> [(Int64, PlexusValue)] {
         var out: [(Int64, PlexusValue)] = []
         for s in series {
-            let rows = try Row.fetchCursor(db.cachedStatement(sql:
-                "SELECT data FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts < ?"),
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(
+                    sql:
+                        "SELECT data FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts < ?"),
                 arguments: [s.id, range.start, range.end])
             while let row = try rows.next() {
                 let data: Data = row[0]
@@ -72,8 +75,10 @@ extension SQLiteStore {
         try await readable()
         return try await translate {
             try await pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT source_id, first_seen, last_seen FROM sources WHERE org_id = ? ORDER BY source_id",
-                                 arguments: [orgID]).map { SourceInfo(sourceID: $0[0], firstSeen: $0[1], lastSeen: $0[2]) }
+                try Row.fetchAll(
+                    db, sql: "SELECT source_id, first_seen, last_seen FROM sources WHERE org_id = ? ORDER BY source_id",
+                    arguments: [orgID]
+                ).map { SourceInfo(sourceID: $0[0], firstSeen: $0[1], lastSeen: $0[2]) }
             }
         }
     }
@@ -82,8 +87,10 @@ extension SQLiteStore {
         try await readable()
         return try await translate {
             try await pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT source_id, first_seen, last_seen FROM sources WHERE org_id = ? AND source_id = ?",
-                                 arguments: [orgID, sourceID]).map { SourceInfo(sourceID: $0[0], firstSeen: $0[1], lastSeen: $0[2]) }
+                try Row.fetchOne(
+                    db, sql: "SELECT source_id, first_seen, last_seen FROM sources WHERE org_id = ? AND source_id = ?",
+                    arguments: [orgID, sourceID]
+                ).map { SourceInfo(sourceID: $0[0], firstSeen: $0[1], lastSeen: $0[2]) }
             }
         }
     }
@@ -92,8 +99,9 @@ extension SQLiteStore {
         try await readable()
         return try await translate {
             try await pool.read { db in
-                try String.fetchAll(db, sql: "SELECT DISTINCT metric FROM series WHERE org_id = ? AND source_id = ? ORDER BY metric",
-                                    arguments: [orgID, sourceID])
+                try String.fetchAll(
+                    db, sql: "SELECT DISTINCT metric FROM series WHERE org_id = ? AND source_id = ? ORDER BY metric",
+                    arguments: [orgID, sourceID])
             }
         }
     }
@@ -102,12 +110,16 @@ extension SQLiteStore {
         try await readable()
         return try await translate {
             try await pool.read { db in
-                try Row.fetchAll(db, sql: """
-                    SELECT source_id, metric, tags, session_id, numeric FROM series WHERE org_id = ? AND derived = 0
-                    """, arguments: [orgID]).map { r in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT source_id, metric, tags, session_id, numeric FROM series WHERE org_id = ? AND derived = 0
+                        """, arguments: [orgID]
+                ).map { r in
                     let session: String = r[3]
-                    return SeriesIdentity(sourceID: r[0], metric: r[1], tags: Tag.parse(json: r[2]) ?? [],
-                                          sessionID: session.isEmpty ? nil : session, numeric: (r[4] as Int64) != 0)
+                    return SeriesIdentity(
+                        sourceID: r[0], metric: r[1], tags: Tag.parse(json: r[2]) ?? [],
+                        sessionID: session.isEmpty ? nil : session, numeric: (r[4] as Int64) != 0)
                 }
             }
         }
@@ -118,10 +130,13 @@ extension SQLiteStore {
         return try await translate {
             try await pool.read { db in
                 var best: [String: LatestValue] = [:]
-                for row in try Row.fetchAll(db, sql: """
-                    SELECT metric, last_ts, last_value FROM series
-                    WHERE org_id = ? AND source_id = ? AND last_ts >= ?
-                    """, arguments: [orgID, sourceID, since]) {
+                for row in try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT metric, last_ts, last_value FROM series
+                        WHERE org_id = ? AND source_id = ? AND last_ts >= ?
+                        """, arguments: [orgID, sourceID, since])
+                {
                     let metric: String = row[0]
                     let ts: Int64 = row[1]
                     guard let v = PlexusValue(jsonText: row[2]) else { continue }
@@ -145,8 +160,9 @@ extension SQLiteStore {
                 while i < all.count {
                     var j = i
                     while j < all.count && all[j].metric == all[i].metric { j += 1 }
-                    let (pts, more) = try self.limitedPoints(of: Array(all[i..<j]), range: range,
-                                                             limit: max(0, limit - total), newestFirst: false, db)
+                    let (pts, more) = try self.limitedPoints(
+                        of: Array(all[i..<j]), range: range,
+                        limit: max(0, limit - total), newestFirst: false, db)
                     if more { truncated = true }
                     var s = RawSeries(metric: all[i].metric)
                     s.timestamps.reserveCapacity(pts.count)
@@ -175,13 +191,21 @@ extension SQLiteStore {
     /// whether more exist. Chunks are visited in time order and decoding stops as soon as
     /// no chunk left can hold a point that would make the cut, so `tail=1` over a year of
     /// logs decodes one chunk per series, not the year.
-    func limitedPoints(of series: [SeriesRow], range: TimeRange, limit: Int, newestFirst: Bool,
-                       _ db: Database) throws -> (points: [ReadPoint], more: Bool) {
+    func limitedPoints(
+        of series: [SeriesRow], range: TimeRange, limit: Int, newestFirst: Bool,
+        _ db: Database
+    ) throws -> (points: [ReadPoint], more: Bool) {
         guard !series.isEmpty, range.end > range.start else { return ([], false) }
-        struct Span { var rowid: Int64; var series: Int; var min: Int64; var max: Int64 }
+        struct Span {
+            var rowid: Int64
+            var series: Int
+            var min: Int64
+            var max: Int64
+        }
         var spans: [Span] = []
-        let statement = try db.cachedStatement(sql:
-            "SELECT rowid, min_ts, max_ts FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts < ?")
+        let statement = try db.cachedStatement(
+            sql:
+                "SELECT rowid, min_ts, max_ts FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts < ?")
         for (k, s) in series.enumerated() {
             let rows = try Row.fetchCursor(statement, arguments: [s.id, range.start, range.end])
             while let r = try rows.next() { spans.append(Span(rowid: r[0], series: k, min: r[1], max: r[2])) }
@@ -258,12 +282,16 @@ extension SQLiteStore {
                     while j < all.count && all[j].metric == all[i].metric { j += 1 }
                     var buckets: [Int64: Bucket] = [:]
                     for s in all[i..<j] {
-                        let rows = try Row.fetchCursor(db.cachedStatement(sql:
-                            "SELECT bucket, min, max, sum, count FROM \(table) WHERE series_id = ? AND bucket >= ? AND bucket < ?"),
+                        let rows = try Row.fetchCursor(
+                            db.cachedStatement(
+                                sql:
+                                    "SELECT bucket, min, max, sum, count FROM \(table) WHERE series_id = ? AND bucket >= ? AND bucket < ?"),
                             arguments: [s.id, lo, range.end])
                         while let r = try rows.next() {
                             let b = Self.bucketStart(r[0], width)
-                            let mn: Double = r[1], mx: Double = r[2], sum: Double = r[3]
+                            let mn: Double = r[1]
+                            let mx: Double = r[2]
+                            let sum: Double = r[3]
                             let n: Int64 = r[4]
                             if var e = buckets[b] {
                                 e.min = Swift.min(e.min, mn)
@@ -298,15 +326,18 @@ extension SQLiteStore {
                 let series = try self.matchingSeries(selector, numeric: false, db)
                 return try self.limitedPoints(of: series, range: range, limit: limit, newestFirst: newestFirst, db).points.map {
                     let s = series[$0.series]
-                    return StoredPoint(sourceID: s.sourceID, metric: s.metric, timestamp: $0.timestamp, value: $0.value,
-                                       tags: s.tags, sessionID: s.sessionID.isEmpty ? nil : s.sessionID)
+                    return StoredPoint(
+                        sourceID: s.sourceID, metric: s.metric, timestamp: $0.timestamp, value: $0.value,
+                        tags: s.tags, sessionID: s.sessionID.isEmpty ? nil : s.sessionID)
                 }
             }
         }
     }
 
-    public func scanSession(orgID: Int64, sessionID: String, batchSize: Int,
-                            _ body: ([StoredPoint]) async throws -> Void) async throws {
+    public func scanSession(
+        orgID: Int64, sessionID: String, batchSize: Int,
+        _ body: ([StoredPoint]) async throws -> Void
+    ) async throws {
         try await readable()
         // Walk the session in time windows that each hold about `batchSize * 4` points,
         // cut from the chunks' own counts and spans, so memory stays bounded however long
@@ -314,13 +345,16 @@ extension SQLiteStore {
         let (series, chunks) = try await translate {
             try await pool.read { db -> ([SeriesRow], [ChunkSpan]) in
                 // Derived vector fields are not points of their own: the object is exported once.
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT id, metric, numeric, tags, session_id, source_id FROM series
-                    WHERE org_id = ? AND session_id = ? AND derived = 0 ORDER BY metric, id
-                    """, arguments: [orgID, sessionID])
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id, metric, numeric, tags, session_id, source_id FROM series
+                        WHERE org_id = ? AND session_id = ? AND derived = 0 ORDER BY metric, id
+                        """, arguments: [orgID, sessionID])
                 let series = rows.map {
-                    SeriesRow(id: $0[0], sourceID: $0[5], metric: $0[1], numeric: ($0[2] as Int64) != 0,
-                              tags: Tag.parse(json: $0[3]) ?? [], sessionID: $0[4])
+                    SeriesRow(
+                        id: $0[0], sourceID: $0[5], metric: $0[1], numeric: ($0[2] as Int64) != 0,
+                        tags: Tag.parse(json: $0[3]) ?? [], sessionID: $0[4])
                 }
                 guard !series.isEmpty else { return ([], []) }
                 let ids = series.map { String($0.id) }.joined(separator: ",")
@@ -334,8 +368,10 @@ extension SQLiteStore {
                 var out: [StoredPoint] = []
                 for s in series {
                     for (t, v) in try self.points(of: [s], range: range, db) {
-                        out.append(StoredPoint(sourceID: s.sourceID, metric: s.metric, timestamp: t, value: v, tags: s.tags,
-                                               sessionID: sessionID))
+                        out.append(
+                            StoredPoint(
+                                sourceID: s.sourceID, metric: s.metric, timestamp: t, value: v, tags: s.tags,
+                                sessionID: sessionID))
                     }
                 }
                 out.sort { ($0.timestamp, $0.sourceID, $0.metric) < ($1.timestamp, $1.sourceID, $1.metric) }
@@ -376,7 +412,10 @@ extension SQLiteStore {
         edges.sort { $0.at < $1.at }
         let goal = Double(max(target, 1))
         var windows: [TimeRange] = []
-        var windowStart = lo, position = lo, density = 0.0, acc = 0.0
+        var windowStart = lo
+        var position = lo
+        var density = 0.0
+        var acc = 0.0
         var i = 0
         while position <= hi {
             while i < edges.count, edges[i].at <= position {
@@ -448,12 +487,16 @@ extension SQLiteStore {
     public func createAPIKey(_ key: APIKeyRecord) async throws {
         do {
             try await pool.write { db in
-                try db.execute(sql: """
-                    INSERT INTO api_keys (id, org_id, name, hash, prefix, scopes, created_at, expires_at, revoked_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [key.id, key.orgID, key.name, Data(key.hash), key.prefix,
-                                     key.scopes.map(\.rawValue).sorted().joined(separator: ","), key.createdAt,
-                                     key.expiresAt, key.revokedAt])
+                try db.execute(
+                    sql: """
+                        INSERT INTO api_keys (id, org_id, name, hash, prefix, scopes, created_at, expires_at, revoked_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        key.id, key.orgID, key.name, Data(key.hash), key.prefix,
+                        key.scopes.map(\.rawValue).sorted().joined(separator: ","), key.createdAt,
+                        key.expiresAt, key.revokedAt,
+                    ])
             }
         } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
             throw StoreError(.conflict, "an API key with this id or secret already exists")
@@ -462,8 +505,9 @@ extension SQLiteStore {
 
     private static func key(_ r: Row) -> APIKeyRecord {
         let scopes = (r[5] as String).split(separator: ",").compactMap { Scope(rawValue: String($0)) }
-        return APIKeyRecord(id: r[0], orgID: r[1], name: r[2], hash: [UInt8](r[3] as Data), prefix: r[4],
-                            scopes: Set(scopes), createdAt: r[6], expiresAt: r[7], revokedAt: r[8])
+        return APIKeyRecord(
+            id: r[0], orgID: r[1], name: r[2], hash: [UInt8](r[3] as Data), prefix: r[4],
+            scopes: Set(scopes), createdAt: r[6], expiresAt: r[7], revokedAt: r[8])
     }
 
     private static let keyColumns = "id, org_id, name, hash, prefix, scopes, created_at, expires_at, revoked_at"
@@ -481,8 +525,10 @@ extension SQLiteStore {
         try await translate {
             try await pool.read { db in
                 if let orgID {
-                    return try Row.fetchAll(db, sql: "SELECT \(Self.keyColumns) FROM api_keys WHERE org_id = ? ORDER BY created_at",
-                                            arguments: [orgID]).map(Self.key)
+                    return try Row.fetchAll(
+                        db, sql: "SELECT \(Self.keyColumns) FROM api_keys WHERE org_id = ? ORDER BY created_at",
+                        arguments: [orgID]
+                    ).map(Self.key)
                 }
                 return try Row.fetchAll(db, sql: "SELECT \(Self.keyColumns) FROM api_keys ORDER BY created_at").map(Self.key)
             }
@@ -504,19 +550,23 @@ extension SQLiteStore {
         "org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit, ended_at, created_at, created_by_data"
 
     private static func session(_ r: Row) -> SessionRecord {
-        SessionRecord(orgID: r[0], sessionID: r[1], name: r[2], sourceID: r[3],
-                      status: SessionStatus(rawValue: r[4]) ?? .active, tags: r[5], metadata: r[6],
-                      startedAt: r[7], startedAtExplicit: (r[8] as Int64) != 0, endedAt: r[9], createdAt: r[10],
-                      createdByData: (r[11] as Int64) != 0)
+        SessionRecord(
+            orgID: r[0], sessionID: r[1], name: r[2], sourceID: r[3],
+            status: SessionStatus(rawValue: r[4]) ?? .active, tags: r[5], metadata: r[6],
+            startedAt: r[7], startedAtExplicit: (r[8] as Int64) != 0, endedAt: r[9], createdAt: r[10],
+            createdByData: (r[11] as Int64) != 0)
     }
 
     public func createSession(_ s: SessionRecord) async throws -> (SessionRecord, created: Bool) {
         try await readable()
         return try await translate {
             try await pool.write { db in
-                if let existing = try Row.fetchOne(db, sql:
-                    "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
-                    arguments: [s.orgID, s.sessionID]).map(Self.session) {
+                if let existing = try Row.fetchOne(
+                    db,
+                    sql:
+                        "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
+                    arguments: [s.orgID, s.sessionID]
+                ).map(Self.session) {
                     return (existing, false)
                 }
                 try Self.insert(s, db)
@@ -526,18 +576,24 @@ extension SQLiteStore {
     }
 
     static func insert(_ s: SessionRecord, _ db: Database) throws {
-        try db.execute(sql: """
-            INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [s.orgID, s.sessionID, s.name, s.sourceID, s.status.rawValue, s.tags, s.metadata,
-                             s.startedAt, s.startedAtExplicit ? 1 : 0, s.endedAt, s.createdAt, s.createdByData ? 1 : 0])
+        try db.execute(
+            sql: """
+                INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                s.orgID, s.sessionID, s.name, s.sourceID, s.status.rawValue, s.tags, s.metadata,
+                s.startedAt, s.startedAtExplicit ? 1 : 0, s.endedAt, s.createdAt, s.createdByData ? 1 : 0,
+            ])
     }
 
     public func session(orgID: Int64, sessionID: String) async throws -> SessionRecord? {
         try await readable()
         return try await translate {
             try await pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
-                                 arguments: [orgID, sessionID]).map(Self.session)
+                try Row.fetchOne(
+                    db, sql: "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
+                    arguments: [orgID, sessionID]
+                ).map(Self.session)
             }
         }
     }
@@ -565,12 +621,16 @@ extension SQLiteStore {
     public func updateSession(_ s: SessionRecord) async throws {
         try await translate {
             try await pool.write { db in
-                try db.execute(sql: """
-                    UPDATE sessions SET name = ?, status = ?, tags = ?, metadata = ?, started_at = ?, started_explicit = ?,
-                        ended_at = ?, created_by_data = ?
-                    WHERE org_id = ? AND session_id = ?
-                    """, arguments: [s.name, s.status.rawValue, s.tags, s.metadata, s.startedAt, s.startedAtExplicit ? 1 : 0,
-                                     s.endedAt, s.createdByData ? 1 : 0, s.orgID, s.sessionID])
+                try db.execute(
+                    sql: """
+                        UPDATE sessions SET name = ?, status = ?, tags = ?, metadata = ?, started_at = ?, started_explicit = ?,
+                            ended_at = ?, created_by_data = ?
+                        WHERE org_id = ? AND session_id = ?
+                        """,
+                    arguments: [
+                        s.name, s.status.rawValue, s.tags, s.metadata, s.startedAt, s.startedAtExplicit ? 1 : 0,
+                        s.endedAt, s.createdByData ? 1 : 0, s.orgID, s.sessionID,
+                    ])
                 if db.changesCount == 0 { throw StoreError(.notFound, "session not found") }
             }
         }
@@ -580,8 +640,9 @@ extension SQLiteStore {
         try await readable()
         let deleted = try await translate {
             try await pool.write { db -> Bool in
-                let ids = try Int64.fetchAll(db, sql: "SELECT id FROM series WHERE org_id = ? AND session_id = ?",
-                                             arguments: [orgID, sessionID])
+                let ids = try Int64.fetchAll(
+                    db, sql: "SELECT id FROM series WHERE org_id = ? AND session_id = ?",
+                    arguments: [orgID, sessionID])
                 for id in ids {
                     for table in ["chunks", "rollup_1m", "rollup_1h"] {
                         try db.execute(sql: "DELETE FROM \(table) WHERE series_id = ?", arguments: [id])
@@ -600,14 +661,18 @@ extension SQLiteStore {
         try await readable()
         return try await translate {
             try await pool.read { db in
-                let metrics = try String.fetchAll(db, sql:
-                    "SELECT DISTINCT metric FROM series WHERE org_id = ? AND session_id = ? ORDER BY metric",
+                let metrics = try String.fetchAll(
+                    db,
+                    sql:
+                        "SELECT DISTINCT metric FROM series WHERE org_id = ? AND session_id = ? ORDER BY metric",
                     arguments: [orgID, sessionID])
                 // Count stored points once: derived vector fields (accel.x) are not extra points.
-                let row = try Row.fetchOne(db, sql: """
-                    SELECT min(c.min_ts), max(c.max_ts), coalesce(sum(c.count), 0) FROM chunks c JOIN series s ON s.id = c.series_id
-                    WHERE s.org_id = ? AND s.session_id = ? AND s.derived = 0
-                    """, arguments: [orgID, sessionID])
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT min(c.min_ts), max(c.max_ts), coalesce(sum(c.count), 0) FROM chunks c JOIN series s ON s.id = c.series_id
+                        WHERE s.org_id = ? AND s.session_id = ? AND s.derived = 0
+                        """, arguments: [orgID, sessionID])
                 return SessionSummary(metrics: metrics, pointCount: row?[2] ?? 0, firstTimestamp: row?[0], lastTimestamp: row?[1])
             }
         }
@@ -618,18 +683,24 @@ extension SQLiteStore {
     public func claimDeviceName(orgID: Int64, installID: String, requested: String, at: Int64) async throws -> String {
         try await pool.write { db -> String in
             // The same install asking again for the same name, or for the name it was given.
-            if let mine = try String.fetchOne(db, sql: """
-                SELECT source_id FROM device_claims WHERE org_id = ? AND install_id = ? AND (requested = ? OR source_id = ?)
-                ORDER BY source_id = ? DESC LIMIT 1
-                """, arguments: [orgID, installID, requested, requested, requested]) {
+            if let mine = try String.fetchOne(
+                db,
+                sql: """
+                    SELECT source_id FROM device_claims WHERE org_id = ? AND install_id = ? AND (requested = ? OR source_id = ?)
+                    ORDER BY source_id = ? DESC LIMIT 1
+                    """, arguments: [orgID, installID, requested, requested, requested])
+            {
                 return mine
             }
             // One writer at a time: the first free name wins, and no two installs get it. One
             // indexed range read finds every name taken in the `requested_N` family.
-            let taken = Set(try String.fetchAll(db, sql: """
-                SELECT source_id FROM device_claims
-                WHERE org_id = ? AND (source_id = ? OR (source_id >= ? AND source_id < ?))
-                """, arguments: [orgID, requested, requested + "_", requested + "`"]))
+            let taken = Set(
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT source_id FROM device_claims
+                        WHERE org_id = ? AND (source_id = ? OR (source_id >= ? AND source_id < ?))
+                        """, arguments: [orgID, requested, requested + "_", requested + "`"]))
             var n = 1
             var candidate = requested
             while taken.contains(candidate) {
@@ -637,18 +708,22 @@ extension SQLiteStore {
                 candidate = "\(requested)_\(n)"
             }
             guard candidate.utf8.count <= Limits.maxSourceIDBytes else { throw StoreError(.conflict, "no free name for \(requested)") }
-            try db.execute(sql: """
-                INSERT INTO device_claims (org_id, source_id, install_id, requested, claimed_at) VALUES (?, ?, ?, ?, ?)
-                """, arguments: [orgID, candidate, installID, requested, at])
+            try db.execute(
+                sql: """
+                    INSERT INTO device_claims (org_id, source_id, install_id, requested, claimed_at) VALUES (?, ?, ?, ?, ?)
+                    """, arguments: [orgID, candidate, installID, requested, at])
             return candidate
         }
     }
 
     public func deviceClaims(orgID: Int64) async throws -> [DeviceClaim] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT source_id, install_id, requested, claimed_at FROM device_claims WHERE org_id = ? ORDER BY source_id
-                """, arguments: [orgID]).map { DeviceClaim(sourceID: $0[0], installID: $0[1], requested: $0[2], claimedAt: $0[3]) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT source_id, install_id, requested, claimed_at FROM device_claims WHERE org_id = ? ORDER BY source_id
+                    """, arguments: [orgID]
+            ).map { DeviceClaim(sourceID: $0[0], installID: $0[1], requested: $0[2], claimedAt: $0[3]) }
         }
     }
 
@@ -667,9 +742,12 @@ extension SQLiteStore {
             try await pool.write { db -> RecordingStart in
                 var created = false
                 var stored = s
-                if let existing = try Row.fetchOne(db, sql:
-                    "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
-                    arguments: [s.orgID, s.sessionID]).map(Self.session) {
+                if let existing = try Row.fetchOne(
+                    db,
+                    sql:
+                        "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
+                    arguments: [s.orgID, s.sessionID]
+                ).map(Self.session) {
                     guard existing.sourceID == s.sourceID, existing.status == .active else {
                         throw StoreError(.conflict, "session \(s.sessionID) already exists")
                     }
@@ -678,16 +756,19 @@ extension SQLiteStore {
                     try Self.insert(s, db)
                     created = true
                 }
-                let previous = try String.fetchOne(db, sql: "SELECT session_id FROM recordings WHERE org_id = ? AND source_id = ?",
-                                                   arguments: [s.orgID, s.sourceID])
-                try db.execute(sql: "INSERT OR REPLACE INTO recordings (org_id, source_id, session_id) VALUES (?, ?, ?)",
-                               arguments: [s.orgID, s.sourceID, s.sessionID])
+                let previous = try String.fetchOne(
+                    db, sql: "SELECT session_id FROM recordings WHERE org_id = ? AND source_id = ?",
+                    arguments: [s.orgID, s.sourceID])
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO recordings (org_id, source_id, session_id) VALUES (?, ?, ?)",
+                    arguments: [s.orgID, s.sourceID, s.sessionID])
                 var completedPrevious = false
                 if let previous, previous != s.sessionID {
                     completedPrevious = try Self.complete(orgID: s.orgID, sessionID: previous, sourceID: nil, at: s.startedAt, db)
                 }
-                return RecordingStart(session: stored, created: created, previous: previous == s.sessionID ? nil : previous,
-                                      completedPrevious: completedPrevious)
+                return RecordingStart(
+                    session: stored, created: created, previous: previous == s.sessionID ? nil : previous,
+                    completedPrevious: completedPrevious)
             }
         }
     }
@@ -697,21 +778,25 @@ extension SQLiteStore {
         try await translate {
             try await pool.write { db in
                 if start.created {
-                    try db.execute(sql: """
-                        UPDATE sessions SET status = 'aborted', ended_at = MAX(?, started_at)
-                        WHERE org_id = ? AND session_id = ? AND status = 'active'
-                        """, arguments: [at, s.orgID, s.sessionID])
+                    try db.execute(
+                        sql: """
+                            UPDATE sessions SET status = 'aborted', ended_at = MAX(?, started_at)
+                            WHERE org_id = ? AND session_id = ? AND status = 'active'
+                            """, arguments: [at, s.orgID, s.sessionID])
                 }
                 if let previous = start.previous {
-                    try db.execute(sql: "INSERT OR REPLACE INTO recordings (org_id, source_id, session_id) VALUES (?, ?, ?)",
-                                   arguments: [s.orgID, s.sourceID, previous])
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO recordings (org_id, source_id, session_id) VALUES (?, ?, ?)",
+                        arguments: [s.orgID, s.sourceID, previous])
                     if start.completedPrevious {
-                        try db.execute(sql: "UPDATE sessions SET status = 'active', ended_at = NULL WHERE org_id = ? AND session_id = ?",
-                                       arguments: [s.orgID, previous])
+                        try db.execute(
+                            sql: "UPDATE sessions SET status = 'active', ended_at = NULL WHERE org_id = ? AND session_id = ?",
+                            arguments: [s.orgID, previous])
                     }
                 } else {
-                    try db.execute(sql: "DELETE FROM recordings WHERE org_id = ? AND source_id = ? AND session_id = ?",
-                                   arguments: [s.orgID, s.sourceID, s.sessionID])
+                    try db.execute(
+                        sql: "DELETE FROM recordings WHERE org_id = ? AND source_id = ? AND session_id = ?",
+                        arguments: [s.orgID, s.sourceID, s.sessionID])
                 }
             }
         }
@@ -721,8 +806,9 @@ extension SQLiteStore {
         try await readable()
         return try await translate {
             try await pool.write { db -> RecordingStop in
-                let stopped = try String.fetchOne(db, sql: "SELECT session_id FROM recordings WHERE org_id = ? AND source_id = ?",
-                                                  arguments: [orgID, sourceID])
+                let stopped = try String.fetchOne(
+                    db, sql: "SELECT session_id FROM recordings WHERE org_id = ? AND source_id = ?",
+                    arguments: [orgID, sourceID])
                 try db.execute(sql: "DELETE FROM recordings WHERE org_id = ? AND source_id = ?", arguments: [orgID, sourceID])
                 var completed: [String] = []
                 for id in Set([stopped, alsoSessionID].compactMap { $0 }).sorted()
@@ -736,7 +822,8 @@ extension SQLiteStore {
 
     /// Completes an active session at `at` (never before its start); true if it did.
     private static func complete(orgID: Int64, sessionID: String, sourceID: String?, at: Int64, _ db: Database) throws -> Bool {
-        var sql = "UPDATE sessions SET status = 'completed', ended_at = MAX(?, started_at) WHERE org_id = ? AND session_id = ? AND status = 'active'"
+        var sql =
+            "UPDATE sessions SET status = 'completed', ended_at = MAX(?, started_at) WHERE org_id = ? AND session_id = ? AND status = 'active'"
         var args: StatementArguments = [at, orgID, sessionID]
         if let sourceID {
             sql += " AND source_id = ?"

@@ -1,18 +1,19 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+import GRDB
 public import Logging
 import Metrics
 import NIOPosix
 public import PlexusModel
 public import PlexusStorage
 import PlexusWAL
-import GRDB
 public import ServiceLifecycle
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The embedded store: a write-ahead log for durability plus SQLite (through GRDB) for
 /// everything readable — compressed chunks of points, 1-minute and 1-hour rollups,
@@ -150,8 +151,9 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
                 // dropping it silently.
                 let path = log.directory + "/rejected-\(position.segment)-\(position.offset).json"
                 _ = FileManager.default.createFile(atPath: path, contents: Data(json))
-                logger.error("a logged batch no longer passes validation; set aside, not stored",
-                             metadata: ["file": "\(path)", "error": "\(error)"])
+                logger.error(
+                    "a logged batch no longer passes validation; set aside, not stored",
+                    metadata: ["file": "\(path)", "error": "\(error)"])
             }
         }
         try log.openForAppend(after: end)
@@ -271,8 +273,9 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
                 try self.wal.withLock { try $0?.checkpointed(at: snap.walPosition, rotateAbove: rotateAbove) }
             }
         } catch {
-            logger.warning("dropping flushed WAL segments failed; retried after the next flush",
-                           metadata: ["error": "\(error)"])
+            logger.warning(
+                "dropping flushed WAL segments failed; retried after the next flush",
+                metadata: ["error": "\(error)"])
         }
         let d = start.duration(to: .now)
         Metrics.Timer(label: "plexus_store_flush_seconds").recordNanoseconds(
@@ -307,17 +310,20 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
             throw StoreError(.unavailable, "the store is behind writing to its database; retry shortly")
         }
         let payloads = entries.map { e in
-            WALRecord(orgID: e.context.orgID, receivedAt: e.context.receivedAt,
-                      forcedSource: e.context.options.forcedSourceID, recordingSession: e.context.options.recordingSessionID
+            WALRecord(
+                orgID: e.context.orgID, receivedAt: e.context.receivedAt,
+                forcedSource: e.context.options.forcedSourceID, recordingSession: e.context.options.recordingSessionID
             ).encode(json: e.context.rawBody)
         }
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let accepted = pending.withLock { q -> Bool in
                 if q.closed { return false }
                 for (i, e) in entries.enumerated() {
-                    q.items.append(PendingAppend(payload: payloads[i], batch: e.batch, orgID: e.context.orgID,
-                                                 receivedAt: e.context.receivedAt,
-                                                 continuation: i == entries.count - 1 ? c : nil))
+                    q.items.append(
+                        PendingAppend(
+                            payload: payloads[i], batch: e.batch, orgID: e.context.orgID,
+                            receivedAt: e.context.receivedAt,
+                            continuation: i == entries.count - 1 ? c : nil))
                 }
                 return true
             }

@@ -5,126 +5,130 @@ enum Schema {
     static func migrator() -> DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1_initial") { db in
-            try db.execute(sql: """
-                CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-                CREATE TABLE orgs (
-                    id INTEGER PRIMARY KEY,
-                    name TEXT NOT NULL UNIQUE,
-                    created_at INTEGER NOT NULL);
-                CREATE TABLE api_keys (
-                    id TEXT PRIMARY KEY,
-                    org_id INTEGER NOT NULL REFERENCES orgs(id),
-                    name TEXT NOT NULL,
-                    hash BLOB NOT NULL UNIQUE,
-                    prefix TEXT NOT NULL,
-                    scopes TEXT NOT NULL,
-                    created_at INTEGER NOT NULL,
-                    expires_at INTEGER,
-                    revoked_at INTEGER);
-                CREATE TABLE sources (
-                    org_id INTEGER NOT NULL,
-                    source_id TEXT NOT NULL,
-                    first_seen INTEGER NOT NULL,
-                    last_seen INTEGER NOT NULL,
-                    PRIMARY KEY (org_id, source_id)) WITHOUT ROWID;
-                CREATE TABLE series (
-                    id INTEGER PRIMARY KEY,
-                    org_id INTEGER NOT NULL,
-                    source_id TEXT NOT NULL,
-                    metric TEXT NOT NULL,
-                    numeric INTEGER NOT NULL,
-                    tags TEXT NOT NULL,
-                    session_id TEXT NOT NULL,
-                    derived INTEGER NOT NULL,
-                    last_ts INTEGER,
-                    last_value TEXT,
-                    UNIQUE (org_id, source_id, metric, numeric, tags, session_id, derived));
-                CREATE INDEX series_session ON series (org_id, session_id) WHERE session_id <> '';
-                CREATE TABLE chunks (
-                    id INTEGER PRIMARY KEY,
-                    series_id INTEGER NOT NULL,
-                    min_ts INTEGER NOT NULL,
-                    max_ts INTEGER NOT NULL,
-                    count INTEGER NOT NULL,
-                    data BLOB NOT NULL);
-                CREATE INDEX chunks_series_time ON chunks (series_id, max_ts);
-                CREATE TABLE rollup_1m (
-                    series_id INTEGER NOT NULL,
-                    bucket INTEGER NOT NULL,
-                    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
-                    PRIMARY KEY (series_id, bucket)) WITHOUT ROWID;
-                CREATE TABLE rollup_1h (
-                    series_id INTEGER NOT NULL,
-                    bucket INTEGER NOT NULL,
-                    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
-                    PRIMARY KEY (series_id, bucket)) WITHOUT ROWID;
-                CREATE TABLE sessions (
-                    org_id INTEGER NOT NULL,
-                    session_id TEXT NOT NULL,
-                    name TEXT NOT NULL,
-                    source_id TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    tags TEXT NOT NULL,
-                    metadata TEXT NOT NULL,
-                    started_at INTEGER NOT NULL,
-                    started_explicit INTEGER NOT NULL,
-                    ended_at INTEGER,
-                    created_at INTEGER NOT NULL,
-                    created_by_data INTEGER NOT NULL,
-                    PRIMARY KEY (org_id, session_id)) WITHOUT ROWID;
-                CREATE INDEX sessions_source ON sessions (org_id, source_id);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+                    CREATE TABLE orgs (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        created_at INTEGER NOT NULL);
+                    CREATE TABLE api_keys (
+                        id TEXT PRIMARY KEY,
+                        org_id INTEGER NOT NULL REFERENCES orgs(id),
+                        name TEXT NOT NULL,
+                        hash BLOB NOT NULL UNIQUE,
+                        prefix TEXT NOT NULL,
+                        scopes TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        expires_at INTEGER,
+                        revoked_at INTEGER);
+                    CREATE TABLE sources (
+                        org_id INTEGER NOT NULL,
+                        source_id TEXT NOT NULL,
+                        first_seen INTEGER NOT NULL,
+                        last_seen INTEGER NOT NULL,
+                        PRIMARY KEY (org_id, source_id)) WITHOUT ROWID;
+                    CREATE TABLE series (
+                        id INTEGER PRIMARY KEY,
+                        org_id INTEGER NOT NULL,
+                        source_id TEXT NOT NULL,
+                        metric TEXT NOT NULL,
+                        numeric INTEGER NOT NULL,
+                        tags TEXT NOT NULL,
+                        session_id TEXT NOT NULL,
+                        derived INTEGER NOT NULL,
+                        last_ts INTEGER,
+                        last_value TEXT,
+                        UNIQUE (org_id, source_id, metric, numeric, tags, session_id, derived));
+                    CREATE INDEX series_session ON series (org_id, session_id) WHERE session_id <> '';
+                    CREATE TABLE chunks (
+                        id INTEGER PRIMARY KEY,
+                        series_id INTEGER NOT NULL,
+                        min_ts INTEGER NOT NULL,
+                        max_ts INTEGER NOT NULL,
+                        count INTEGER NOT NULL,
+                        data BLOB NOT NULL);
+                    CREATE INDEX chunks_series_time ON chunks (series_id, max_ts);
+                    CREATE TABLE rollup_1m (
+                        series_id INTEGER NOT NULL,
+                        bucket INTEGER NOT NULL,
+                        min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+                        PRIMARY KEY (series_id, bucket)) WITHOUT ROWID;
+                    CREATE TABLE rollup_1h (
+                        series_id INTEGER NOT NULL,
+                        bucket INTEGER NOT NULL,
+                        min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+                        PRIMARY KEY (series_id, bucket)) WITHOUT ROWID;
+                    CREATE TABLE sessions (
+                        org_id INTEGER NOT NULL,
+                        session_id TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        source_id TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        tags TEXT NOT NULL,
+                        metadata TEXT NOT NULL,
+                        started_at INTEGER NOT NULL,
+                        started_explicit INTEGER NOT NULL,
+                        ended_at INTEGER,
+                        created_at INTEGER NOT NULL,
+                        created_by_data INTEGER NOT NULL,
+                        PRIMARY KEY (org_id, session_id)) WITHOUT ROWID;
+                    CREATE INDEX sessions_source ON sessions (org_id, source_id);
+                    """)
             let now = SQLiteStore.nowMicros()
             try db.execute(sql: "INSERT INTO orgs (id, name, created_at) VALUES (1, 'default', ?)", arguments: [now])
         }
         m.registerMigration("v2_device_claims") { db in
-            try db.execute(sql: """
-                CREATE TABLE device_claims (
-                    org_id INTEGER NOT NULL,
-                    source_id TEXT NOT NULL,
-                    install_id TEXT NOT NULL,
-                    requested TEXT NOT NULL,
-                    claimed_at INTEGER NOT NULL,
-                    PRIMARY KEY (org_id, source_id)) WITHOUT ROWID;
-                CREATE INDEX device_claims_install ON device_claims (org_id, install_id, requested);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE device_claims (
+                        org_id INTEGER NOT NULL,
+                        source_id TEXT NOT NULL,
+                        install_id TEXT NOT NULL,
+                        requested TEXT NOT NULL,
+                        claimed_at INTEGER NOT NULL,
+                        PRIMARY KEY (org_id, source_id)) WITHOUT ROWID;
+                    CREATE INDEX device_claims_install ON device_claims (org_id, install_id, requested);
+                    """)
         }
         m.registerMigration("v3_recordings") { db in
-            try db.execute(sql: """
-                CREATE TABLE recordings (
-                    org_id INTEGER NOT NULL,
-                    source_id TEXT NOT NULL,
-                    session_id TEXT NOT NULL,
-                    PRIMARY KEY (org_id, source_id)) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE recordings (
+                        org_id INTEGER NOT NULL,
+                        source_id TEXT NOT NULL,
+                        session_id TEXT NOT NULL,
+                        PRIMARY KEY (org_id, source_id)) WITHOUT ROWID;
+                    """)
         }
         m.registerMigration("v4_accounts") { db in
-            try db.execute(sql: """
-                CREATE TABLE users (
-                    id INTEGER PRIMARY KEY,
-                    org_id INTEGER NOT NULL REFERENCES orgs(id),
-                    email TEXT NOT NULL UNIQUE,
-                    name TEXT NOT NULL,
-                    password_hash TEXT NOT NULL,
-                    role TEXT NOT NULL,
-                    created_at INTEGER NOT NULL);
-                CREATE INDEX users_org ON users (org_id);
-                CREATE TABLE login_sessions (
-                    token_hash BLOB PRIMARY KEY,
-                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-                    csrf_token TEXT NOT NULL,
-                    created_at INTEGER NOT NULL,
-                    expires_at INTEGER NOT NULL) WITHOUT ROWID;
-                CREATE INDEX login_sessions_user ON login_sessions (user_id);
-                CREATE TABLE invites (
-                    token_hash BLOB PRIMARY KEY,
-                    org_id INTEGER NOT NULL REFERENCES orgs(id),
-                    role TEXT NOT NULL,
-                    created_by INTEGER NOT NULL,
-                    created_at INTEGER NOT NULL,
-                    expires_at INTEGER NOT NULL,
-                    used_at INTEGER) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE users (
+                        id INTEGER PRIMARY KEY,
+                        org_id INTEGER NOT NULL REFERENCES orgs(id),
+                        email TEXT NOT NULL UNIQUE,
+                        name TEXT NOT NULL,
+                        password_hash TEXT NOT NULL,
+                        role TEXT NOT NULL,
+                        created_at INTEGER NOT NULL);
+                    CREATE INDEX users_org ON users (org_id);
+                    CREATE TABLE login_sessions (
+                        token_hash BLOB PRIMARY KEY,
+                        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        csrf_token TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        expires_at INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE INDEX login_sessions_user ON login_sessions (user_id);
+                    CREATE TABLE invites (
+                        token_hash BLOB PRIMARY KEY,
+                        org_id INTEGER NOT NULL REFERENCES orgs(id),
+                        role TEXT NOT NULL,
+                        created_by INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        used_at INTEGER) WITHOUT ROWID;
+                    """)
         }
         return m
     }

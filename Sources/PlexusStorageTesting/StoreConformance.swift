@@ -48,13 +48,14 @@ public enum StoreConformance {
     /// ``SessionStore``: sessions and recordings.
     public static let sessions: [Check] = [
         Check(name: "sessions: create, summary, scan, delete", run: sessionLifecycle),
-        Check(name: "sessions: recordings start, undo and stop in one step each; session and recording never disagree",
-              run: recordings),
+        Check(
+            name: "sessions: recordings start, undo and stop in one step each; session and recording never disagree",
+            run: recordings),
     ]
 
     /// ``DeviceStore``: name claims.
     public static let devices: [Check] = [
-        Check(name: "devices: claims are per install, suffixed, concurrent-safe", run: deviceClaims),
+        Check(name: "devices: claims are per install, suffixed, concurrent-safe", run: deviceClaims)
     ]
 
     static func firstOnly(_ store: any PlexusStore) async throws {
@@ -63,8 +64,11 @@ public enum StoreConformance {
             for n in 0..<2 {
                 group.addTask {
                     do {
-                        return .success(try await store.createUser(NewUser(
-                            email: "first\(n)@example.com", name: "F", passwordHash: "h", membership: .firstOnly, createdAt: t0)).0)
+                        return .success(
+                            try await store.createUser(
+                                NewUser(
+                                    email: "first\(n)@example.com", name: "F", passwordHash: "h", membership: .firstOnly, createdAt: t0)
+                            ).0)
                     } catch {
                         return .failure(error)
                     }
@@ -79,46 +83,63 @@ public enum StoreConformance {
         for case .failure(let e) in results { #expect((e as? StoreError)?.code == .forbidden) }
         // After that only an administrator adds people, to an organisation that exists.
         let org = try #require(await store.organization(named: "default"))
-        let (viewer, _) = try await store.createUser(NewUser(
-            email: "v@example.com", name: "V", passwordHash: "h", membership: .organization(id: org.id, role: .viewer), createdAt: t0))
+        let (viewer, _) = try await store.createUser(
+            NewUser(
+                email: "v@example.com", name: "V", passwordHash: "h", membership: .organization(id: org.id, role: .viewer), createdAt: t0))
         #expect(viewer.orgID == org.id && viewer.role == .viewer)
         await #expect(throws: StoreError.self) {
-            _ = try await store.createUser(NewUser(email: "w@example.com", name: "W", passwordHash: "h",
-                                                   membership: .organization(id: 987_654, role: .member), createdAt: t0))
+            _ = try await store.createUser(
+                NewUser(
+                    email: "w@example.com", name: "W", passwordHash: "h",
+                    membership: .organization(id: 987_654, role: .member), createdAt: t0))
         }
     }
 
     static func accountLifecycle(_ store: any PlexusStore) async throws {
         // The first person takes the default organisation; the next gets a new one.
-        let (ada, adaOrg) = try await store.createUser(NewUser(
-            email: "Ada@Example.com", name: "Ada", passwordHash: "h1", membership: .firstOrNewOrganization(name: "ada"), createdAt: t0))
+        let (ada, adaOrg) = try await store.createUser(
+            NewUser(
+                email: "Ada@Example.com", name: "Ada", passwordHash: "h1", membership: .firstOrNewOrganization(name: "ada"), createdAt: t0))
         #expect(adaOrg.name == "default" && ada.role == .owner && ada.email == "ada@example.com")
-        let (bob, bobOrg) = try await store.createUser(NewUser(
-            email: "bob@example.com", name: "Bob", passwordHash: "h2", membership: .firstOrNewOrganization(name: "default"), createdAt: t0))
+        let (bob, bobOrg) = try await store.createUser(
+            NewUser(
+                email: "bob@example.com", name: "Bob", passwordHash: "h2", membership: .firstOrNewOrganization(name: "default"),
+                createdAt: t0))
         #expect(bobOrg.name == "default-2" && bobOrg.id != adaOrg.id && bob.role == .owner)
         // An email is one account, whatever its case.
         await #expect(throws: StoreError.self) {
-            _ = try await store.createUser(NewUser(email: "ADA@example.com", name: "x", passwordHash: "h",
-                                                   membership: .firstOrNewOrganization(name: "z"), createdAt: t0))
+            _ = try await store.createUser(
+                NewUser(
+                    email: "ADA@example.com", name: "x", passwordHash: "h",
+                    membership: .firstOrNewOrganization(name: "z"), createdAt: t0))
         }
         #expect(try await store.user(email: "ADA@EXAMPLE.COM")?.id == ada.id)
         #expect(try await store.user(id: bob.id)?.orgID == bobOrg.id)
 
         // Invites: used once, not after expiry.
-        let token: [UInt8] = Array("invite-token-1".utf8), stale: [UInt8] = Array("invite-token-2".utf8)
-        try await store.createInvite(InviteRecord(tokenHash: token, orgID: adaOrg.id, role: .viewer, createdBy: ada.id,
-                                                  createdAt: t0, expiresAt: t0 + 1_000_000))
-        try await store.createInvite(InviteRecord(tokenHash: stale, orgID: adaOrg.id, role: .member, createdBy: ada.id,
-                                                  createdAt: t0, expiresAt: t0 + 10))
+        let token: [UInt8] = Array("invite-token-1".utf8)
+        let stale: [UInt8] = Array("invite-token-2".utf8)
+        try await store.createInvite(
+            InviteRecord(
+                tokenHash: token, orgID: adaOrg.id, role: .viewer, createdBy: ada.id,
+                createdAt: t0, expiresAt: t0 + 1_000_000))
+        try await store.createInvite(
+            InviteRecord(
+                tokenHash: stale, orgID: adaOrg.id, role: .member, createdBy: ada.id,
+                createdAt: t0, expiresAt: t0 + 10))
         #expect(try await store.invite(tokenHash: token)?.role == .viewer)
-        let (cy, cyOrg) = try await store.createUser(NewUser(email: "cy@example.com", name: "Cy", passwordHash: "h3",
-                                                             membership: .invite(tokenHash: token), createdAt: t0 + 5))
+        let (cy, cyOrg) = try await store.createUser(
+            NewUser(
+                email: "cy@example.com", name: "Cy", passwordHash: "h3",
+                membership: .invite(tokenHash: token), createdAt: t0 + 5))
         #expect(cyOrg.id == adaOrg.id && cy.role == .viewer)
         #expect(try await store.invite(tokenHash: token)?.usedAt == t0 + 5)
         for (t, email) in [(token, "dee@example.com"), (stale, "eve@example.com")] {
             do {
-                _ = try await store.createUser(NewUser(email: email, name: "x", passwordHash: "h",
-                                                       membership: .invite(tokenHash: t), createdAt: t0 + 20))
+                _ = try await store.createUser(
+                    NewUser(
+                        email: email, name: "x", passwordHash: "h",
+                        membership: .invite(tokenHash: t), createdAt: t0 + 20))
                 Issue.record("a used or expired invite was accepted")
             } catch let e as StoreError {
                 #expect(e.code == .gone)
@@ -128,10 +149,13 @@ public enum StoreConformance {
         #expect(try await store.users(orgID: adaOrg.id).map(\.email) == ["ada@example.com", "cy@example.com"])
 
         // Login sessions expire, and a password change ends all but the one kept.
-        let s1: [UInt8] = Array("session-1".utf8), s2: [UInt8] = Array("session-2".utf8)
+        let s1: [UInt8] = Array("session-1".utf8)
+        let s2: [UInt8] = Array("session-2".utf8)
         for s in [s1, s2] {
-            try await store.createLoginSession(LoginSessionRecord(tokenHash: s, userID: ada.id, csrfToken: "c", createdAt: t0,
-                                                                  expiresAt: t0 + 100))
+            try await store.createLoginSession(
+                LoginSessionRecord(
+                    tokenHash: s, userID: ada.id, csrfToken: "c", createdAt: t0,
+                    expiresAt: t0 + 100))
         }
         #expect(try await store.loginSession(tokenHash: s1, now: t0 + 1)?.1.id == ada.id)
         #expect(try await store.loginSession(tokenHash: s1, now: t0 + 100) == nil)
@@ -216,8 +240,10 @@ public enum StoreConformance {
     public static let t0: Int64 = 1_699_999_980_000_000
 
     /// Decodes `json` like the server does and appends it.
-    public static func append(_ store: any PlexusStore, org: Int64 = 1, receivedAt: Int64 = t0, _ json: String,
-                              options: IngestDecoder.Options = .init()) async throws {
+    public static func append(
+        _ store: any PlexusStore, org: Int64 = 1, receivedAt: Int64 = t0, _ json: String,
+        options: IngestDecoder.Options = .init()
+    ) async throws {
         let bytes = Array(json.utf8)
         let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: options) }
         try await store.append(batch, context: AppendContext(orgID: org, receivedAt: receivedAt, rawBody: bytes, options: options))
@@ -227,7 +253,9 @@ public enum StoreConformance {
     static let all = TimeRange(start: 0, end: Int64.max / 4)
 
     static func valueTypesRoundTrip(_ store: any PlexusStore) async throws {
-        try await append(store, """
+        try await append(
+            store,
+            """
             {"source_id":"dev","points":[
             {"metric":"n","value":72.5,"timestamp":\(secs(t0))},
             {"metric":"s","value":"running","timestamp":\(secs(t0 + 1))},
@@ -259,9 +287,15 @@ public enum StoreConformance {
 
     static func aggregatesAcrossWrites(_ store: any PlexusStore) async throws {
         // Two writes into the same minute, with a read in between, must merge exactly.
-        try await append(store, #"{"source_id":"agg","points":[{"metric":"v","value":1,"timestamp":\#(secs(t0))},{"metric":"v","value":5,"timestamp":\#(secs(t0 + 10_000_000))}]}"#)
+        try await append(
+            store,
+            #"{"source_id":"agg","points":[{"metric":"v","value":1,"timestamp":\#(secs(t0))},{"metric":"v","value":5,"timestamp":\#(secs(t0 + 10_000_000))}]}"#
+        )
         _ = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "agg"), range: all, limit: 10)
-        try await append(store, #"{"source_id":"agg","points":[{"metric":"v","value":-3,"timestamp":\#(secs(t0 + 20_000_000))},{"metric":"v","value":9,"timestamp":\#(secs(t0 + 61_000_000))}]}"#)
+        try await append(
+            store,
+            #"{"source_id":"agg","points":[{"metric":"v","value":-3,"timestamp":\#(secs(t0 + 20_000_000))},{"metric":"v","value":9,"timestamp":\#(secs(t0 + 61_000_000))}]}"#
+        )
         let sel = SeriesSelector(orgID: 1, sourceID: "agg", metrics: ["v"])
         let m = try await store.queryAggregated(sel, range: all, resolution: .minute, limit: 100)
         let b = try #require(m.series.first?.buckets)
@@ -279,7 +313,9 @@ public enum StoreConformance {
     }
 
     static func tagsAndSessions(_ store: any PlexusStore) async throws {
-        try await append(store, """
+        try await append(
+            store,
+            """
             {"source_id":"tg","points":[
             {"metric":"t","value":1,"timestamp":\(secs(t0)),"tags":{"loc":"lab"}},
             {"metric":"t","value":2,"timestamp":\(secs(t0 + 1)),"tags":{"loc":"field"}},
@@ -321,8 +357,9 @@ public enum StoreConformance {
         await #expect(throws: StoreError.self) { _ = try await store.createOrganization(name: "acme", at: t0) }
         #expect(try await store.organization(id: org.id)?.name == "acme")
         let hash = (0..<32).map { UInt8($0) }
-        let key = APIKeyRecord(id: "key_test", orgID: org.id, name: "dev", hash: hash, prefix: "plx_abcd",
-                               scopes: [.write, .read], createdAt: t0)
+        let key = APIKeyRecord(
+            id: "key_test", orgID: org.id, name: "dev", hash: hash, prefix: "plx_abcd",
+            scopes: [.write, .read], createdAt: t0)
         try await store.createAPIKey(key)
         #expect(try await store.apiKey(hash: hash) == key)
         #expect(try await store.apiKeys(orgID: org.id).map(\.id) == ["key_test"])
@@ -365,7 +402,8 @@ public enum StoreConformance {
     static func appendTogether(_ store: any PlexusStore) async throws {
         // Three frames of one device with the same timestamp, then one of another org:
         // arrival order is kept for equal times, and each entry keeps its own context.
-        let bodies = (0..<3).map { #"{"source_id":"grp","points":[{"metric":"m","value":\#($0),"timestamp":\#(secs(t0))}]}"# }
+        let bodies =
+            (0..<3).map { #"{"source_id":"grp","points":[{"metric":"m","value":\#($0),"timestamp":\#(secs(t0))}]}"# }
             + [#"{"source_id":"grp","points":[{"metric":"m","value":9}]}"#]
         let entries = try bodies.enumerated().map { i, json in
             let bytes = Array(json.utf8)
@@ -381,7 +419,9 @@ public enum StoreConformance {
     }
 
     static func rangesAndOrder(_ store: any PlexusStore) async throws {
-        try await append(store, """
+        try await append(
+            store,
+            """
             {"source_id":"ord","points":[{"metric":"m","value":3,"timestamp":\(secs(t0 + 3_000))},
             {"metric":"m","value":1,"timestamp":\(secs(t0 + 1_000))},{"metric":"m","value":2,"timestamp":\(secs(t0 + 2_000))}]}
             """)
@@ -394,16 +434,20 @@ public enum StoreConformance {
     }
 
     static func sessionLifecycle(_ store: any PlexusStore) async throws {
-        let rec = SessionRecord(orgID: 1, sessionID: "motor-1", name: "Motor test", sourceID: "rig", status: .active,
-                                tags: #"{"op":"ana"}"#, startedAt: t0, createdAt: t0)
+        let rec = SessionRecord(
+            orgID: 1, sessionID: "motor-1", name: "Motor test", sourceID: "rig", status: .active,
+            tags: #"{"op":"ana"}"#, startedAt: t0, createdAt: t0)
         let (created, isNew) = try await store.createSession(rec)
         #expect(isNew)
         #expect(created == rec)
-        let (again, isNew2) = try await store.createSession(SessionRecord(
-            orgID: 1, sessionID: "motor-1", name: "Other", sourceID: "rig", status: .active, startedAt: t0, createdAt: t0))
+        let (again, isNew2) = try await store.createSession(
+            SessionRecord(
+                orgID: 1, sessionID: "motor-1", name: "Other", sourceID: "rig", status: .active, startedAt: t0, createdAt: t0))
         #expect(!isNew2)
         #expect(again.name == "Motor test")
-        let pts = (0..<50).map { #"{"metric":"\#($0 % 2 == 0 ? "rpm" : "state")","value":\#($0 % 2 == 0 ? "\($0)" : "\"on\""),"timestamp":\#(secs(t0 + Int64($0) * 1_000))}"# }
+        let pts = (0..<50).map {
+            #"{"metric":"\#($0 % 2 == 0 ? "rpm" : "state")","value":\#($0 % 2 == 0 ? "\($0)" : "\"on\""),"timestamp":\#(secs(t0 + Int64($0) * 1_000))}"#
+        }
         try await append(store, #"{"source_id":"rig","session_id":"motor-1","points":[\#(pts.joined(separator: ","))]}"#)
         try await append(store, #"{"source_id":"rig","points":[{"metric":"rpm","value":1,"timestamp":\#(secs(t0))}]}"#)
         let summary = try await store.sessionSummary(orgID: 1, sessionID: "motor-1")

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import PlexusStorage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The embedded store's write-ahead log: append-only segment files in `<data>/wal/`.
 ///
@@ -168,7 +169,9 @@ package final class WriteAheadLog {
             }
             if !complete {
                 guard seg == all.last else {
-                    throw StoreError(.corrupted, """
+                    throw StoreError(
+                        .corrupted,
+                        """
                         write-ahead log segment \(segmentPath(seg)) is damaged at byte \(off) and newer segments follow; \
                         refusing to start rather than lose acknowledged data (move the damaged segment aside to accept the loss)
                         """)
@@ -192,7 +195,7 @@ package final class WriteAheadLog {
         return head.withUnsafeBytes { raw in
             let payload = UnsafeRawBufferPointer(rebasing: raw[8...])
             guard raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian == 17,
-                  raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian == CRC32C.checksum(payload)
+                raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian == CRC32C.checksum(payload)
             else { return nil }
             return Self.link(in: payload)
         }

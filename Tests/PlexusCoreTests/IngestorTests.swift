@@ -24,20 +24,25 @@ struct IngestorTests {
     static let all = TimeRange(start: 0, end: Int64.max / 4)
 
     static func submission(_ json: String, org: Int64 = 1, forced: String? = nil, pacing: Ingestor.Pacing = .perRequest)
-        throws -> Ingestor.Submission {
+        throws -> Ingestor.Submission
+    {
         let bytes = Array(json.utf8)
         let options = IngestDecoder.Options(forcedSourceID: forced)
         let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: options) }
-        return Ingestor.Submission(orgID: org, batch: batch, raw: bytes, options: options, receivedAt: t0, transport: .http,
-                                   pacing: pacing)
+        return Ingestor.Submission(
+            orgID: org, batch: batch, raw: bytes, options: options, receivedAt: t0, transport: .http,
+            pacing: pacing)
     }
 
-    static func withIngestor(limiter: RateLimiter = RateLimiter(perSecond: 0, burst: 0), quotas: Quotas = Quotas(),
-                             _ body: (Ingestor, Shown, SQLiteStore) async throws -> Void) async throws {
+    static func withIngestor(
+        limiter: RateLimiter = RateLimiter(perSecond: 0, burst: 0), quotas: Quotas = Quotas(),
+        _ body: (Ingestor, Shown, SQLiteStore) async throws -> Void
+    ) async throws {
         try await SQLiteStore.withTemporary { store in
             let shown = Shown()
-            let ingestor = Ingestor(store: store, live: shown, limiter: limiter,
-                                    cardinality: CardinalityGuard(store: store, quotas: quotas))
+            let ingestor = Ingestor(
+                store: store, live: shown, limiter: limiter,
+                cardinality: CardinalityGuard(store: store, quotas: quotas))
             try await body(ingestor, shown, store)
         }
     }
@@ -46,13 +51,15 @@ struct IngestorTests {
     func recording() async throws {
         try await Self.withIngestor { ingestor, shown, store in
             shown.recordings.withLock { $0["1/rig"] = "rec-1" }
-            let stored = try await ingestor.ingest(Self.submission(
-                #"{"points":[{"metric":"a","value":1,"timestamp":1699999980},{"metric":"b","value":2,"session_id":"mine","timestamp":1699999980}]}"#,
-                forced: "rig"))
+            let stored = try await ingestor.ingest(
+                Self.submission(
+                    #"{"points":[{"metric":"a","value":1,"timestamp":1699999980},{"metric":"b","value":2,"session_id":"mine","timestamp":1699999980}]}"#,
+                    forced: "rig"))
             #expect(stored.points.map(\.sessionID) == ["rec-1", "mine"])
             #expect(shown.batches.first?.points.map(\.sessionID) == ["rec-1", "mine"])
-            let inSession = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "rig", sessionID: "rec-1"), range: Self.all,
-                                                     limit: 10)
+            let inSession = try await store.queryRaw(
+                SeriesSelector(orgID: 1, sourceID: "rig", sessionID: "rec-1"), range: Self.all,
+                limit: 10)
             #expect(inSession.series.map(\.metric) == ["a"])
             // Another organisation's source of the same name is not being recorded.
             let other = try await ingestor.ingest(Self.submission(#"{"points":[{"metric":"a","value":1}]}"#, org: 2, forced: "rig"))

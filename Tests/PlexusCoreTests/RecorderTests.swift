@@ -51,9 +51,12 @@ struct RecorderTests {
         }
     }
 
-    @Test("session ids from commands: strings of 1-256 bytes without control characters, nothing else",
-          arguments: [PlexusValue.string(""), .string("a\u{0}b"), .string(String(repeating: "x", count: 257)), .number(.nan),
-                      .number(1), .bool(true), .object(JSONText(unchecked: "{}")), nil])
+    @Test(
+        "session ids from commands: strings of 1-256 bytes without control characters, nothing else",
+        arguments: [
+            PlexusValue.string(""), .string("a\u{0}b"), .string(String(repeating: "x", count: 257)), .number(.nan),
+            .number(1), .bool(true), .object(JSONText(unchecked: "{}")), nil,
+        ])
     func sessionIDs(_ value: PlexusValue?) {
         #expect(throws: CoreError.self) { try Recorder.validSessionID(value) }
     }

@@ -21,7 +21,8 @@ struct FrameVocabularyTests {
 
     @Test("an error frame with a typed code is the same bytes as with its wire name")
     func typedError() {
-        #expect(OutboundFrame.error(.deviceBusy, message: "m", seq: 3, sourceID: "s")
-            == OutboundFrame.error(code: "DEVICE_BUSY", message: "m", seq: 3, sourceID: "s"))
+        #expect(
+            OutboundFrame.error(.deviceBusy, message: "m", seq: 3, sourceID: "s")
+                == OutboundFrame.error(code: "DEVICE_BUSY", message: "m", seq: 3, sourceID: "s"))
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import PlexusModel
 
 /// Regressions for what the fuzzers (Fuzz/, docs/fuzzing.md) found, each with the input

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import PlexusModel
 
 func decode(_ json: String, _ options: IngestDecoder.Options = .init()) throws(IngestError) -> IngestBatch {
@@ -22,7 +23,8 @@ func decodeError(_ json: String) -> IngestError? {
 struct IngestDecoderTests {
     @Test("the spec's example body")
     func specExample() throws {
-        let b = try decode("""
+        let b = try decode(
+            """
             {"points":[{"metric":"temperature","value":72.5,"timestamp":1699900000.123,"source_id":"sensor-001",
               "tags":{"location":"lab"},"session_id":"test-001"}]}
             """)
@@ -39,65 +41,74 @@ struct IngestDecoderTests {
 
     @Test("all five value types keep their type and text")
     func valueTypes() throws {
-        let b = try decode("""
+        let b = try decode(
+            """
             {"source_id":"d","points":[{"metric":"n","value":-40},{"metric":"s","value":"running"},
             {"metric":"b","value":false},{"metric":"o","value":{"x": 1.2,"y":3.4,"z":5.6}},{"metric":"a","value":[1.0,2.0,3.0,4.0]}]}
             """)
-        #expect(b.points.map(\.value) == [
-            .number(-40), .string("running"), .bool(false),
-            .object(JSONText(unchecked: #"{"x": 1.2,"y":3.4,"z":5.6}"#)), .array(JSONText(unchecked: "[1.0,2.0,3.0,4.0]")),
-        ])
+        #expect(
+            b.points.map(\.value) == [
+                .number(-40), .string("running"), .bool(false),
+                .object(JSONText(unchecked: #"{"x": 1.2,"y":3.4,"z":5.6}"#)), .array(JSONText(unchecked: "[1.0,2.0,3.0,4.0]")),
+            ])
         #expect(b.points.allSatisfy { $0.sourceID == "d" })
         #expect(b.points[3].value.numericFields?.map(\.0) == ["x", "y", "z"])
         #expect(b.points[4].value.numericFields == nil)
     }
 
-    @Test("timestamps: seconds keep sub-millisecond digits, >= 1e12 is ms, omitted is nil",
-          arguments: [
-              ("1699900000", Int64(1_699_900_000_000_000)),
-              ("1699900000.123456", Int64(1_699_900_000_123_456)),
-              ("1699900000123", Int64(1_699_900_000_123_000)),
-              ("1699900000123.5", Int64(1_699_900_000_123_500)),
-              ("1e12", Int64(1_000_000_000_000_000)),
-              ("253402300799", Int64(253_402_300_799_000_000)),
-              ("0.5", Int64(500_000)),
-          ])
+    @Test(
+        "timestamps: seconds keep sub-millisecond digits, >= 1e12 is ms, omitted is nil",
+        arguments: [
+            ("1699900000", Int64(1_699_900_000_000_000)),
+            ("1699900000.123456", Int64(1_699_900_000_123_456)),
+            ("1699900000123", Int64(1_699_900_000_123_000)),
+            ("1699900000123.5", Int64(1_699_900_000_123_500)),
+            ("1e12", Int64(1_000_000_000_000_000)),
+            ("253402300799", Int64(253_402_300_799_000_000)),
+            ("0.5", Int64(500_000)),
+        ])
     func timestamps(_ wire: String, _ micros: Int64) throws {
         let b = try decode(#"{"points":[{"metric":"m","value":1,"source_id":"s","timestamp":\#(wire)}]}"#)
         #expect(b.points[0].timestamp == micros)
     }
 
     @Test func omittedAndNullTimestamp() throws {
-        let b = try decode(#"{"points":[{"metric":"m","value":1,"source_id":"s"},{"metric":"m","value":1,"source_id":"s","timestamp":null}]}"#)
+        let b = try decode(
+            #"{"points":[{"metric":"m","value":1,"source_id":"s"},{"metric":"m","value":1,"source_id":"s","timestamp":null}]}"#)
         #expect(b.points.map(\.timestamp) == [nil, nil])
     }
 
-    @Test("every validation rule names the point",
-          arguments: [
-              (#"{"points":[{"metric":"m","value":NaN,"source_id":"s"}]}"#, "points[0].value must be finite"),
-              (#"{"points":[{"metric":"m","value":1,"source_id":"s"},{"metric":"m","value":-Infinity,"source_id":"s"}]}"#,
-               "points[1].value must be finite"),
-              (#"{"points":[{"metric":"m","value":1e400,"source_id":"s"}]}"#, "points[0].value must be finite"),
-              (#"{"points":[null]}"#, "points[0] is null"),
-              (#"{"points":[{"metric":"m","value":1}]}"#,
-               "points[0] missing source_id (set top-level source_id or per-point source_id)"),
-              (#"{"points":[{"metric":"m","value":1,"source_id":"Bad"}]}"#, "points[0] source_id must match ^[a-z0-9][a-z0-9._-]*$"),
-              (#"{"points":[{"metric":"m","value":1,"source_id":"-x"}]}"#, "points[0] source_id must match ^[a-z0-9][a-z0-9._-]*$"),
-              (#"{"points":[{"metric":"","value":1,"source_id":"s"}]}"#, "points[0].metric invalid"),
-              (#"{"points":[{"metric":7,"value":1,"source_id":"s"}]}"#, "points[0].metric invalid"),
-              (#"{"points":[{"metric":"m","source_id":"s"}]}"#, "points[0].value is required"),
-              (#"{"points":[{"metric":"m","value":null,"source_id":"s"}]}"#, "points[0].value cannot be null"),
-              (#"{"points":[{"metric":"m","value":1,"source_id":"s","timestamp":"now"}]}"#, "points[0].timestamp must be a number"),
-              (#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":[]}]}"#, "points[0].tags must be an object"),
-              (#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"k":1}}]}"#, #"points[0].tags["k"] must be a string"#),
-              (#"{"points":"x"}"#, "invalid JSON body"),
-              (#"{"points":[1]}"#, "points[0] must be an object"),
-              (#"{"points":[{"metric":"m","value":1,"source_id":"s"}"#, "invalid JSON body"),
-              (#"{"source_id":"s"}"#, "'points' array is required"),
-              ("[]", "invalid JSON body"),
-              ("", "invalid JSON body"),
-              (#"{"points":[]} x"#, "invalid JSON body"),
-          ])
+    @Test(
+        "every validation rule names the point",
+        arguments: [
+            (#"{"points":[{"metric":"m","value":NaN,"source_id":"s"}]}"#, "points[0].value must be finite"),
+            (
+                #"{"points":[{"metric":"m","value":1,"source_id":"s"},{"metric":"m","value":-Infinity,"source_id":"s"}]}"#,
+                "points[1].value must be finite"
+            ),
+            (#"{"points":[{"metric":"m","value":1e400,"source_id":"s"}]}"#, "points[0].value must be finite"),
+            (#"{"points":[null]}"#, "points[0] is null"),
+            (
+                #"{"points":[{"metric":"m","value":1}]}"#,
+                "points[0] missing source_id (set top-level source_id or per-point source_id)"
+            ),
+            (#"{"points":[{"metric":"m","value":1,"source_id":"Bad"}]}"#, "points[0] source_id must match ^[a-z0-9][a-z0-9._-]*$"),
+            (#"{"points":[{"metric":"m","value":1,"source_id":"-x"}]}"#, "points[0] source_id must match ^[a-z0-9][a-z0-9._-]*$"),
+            (#"{"points":[{"metric":"","value":1,"source_id":"s"}]}"#, "points[0].metric invalid"),
+            (#"{"points":[{"metric":7,"value":1,"source_id":"s"}]}"#, "points[0].metric invalid"),
+            (#"{"points":[{"metric":"m","source_id":"s"}]}"#, "points[0].value is required"),
+            (#"{"points":[{"metric":"m","value":null,"source_id":"s"}]}"#, "points[0].value cannot be null"),
+            (#"{"points":[{"metric":"m","value":1,"source_id":"s","timestamp":"now"}]}"#, "points[0].timestamp must be a number"),
+            (#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":[]}]}"#, "points[0].tags must be an object"),
+            (#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"k":1}}]}"#, #"points[0].tags["k"] must be a string"#),
+            (#"{"points":"x"}"#, "invalid JSON body"),
+            (#"{"points":[1]}"#, "points[0] must be an object"),
+            (#"{"points":[{"metric":"m","value":1,"source_id":"s"}"#, "invalid JSON body"),
+            (#"{"source_id":"s"}"#, "'points' array is required"),
+            ("[]", "invalid JSON body"),
+            ("", "invalid JSON body"),
+            (#"{"points":[]} x"#, "invalid JSON body"),
+        ])
     func validation(_ json: String, _ message: String) {
         #expect(decodeError(json)?.message == message)
     }
@@ -105,13 +116,16 @@ struct IngestDecoderTests {
     @Test func limits() {
         let long = String(repeating: "a", count: 257)
         #expect(decodeError(#"{"points":[{"metric":"\#(long)","value":1,"source_id":"s"}]}"#)?.message == "points[0].metric invalid")
-        #expect(decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"\#(long)"}]}"#)?.message
-            == "points[0] source_id exceeds max length (256)")
+        #expect(
+            decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"\#(long)"}]}"#)?.message
+                == "points[0] source_id exceeds max length (256)")
         let tags = (0..<17).map { #""k\#($0)":"v""# }.joined(separator: ",")
-        #expect(decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{\#(tags)}}]}"#)?.message
-            == "points[0].tags exceeds max entries (16)")
-        #expect(decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"k":"\#(long)"}}]}"#)?.message
-            == #"points[0].tags["k"] value too long"#)
+        #expect(
+            decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{\#(tags)}}]}"#)?.message
+                == "points[0].tags exceeds max entries (16)")
+        #expect(
+            decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"k":"\#(long)"}}]}"#)?.message
+                == #"points[0].tags["k"] value too long"#)
         let ok256 = String(repeating: "b", count: 256)
         #expect(decodeError(#"{"points":[{"metric":"\#(ok256)","value":1,"source_id":"\#(ok256)"}]}"#) == nil)
     }
@@ -130,14 +144,18 @@ struct IngestDecoderTests {
     @Test("a 10,000-sample waveform fits")
     func waveform() throws {
         let samples = (0..<10_000).map { Double($0) * 0.001 }
-        guard case .array(let text) = PlexusValue.waveform(samples) else { Issue.record("not an array"); return }
+        guard case .array(let text) = PlexusValue.waveform(samples) else {
+            Issue.record("not an array")
+            return
+        }
         let b = try decode(#"{"points":[{"metric":"w","value":\#(text.text),"source_id":"s"}]}"#)
         #expect(b.points[0].value == .array(text))
     }
 
     @Test("per-point source beats top-level; a forced source beats both; a recording takes untagged points")
     func sources() throws {
-        let body = #"{"source_id":"top","session_id":"s1","points":[{"metric":"m","value":1},{"metric":"m","value":1,"source_id":"own","session_id":"s2"}]}"#
+        let body =
+            #"{"source_id":"top","session_id":"s1","points":[{"metric":"m","value":1},{"metric":"m","value":1,"source_id":"own","session_id":"s2"}]}"#
         let b = try decode(body)
         #expect(b.points.map(\.sourceID) == ["top", "own"])
         #expect(b.points.map(\.sessionID) == ["s1", "s2"])
@@ -145,8 +163,9 @@ struct IngestDecoderTests {
         let f = try decode(body, .init(forcedSourceID: "dev", recordingSessionID: "rec"))
         #expect(f.points.map(\.sourceID) == ["dev", "dev"])
         #expect(f.points.map(\.sessionID) == ["s1", "s2"])  // sessions the sender named win
-        let untagged = try decode(#"{"points":[{"metric":"m","value":1},{"metric":"m","value":1,"session_id":"own"}]}"#,
-                                  .init(forcedSourceID: "dev", recordingSessionID: "rec"))
+        let untagged = try decode(
+            #"{"points":[{"metric":"m","value":1},{"metric":"m","value":1,"session_id":"own"}]}"#,
+            .init(forcedSourceID: "dev", recordingSessionID: "rec"))
         #expect(untagged.points.map(\.sessionID) == ["rec", "own"])
     }
 
@@ -174,7 +193,9 @@ struct IngestDecoderTests {
 
     @Test("unknown fields are ignored; class never changes the stored type")
     func unknownFields() throws {
-        let b = try decode(#"{"type":"telemetry","seq":7,"x":{"y":[1,{}]},"points":[{"metric":"m","class":"metric","value":"idle","source_id":"s","meta":null}]}"#)
+        let b = try decode(
+            #"{"type":"telemetry","seq":7,"x":{"y":[1,{}]},"points":[{"metric":"m","class":"metric","value":"idle","source_id":"s","meta":null}]}"#
+        )
         #expect(b.points[0].value == .string("idle"))
         #expect(b.seq == 7)
     }
@@ -182,8 +203,10 @@ struct IngestDecoderTests {
     @Test("numbers parse exactly like Swift's Double(String)")
     func numbers() throws {
         var rng = SystemRandomNumberGenerator()
-        var texts = ["0", "-0", "1", "-1", "0.1", "3.14159", "1e-7", "1E+3", "123456789012345678901234567890", "4.9e-324",
-                     "1.7976931348623157e308", "0.30000000000000004", "9007199254740993", "72.50", "-40.000001"]
+        var texts = [
+            "0", "-0", "1", "-1", "0.1", "3.14159", "1e-7", "1E+3", "123456789012345678901234567890", "4.9e-324",
+            "1.7976931348623157e308", "0.30000000000000004", "9007199254740993", "72.50", "-40.000001",
+        ]
         for _ in 0..<500 {
             let d = Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &rng))
             if d.isFinite { texts.append("\(d)") }
@@ -213,10 +236,12 @@ struct TagEdgeTests {
         let b = try decode(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{\#(sixteen),"session_id":"r"}}]}"#)
         #expect(b.points[0].tags.count == 16)
         #expect(b.points[0].sessionID == "r")
-        #expect(decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"session_id":""}}]}"#)?.message
-            == #"points[0].tags["session_id"] must not be empty"#)
-        #expect(decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"":"v"}}]}"#)?.message
-            == "points[0].tags key must not be empty")
+        #expect(
+            decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"session_id":""}}]}"#)?.message
+                == #"points[0].tags["session_id"] must not be empty"#)
+        #expect(
+            decodeError(#"{"points":[{"metric":"m","value":1,"source_id":"s","tags":{"":"v"}}]}"#)?.message
+                == "points[0].tags key must not be empty")
     }
 }
 
@@ -224,8 +249,9 @@ struct TagEdgeTests {
 struct WebSocketFrameDecodeTests {
     @Test("a point's own source_id is ignored (not validated) when the connection names the source")
     func sourceIgnored() throws {
-        let b = try decode(#"{"type":"telemetry","points":[{"metric":"m","value":1,"source_id":"NOT VALID"}]}"#,
-                           .init(forcedSourceID: "dev"))
+        let b = try decode(
+            #"{"type":"telemetry","points":[{"metric":"m","value":1,"source_id":"NOT VALID"}]}"#,
+            .init(forcedSourceID: "dev"))
         #expect(b.points[0].sourceID == "dev")
     }
 }

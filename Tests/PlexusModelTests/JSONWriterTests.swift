@@ -1,5 +1,5 @@
-import Testing
 import PlexusModel
+import Testing
 
 @Suite("JSON writer")
 struct JSONWriterTests {
@@ -10,8 +10,9 @@ struct JSONWriterTests {
         #expect(PlexusValue(jsonText: w.string) == .string(s))
     }
 
-    @Test("numbers: integers without a fraction, shortest round-trip otherwise",
-          arguments: [(72.5, "72.5"), (-40, "-40"), (0, "0"), (1e21, "1e+21"), (0.1, "0.1"), (1_699_900_000_123, "1699900000123")])
+    @Test(
+        "numbers: integers without a fraction, shortest round-trip otherwise",
+        arguments: [(72.5, "72.5"), (-40, "-40"), (0, "0"), (1e21, "1e+21"), (0.1, "0.1"), (1_699_900_000_123, "1699900000123")])
     func numbers(_ d: Double, _ text: String) {
         var w = JSONWriter()
         w.number(d)

@@ -1,6 +1,7 @@
 import PlexusModel
-@testable import PlexusSensors
 import Testing
+
+@testable import PlexusSensors
 
 @Suite("BME280 compensation (Bosch double-precision formulas)")
 struct BME280CompensationTests {
@@ -48,14 +49,16 @@ struct BME280CompensationTests {
         #expect(abs(p - 100653.27) < 0.02)
     }
 
-    @Test("humidity, checked against an independent re-implementation", arguments: [
-        // (adc_T, adc_H, expected %RH). Expected values were computed once with a separate
-        // Python transcription of the datasheet's BME280_compensate_H_double, using
-        // dig_H1 75, dig_H2 362, dig_H3 0, dig_H4 313, dig_H5 50, dig_H6 30.
-        (Int32(519888), Int32(27000), 38.275054276373446),  // t_fine 128422
-        (519888, 30500, 57.7803278411176),
-        (480000, 30000, 54.53011853929546),  // t_fine 64342, 12.5669 °C
-    ])
+    @Test(
+        "humidity, checked against an independent re-implementation",
+        arguments: [
+            // (adc_T, adc_H, expected %RH). Expected values were computed once with a separate
+            // Python transcription of the datasheet's BME280_compensate_H_double, using
+            // dig_H1 75, dig_H2 362, dig_H3 0, dig_H4 313, dig_H5 50, dig_H6 30.
+            (Int32(519888), Int32(27000), 38.275054276373446),  // t_fine 128422
+            (519888, 30500, 57.7803278411176),
+            (480000, 30000, 54.53011853929546),  // t_fine 64342, 12.5669 °C
+        ])
     func humidity(adcT: Int32, adcH: Int32, expected: Double) {
         let (_, tFine) = cal.temperature(adcT: adcT)
         #expect(abs(cal.humidity(adcH: adcH, tFine: tFine) - expected) < 1e-9)
@@ -102,24 +105,27 @@ struct BME280CompensationTests {
 
 @Suite("BME280 driver on the simulated bus")
 struct BME280DriverTests {
-    @Test("setup: chip id, calibration, then sleep → ctrl_hum → config → ctrl_meas", arguments: [
-        (1.0, UInt8(0xA0)),  // t_standby 1000 ms
-        (2.0, 0x80),  // 500 ms
-        (10.0, 0x20),  // 62.5 ms
-        (50.0, 0xE0),  // 20 ms: the period is 20 ms, so code 7 (20 ms) is the longest that fits
-        (200.0, 0x00),  // 0.5 ms: nothing longer fits in 5 ms
-    ])
+    @Test(
+        "setup: chip id, calibration, then sleep → ctrl_hum → config → ctrl_meas",
+        arguments: [
+            (1.0, UInt8(0xA0)),  // t_standby 1000 ms
+            (2.0, 0x80),  // 500 ms
+            (10.0, 0x20),  // 62.5 ms
+            (50.0, 0xE0),  // 20 ms: the period is 20 ms, so code 7 (20 ms) is the longest that fits
+            (200.0, 0x00),  // 0.5 ms: nothing longer fits in 5 ms
+        ])
     func setupWrites(rate: Double, config: UInt8) throws {
         // Standby codes (bits 7:5): 0 0.5 ms, 1 62.5, 2 125, 3 250, 4 500, 5 1000, 6 10, 7 20.
         let bus = SimulatedI2CBus(devices: [0x77: .bme280()])
         let bme = BME280(bus: bus, address: 0x77, sampleRate: rate)
         try bme.setup()
-        #expect(bus.writes == [
-            W(address: 0x77, register: 0xF4, value: 0x00),
-            W(address: 0x77, register: 0xF2, value: 0x01),
-            W(address: 0x77, register: 0xF5, value: config),
-            W(address: 0x77, register: 0xF4, value: 0x27),
-        ])
+        #expect(
+            bus.writes == [
+                W(address: 0x77, register: 0xF4, value: 0x00),
+                W(address: 0x77, register: 0xF2, value: 0x01),
+                W(address: 0x77, register: 0xF5, value: config),
+                W(address: 0x77, register: 0xF4, value: 0x27),
+            ])
         #expect(bme.calibration == .example)
     }
 

@@ -1,6 +1,7 @@
 import PlexusModel
-@testable import PlexusSensors
 import Testing
+
+@testable import PlexusSensors
 
 @Suite("Detection and config strings")
 struct DetectionTests {
@@ -11,10 +12,11 @@ struct DetectionTests {
         let bus = SimulatedI2CBus(number: 1, devices: [0x68: .mpu9250(), 0x77: .bme280(), 0x50: Self.eeprom])
         let result = SensorDetector.scan(bus)
         #expect(result.addresses == [0x50, 0x68, 0x77])
-        #expect(result.sensors == [
-            SensorDescriptor(driver: "mpu9250", address: 0x68, bus: 1),
-            SensorDescriptor(driver: "bme280", address: 0x77, bus: 1),
-        ])
+        #expect(
+            result.sensors == [
+                SensorDescriptor(driver: "mpu9250", address: 0x68, bus: 1),
+                SensorDescriptor(driver: "bme280", address: 0x77, bus: 1),
+            ])
         #expect(result.sensors.map(\.configString) == ["mpu9250:0x68", "bme280:0x77"])
         #expect(result.sensors.map(\.chip) == ["MPU9250", "BME280"])
         #expect(result.unidentified == [0x50])
@@ -36,9 +38,11 @@ struct DetectionTests {
         #expect(results[1].unidentified == [0x68])
     }
 
-    @Test("config strings round-trip", arguments: [
-        "mpu9250:0x68", "mpu6050:0x69", "bme280:0x77", "bme280:0x76:0", "mpu9250:0x68:20", "system",
-    ])
+    @Test(
+        "config strings round-trip",
+        arguments: [
+            "mpu9250:0x68", "mpu6050:0x69", "bme280:0x77", "bme280:0x76:0", "mpu9250:0x68:20", "system",
+        ])
     func roundTrip(_ string: String) throws {
         #expect(try SensorDescriptor(configString: string).configString == string)
     }
@@ -50,16 +54,18 @@ struct DetectionTests {
         #expect(try SensorDescriptor(configString: "bme280:118").configString == "bme280:0x76")
     }
 
-    @Test("bad config strings throw with the reason", arguments: [
-        ("mpu9250", SensorError.Code.invalidConfiguration),
-        ("mpu9250:0x80", .invalidConfiguration),
-        ("bme280:zz", .invalidConfiguration),
-        ("bme280:0x76:x", .invalidConfiguration),
-        ("bme280:0x76:1:2", .invalidConfiguration),
-        ("system:0x10", .invalidConfiguration),
-        ("ina219:0x40", .unknownDriver),
-        ("toaster:0x10", .unknownDriver),
-    ])
+    @Test(
+        "bad config strings throw with the reason",
+        arguments: [
+            ("mpu9250", SensorError.Code.invalidConfiguration),
+            ("mpu9250:0x80", .invalidConfiguration),
+            ("bme280:zz", .invalidConfiguration),
+            ("bme280:0x76:x", .invalidConfiguration),
+            ("bme280:0x76:1:2", .invalidConfiguration),
+            ("system:0x10", .invalidConfiguration),
+            ("ina219:0x40", .unknownDriver),
+            ("toaster:0x10", .unknownDriver),
+        ])
     func bad(_ string: String, _ code: SensorError.Code) {
         do {
             _ = try SensorDescriptor(configString: string)

@@ -1,10 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-@testable import PlexusSensors
 import Testing
+
+@testable import PlexusSensors
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// This machine has no I2C hardware (no /dev/i2c-* nodes), so these tests cover what can be
 /// checked without an adapter: errors, bus enumeration, and the kernel struct layouts the

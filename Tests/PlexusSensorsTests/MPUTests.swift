@@ -1,36 +1,42 @@
 import PlexusModel
-@testable import PlexusSensors
 import Testing
+
+@testable import PlexusSensors
 
 typealias W = SimulatedI2CBus.Write
 
 @Suite("MPU6050 driver on the simulated bus")
 struct MPU6050Tests {
-    @Test("setup checks WHO_AM_I, wakes the chip and writes both ranges", arguments: [
-        (AccelerometerRange.g2, GyroscopeRange.dps250, UInt8(0x00), UInt8(0x00)),
-        (.g4, .dps500, 0x08, 0x08),
-        (.g8, .dps1000, 0x10, 0x10),
-        (.g16, .dps2000, 0x18, 0x18),
-    ])
+    @Test(
+        "setup checks WHO_AM_I, wakes the chip and writes both ranges",
+        arguments: [
+            (AccelerometerRange.g2, GyroscopeRange.dps250, UInt8(0x00), UInt8(0x00)),
+            (.g4, .dps500, 0x08, 0x08),
+            (.g8, .dps1000, 0x10, 0x10),
+            (.g16, .dps2000, 0x18, 0x18),
+        ])
     func setupWrites(accel: AccelerometerRange, gyro: GyroscopeRange, accelConfig: UInt8, gyroConfig: UInt8) throws {
         let bus = SimulatedI2CBus(devices: [0x68: .mpu6050()])
         let mpu = MPU6050(bus: bus, accelRange: accel, gyroRange: gyro)
         try mpu.setup()
-        #expect(bus.writes == [
-            W(address: 0x68, register: 0x6B, value: 0x00),
-            W(address: 0x68, register: 0x1B, value: gyroConfig),
-            W(address: 0x68, register: 0x1C, value: accelConfig),
-        ])
+        #expect(
+            bus.writes == [
+                W(address: 0x68, register: 0x6B, value: 0x00),
+                W(address: 0x68, register: 0x1B, value: gyroConfig),
+                W(address: 0x68, register: 0x1C, value: accelConfig),
+            ])
         #expect(bus.device(at: 0x68)?.registers[0x6B] == 0x00)
     }
 
-    @Test("raw register values scale to g and °/s for every range", arguments: [
-        // (range, raw accel, expected g)
-        (AccelerometerRange.g2, [Int16(16384), -16384, 4096], [1.0, -1.0, 0.25]),
-        (.g4, [16384, -16384, 4096], [2.0, -2.0, 0.5]),
-        (.g8, [16384, -16384, 4096], [4.0, -4.0, 1.0]),
-        (.g16, [16384, -16384, 32767], [8.0, -8.0, 32767.0 / 2048]),
-    ])
+    @Test(
+        "raw register values scale to g and °/s for every range",
+        arguments: [
+            // (range, raw accel, expected g)
+            (AccelerometerRange.g2, [Int16(16384), -16384, 4096], [1.0, -1.0, 0.25]),
+            (.g4, [16384, -16384, 4096], [2.0, -2.0, 0.5]),
+            (.g8, [16384, -16384, 4096], [4.0, -4.0, 1.0]),
+            (.g16, [16384, -16384, 32767], [8.0, -8.0, 32767.0 / 2048]),
+        ])
     func accelerometerScaling(range: AccelerometerRange, raw: [Int16], expected: [Double]) throws {
         let bus = SimulatedI2CBus(devices: [0x68: .mpu6050(accel: (raw[0], raw[1], raw[2]))])
         let r = try MPU6050(bus: bus, accelRange: range).read()
@@ -39,12 +45,14 @@ struct MPU6050Tests {
         #expect(approx(number(r, "accel_z"), expected[2]))
     }
 
-    @Test("gyroscope LSB: 131, 65.5, 32.8, 16.4 per °/s", arguments: [
-        (GyroscopeRange.dps250, [Int16(131), -262, 1310], [1.0, -2.0, 10.0]),
-        (.dps500, [131, -655, 6550], [2.0, -10.0, 100.0]),
-        (.dps1000, [164, -328, 3280], [5.0, -10.0, 100.0]),
-        (.dps2000, [164, -82, 16400], [10.0, -5.0, 1000.0]),
-    ])
+    @Test(
+        "gyroscope LSB: 131, 65.5, 32.8, 16.4 per °/s",
+        arguments: [
+            (GyroscopeRange.dps250, [Int16(131), -262, 1310], [1.0, -2.0, 10.0]),
+            (.dps500, [131, -655, 6550], [2.0, -10.0, 100.0]),
+            (.dps1000, [164, -328, 3280], [5.0, -10.0, 100.0]),
+            (.dps2000, [164, -82, 16400], [10.0, -5.0, 1000.0]),
+        ])
     func gyroscopeScaling(range: GyroscopeRange, raw: [Int16], expected: [Double]) throws {
         let bus = SimulatedI2CBus(devices: [0x69: .mpu6050(gyro: (raw[0], raw[1], raw[2]))])
         let r = try MPU6050(bus: bus, address: 0x69, gyroRange: range).read()
@@ -138,17 +146,18 @@ struct MPU9250Tests {
         #expect(bus.presentAddresses == [0x68])  // the AK8963 is hidden until the bypass is on
         let mpu = MPU9250(bus: bus, accelRange: .g8, gyroRange: .dps500)
         try mpu.setup()
-        #expect(bus.writes == [
-            W(address: 0x68, register: 0x6B, value: 0x00),
-            W(address: 0x68, register: 0x1B, value: 0x08),
-            W(address: 0x68, register: 0x1C, value: 0x10),
-            W(address: 0x68, register: 0x6A, value: 0x00),
-            W(address: 0x68, register: 0x37, value: 0x02),
-            W(address: 0x0C, register: 0x0A, value: 0x00),
-            W(address: 0x0C, register: 0x0A, value: 0x0F),
-            W(address: 0x0C, register: 0x0A, value: 0x00),
-            W(address: 0x0C, register: 0x0A, value: 0x16),
-        ])
+        #expect(
+            bus.writes == [
+                W(address: 0x68, register: 0x6B, value: 0x00),
+                W(address: 0x68, register: 0x1B, value: 0x08),
+                W(address: 0x68, register: 0x1C, value: 0x10),
+                W(address: 0x68, register: 0x6A, value: 0x00),
+                W(address: 0x68, register: 0x37, value: 0x02),
+                W(address: 0x0C, register: 0x0A, value: 0x00),
+                W(address: 0x0C, register: 0x0A, value: 0x0F),
+                W(address: 0x0C, register: 0x0A, value: 0x00),
+                W(address: 0x0C, register: 0x0A, value: 0x16),
+            ])
         #expect(bus.presentAddresses == [0x0C, 0x68])
         // ASA 176, 177, 165 → (ASA − 128) / 256 + 1; the simulated chip returns them only in
         // fuse-ROM mode, so these values prove the driver switched modes before reading.

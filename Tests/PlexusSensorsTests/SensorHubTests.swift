@@ -1,7 +1,8 @@
 import PlexusModel
-@testable import PlexusSensors
 import Synchronization
 import Testing
+
+@testable import PlexusSensors
 
 /// A custom sensor as a user would write it.
 final class BoardTemperature: Sensor {
@@ -21,8 +22,10 @@ struct SensorProtocolTests {
         let hub = SensorHub(now: ManualClock().reader)
         hub.add(BoardTemperature())
         #expect(hub.sensors.map(\.name) == ["board_temp"])
-        #expect(hub.info.jsonText
-            == #"[{"name":"board_temp","description":"board_temp","metrics":["board.temperature"],"sample_rate":1,"prefix":"","available":true}]"#)
+        #expect(
+            hub.info.jsonText
+                == #"[{"name":"board_temp","description":"board_temp","metrics":["board.temperature"],"sample_rate":1,"prefix":"","available":true}]"#
+        )
         #expect(hub.poll().readings == [SensorReading("board.temperature", 41.5, timestamp: 1_700_000_000.25)])
     }
 
@@ -146,8 +149,10 @@ struct SensorHubTests {
         let back = hub.poll()
         #expect(back.issues.map(\.kind) == [.recovered])
         #expect(back.readings.count == 1)
-        #expect(hub.status(of: s) == SensorStatus(
-            name: "flaky", sampleRate: 8, effectiveRate: 8, consecutiveFailures: 0, isDisabled: false, lastError: nil))
+        #expect(
+            hub.status(of: s)
+                == SensorStatus(
+                    name: "flaky", sampleRate: 8, effectiveRate: 8, consecutiveFailures: 0, isDisabled: false, lastError: nil))
         #expect(hub.secondsUntilNextRead() == 0.125)
     }
 

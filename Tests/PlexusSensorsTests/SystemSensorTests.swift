@@ -1,25 +1,31 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import PlexusModel
-@testable import PlexusSensors
 import Testing
+
+@testable import PlexusSensors
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 @Suite("System sensor")
 struct SystemSensorTests {
     /// A fake /proc and /sys with known numbers.
     static func fixture() -> TemporaryDirectory {
         let dir = TemporaryDirectory()
-        dir.write("proc/stat", """
+        dir.write(
+            "proc/stat",
+            """
             cpu  100 0 50 800 50 0 0 0 0 0
             cpu0 50 0 25 400 25 0 0 0 0 0
             intr 12345
 
             """)
         dir.write("proc/loadavg", "0.52 0.58 0.59 3/412 12345\n")
-        dir.write("proc/meminfo", """
+        dir.write(
+            "proc/meminfo",
+            """
             MemTotal:        8000000 kB
             MemFree:          500000 kB
             MemAvailable:    2000000 kB
@@ -28,7 +34,9 @@ struct SystemSensorTests {
 
             """)
         dir.write("proc/uptime", "12345.67 40000.00\n")
-        dir.write("proc/net/dev", """
+        dir.write(
+            "proc/net/dev",
+            """
             Inter-|   Receive                                                |  Transmit
              face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
                 lo:  999999     100    0    0    0     0          0         0   999999     100    0    0    0     0       0          0
@@ -45,12 +53,13 @@ struct SystemSensorTests {
     }
 
     static func sensor(_ dir: TemporaryDirectory) -> SystemSensor {
-        SystemSensor(sources: .init(
-            procRoot: dir.path + "/proc", sysRoot: dir.path + "/sys", diskPath: "/data",
-            diskUsage: { path in
-                // 100 GiB, 40 GiB free of which 35 GiB available to users (5 GiB reserved).
-                path == "/data" ? .init(total: 100 << 30, free: 40 << 30, available: 35 << 30) : nil
-            }))
+        SystemSensor(
+            sources: .init(
+                procRoot: dir.path + "/proc", sysRoot: dir.path + "/sys", diskPath: "/data",
+                diskUsage: { path in
+                    // 100 GiB, 40 GiB free of which 35 GiB available to users (5 GiB reserved).
+                    path == "/data" ? .init(total: 100 << 30, free: 40 << 30, available: 35 << 30) : nil
+                }))
     }
 
     @Test("fixture files give exact values")

@@ -1,12 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import PlexusModel
-@testable import PlexusSensors
 import Synchronization
 import Testing
+
+@testable import PlexusSensors
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A clock the test moves by hand (monotonic seconds).
 final class ManualClock: Sendable {

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import HTTPTypes
 import Foundation
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -72,8 +72,9 @@ struct AccountTests {
             // Changing the password needs the current one and CSRF, and signs out other browsers.
             r = try await ada.call(.POST, "/api/auth/password", #"{"current_password":"nope nope","new_password":"battery staple"}"#)
             #expect(r.status == 403)
-            r = try await ada.call(.POST, "/api/auth/password", #"{"current_password":"correct horse","new_password":"battery staple"}"#,
-                                   csrf: false)
+            r = try await ada.call(
+                .POST, "/api/auth/password", #"{"current_password":"correct horse","new_password":"battery staple"}"#,
+                csrf: false)
             #expect((r.status, r.object["code"] as? String) == (403, "CSRF_TOKEN_INVALID"))
             r = try await ada.call(.POST, "/api/auth/password", #"{"current_password":"correct horse","new_password":"battery staple"}"#)
             #expect(r.status == 204)
@@ -95,7 +96,8 @@ struct AccountTests {
             _ = try await b.auth("/api/auth/signup", #"{"email":"t@example.com","password":"the password"}"#)
             var statuses: [Int] = []
             for _ in 0..<11 {
-                statuses.append(try await Browser(s).call(.POST, "/api/auth/signin", #"{"email":"t@example.com","password":"wrong one"}"#).status)
+                statuses.append(
+                    try await Browser(s).call(.POST, "/api/auth/signin", #"{"email":"t@example.com","password":"wrong one"}"#).status)
             }
             #expect(statuses.prefix(10).allSatisfy { $0 == 401 })
             let r = try await b.call(.POST, "/api/auth/signin", #"{"email":"t@example.com","password":"the password"}"#)
@@ -126,12 +128,14 @@ struct AccountTests {
             r = try await s.get("/api/invites/\(token)", key: .some(nil))
             #expect(r.status == 200 && r.object["role"] as? String == "viewer")
             var viewer = Browser(s)
-            r = try await viewer.auth("/api/auth/signup", "{\"email\":\"v@example.com\",\"password\":\"viewer password\",\"invite\":\"\(token)\"}")
+            r = try await viewer.auth(
+                "/api/auth/signup", "{\"email\":\"v@example.com\",\"password\":\"viewer password\",\"invite\":\"\(token)\"}")
             #expect(r.status == 201 && (r.object["org"] as? [String: Any])?["name"] as? String == "default")
             r = try await s.get("/api/invites/\(token)", key: .some(nil))
             #expect((r.status, r.object["code"] as? String) == (410, "GONE"))
             var late = Browser(s)
-            r = try await late.auth("/api/auth/signup", "{\"email\":\"late@example.com\",\"password\":\"late password\",\"invite\":\"\(token)\"}")
+            r = try await late.auth(
+                "/api/auth/signup", "{\"email\":\"late@example.com\",\"password\":\"late password\",\"invite\":\"\(token)\"}")
             #expect(r.status == 410)
             #expect(try await s.get("/api/invites/nonexistent", key: .some(nil)).status == 404)
 
@@ -164,8 +168,9 @@ struct AccountTests {
             // An unknown email and a wrong password get the same answer: no account enumeration.
             var r = try await s.post("/api/auth/cli/signin", #"{"email":"dev@example.com","password":"device password"}"#, key: .some(nil))
             #expect(r.status == 401 && r.object["error"] as? String == "invalid_credentials")
-            r = try await s.post("/api/auth/cli/signup", #"{"email":"dev@example.com","password":"device password","first_name":"Dev"}"#,
-                                 key: .some(nil))
+            r = try await s.post(
+                "/api/auth/cli/signup", #"{"email":"dev@example.com","password":"device password","first_name":"Dev"}"#,
+                key: .some(nil))
             #expect(r.status == 201 && r.object["org_id"] as? String == "default")
             let key = try #require(r.object["api_key"] as? String)
             #expect(try await s.ingest(#"{"source_id":"pi","points":[{"metric":"t","value":1}]}"#, key: key).status == 200)
@@ -180,7 +185,8 @@ struct AccountTests {
             _ = try await b.auth("/api/auth/signin", #"{"email":"dev@example.com","password":"device password"}"#)
             r = try await b.call(.POST, "/api/auth/cli/approve", #"{"state":"abc","callback":"http://evil.example/cb","name":"x"}"#)
             #expect(r.status == 400)
-            r = try await b.call(.POST, "/api/auth/cli/approve", #"{"state":"abc","callback":"http://127.0.0.1:5123/callback","name":"laptop"}"#)
+            r = try await b.call(
+                .POST, "/api/auth/cli/approve", #"{"state":"abc","callback":"http://127.0.0.1:5123/callback","name":"laptop"}"#)
             let redirect = try #require(r.object["redirect"] as? String)
             let items = URLComponents(string: redirect)?.queryItems ?? []
             #expect(redirect.hasPrefix("http://127.0.0.1:5123/callback?state=abc&key=plx_"))
@@ -212,7 +218,8 @@ struct AccountTests {
                 #expect(head.headers["content-length"].first == String(r.body.count), "\(name)")
             }
             let headPage = try await s.request(.HEAD, "/sessions/abc", key: .some(nil))
-            #expect(headPage.status == 200 && headPage.body.isEmpty && headPage.headers["content-type"].first?.hasPrefix("text/html") == true)
+            #expect(
+                headPage.status == 200 && headPage.body.isEmpty && headPage.headers["content-type"].first?.hasPrefix("text/html") == true)
             #expect(try await s.get("/assets/../Package.swift", key: .some(nil)).status == 404)
             #expect(try await s.get("/assets/nope.js", key: .some(nil)).status == 404)
             #expect(try await s.get("/api/nothing-here", key: .some(nil)).status == 404)

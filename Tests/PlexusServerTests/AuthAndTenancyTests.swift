@@ -15,7 +15,8 @@ struct AuthAndTenancyTests {
             r = try await s.ingest(body, key: "plx_00000000000000000000000000000000")
             #expect((r.status, r.object["error"] as? String) == (401, "invalid API key"))
             // Authorization: Bearer works like x-api-key.
-            r = try await s.request(.POST, "/ingest", key: .some(nil), body: Data(body.utf8), headers: [("authorization", "Bearer \(s.key)")])
+            r = try await s.request(
+                .POST, "/ingest", key: .some(nil), body: Data(body.utf8), headers: [("authorization", "Bearer \(s.key)")])
             #expect(r.status == 200)
 
             let writeOnly = try await s.createKey(scopes: "write")
@@ -58,8 +59,12 @@ struct AuthAndTenancyTests {
         try await withServer { s in
             #expect(try await s.cli(["orgs", "create", "--data-dir", s.dataDir, "team-b"]) == "team-b")
             let b = try await s.createKey(scopes: "write,read,admin", org: "team-b")
-            #expect(try await s.ingest(#"{"source_id":"secret","points":[{"metric":"m","value":1,"session_id":"sa","timestamp":1700000000}]}"#).status == 200)
-            #expect(try await s.ingest(#"{"source_id":"mine","points":[{"metric":"m","value":2,"timestamp":1700000000}]}"#, key: b).status == 200)
+            #expect(
+                try await s.ingest(#"{"source_id":"secret","points":[{"metric":"m","value":1,"session_id":"sa","timestamp":1700000000}]}"#)
+                    .status == 200)
+            #expect(
+                try await s.ingest(#"{"source_id":"mine","points":[{"metric":"m","value":2,"timestamp":1700000000}]}"#, key: b).status
+                    == 200)
             let listed = try await s.get("/v1/sources", key: b).object["devices"] as? [[String: Any]]
             #expect(listed?.map { $0["source_id"] as? String } == ["mine"])
             #expect(try await s.get("/v1/sources/secret", key: b).status == 404)

@@ -1,6 +1,7 @@
 import PlexusModel
-@testable import PlexusServer
 import Testing
+
+@testable import PlexusServer
 
 /// The dashboard protocol without sockets: frames in, actions out.
 @Suite("Dashboard session state machine")
@@ -23,12 +24,14 @@ struct DashboardSessionMachineTests {
         return Self.text(f)
     }
 
-    @Test("a first frame that is not a sign-in: a clear error, then close 1008; nothing after it counts", arguments: [
-        (#"{"type":"subscribe","source_id":"rig"}"#, "first message must be auth (with api_key) or browser_auth"),
-        ("not json", "first message must be auth (with api_key) or browser_auth"),
-        (#"{"type":"auth"}"#, "api_key required"),
-        (#"{"type":"data_api_auth"}"#, "api_key required"),
-    ])
+    @Test(
+        "a first frame that is not a sign-in: a clear error, then close 1008; nothing after it counts",
+        arguments: [
+            (#"{"type":"subscribe","source_id":"rig"}"#, "first message must be auth (with api_key) or browser_auth"),
+            ("not json", "first message must be auth (with api_key) or browser_auth"),
+            (#"{"type":"auth"}"#, "api_key required"),
+            (#"{"type":"data_api_auth"}"#, "api_key required"),
+        ])
     func wrongFirstFrame(_ first: String, _ message: String) {
         var m = M()
         let actions = m.received(Self.fields(first))
@@ -135,26 +138,30 @@ struct DashboardSessionMachineTests {
         }
 
         guard case .unsubscribe("rig") = m.received(Self.fields(#"{"type":"unsubscribe","source_id":"rig"}"#)).first,
-              case .unsubscribe(nil) = m.received(Self.fields(#"{"type":"unsubscribe"}"#)).first
+            case .unsubscribe(nil) = m.received(Self.fields(#"{"type":"unsubscribe"}"#)).first
         else {
             Issue.record("unsubscribe")
             return
         }
     }
 
-    @Test("subscribe and unsubscribe validate source ids and metric names like ingest, and bound the metric list", arguments: [
-        (#"{"type":"subscribe","source_id":"Rig One"}"#, "source_id must be"),
-        (#"{"type":"subscribe","source_id":5}"#, "source_id must be"),
-        (#"{"type":"subscribe","source_id":"-rig"}"#, "source_id must be"),
-        (#"{"type":"unsubscribe","source_id":"a/b"}"#, "source_id must be"),
-        (#"{"type":"subscribe","source_id":"rig","metrics":"temp"}"#, "metrics must be an array of strings"),
-        (#"{"type":"subscribe","source_id":"rig","metrics":["temp",3]}"#, "metrics must be an array of strings"),
-        (#"{"type":"subscribe","source_id":"rig","metrics":[""]}"#, "metric names must be"),
-        (#"{"type":"subscribe","source_id":"rig","metrics":["a\u0007b"]}"#, "metric names must be"),
-        (#"{"type":"subscribe","source_id":"rig","metrics":["\#(String(repeating: "m", count: 257))"]}"#, "metric names must be"),
-        (#"{"type":"subscribe","source_id":"rig","metrics":[\#((0...1_000).map { "\"m\($0)\"" }.joined(separator: ","))]}"#,
-         "at most 1000 metrics per subscribe"),
-    ])
+    @Test(
+        "subscribe and unsubscribe validate source ids and metric names like ingest, and bound the metric list",
+        arguments: [
+            (#"{"type":"subscribe","source_id":"Rig One"}"#, "source_id must be"),
+            (#"{"type":"subscribe","source_id":5}"#, "source_id must be"),
+            (#"{"type":"subscribe","source_id":"-rig"}"#, "source_id must be"),
+            (#"{"type":"unsubscribe","source_id":"a/b"}"#, "source_id must be"),
+            (#"{"type":"subscribe","source_id":"rig","metrics":"temp"}"#, "metrics must be an array of strings"),
+            (#"{"type":"subscribe","source_id":"rig","metrics":["temp",3]}"#, "metrics must be an array of strings"),
+            (#"{"type":"subscribe","source_id":"rig","metrics":[""]}"#, "metric names must be"),
+            (#"{"type":"subscribe","source_id":"rig","metrics":["a\u0007b"]}"#, "metric names must be"),
+            (#"{"type":"subscribe","source_id":"rig","metrics":["\#(String(repeating: "m", count: 257))"]}"#, "metric names must be"),
+            (
+                #"{"type":"subscribe","source_id":"rig","metrics":[\#((0...1_000).map { "\"m\($0)\"" }.joined(separator: ","))]}"#,
+                "at most 1000 metrics per subscribe"
+            ),
+        ])
     func subscribeValidation(frame: String, message: String) {
         var m = signedIn()
         let reply = onlyFrame(m.received(Self.fields(frame)))
@@ -171,10 +178,12 @@ struct DashboardSessionMachineTests {
     @Test("frames with NaN or Infinity, or a time out of range, are refused before anything is echoed")
     func strictFrames() {
         var m = signedIn()
-        for frame in [#"{"type":"configure","source_id":"rig","config":{"rate":NaN}}"#,
-                      #"{"type":"start_stream","source_id":"rig","metrics":[Infinity]}"#,
-                      #"{"type":"configure","source_id":"rig","timestamp":-1}"#,
-                      #"{"type":"configure","source_id":"rig","started_at":1e300}"#] {
+        for frame in [
+            #"{"type":"configure","source_id":"rig","config":{"rate":NaN}}"#,
+            #"{"type":"start_stream","source_id":"rig","metrics":[Infinity]}"#,
+            #"{"type":"configure","source_id":"rig","timestamp":-1}"#,
+            #"{"type":"configure","source_id":"rig","started_at":1e300}"#,
+        ] {
             let reply = onlyFrame(m.received(Self.fields(frame)))
             #expect(reply?.contains(#""code":"INVALID_MESSAGE""#) == true, "\(frame): \(reply ?? "nothing")")
         }
@@ -212,8 +221,9 @@ struct DashboardSessionMachineTests {
             }
         }
         let r8 = m.received(Self.fields(#"{"type":"stop_stream"}"#))
-        #expect(onlyFrame(r8)
-            == #"{"type":"error","code":"INVALID_MESSAGE","detail":"source_id required","message":"source_id required"}"#)
+        #expect(
+            onlyFrame(r8)
+                == #"{"type":"error","code":"INVALID_MESSAGE","detail":"source_id required","message":"source_id required"}"#)
 
         var viewer = signedIn(canControl: false)
         let refused = onlyFrame(viewer.received(Self.fields(#"{"type":"start_session","source_id":"rig"}"#)))
@@ -235,8 +245,9 @@ struct DashboardSessionMachineTests {
         let r11 = m.received(Self.fields(#"{"type":"ready"}"#))
         #expect(r11.isEmpty)
         let r12 = m.received(nil)
-        #expect(onlyFrame(r12)
-            == #"{"type":"error","code":"INVALID_JSON","detail":"frame is not a JSON object","message":"frame is not a JSON object"}"#)
+        #expect(
+            onlyFrame(r12)
+                == #"{"type":"error","code":"INVALID_JSON","detail":"frame is not a JSON object","message":"frame is not a JSON object"}"#)
         let r13 = m.received(Self.fields(#"{"type":"launch"}"#))
         #expect(onlyFrame(r13)?.contains("unknown message type") == true)
         // Signing in again is refused, the socket stays signed in.

@@ -1,8 +1,9 @@
 import Foundation
 import NIOHTTP1
-@testable import PlexusServer
 import PlexusStorage
 import Testing
+
+@testable import PlexusServer
 
 @Suite("Dashboard socket: auth, tenants, subscriptions, replies, HTTP recording", .timeLimit(.minutes(3)))
 struct DashboardSocketTests {
@@ -93,8 +94,9 @@ struct DashboardSocketTests {
     func httpRecording() async throws {
         try await withServer { s in
             let (dev, _) = await s.device("bench", extra: ["acks": true])
-            var r = try await s.post("/v1/sources/bench/commands",
-                                     #"{"command":"start_session","params":{"session_id":"run-7","session_name":"Motor test"}}"#)
+            var r = try await s.post(
+                "/v1/sources/bench/commands",
+                #"{"command":"start_session","params":{"session_id":"run-7","session_name":"Motor test"}}"#)
             #expect(r.status == 200)
             #expect(await dev.next(type: "start_session")?["session_id"] as? String == "run-7")
             r = try await s.get("/api/sessions/run-7")

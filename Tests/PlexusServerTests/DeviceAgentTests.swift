@@ -1,8 +1,9 @@
 import Foundation
-@testable import Plexus
-@testable import PlexusCLI
 import PlexusSensors
 import Testing
+
+@testable import Plexus
+@testable import PlexusCLI
 
 @Suite("plexus start: stream control and sensor loss", .timeLimit(.minutes(2)))
 struct DeviceAgentTests {

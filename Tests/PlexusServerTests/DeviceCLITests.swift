@@ -15,7 +15,10 @@ final class DeviceProcess: @unchecked Sendable {  // mutated only by the test th
             let candidate = dir.appendingPathComponent("plexus").path
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+                FileManager.default.isExecutableFile(atPath: candidate)
+            {
+                return candidate
+            }
             dir = dir.deletingLastPathComponent()
         }
         return ".build/debug/plexus"
@@ -91,7 +94,9 @@ struct DeviceCLITests {
 
             // It streams every metric by default; start_stream narrows it to one.
             #expect(await dash.next(type: "telemetry") != nil)
-            dash.send(json: ["type": "start_stream", "source_id": "bench-sim", "metrics": ["bench-sim:temperature"], "interval_ms": 200, "id": "t"])
+            dash.send(json: [
+                "type": "start_stream", "source_id": "bench-sim", "metrics": ["bench-sim:temperature"], "interval_ms": 200, "id": "t",
+            ])
             let started = await dash.next(type: "command_result")
             #expect(started?["command"] as? String == "start_stream" && started?["status"] as? String == "ok", "\(started ?? [:])")
             // Frames already on their way when the command landed may still arrive: let them.
@@ -112,7 +117,9 @@ struct DeviceCLITests {
             #expect(refused?["status"] as? String == "error" && (refused?["message"] as? String)?.contains("INA219") == true)
 
             // A session: all metrics every 100 ms, tagged, stored in the session.
-            dash.send(json: ["type": "start_session", "source_id": "bench-sim", "session_name": "Motor Test", "metrics": [], "interval_ms": 100])
+            dash.send(json: [
+                "type": "start_session", "source_id": "bench-sim", "session_name": "Motor Test", "metrics": [], "interval_ms": 100,
+            ])
             let session = try #require(await dash.next(type: "session_started"))
             let id = try #require(session["session_id"] as? String)
             #expect(session["session_name"] as? String == "Motor Test")
@@ -182,9 +189,11 @@ struct DeviceCLITests {
             #expect(status == 0, "\(out)")
             let signedUp = try #require(DeviceProcess(home: home).config["api_key"] as? String)
             #expect(signedUp.hasPrefix("plx_") && signedUp != s.key)
-            (status, out) = try await DeviceProcess.run(["login", "--email", "dev@example.com", "--password", "wrong password!!"], home: home)
+            (status, out) = try await DeviceProcess.run(
+                ["login", "--email", "dev@example.com", "--password", "wrong password!!"], home: home)
             #expect(status != 0 && out.contains("sign-in failed"), "\(out)")
-            (status, out) = try await DeviceProcess.run(["login", "--email", "dev@example.com", "--password", "correct horse battery"], home: home)
+            (status, out) = try await DeviceProcess.run(
+                ["login", "--email", "dev@example.com", "--password", "correct horse battery"], home: home)
             #expect(status == 0, "\(out)")
             (status, out) = try await DeviceProcess.run(["send", "m", "1"], home: home)
             #expect(status == 0, "\(out)")
@@ -239,7 +248,8 @@ struct DeviceCLITests {
             #expect(output().contains("points sent"))
 
             // The agent is script's child: stop it the way systemd or Ctrl-C would.
-            let children = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/task/\(p.processIdentifier)/children", encoding: .utf8)) ?? ""
+            let children =
+                (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/task/\(p.processIdentifier)/children", encoding: .utf8)) ?? ""
             let agent = try #require(children.split(separator: " ").first.flatMap { Int32($0) })
             kill(agent, SIGINT)
             await TestServer.exited(p, timeout: .seconds(20))

@@ -1,6 +1,7 @@
-@testable import PlexusServer
 import Synchronization
 import Testing
+
+@testable import PlexusServer
 
 /// The device connection's responder with effects that only write to a log: its rules
 /// (order, grouping, failure, close, room), not a store or a socket, are under test.
@@ -38,9 +39,11 @@ struct DeviceResponderTests {
     func orderAndGroups() async {
         let r = DeviceResponder<Int>()
         let log = Log()
-        for step: DeviceResponder<Int>.Step in [.append(1, bytes: 10), .send(Array("ack1".utf8)), .frameDone,
-                                                .append(2, bytes: 10), .append(3, bytes: 10), .send(Array("ack3".utf8)),
-                                                .frameDone, .send(Array("pong".utf8)), .frameDone] {
+        for step: DeviceResponder<Int>.Step in [
+            .append(1, bytes: 10), .send(Array("ack1".utf8)), .frameDone,
+            .append(2, bytes: 10), .append(3, bytes: 10), .send(Array("ack3".utf8)),
+            .frameDone, .send(Array("pong".utf8)), .frameDone,
+        ] {
             #expect(await r.enqueue(step))
         }
         r.finish()
@@ -52,8 +55,10 @@ struct DeviceResponderTests {
     func stopsAtFailure() async {
         let r = DeviceResponder<Int>()
         let log = Log()
-        for step: DeviceResponder<Int>.Step in [.append(1, bytes: 1), .send(Array("ack1".utf8)), .append(2, bytes: 1),
-                                                .send(Array("ack2".utf8)), .append(3, bytes: 1), .send(Array("ack3".utf8))] {
+        for step: DeviceResponder<Int>.Step in [
+            .append(1, bytes: 1), .send(Array("ack1".utf8)), .append(2, bytes: 1),
+            .send(Array("ack2".utf8)), .append(3, bytes: 1), .send(Array("ack3".utf8)),
+        ] {
             #expect(await r.enqueue(step))
         }
         await Self.run(r, log, failOn: 2)
@@ -74,8 +79,10 @@ struct DeviceResponderTests {
 
         let d = DeviceResponder<Int>()
         let dlog = Log()
-        for step: DeviceResponder<Int>.Step in [.append(1, bytes: 1), .send(Array("ack1".utf8)), .frameDone,
-                                                .append(2, bytes: 1), .send(Array("ack2".utf8)), .frameDone] {
+        for step: DeviceResponder<Int>.Step in [
+            .append(1, bytes: 1), .send(Array("ack1".utf8)), .frameDone,
+            .append(2, bytes: 1), .send(Array("ack2".utf8)), .frameDone,
+        ] {
             #expect(await d.enqueue(step))
         }
         await Self.run(d, dlog, closeAfterFrame: 2)
@@ -95,8 +102,9 @@ struct DeviceResponderTests {
         #expect(log.all == ["send one"])
     }
 
-    @Test("a full queue makes the reader wait for room, by steps and by bytes; nothing is lost or reordered",
-          arguments: [DeviceResponder<Int>.Limits(steps: 1, bytes: 1 << 20), .init(steps: 1_000, bytes: 100)])
+    @Test(
+        "a full queue makes the reader wait for room, by steps and by bytes; nothing is lost or reordered",
+        arguments: [DeviceResponder<Int>.Limits(steps: 1, bytes: 1 << 20), .init(steps: 1_000, bytes: 100)])
     func room(_ limits: DeviceResponder<Int>.Limits) async {
         let r = DeviceResponder<Int>(limits: limits)
         let log = Log()

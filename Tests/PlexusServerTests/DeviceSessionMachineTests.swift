@@ -1,8 +1,9 @@
 import Foundation
-import PlexusModel
-@testable import PlexusServer
-import Testing
 import PlexusCore
+import PlexusModel
+import Testing
+
+@testable import PlexusServer
 
 /// The device protocol without sockets or clocks: frames in, actions out.
 @Suite("Device session state machine")
@@ -26,8 +27,9 @@ struct DeviceSessionMachineTests {
             return
         }
         #expect(id == "7")
-        #expect(Self.text(OutboundFrame.timeSync(idJSON: id, serverTimeMs: 1_700_000_000_123))
-            == #"{"type":"time_sync","id":7,"server_time_ms":1700000000123}"#)
+        #expect(
+            Self.text(OutboundFrame.timeSync(idJSON: id, serverTimeMs: 1_700_000_000_123))
+                == #"{"type":"time_sync","id":7,"server_time_ms":1700000000123}"#)
         #expect(Self.text(OutboundFrame.timeSync(idJSON: nil, serverTimeMs: 5)) == #"{"type":"time_sync","server_time_ms":5}"#)
         var limited = 0
         for _ in 0..<100 {
@@ -36,13 +38,17 @@ struct DeviceSessionMachineTests {
         #expect(limited == 100 - Int(DeviceSessionMachine.controlBurst) + 1)
     }
 
-    @Test("a first frame that is not a valid device_auth: a clear error, then close 1008", arguments: [
-        (#"{"type":"telemetry","points":[]}"#, "first message must be device_auth"),
-        ("not json", "first message must be device_auth"),
-        (#"{"type":"device_auth","source_id":"Bad Name","api_key":"k"}"#,
-         "device_auth source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)"),
-        (#"{"type":"device_auth","source_id":"ok"}"#, "device_auth needs api_key"),
-    ])
+    @Test(
+        "a first frame that is not a valid device_auth: a clear error, then close 1008",
+        arguments: [
+            (#"{"type":"telemetry","points":[]}"#, "first message must be device_auth"),
+            ("not json", "first message must be device_auth"),
+            (
+                #"{"type":"device_auth","source_id":"Bad Name","api_key":"k"}"#,
+                "device_auth source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)"
+            ),
+            (#"{"type":"device_auth","source_id":"ok"}"#, "device_auth needs api_key"),
+        ])
     func wrongFirstFrame(_ first: String, _ message: String) {
         do {
             var m = DeviceSessionMachine()
@@ -61,12 +67,24 @@ struct DeviceSessionMachineTests {
     @Test("device_auth asks the shell to authenticate; success sends compact authenticated")
     func auth() {
         var m = DeviceSessionMachine()
-        let a = m.received(Self.bytes(#"{"type":"device_auth","api_key":"plx_k","source_id":"drone-01","install_id":"abc","platform":"python-sdk","agent_version":"0.6.2","acks":true,"sensors":[{"name":"MPU6050"}]}"#), now: .zero)
-        guard case .authenticate(let auth)? = a.first else { Issue.record("\(a)"); return }
-        #expect(auth == DeviceAuth(apiKey: "plx_k", sourceID: "drone-01", installID: "abc", platform: "python-sdk",
-                                   agentVersion: "0.6.2", sensors: #"[{"name":"MPU6050"}]"#, commands: nil, acks: true))
+        let a = m.received(
+            Self.bytes(
+                #"{"type":"device_auth","api_key":"plx_k","source_id":"drone-01","install_id":"abc","platform":"python-sdk","agent_version":"0.6.2","acks":true,"sensors":[{"name":"MPU6050"}]}"#
+            ), now: .zero)
+        guard case .authenticate(let auth)? = a.first else {
+            Issue.record("\(a)")
+            return
+        }
+        #expect(
+            auth
+                == DeviceAuth(
+                    apiKey: "plx_k", sourceID: "drone-01", installID: "abc", platform: "python-sdk",
+                    agentVersion: "0.6.2", sensors: #"[{"name":"MPU6050"}]"#, commands: nil, acks: true))
         let ok = m.authenticated(orgID: 1, sourceID: "drone-01_2", acks: true, serverTimeMs: 1_746_100_800_000)
-        guard case .send(let frame)? = ok.first else { Issue.record("\(ok)"); return }
+        guard case .send(let frame)? = ok.first else {
+            Issue.record("\(ok)")
+            return
+        }
         #expect(Self.text(frame) == #"{"type":"authenticated","source_id":"drone-01_2","server_time_ms":1746100800000,"acks":true}"#)
         #expect(m.sourceID == "drone-01_2")
     }
@@ -76,7 +94,10 @@ struct DeviceSessionMachineTests {
         var m = DeviceSessionMachine()
         _ = m.received(Self.bytes(#"{"type":"device_auth","api_key":"plx_k","source_id":"d"}"#), now: .zero)
         let f = m.authFailed("Invalid API key")
-        guard case .send(let e) = f[0], case .close(1008, "auth failed") = f[1] else { Issue.record("\(f)"); return }
+        guard case .send(let e) = f[0], case .close(1008, "auth failed") = f[1] else {
+            Issue.record("\(f)")
+            return
+        }
         #expect(Self.text(e) == #"{"type":"error","message":"Invalid API key"}"#)
         var late = DeviceSessionMachine()
         #expect(late.authDeadlinePassed().count == 2)
@@ -86,29 +107,51 @@ struct DeviceSessionMachineTests {
     @Test("telemetry: stored with the connection's name (never a point's own); acked by seq when asked")
     func telemetry() {
         var m = authed(acks: true)
-        let a = m.received(Self.bytes(#"{"type":"telemetry","seq":7,"points":[{"metric":"t","value":1,"source_id":"other"},{"metric":"s","value":"x","class":"metric"}]}"#),
-                           now: .zero)
-        guard case .store(let batch, _, let options, let seq)? = a.first else { Issue.record("\(a)"); return }
+        let a = m.received(
+            Self.bytes(
+                #"{"type":"telemetry","seq":7,"points":[{"metric":"t","value":1,"source_id":"other"},{"metric":"s","value":"x","class":"metric"}]}"#
+            ),
+            now: .zero)
+        guard case .store(let batch, _, let options, let seq)? = a.first else {
+            Issue.record("\(a)")
+            return
+        }
         #expect(seq == 7)
         #expect(batch.points.map(\.sourceID) == ["drone-01", "drone-01"])
         #expect(batch.points[1].value == .string("x"))  // class "metric" never drops a string
         #expect(options.forcedSourceID == "drone-01")
         var noAcks = authed()
         guard case .store(_, _, _, nil)? = noAcks.received(Self.bytes(#"{"type":"telemetry","seq":1,"points":[]}"#), now: .zero).first
-        else { Issue.record("acked without acks"); return }
+        else {
+            Issue.record("acked without acks")
+            return
+        }
     }
 
-    @Test("bad frames get an error and the connection stays open", arguments: [
-        (#"{"type":"telemetry","seq":3,"points":[{"metric":"t","value":NaN}]}"#,
-         #"{"type":"error","code":"INVALID_MESSAGE","detail":"points[0].value must be finite","message":"points[0].value must be finite","seq":3}"#),
-        ("{nope", #"{"type":"error","code":"INVALID_JSON","detail":"frame is not a JSON object","message":"frame is not a JSON object"}"#),
-        (#"{"type":"launch_missiles"}"#, #"{"type":"error","code":"INVALID_MESSAGE","detail":"unknown message type","message":"unknown message type"}"#),
-        (#"{"points":[]}"#, #"{"type":"error","code":"INVALID_MESSAGE","detail":"frame has no type","message":"frame has no type"}"#),
-    ])
+    @Test(
+        "bad frames get an error and the connection stays open",
+        arguments: [
+            (
+                #"{"type":"telemetry","seq":3,"points":[{"metric":"t","value":NaN}]}"#,
+                #"{"type":"error","code":"INVALID_MESSAGE","detail":"points[0].value must be finite","message":"points[0].value must be finite","seq":3}"#
+            ),
+            (
+                "{nope",
+                #"{"type":"error","code":"INVALID_JSON","detail":"frame is not a JSON object","message":"frame is not a JSON object"}"#
+            ),
+            (
+                #"{"type":"launch_missiles"}"#,
+                #"{"type":"error","code":"INVALID_MESSAGE","detail":"unknown message type","message":"unknown message type"}"#
+            ),
+            (#"{"points":[]}"#, #"{"type":"error","code":"INVALID_MESSAGE","detail":"frame has no type","message":"frame has no type"}"#),
+        ])
     func badFrames(_ frame: String, _ reply: String) {
         var m = authed()
         let a = m.received(Self.bytes(frame), now: .zero)
-        guard case .send(let e)? = a.first, a.count == 1 else { Issue.record("\(a)"); return }
+        guard case .send(let e)? = a.first, a.count == 1 else {
+            Issue.record("\(a)")
+            return
+        }
         #expect(Self.text(e) == reply)
         #expect(m.sourceID == "drone-01")
     }
@@ -116,17 +159,29 @@ struct DeviceSessionMachineTests {
     @Test("replies and device messages are relayed; heartbeats and device errors have their own actions")
     func relays() {
         var m = authed()
-        for t in ["session_started", "session_stopped", "pong", "command_result", "video_frame", "command_status", "command_sync",
-                  "command_ack"] {
+        for t in [
+            "session_started", "session_stopped", "pong", "command_result", "video_frame", "command_status", "command_sync",
+            "command_ack",
+        ] {
             guard case .relay(let type, _)? = m.received(Self.bytes(#"{"type":"\#(t)","camera_id":"c","frame":"AA=="}"#), now: .zero).first
-            else { Issue.record("no relay for \(t)"); continue }
+            else {
+                Issue.record("no relay for \(t)")
+                continue
+            }
             #expect(type.rawValue == t)
         }
         guard case .heartbeat? = m.received(Self.bytes(#"{"type":"heartbeat","uptime_s":3}"#), now: .zero).first else {
-            Issue.record("heartbeat"); return
+            Issue.record("heartbeat")
+            return
         }
-        guard case .deviceError(let msg, let src, _)? = m.received(Self.bytes(#"{"type":"device_error","error":"I2C timeout","source":"MPU6050"}"#), now: .zero).first
-        else { Issue.record("device_error"); return }
+        guard
+            case .deviceError(let msg, let src, _)? = m.received(
+                Self.bytes(#"{"type":"device_error","error":"I2C timeout","source":"MPU6050"}"#), now: .zero
+            ).first
+        else {
+            Issue.record("device_error")
+            return
+        }
         #expect((msg, src) == ("I2C timeout", "MPU6050"))
     }
 
@@ -141,7 +196,10 @@ struct DeviceSessionMachineTests {
                 switch a {
                 case .send(let e):
                     // No seq: SDKs would take "error with seq" as dropped and never resend.
-                    #expect(Self.text(e) == #"{"type":"error","code":"RATE_LIMITED","detail":"over 500 frames/s; reading is slowed","message":"over 500 frames/s; reading is slowed"}"#)
+                    #expect(
+                        Self.text(e)
+                            == #"{"type":"error","code":"RATE_LIMITED","detail":"over 500 frames/s; reading is slowed","message":"over 500 frames/s; reading is slowed"}"#
+                    )
                 case .pause(let d): paused.append(d)
                 case .store(_, _, _, let seq):
                     #expect(seq == 1)
@@ -156,16 +214,20 @@ struct DeviceSessionMachineTests {
 
     @Test func tokenBucket() {
         var b = TokenBucket(capacity: 2, refillPerSecond: 10)
-        let taken = [b.take(at: .zero), b.take(at: .zero), b.take(at: .zero), b.take(at: .milliseconds(50)),
-                     b.take(at: .milliseconds(160)), b.take(at: .seconds(10)), b.take(at: .seconds(10)), b.take(at: .seconds(10))]
+        let taken = [
+            b.take(at: .zero), b.take(at: .zero), b.take(at: .zero), b.take(at: .milliseconds(50)),
+            b.take(at: .milliseconds(160)), b.take(at: .seconds(10)), b.take(at: .seconds(10)), b.take(at: .seconds(10)),
+        ]
         #expect(taken == [true, true, false, false, true, true, true, false])
     }
 
     @Test("relayed frames carry the device's name")
     func tagged() {
         #expect(Self.text(Gateway.tagged(Self.bytes(#"{"type":"pong"}"#), source: "d1")) == #"{"type":"pong","source_id":"d1"}"#)
-        #expect(Self.text(Gateway.tagged(Self.bytes(#"{"source_id":"spoof", "uptime_s": 3.5, "type":"heartbeat","x":{"a":[1]}} "#), source: "d1"))
-            == #"{"type":"heartbeat","source_id":"d1","uptime_s":3.5,"x":{"a":[1]}}"#)
+        #expect(
+            Self.text(
+                Gateway.tagged(Self.bytes(#"{"source_id":"spoof", "uptime_s": 3.5, "type":"heartbeat","x":{"a":[1]}} "#), source: "d1"))
+                == #"{"type":"heartbeat","source_id":"d1","uptime_s":3.5,"x":{"a":[1]}}"#)
     }
 }
 
@@ -205,22 +267,22 @@ struct DeviceOutboxDrainTests {
     @Test("an idle connection is closed by the drain, and no frame begins after it")
     func idle() {
         let box = DeviceOutbox(id: 1)
-        #expect(box.drain())         // idle: the drain closes it now
-        #expect(!box.beginFrame())   // a frame read meanwhile is not handled (not stored, not acked)
-        #expect(!box.drain())        // only the first call closes
+        #expect(box.drain())  // idle: the drain closes it now
+        #expect(!box.beginFrame())  // a frame read meanwhile is not handled (not stored, not acked)
+        #expect(!box.drain())  // only the first call closes
     }
 
     @Test("a frame in hand is finished first; then its reader closes")
     func busy() {
         let box = DeviceOutbox(id: 2)
         #expect(box.beginFrame())
-        #expect(!box.drain())        // the reader is mid-frame: it closes after it
-        #expect(box.endFrame())      // ... and is told so once the frame is stored and acked
+        #expect(!box.drain())  // the reader is mid-frame: it closes after it
+        #expect(box.endFrame())  // ... and is told so once the frame is stored and acked
         #expect(!box.beginFrame())
 
         let calm = DeviceOutbox(id: 3)
         #expect(calm.beginFrame())
-        #expect(!calm.endFrame())    // no shutdown: carry on
+        #expect(!calm.endFrame())  // no shutdown: carry on
         #expect(calm.drain())
     }
 }

@@ -2,19 +2,22 @@ import Hummingbird
 import HummingbirdTesting
 import PlexusCore
 import PlexusModel
-@testable import PlexusServer
 import Testing
+
+@testable import PlexusServer
 
 @Suite("Error model")
 struct ErrorModelTests {
-    @Test("every status renders the JSON body with its stable code", arguments: [
-        (APIError.gone("this setup link has expired"), 410, "GONE"),
-        (APIError.notFound("session not found"), 404, "NOT_FOUND"),
-        (APIError.conflict("exists"), 409, "CONFLICT"),
-        (APIError.payloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
-        (APIError.rateLimited(retryAfterSeconds: 3), 429, "RATE_LIMITED"),
-        (APIError.unavailable("shutting down"), 503, "UNAVAILABLE"),
-    ])
+    @Test(
+        "every status renders the JSON body with its stable code",
+        arguments: [
+            (APIError.gone("this setup link has expired"), 410, "GONE"),
+            (APIError.notFound("session not found"), 404, "NOT_FOUND"),
+            (APIError.conflict("exists"), 409, "CONFLICT"),
+            (APIError.payloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
+            (APIError.rateLimited(retryAfterSeconds: 3), 429, "RATE_LIMITED"),
+            (APIError.unavailable("shutting down"), 503, "UNAVAILABLE"),
+        ])
     func render(_ error: APIError, _ status: Int, _ code: String) async throws {
         let router = Router()
         router.add(middleware: ErrorMappingMiddleware())
@@ -30,16 +33,18 @@ struct ErrorModelTests {
         }
     }
 
-    @Test("domain refusals map to one status each over HTTP, and to error frames with or without the seq", arguments: [
-        (CoreError(.invalid, "INVALID_POINT", "bad"), 400, true),
-        (CoreError(.overLimit, "CARDINALITY_LIMIT", "full"), 400, true),
-        (CoreError(.tooLarge, "PAYLOAD_TOO_LARGE", "big"), 413, true),
-        (CoreError.rateLimited(retryAfterSeconds: 7), 429, false),
-        (CoreError(.notFound, "NOT_FOUND", "gone"), 404, true),
-        (CoreError(.conflict, "CONFLICT", "taken"), 409, true),
-        (CoreError(.forbidden, "FORBIDDEN", "no"), 403, true),
-        (CoreError.unavailable("later"), 503, false),
-    ])
+    @Test(
+        "domain refusals map to one status each over HTTP, and to error frames with or without the seq",
+        arguments: [
+            (CoreError(.invalid, "INVALID_POINT", "bad"), 400, true),
+            (CoreError(.overLimit, "CARDINALITY_LIMIT", "full"), 400, true),
+            (CoreError(.tooLarge, "PAYLOAD_TOO_LARGE", "big"), 413, true),
+            (CoreError.rateLimited(retryAfterSeconds: 7), 429, false),
+            (CoreError(.notFound, "NOT_FOUND", "gone"), 404, true),
+            (CoreError(.conflict, "CONFLICT", "taken"), 409, true),
+            (CoreError(.forbidden, "FORBIDDEN", "no"), 403, true),
+            (CoreError.unavailable("later"), 503, false),
+        ])
     func domainErrors(_ error: CoreError, _ status: Int, _ frameKeepsSeq: Bool) async throws {
         let api = APIError(any: error)
         #expect(Int(api.status.code) == status && api.code == error.code && api.message == error.message)

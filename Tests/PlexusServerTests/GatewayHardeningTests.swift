@@ -56,7 +56,8 @@ struct GatewayHardeningTests {
             var owner = Browser(s)
             _ = try await owner.auth("/api/auth/signup", #"{"email":"owner@example.com","password":"owner password"}"#)
             let r = try await owner.call(.POST, "/api/keys", #"{"name":"rig","scopes":["write","read"]}"#)
-            let key = try #require(r.object["key"] as? String), id = try #require(r.object["id"] as? String)
+            let key = try #require(r.object["key"] as? String)
+            let id = try #require(r.object["id"] as? String)
             let (dev, auth) = await s.device("rig-1", key: key)
             #expect(auth?["type"] as? String == "authenticated")
             let (dash, initFrame) = await s.dashboard(key: key)
@@ -112,8 +113,9 @@ struct GatewayHardeningTests {
             let (other, otherInit) = try Self.cookieSocket(s, elsewhere)
             #expect(mineInit?["type"] as? String == "init" && otherInit?["type"] as? String == "init")
             let start = ContinuousClock.now
-            let r = try await here.call(.POST, "/api/auth/password",
-                                        #"{"current_password":"correct horse","new_password":"battery staple"}"#)
+            let r = try await here.call(
+                .POST, "/api/auth/password",
+                #"{"current_password":"correct horse","new_password":"battery staple"}"#)
             #expect(r.status == 204)
             Self.expectRevoked(other, since: start, "the other session's dashboard")
             try Self.expectOpen(mine, "the changing session's dashboard")
@@ -127,8 +129,11 @@ struct GatewayHardeningTests {
             _ = try await owner.auth("/api/auth/signup", #"{"email":"owner@example.com","password":"owner password"}"#)
             let invite = try #require(try await owner.call(.POST, "/api/invites", #"{"role":"member"}"#).object["token"] as? String)
             var member = Browser(s)
-            #expect(try await member.auth("/api/auth/signup",
-                                          #"{"email":"m@example.com","password":"member password","invite":"\#(invite)"}"#).status == 201)
+            #expect(
+                try await member.auth(
+                    "/api/auth/signup",
+                    #"{"email":"m@example.com","password":"member password","invite":"\#(invite)"}"#
+                ).status == 201)
             let (dash, initFrame) = try Self.cookieSocket(s, member)
             #expect(initFrame?["can_control"] as? Bool == true)
             let (ownerDash, _) = try Self.cookieSocket(s, owner)
@@ -175,8 +180,10 @@ struct GatewayHardeningTests {
             let (dash, _) = await s.dashboard()
             dash.send(json: ["type": "subscribe", "source_id": "echo"])
             #expect(await dash.next(type: "subscribed") != nil)
-            for frame in [#"{"type":"time_sync","id":NaN}"#, #"{"type":"time_sync","id":{"a":[1,-Infinity]}}"#,
-                          #"{"type":"command_result","status":"ok","detail":{"x":NaN}}"#, #"{"type":"heartbeat","load":[Infinity]}"#] {
+            for frame in [
+                #"{"type":"time_sync","id":NaN}"#, #"{"type":"time_sync","id":{"a":[1,-Infinity]}}"#,
+                #"{"type":"command_result","status":"ok","detail":{"x":NaN}}"#, #"{"type":"heartbeat","load":[Infinity]}"#,
+            ] {
                 dev.send(frame)
                 let e = await dev.next()
                 #expect(e?["type"] as? String == "error" && e?["code"] as? String == "INVALID_MESSAGE", "\(frame): \(e ?? [:])")
@@ -199,12 +206,15 @@ struct GatewayHardeningTests {
     func frameTimes() async throws {
         try await withServer { s in
             let (dev, _) = await s.device("clock")
-            for frame in [#"{"type":"device_error","error":"x","timestamp":-5}"#, #"{"type":"session_started","session_id":"s","started_at":1e17}"#,
-                          #"{"type":"heartbeat","timestamp_ms":253402300800000}"#] {
+            for frame in [
+                #"{"type":"device_error","error":"x","timestamp":-5}"#, #"{"type":"session_started","session_id":"s","started_at":1e17}"#,
+                #"{"type":"heartbeat","timestamp_ms":253402300800000}"#,
+            ] {
                 dev.send(frame)
                 let e = await dev.next()
-                #expect(e?["code"] as? String == "INVALID_MESSAGE" && (e?["detail"] as? String)?.contains("out of range") == true,
-                        "\(frame): \(e ?? [:])")
+                #expect(
+                    e?["code"] as? String == "INVALID_MESSAGE" && (e?["detail"] as? String)?.contains("out of range") == true,
+                    "\(frame): \(e ?? [:])")
             }
             // Binary video: 0x01, source, camera, width, height, then an 8-byte ms timestamp.
             func video(ms: Int64) -> [UInt8] {
@@ -289,7 +299,9 @@ struct GatewayHardeningTests {
             // Big frames until the socket's buffers are full and the writer is stuck.
             let (dev, _) = await s.device("flood")
             let value = String(repeating: "v", count: 60_000)
-            let frame = #"{"type":"telemetry","points":["# + (0..<8).map { #"{"metric":"m\#($0)","value":"\#(value)"}"# }
+            let frame =
+                #"{"type":"telemetry","points":["#
+                + (0..<8).map { #"{"metric":"m\#($0)","value":"\#(value)"}"# }
                 .joined(separator: ",") + "]}"
             for _ in 0..<40 { dev.send(frame) }  // ~19 MB: far more than the socket buffers hold
             while dashboards == 1, ContinuousClock.now < deadline {
@@ -313,7 +325,8 @@ final class RawWebSocket {
     /// `receiveBuffer`: a small one makes the server's writes block soon.
     init(port: Int, path: String, headers: [String] = [], receiveBuffer: Int32? = nil) throws {
         fd = try RawSocket.connectLoopback(port: port, receiveBuffer: receiveBuffer)
-        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
             + headers.map { $0 + "\r\n" }.joined() + "\r\n"
         try write(Array(request.utf8))
@@ -377,7 +390,8 @@ final class RawWebSocket {
         let deadline = ContinuousClock.now + timeout
         guard fill(2, until: deadline) else { return nil }
         let opcode = buffer[0] & 0x0F
-        var length = Int(buffer[1] & 0x7F), header = 2
+        var length = Int(buffer[1] & 0x7F)
+        var header = 2
         if length == 126 {
             guard fill(4, until: deadline) else { return nil }
             length = Int(buffer[2]) << 8 | Int(buffer[3])

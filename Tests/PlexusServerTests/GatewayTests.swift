@@ -33,7 +33,9 @@ struct GatewayTests {
             // The server's clock when it answered: between sending and receiving (however
             // slow a loaded machine makes the sign-in), with a second for rounding.
             #expect(serverTime >= before - 1_000 && serverTime <= nowMillis() + 1_000)
-            dev.send(#"{"type":"telemetry","seq":1,"points":[{"metric":"temp","value":21.5,"timestamp":1700000000.25},{"metric":"state","value":"idle","class":"metric","timestamp":1700000000000}]}"#)
+            dev.send(
+                #"{"type":"telemetry","seq":1,"points":[{"metric":"temp","value":21.5,"timestamp":1700000000.25},{"metric":"state","value":"idle","class":"metric","timestamp":1700000000000}]}"#
+            )
             #expect(await dev.next(type: "telemetry_ack")?["seq"] as? Int == 1)
             dev.send(#"{"type":"telemetry","seq":2,"points":[{"metric":"temp","value":NaN}]}"#)
             let err = await dev.next()
@@ -184,8 +186,10 @@ struct GatewayTests {
         try await withServer { s in
             let (dev, _) = await s.device("arm")
             let (dash, _) = await s.dashboard()
-            dash.send(json: ["type": "start_session", "source_id": "arm", "session_id": "rec-1", "session_name": "Motor Test",
-                             "metrics": [], "interval_ms": 100])
+            dash.send(json: [
+                "type": "start_session", "source_id": "arm", "session_id": "rec-1", "session_name": "Motor Test",
+                "metrics": [], "interval_ms": 100,
+            ])
             let started = await dev.next(type: "start_session")
             #expect(started?["session_id"] as? String == "rec-1")
             #expect(started?["session_name"] as? String == "Motor Test")
@@ -240,7 +244,8 @@ struct GatewayTests {
     func httpControl() async throws {
         try await withServer { s in
             let (dev, _) = await s.device("cam-1")
-            var r = try await s.post("/v1/sources/cam-1/commands", #"{"command":"start_stream","params":{"metrics":["a"],"interval_ms":50}}"#)
+            var r = try await s.post(
+                "/v1/sources/cam-1/commands", #"{"command":"start_stream","params":{"metrics":["a"],"interval_ms":50}}"#)
             #expect(r.status == 200)
             #expect(r.object["queued"] as? Bool == true)
             let f = await dev.next(type: "start_stream")

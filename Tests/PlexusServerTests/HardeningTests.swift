@@ -4,7 +4,7 @@ import NIOHTTP1
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a stranger with a key (or without one) must not be able to do: crash the server,
@@ -28,8 +28,11 @@ struct HardeningTests {
             #expect(try await s.ingest(#"{"source_id":"t","points":[{"metric":"m","value":1,"timestamp":0}]}"#).status == 200)
             #expect(try await s.ingest(#"{"source_id":"t","points":[{"metric":"m","value":2,"timestamp":253402300799998}]}"#).status == 200)
             // Query parameters: the review's crash, and its cousins.
-            for q in ["start=-9000000000000000&end=9000000000000000", "start=0&end=1e300", "start=-1&end=5",
-                      "start=0001-01-01T00:00:00Z&end=2024-01-01T00:00:00Z", "last=9999999999999d", "last=-1h", "last=106751992d", "last=3000000d"] {
+            for q in [
+                "start=-9000000000000000&end=9000000000000000", "start=0&end=1e300", "start=-1&end=5",
+                "start=0001-01-01T00:00:00Z&end=2024-01-01T00:00:00Z", "last=9999999999999d", "last=-1h", "last=106751992d",
+                "last=3000000d",
+            ] {
                 let r = try await s.get("/v1/sources/t/metrics/query?\(q)")
                 #expect(r.status == 400, "\(q)")
                 #expect(strictJSON(r))
@@ -66,7 +69,8 @@ struct HardeningTests {
             #expect(r.status == 400)
             r = try await s.get("/api/sessions/a")
             #expect(r.object["status"] as? String == "active" && r.object["ended_at"] is NSNull)
-            r = try await s.request(.PATCH, "/api/sessions/a", body: Data(#"{"status":"completed","ended_at":"2024-01-15T10:30:00Z"}"#.utf8))
+            r = try await s.request(
+                .PATCH, "/api/sessions/a", body: Data(#"{"status":"completed","ended_at":"2024-01-15T10:30:00Z"}"#.utf8))
             #expect(r.status == 200 && r.object["started_at"] as? String == "2024-01-15T10:30:00.000Z")
         }
     }
@@ -75,7 +79,8 @@ struct HardeningTests {
     func rollupPoison() async throws {
         try await withServer { s in
             for v in ["1.7e308", "1.7e308", "-1.7e308"] {
-                #expect(try await s.ingest(#"{"source_id":"p","points":[{"metric":"x","value":\#(v),"timestamp":1700000000}]}"#).status == 200)
+                #expect(
+                    try await s.ingest(#"{"source_id":"p","points":[{"metric":"x","value":\#(v),"timestamp":1700000000}]}"#).status == 200)
                 // A read forces a flush of what came before, so each lands in its own upsert.
                 #expect(try await s.get("/v1/sources/p/metrics/query?start=1699999000&end=1700001000&interval=1m").status == 200)
             }
@@ -114,9 +119,12 @@ struct HardeningTests {
             // Nothing of it was stored; "a" (what SQLite would have cut "a\0b" to) does not exist.
             #expect(try await s.get("/v1/sources/j/metrics").text == "[]")
             // Valid nested values and escapes are fine and read back as valid JSON.
-            #expect(try await s.ingest(#"{"source_id":"j","points":[{"metric":"o","value":{"a":[1.5e300,-0.0,"\u00e9\n"]}}]}"#).status == 200)
-            for path in ["/v1/sources/j/metrics/query?interval=raw&start=0&end=99999999999999", "/v1/sources/j/metrics/latest",
-                         "/v1/sources/j/logs?tail=5", "/v1/sources"] {
+            #expect(
+                try await s.ingest(#"{"source_id":"j","points":[{"metric":"o","value":{"a":[1.5e300,-0.0,"\u00e9\n"]}}]}"#).status == 200)
+            for path in [
+                "/v1/sources/j/metrics/query?interval=raw&start=0&end=99999999999999", "/v1/sources/j/metrics/latest",
+                "/v1/sources/j/logs?tail=5", "/v1/sources",
+            ] {
                 let r = try await s.get(path)
                 #expect(r.status == 200 && strictJSON(r), "\(path)")
             }
@@ -126,10 +134,13 @@ struct HardeningTests {
     @Test("query strings: + is a space, repeated metrics= and %-encoded tag keys select any name ingest accepts")
     func queryStrings() async throws {
         try await withServer { s in
-            #expect(try await s.ingest("""
-                {"source_id":"q","points":[{"metric":"a,b","value":1,"timestamp":1700000000},{"metric":"c d","value":2,"timestamp":1700000000},
-                {"metric":"e","value":3,"timestamp":1700000000,"tags":{"my key,=x":"v w"}},{"metric":"e","value":4,"timestamp":1700000001}]}
-                """).status == 200)
+            #expect(
+                try await s.ingest(
+                    """
+                    {"source_id":"q","points":[{"metric":"a,b","value":1,"timestamp":1700000000},{"metric":"c d","value":2,"timestamp":1700000000},
+                    {"metric":"e","value":3,"timestamp":1700000000,"tags":{"my key,=x":"v w"}},{"metric":"e","value":4,"timestamp":1700000001}]}
+                    """
+                ).status == 200)
             func metrics(_ q: String) async throws -> [String: Any] {
                 let r = try await s.get("/v1/sources/q/metrics/query?interval=raw&start=0&end=99999999999999&" + q)
                 #expect(r.status == 200, "\(q)")
@@ -147,10 +158,13 @@ struct HardeningTests {
     @Test("CSV export escapes text a spreadsheet would run as a formula")
     func csvFormulas() async throws {
         try await withServer { s in
-            #expect(try await s.ingest("""
-                {"source_id":"x","session_id":"csv","points":[{"metric":"note","value":"=HYPERLINK(\\"http://evil\\")","timestamp":1700000000},
-                {"metric":"n","value":-5,"timestamp":1700000000},{"metric":"at","value":"@SUM(A1)","timestamp":1700000001}]}
-                """).status == 200)
+            #expect(
+                try await s.ingest(
+                    """
+                    {"source_id":"x","session_id":"csv","points":[{"metric":"note","value":"=HYPERLINK(\\"http://evil\\")","timestamp":1700000000},
+                    {"metric":"n","value":-5,"timestamp":1700000000},{"metric":"at","value":"@SUM(A1)","timestamp":1700000001}]}
+                    """
+                ).status == 200)
             let csv = try await s.get("/api/sessions/csv/export?format=csv").text
             #expect(csv.contains(#""'=HYPERLINK(""http://evil"")""#))
             #expect(csv.contains(",'@SUM(A1),"))
@@ -190,7 +204,9 @@ struct HardeningTests {
             func join(_ role: String, _ email: String) async throws -> Browser {
                 let t = try await owner.call(.POST, "/api/invites", #"{"role":"\#(role)"}"#).object["token"] as? String ?? ""
                 var b = Browser(s)
-                #expect(try await b.auth("/api/auth/signup", #"{"email":"\#(email)","password":"a long password","invite":"\#(t)"}"#).status == 201)
+                #expect(
+                    try await b.auth("/api/auth/signup", #"{"email":"\#(email)","password":"a long password","invite":"\#(t)"}"#).status
+                        == 201)
                 return b
             }
             let viewer = try await join("viewer", "v@example.com")
@@ -216,15 +232,17 @@ struct HardeningTests {
             r = try await s.post("/api/auth/cli/signup", #"{"email":"third@example.com","password":"third password"}"#, key: .some(nil))
             #expect(r.status == 403)
             // An administrator adds someone from the command line, beside the running server.
-            let out = try await s.cli(["users", "create", "--data-dir", s.dataDir, "--email", "Op@Example.com", "--role", "member"],
-                                      environment: ["PLEXUS_USER_PASSWORD": "operator password"])
+            let out = try await s.cli(
+                ["users", "create", "--data-dir", s.dataDir, "--email", "Op@Example.com", "--role", "member"],
+                environment: ["PLEXUS_USER_PASSWORD": "operator password"])
             #expect(out.contains("op@example.com (member of default)"))
             var op = Browser(s)
             r = try await op.auth("/api/auth/signin", #"{"email":"op@example.com","password":"operator password"}"#)
             #expect(r.status == 200 && (r.object["user"] as? [String: Any])?["role"] as? String == "member")
         }
         try await withServer(environment: ["PLEXUS_OPEN_SIGNUP": "1"]) { s in
-            var a = Browser(s), b = Browser(s)
+            var a = Browser(s)
+            var b = Browser(s)
             #expect(try await a.auth("/api/auth/signup", #"{"email":"a@example.com","password":"a password 1"}"#).status == 201)
             let r = try await b.auth("/api/auth/signup", #"{"email":"b@example.com","password":"b password 1"}"#)
             #expect(r.status == 201 && (r.object["org"] as? [String: Any])?["name"] as? String == "b")
@@ -251,16 +269,24 @@ struct HardeningTests {
 
     @Test("too many series, sources or metrics for an organisation get CARDINALITY_LIMIT and store nothing")
     func cardinality() async throws {
-        try await withServer(environment: ["PLEXUS_MAX_SERIES_PER_ORG": "6", "PLEXUS_MAX_SOURCES_PER_ORG": "2",
-                                           "PLEXUS_MAX_METRICS_PER_SOURCE": "3"]) { s in
-            #expect(try await s.ingest(#"{"source_id":"a","points":[{"metric":"m1","value":1},{"metric":"m2","value":1},{"metric":"m3","value":1}]}"#).status == 200)
+        try await withServer(environment: [
+            "PLEXUS_MAX_SERIES_PER_ORG": "6", "PLEXUS_MAX_SOURCES_PER_ORG": "2",
+            "PLEXUS_MAX_METRICS_PER_SOURCE": "3",
+        ]) { s in
+            #expect(
+                try await s.ingest(
+                    #"{"source_id":"a","points":[{"metric":"m1","value":1},{"metric":"m2","value":1},{"metric":"m3","value":1}]}"#
+                ).status == 200)
             var r = try await s.ingest(#"{"source_id":"a","points":[{"metric":"m4","value":1}]}"#)
             #expect(r.status == 400 && r.object["code"] as? String == "CARDINALITY_LIMIT")
             #expect(try await s.ingest(#"{"source_id":"b","points":[{"metric":"m1","value":1}]}"#).status == 200)
             r = try await s.ingest(#"{"source_id":"c","points":[{"metric":"m1","value":1}]}"#)
             #expect(r.status == 400 && r.text.contains("sources"))
             // Tags make series too; the batch is all or nothing.
-            #expect(try await s.ingest(#"{"source_id":"b","points":[{"metric":"m1","value":1,"tags":{"k":"1"}},{"metric":"m1","value":2,"tags":{"k":"2"}}]}"#).status == 200)
+            #expect(
+                try await s.ingest(
+                    #"{"source_id":"b","points":[{"metric":"m1","value":1,"tags":{"k":"1"}},{"metric":"m1","value":2,"tags":{"k":"2"}}]}"#
+                ).status == 200)
             r = try await s.ingest(#"{"source_id":"b","points":[{"metric":"m2","value":1},{"metric":"m1","value":2,"tags":{"k":"3"}}]}"#)
             #expect(r.status == 400 && r.text.contains("series"))
             #expect(try await s.get("/v1/sources/b/metrics").text == #"["m1"]"#)
@@ -276,8 +302,10 @@ struct HardeningTests {
             s.cleanUp()
             try? FileManager.default.removeItem(atPath: s.dataDir + "-other")
         }
-        for args in [["--idle-timeout", "nan"], ["--idle-timeout", "-1"], ["--body-timeout", "1e300"], ["--body-timeout", "0"],
-                     ["--max-series-per-org", "-5"], ["--max-connections-per-client", "many"], ["--org-rate-limit", "-1"]] {
+        for args in [
+            ["--idle-timeout", "nan"], ["--idle-timeout", "-1"], ["--body-timeout", "1e300"], ["--body-timeout", "0"],
+            ["--max-series-per-org", "-5"], ["--max-connections-per-client", "many"], ["--org-rate-limit", "-1"],
+        ] {
             await #expect(throws: TestServer.CLIFailure.self, "\(args)") {
                 try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"] + args)
             }
@@ -307,8 +335,10 @@ struct HardeningTests {
 
     @Test("idle sockets, half headers and slow bodies are closed; one client's connections are capped")
     func connectionDeadlines() async throws {
-        try await withServer(environment: ["PLEXUS_IDLE_TIMEOUT": "5", "PLEXUS_BODY_TIMEOUT": "1",
-                                           "PLEXUS_MAX_CONNECTIONS_PER_CLIENT": "4"]) { s in
+        try await withServer(environment: [
+            "PLEXUS_IDLE_TIMEOUT": "5", "PLEXUS_BODY_TIMEOUT": "1",
+            "PLEXUS_MAX_CONNECTIONS_PER_CLIENT": "4",
+        ]) { s in
             // Six idle sockets from one address: at most four are kept (the test's own HTTP
             // client may hold some places too), the rest are closed at once.
             let sockets = try (0..<6).map { _ in try RawSocket(port: s.port) }

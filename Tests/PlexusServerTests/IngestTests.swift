@@ -11,7 +11,9 @@ struct IngestTests {
     func specBody() async throws {
         try await withServer { s in
             for path in ["/ingest", "/api/ingest"] {
-                let r = try await s.post(path, """
+                let r = try await s.post(
+                    path,
+                    """
                     {"points":[{"metric":"temperature","value":72.5,"timestamp":1699900000.123,"source_id":"sensor-001",
                     "tags":{"location":"lab"},"session_id":"test-001"}]}
                     """)
@@ -30,7 +32,8 @@ struct IngestTests {
     func valueTypes() async throws {
         try await withServer { s in
             let wave = "[" + (0..<10_000).map { String(Double($0) / 7) }.joined(separator: ",") + "]"
-            let r = try await s.ingest("""
+            let r = try await s.ingest(
+                """
                 {"source_id":"vt","points":[
                 {"metric":"n","value":-40,"timestamp":1700000000},{"metric":"s","value":"error","timestamp":1700000000},
                 {"metric":"b","value":true,"timestamp":1700000000},
@@ -55,7 +58,8 @@ struct IngestTests {
     func timestamps() async throws {
         try await withServer { s in
             let before = nowMillis()
-            let r = try await s.ingest("""
+            let r = try await s.ingest(
+                """
                 {"source_id":"ts","points":[{"metric":"sec","value":1,"timestamp":1699900000.123456},
                 {"metric":"ms","value":1,"timestamp":1699900000123},{"metric":"none","value":1}]}
                 """)
@@ -71,14 +75,17 @@ struct IngestTests {
     @Test("bad input: a clear error, the stable code, and nothing stored")
     func errors() async throws {
         try await withServer { s in
-            var r = try await s.ingest(#"{"points":[{"metric":"ok","value":1,"source_id":"e"},{"metric":"x","value":NaN,"source_id":"e"}]}"#)
+            var r = try await s.ingest(
+                #"{"points":[{"metric":"ok","value":1,"source_id":"e"},{"metric":"x","value":NaN,"source_id":"e"}]}"#)
             #expect(r.status == 400)
             #expect(r.object["error"] as? String == "points[1].value must be finite")
             #expect(r.object["code"] as? String == "INVALID_POINT")
             #expect(r.headers["content-type"].first == "application/json")
             r = try await s.ingest("{not json")
             #expect((r.status, r.object["code"] as? String) == (400, "INVALID_JSON"))
-            let many = #"{"source_id":"e","points":["# + Array(repeating: #"{"metric":"m","value":1}"#, count: 10_001).joined(separator: ",") + "]}"
+            let many =
+                #"{"source_id":"e","points":["# + Array(repeating: #"{"metric":"m","value":1}"#, count: 10_001).joined(separator: ",")
+                + "]}"
             r = try await s.ingest(many)
             #expect((r.status, r.object["code"] as? String) == (400, "TOO_MANY_POINTS"))
             #expect(r.object["error"] as? String == "too many points: 10001 (max 10000)")

@@ -1,6 +1,7 @@
-@testable import PlexusServer
 import PlexusStorage
 import Testing
+
+@testable import PlexusServer
 
 /// The authenticator's key cache: monotonic time only, and bounded.
 @Suite("API key cache")

@@ -1,8 +1,9 @@
 import Foundation
-import PlexusModel
-@testable import PlexusServer
-import Testing
 import PlexusCore
+import PlexusModel
+import Testing
+
+@testable import PlexusServer
 
 /// The limiters decide without I/O and take time as an input.
 @Suite("Limiters")

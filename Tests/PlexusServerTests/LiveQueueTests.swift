@@ -1,7 +1,8 @@
 import Foundation
-@testable import PlexusServer
 import PlexusModel
 import Testing
+
+@testable import PlexusServer
 
 /// The dashboard outbox policy without sockets or clocks: times are plain durations.
 @Suite("Live queue: coalescing, byte and age bounds, gap notices, stalls")
@@ -18,8 +19,9 @@ struct LiveQueueTests {
             w.raw("}")
             n += 1
         }
-        return LiveChunk(sourceID: source, bytes: w.bytes, count: n, firstMicros: (ms + Int64(values.lowerBound)) * 1_000,
-                         lastMicros: (ms + Int64(values.upperBound)) * 1_000)
+        return LiveChunk(
+            sourceID: source, bytes: w.bytes, count: n, firstMicros: (ms + Int64(values.lowerBound)) * 1_000,
+            lastMicros: (ms + Int64(values.upperBound)) * 1_000)
     }
 
     static func json(_ frame: [UInt8]) throws -> [String: Any] {
@@ -32,9 +34,11 @@ struct LiveQueueTests {
     func coalescesIntoOneFrame() throws {
         var q = LiveQueue()
         q.batch = true
-        let accepted = [q.enqueue(.points(Self.chunk("a", 1...1)), now: Self.ms(0)),
-                        q.enqueue(.points(Self.chunk("b", 1...2)), now: Self.ms(1)),
-                        q.enqueue(.points(Self.chunk("a", 2...3)), now: Self.ms(2))]
+        let accepted = [
+            q.enqueue(.points(Self.chunk("a", 1...1)), now: Self.ms(0)),
+            q.enqueue(.points(Self.chunk("b", 1...2)), now: Self.ms(1)),
+            q.enqueue(.points(Self.chunk("a", 2...3)), now: Self.ms(2)),
+        ]
         #expect(accepted == [true, true, true])
         let d = q.drain(now: Self.ms(3))
         #expect(d.frames.count == 1 && d.close == nil)
@@ -199,7 +203,9 @@ struct HubLiveTests {
     @Test("publish: one chunk per source; a filtered dashboard gets only its metrics")
     func publishFilters() throws {
         let hub = Hub()
-        let all = DashboardOutbox(id: 1), some = DashboardOutbox(id: 2), other = DashboardOutbox(id: 3)
+        let all = DashboardOutbox(id: 1)
+        let some = DashboardOutbox(id: 2)
+        let other = DashboardOutbox(id: 3)
         for (o, org) in [(all, Int64(1)), (some, 1), (other, 2)] {
             hub.register(dashboard: o, orgID: org, canControl: false, credential: .apiKey(hash: [1]))
             o.useBatches()
@@ -207,8 +213,12 @@ struct HubLiveTests {
         #expect(hub.subscribe(dashboard: 1, source: nil, metrics: []) == .subscribed)
         #expect(hub.subscribe(dashboard: 2, source: "rig", metrics: ["b"]) == .subscribed)
         #expect(hub.subscribe(dashboard: 3, source: nil, metrics: []) == .subscribed)
-        hub.publish(orgID: 1, batch: try Self.batch(#"{"source_id":"rig","points":[{"metric":"a","value":1,"timestamp":1700000000000},{"metric":"b","value":2,"timestamp":1700000000001}]}"#),
-                    receivedAt: 0)
+        hub.publish(
+            orgID: 1,
+            batch: try Self.batch(
+                #"{"source_id":"rig","points":[{"metric":"a","value":1,"timestamp":1700000000000},{"metric":"b","value":2,"timestamp":1700000000001}]}"#
+            ),
+            receivedAt: 0)
         func points(_ o: DashboardOutbox) throws -> [String] {
             guard let f = o.drain().frames.first else { return [] }
             let obj = try #require(try JSONSerialization.jsonObject(with: Data(f)) as? [String: Any])

@@ -11,7 +11,9 @@ struct ReadAPITests {
                 #"{"metric":"temp","value":\#(Double(i)),"timestamp":\#(now - 7_200 + i * 60),"tags":{"loc":"\#(i % 2 == 0 ? "lab" : "field")"}}"#
             }
             #expect(try await s.ingest(#"{"source_id":"q","points":[\#(pts.joined(separator: ","))]}"#).status == 200)
-            #expect(try await s.ingest(#"{"source_id":"q","points":[{"metric":"status","value":"idle"},{"metric":"status","value":"busy"}]}"#).status == 200)
+            #expect(
+                try await s.ingest(#"{"source_id":"q","points":[{"metric":"status","value":"idle"},{"metric":"status","value":"busy"}]}"#)
+                    .status == 200)
 
             var r = try await s.get("/v1/sources")
             let dev = (r.object["devices"] as? [[String: Any]])?.first
@@ -36,8 +38,10 @@ struct ReadAPITests {
             // 1h buckets: avg is Σsum/Σcount, min and max exact.
             r = try await s.get("/v1/sources/q/metrics/query?metrics=temp&last=3h&interval=1h")
             temp = try #require((r.object["series"] as? [String: [String: Any]])?["temp"])
-            let counts = temp["count"] as? [Int] ?? [], avgs = temp["avg"] as? [Double] ?? []
-            let mins = temp["min"] as? [Double] ?? [], maxs = temp["max"] as? [Double] ?? []
+            let counts = temp["count"] as? [Int] ?? []
+            let avgs = temp["avg"] as? [Double] ?? []
+            let mins = temp["min"] as? [Double] ?? []
+            let maxs = temp["max"] as? [Double] ?? []
             #expect(counts.reduce(0, +) == 120)
             #expect(mins.min() == 0 && maxs.max() == 119)
             let total = zip(counts, avgs).map { Double($0) * $1 }.reduce(0, +)
@@ -50,9 +54,11 @@ struct ReadAPITests {
             r = try await s.get("/v1/sources/q/metrics/query?interval=5m")
             #expect(r.status == 400)
             #expect(r.object["error"] as? String == "interval must be one of ['raw','1m','10m','1h','1d']")
-            #expect(try await s.get("/v1/sources/q/metrics/query?last=1y").object["error"] as? String == "invalid last — use e.g. 1h, 30m, 7d")
-            #expect(try await s.get("/v1/sources/q/metrics/query?start=2024-01-01T00:00:00Z").object["error"] as? String
-                == "start and end must be provided together")
+            #expect(
+                try await s.get("/v1/sources/q/metrics/query?last=1y").object["error"] as? String == "invalid last — use e.g. 1h, 30m, 7d")
+            #expect(
+                try await s.get("/v1/sources/q/metrics/query?start=2024-01-01T00:00:00Z").object["error"] as? String
+                    == "start and end must be provided together")
 
             let logs = try await s.get("/v1/sources/q/logs?tail=1").json as? [[String: Any]]
             #expect(logs?.map { $0["value"] as? String } == ["busy"])

@@ -1,24 +1,31 @@
 import Foundation
-@testable import Plexus
 import Synchronization
 import Testing
+
+@testable import Plexus
 
 @Suite("Swift SDK: control messages")
 struct SDKCommandParsingTests {
     @Test("each forwarded control frame parses into its action; other frames are not commands")
     func parse() {
         let cases: [(String, PlexusCommand.Action?)] = [
-            (#"{"type":"start_stream","source_id":"d","interval_ms":100,"metrics":["d:accel_x","accel_y"]}"#,
-             .startStream(.init(metrics: ["accel_x", "accel_y"], intervalMs: 100))),
+            (
+                #"{"type":"start_stream","source_id":"d","interval_ms":100,"metrics":["d:accel_x","accel_y"]}"#,
+                .startStream(.init(metrics: ["accel_x", "accel_y"], intervalMs: 100))
+            ),
             (#"{"type":"start_stream","source_id":"d","id":"s1"}"#, .startStream(.init(id: "s1"))),
             (#"{"type":"stop_stream","source_id":"d","id":"*"}"#, .stopStream(id: "*")),
             (#"{"type":"stop_stream","source_id":"d"}"#, .stopStream(id: nil)),
-            (#"{"type":"start_session","source_id":"d","interval_ms":50,"metrics":[],"session_id":"s_1","session_name":"Motor Test"}"#,
-             .startSession(id: "s_1", name: "Motor Test", stream: .init(metrics: [], intervalMs: 50))),
+            (
+                #"{"type":"start_session","source_id":"d","interval_ms":50,"metrics":[],"session_id":"s_1","session_name":"Motor Test"}"#,
+                .startSession(id: "s_1", name: "Motor Test", stream: .init(metrics: [], intervalMs: 50))
+            ),
             (#"{"type":"start_session","source_id":"d"}"#, nil),  // no session id: not actionable
             (#"{"type":"stop_session","source_id":"d","session_id":"s_1"}"#, .stopSession(id: "s_1")),
-            (#"{"type":"configure","source_id":"d","config":{"sample_rate":50,"accel_range":4,"x":null},"sensor":"MPU6050"}"#,
-             .configure(sensor: "MPU6050", options: ["sample_rate": 50, "accel_range": 4])),
+            (
+                #"{"type":"configure","source_id":"d","config":{"sample_rate":50,"accel_range":4,"x":null},"sensor":"MPU6050"}"#,
+                .configure(sensor: "MPU6050", options: ["sample_rate": 50, "accel_range": 4])
+            ),
             (#"{"type":"ping","source_id":"d"}"#, .ping),
             (#"{"type":"start_camera","source_id":"d","camera_id":"*"}"#, .other),
             (#"{"type":"telemetry_ack","seq":1}"#, nil),
@@ -34,11 +41,15 @@ struct SDKCommandParsingTests {
     @Test("replies have the spec's shapes")
     func replies() throws {
         #expect(DeviceFrame.pong == #"{"type":"pong"}"#)
-        #expect(DeviceFrame.sessionStarted(id: "s_1", name: "Motor Test") == #"{"type":"session_started","session_id":"s_1","session_name":"Motor Test"}"#)
+        #expect(
+            DeviceFrame.sessionStarted(id: "s_1", name: "Motor Test")
+                == #"{"type":"session_started","session_id":"s_1","session_name":"Motor Test"}"#)
         #expect(DeviceFrame.sessionStopped(id: "s_1") == #"{"type":"session_stopped","session_id":"s_1"}"#)
         let configure = try #require(PlexusCommand.parse(#"{"type":"configure","sensor":"BME280","config":{}}"#))
-        #expect(configure.resultFrame(.error("no sensor named 'BME280'"))
-            == #"{"type":"command_result","command":"configure","sensor":"BME280","status":"error","message":"no sensor named 'BME280'"}"#)
+        #expect(
+            configure.resultFrame(.error("no sensor named 'BME280'"))
+                == #"{"type":"command_result","command":"configure","sensor":"BME280","status":"error","message":"no sensor named 'BME280'"}"#
+        )
         let stop = try #require(PlexusCommand.parse(#"{"type":"stop_stream","id":"*"}"#))
         #expect(stop.resultFrame(.ok) == #"{"type":"command_result","command":"stop_stream","id":"*","status":"ok"}"#)
     }
@@ -51,7 +62,8 @@ struct SDKCommandParsingTests {
         let own = try Plexus.encode(PlexusPoint("m", 1, timestamp: at, tags: ["session_id": "mine"]), now: at, session: "s_1")
         #expect(String(decoding: own, as: UTF8.self).contains(#""session_id":"mine""#))
         let full = Dictionary(uniqueKeysWithValues: (0..<16).map { ("k\($0)", "v") })
-        let crowded = String(decoding: try Plexus.encode(PlexusPoint("m", 1, timestamp: at, tags: full), now: at, session: "s_1"), as: UTF8.self)
+        let crowded = String(
+            decoding: try Plexus.encode(PlexusPoint("m", 1, timestamp: at, tags: full), now: at, session: "s_1"), as: UTF8.self)
         #expect(crowded.hasSuffix(#","session_id":"s_1"}"#))
         let none = try Plexus.encode(PlexusPoint("m", 1, timestamp: at), now: at, session: nil)
         #expect(!String(decoding: none, as: UTF8.self).contains("session"))
@@ -93,7 +105,9 @@ struct SDKCommandServerTests {
 
                     dash.send(json: ["type": "start_stream", "source_id": "cmd-1", "metrics": ["accel_x"], "interval_ms": 100, "id": "st"])
                     let started = await dash.next(type: "command_result")
-                    #expect(started?["command"] as? String == "start_stream" && started?["status"] as? String == "ok" && started?["id"] as? String == "st")
+                    #expect(
+                        started?["command"] as? String == "start_stream" && started?["status"] as? String == "ok"
+                            && started?["id"] as? String == "st")
 
                     dash.send(json: ["type": "configure", "source_id": "cmd-1", "sensor": "BME280", "config": ["sample_rate": 5]])
                     let refused = await dash.next(type: "command_result")

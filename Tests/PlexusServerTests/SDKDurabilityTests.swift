@@ -1,6 +1,7 @@
 import Foundation
-@testable import Plexus
 import Testing
+
+@testable import Plexus
 
 @Suite("Swift SDK: the on-disk buffer", .serialized, .timeLimit(.minutes(2)))
 struct SDKDurabilityTests {
@@ -52,7 +53,9 @@ struct SDKDurabilityTests {
                         try await Task.sleep(for: .milliseconds(2))
                     }
                     sendsDone = nowMillis()
-                    for _ in 0..<200 where px.bufferedPoints != 30 || px.droppedPoints != 20 { try await Task.sleep(for: .milliseconds(10)) }
+                    for _ in 0..<200 where px.bufferedPoints != 30 || px.droppedPoints != 20 {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
                     #expect(px.bufferedPoints == 30)
                     #expect(px.droppedPoints == 20)
                     group.cancelAll()  // the program ends without the server having seen any of them

@@ -1,8 +1,9 @@
 import CompressNIO
 import Foundation
 import NIOCore
-@testable import Plexus
 import Testing
+
+@testable import Plexus
 
 @Suite("Swift SDK: configuration")
 struct SDKConfigurationTests {
@@ -17,11 +18,13 @@ struct SDKConfigurationTests {
         let home = tempHome()
         defer { try? FileManager.default.removeItem(atPath: home) }
         #expect(throws: PlexusError.self) { _ = try PlexusConfiguration.resolve(environment: [:], home: home) }
-        let c = try PlexusConfiguration.resolve(environment: ["PLEXUS_API_KEY": "plx_env", "PLEXUS_GATEWAY_URL": "http://h:1/"], home: home)
+        let c = try PlexusConfiguration.resolve(
+            environment: ["PLEXUS_API_KEY": "plx_env", "PLEXUS_GATEWAY_URL": "http://h:1/"], home: home)
         #expect(c.apiKey == "plx_env")
         #expect(c.gatewayURL == "http://h:1")
         #expect(c.sourceID.range(of: #"^source-[0-9a-f]{8}$"#, options: .regularExpression) != nil)
-        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: home + "/.plexus/config.json"))) as? [String: Any]
+        let saved =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: home + "/.plexus/config.json"))) as? [String: Any]
         #expect(saved?["source_id"] as? String == c.sourceID)
         #expect((saved?["install_id"] as? String)?.range(of: #"^[0-9a-f]{32}$"#, options: .regularExpression) != nil)
         #expect(saved?["install_id"] as? String == c.installID)
@@ -31,7 +34,9 @@ struct SDKConfigurationTests {
         let again = try PlexusConfiguration.resolve(apiKey: "plx_arg", environment: [:], home: home)
         #expect(again.sourceID == c.sourceID && again.installID == c.installID && again.apiKey == "plx_arg")
         #expect(try PlexusConfiguration.resolve(apiKey: "k", sourceID: "rig-2", environment: [:], home: home).sourceID == "rig-2")
-        #expect(throws: PlexusError.self) { _ = try PlexusConfiguration.resolve(apiKey: "k", sourceID: "Bad Id", environment: [:], home: home) }
+        #expect(throws: PlexusError.self) {
+            _ = try PlexusConfiguration.resolve(apiKey: "k", sourceID: "Bad Id", environment: [:], home: home)
+        }
     }
 
     @Test("reads a config file the Python SDK wrote")
@@ -50,8 +55,9 @@ struct SDKConfigurationTests {
             """
         try py.write(toFile: home + "/.plexus/config.json", atomically: true, encoding: .utf8)
         let c = try PlexusConfiguration.resolve(environment: [:], home: home)
-        var expected = PlexusConfiguration(apiKey: "plx_fromfile", sourceID: "drone-01_2", gatewayURL: "http://127.0.0.1:9",
-                                           installID: "c9f2e0b46f4a4f6a8c3e1d5b0a2e7f91")
+        var expected = PlexusConfiguration(
+            apiKey: "plx_fromfile", sourceID: "drone-01_2", gatewayURL: "http://127.0.0.1:9",
+            installID: "c9f2e0b46f4a4f6a8c3e1d5b0a2e7f91")
         expected.home = home
         expected.bufferPath = home + "/.plexus/buffer-swift.sqlite"  // "persistent_buffer": true
         #expect(c == expected)
@@ -212,7 +218,8 @@ struct SDKWebSocketTests {
     @Test("a second install asking for a taken name adopts name_2 and saves it, as the Python SDK does")
     func identity() async throws {
         try await withServer { s in
-            let homeA = try home(), homeB = try home()
+            let homeA = try home()
+            let homeB = try home()
             defer { for h in [homeA, homeB] { try? FileManager.default.removeItem(atPath: h) } }
             for (h, expected) in [(homeA, "drone-01"), (homeB, "drone-01_2")] {
                 let c = try PlexusConfiguration.resolve(apiKey: s.key, sourceID: "drone-01", gatewayURL: s.url, environment: [:], home: h)
@@ -222,7 +229,9 @@ struct SDKWebSocketTests {
                     try px.send("alt", 1)
                     try await px.flush()
                 }
-                let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: h + "/.plexus/config.json"))) as? [String: Any]
+                let saved =
+                    try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: h + "/.plexus/config.json")))
+                    as? [String: Any]
                 #expect(saved?["source_id"] as? String == (expected == "drone-01_2" ? "drone-01_2" : nil))
             }
             #expect(try await s.rawValues("drone-01_2", "alt").values.count == 1)

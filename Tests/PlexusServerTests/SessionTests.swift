@@ -24,19 +24,26 @@ struct SessionTests {
             #expect((r.status, r.object["code"] as? String) == (400, "VALIDATION_ERROR"))
 
             // An explicit start is strict.
-            r = try await s.post("/api/sessions", #"{"session_id":"strict","name":"s","source_id":"x","started_at":"2024-01-15T10:00:00Z"}"#)
+            r = try await s.post(
+                "/api/sessions", #"{"session_id":"strict","name":"s","source_id":"x","started_at":"2024-01-15T10:00:00Z"}"#)
             #expect(r.status == 201)
-            r = try await s.request(.PATCH, "/api/sessions/strict", body: Data(#"{"status":"completed","ended_at":"2024-01-15T09:00:00Z"}"#.utf8))
+            r = try await s.request(
+                .PATCH, "/api/sessions/strict", body: Data(#"{"status":"completed","ended_at":"2024-01-15T09:00:00Z"}"#.utf8))
             #expect((r.status, r.object["error"] as? String) == (400, "ended_at must be after started_at"))
             r = try await s.request(.PATCH, "/api/sessions/strict", body: Data(#"{"ended_at":"2024-01-15T11:00:00Z"}"#.utf8))
             #expect(r.status == 200)
             #expect(r.object["status"] as? String == "completed")  // ended_at alone completes an active session
             // A defaulted start with data: ended_at may not precede the first point.
-            #expect(try await s.ingest(#"{"source_id":"y","points":[{"metric":"m","value":1,"timestamp":1705312800,"session_id":"with-data"}]}"#).status == 200)
-            r = try await s.request(.PATCH, "/api/sessions/with-data", body: Data(#"{"status":"completed","ended_at":"2024-01-15T09:00:00Z"}"#.utf8))
+            #expect(
+                try await s.ingest(
+                    #"{"source_id":"y","points":[{"metric":"m","value":1,"timestamp":1705312800,"session_id":"with-data"}]}"#
+                ).status == 200)
+            r = try await s.request(
+                .PATCH, "/api/sessions/with-data", body: Data(#"{"status":"completed","ended_at":"2024-01-15T09:00:00Z"}"#.utf8))
             #expect(r.status == 400)
             // The spec's own example: a just-created session ended at a past date (a retrospective session).
-            r = try await s.request(.PATCH, "/api/sessions/test-001", body: Data(#"{"status":"completed","ended_at":"2024-01-15T10:30:00Z"}"#.utf8))
+            r = try await s.request(
+                .PATCH, "/api/sessions/test-001", body: Data(#"{"status":"completed","ended_at":"2024-01-15T10:30:00Z"}"#.utf8))
             #expect(r.status == 200)
             #expect(r.object["status"] as? String == "completed")
             #expect(r.object["ended_at"] as? String == "2024-01-15T10:30:00.000Z")
@@ -62,10 +69,12 @@ struct SessionTests {
     func data() async throws {
         try await withServer { s in
             let pts = (0..<20).map { i in
-                i % 2 == 0 ? #"{"metric":"rpm","value":\#(i * 100),"timestamp":\#(1_700_000_000 + i)}"#
+                i % 2 == 0
+                    ? #"{"metric":"rpm","value":\#(i * 100),"timestamp":\#(1_700_000_000 + i)}"#
                     : #"{"metric":"state","value":"spin, \"fast\"","timestamp":\#(1_700_000_000 + i)}"#
             }
-            #expect(try await s.ingest(#"{"source_id":"rig","session_id":"run-7","points":[\#(pts.joined(separator: ","))]}"#).status == 200)
+            #expect(
+                try await s.ingest(#"{"source_id":"rig","session_id":"run-7","points":[\#(pts.joined(separator: ","))]}"#).status == 200)
             #expect(try await s.ingest(#"{"source_id":"rig","points":[{"metric":"rpm","value":1,"timestamp":1700000005}]}"#).status == 200)
             var r = try await s.get("/api/sessions/run-7")
             #expect(r.status == 200)
@@ -130,23 +139,33 @@ struct SessionEdgeTests {
             #expect((r.object["metadata"] as? [String: Int]) == ["rig": 3])
             r = try await s.request(.PATCH, "/api/sessions/calib", body: Data(#"{"source_id":"other"}"#.utf8))
             #expect(r.status == 400)
-            r = try await s.request(.PATCH, "/api/sessions/calib", body: Data(#"{"status":"active","ended_at":"2030-01-01T00:00:00Z"}"#.utf8))
+            r = try await s.request(
+                .PATCH, "/api/sessions/calib", body: Data(#"{"status":"active","ended_at":"2030-01-01T00:00:00Z"}"#.utf8))
             #expect(r.status == 400)
             r = try await s.post("/api/sessions", #"{"name":"n","source_id":"arm","status":"active","ended_at":1700000000}"#)
             #expect((r.status, r.object["error"] as? String) == (400, "an active session has no ended_at"))
             // Numbers are accepted as times, like everywhere else.
-            r = try await s.post("/api/sessions", #"{"session_id":"num","name":"n","source_id":"arm","started_at":1700000000,"ended_at":1700000060000,"status":"completed"}"#)
+            r = try await s.post(
+                "/api/sessions",
+                #"{"session_id":"num","name":"n","source_id":"arm","started_at":1700000000,"ended_at":1700000060000,"status":"completed"}"#)
             #expect(r.status == 201)
             #expect(r.object["started_at"] as? String == "2023-11-14T22:13:20.000Z")
             #expect(r.object["ended_at"] as? String == "2023-11-14T22:14:20.000Z")
-            #expect(try await s.post("/api/sessions", #"{"session_id":"num","name":"n","source_id":"arm","started_at":1700000000,"ended_at":1700000060000,"status":"completed"}"#).status == 200)
+            #expect(
+                try await s.post(
+                    "/api/sessions",
+                    #"{"session_id":"num","name":"n","source_id":"arm","started_at":1700000000,"ended_at":1700000060000,"status":"completed"}"#
+                ).status == 200)
         }
     }
 
     @Test("export: one row per point sent (vectors once), each with its own source")
     func exportSources() async throws {
         try await withServer { s in
-            #expect(try await s.ingest(#"{"points":[{"metric":"accel","value":{"x":1,"y":2},"source_id":"a","session_id":"mix","timestamp":1700000000},{"metric":"t","value":5,"source_id":"b","session_id":"mix","timestamp":1700000001}]}"#).status == 200)
+            #expect(
+                try await s.ingest(
+                    #"{"points":[{"metric":"accel","value":{"x":1,"y":2},"source_id":"a","session_id":"mix","timestamp":1700000000},{"metric":"t","value":5,"source_id":"b","session_id":"mix","timestamp":1700000001}]}"#
+                ).status == 200)
             let lines = try await s.get("/api/sessions/mix/export?format=csv").text.split(separator: "\n")
             #expect(lines.count == 3)
             #expect(lines[1] == #"2023-11-14T22:13:20.000Z,1700000000000,a,accel,"{""x"":1,""y"":2}","#)

@@ -1,7 +1,8 @@
 import Foundation
 import NIOHTTP1
-@testable import PlexusServer
 import Testing
+
+@testable import PlexusServer
 
 @Suite("GET /setup: one-line device setup in a temporary root", .serialized, .timeLimit(.minutes(3)))
 struct SetupScriptTests {
@@ -18,7 +19,9 @@ struct SetupScriptTests {
         p.arguments = ["-c", command]
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
         var env = ProcessInfo.processInfo.environment
-        for k in ["PLEXUS_API_KEY", "PLEXUS_GATEWAY_URL", "PLEXUS_GATEWAY_WS_URL", "PLEXUS_BIN", "PLEXUS_SERVER"] { env.removeValue(forKey: k) }
+        for k in ["PLEXUS_API_KEY", "PLEXUS_GATEWAY_URL", "PLEXUS_GATEWAY_WS_URL", "PLEXUS_BIN", "PLEXUS_SERVER"] {
+            env.removeValue(forKey: k)
+        }
         p.environment = env.merging(environment) { $1 }
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle(forWritingAtPath: log)
@@ -33,11 +36,16 @@ struct SetupScriptTests {
         if executable { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path) }
     }
 
-    @Test("installs the checksummed binary, writes the config and the unit, starts it via systemctl; the device comes online; a second run is harmless")
+    @Test(
+        "installs the checksummed binary, writes the config and the unit, starts it via systemctl; the device comes online; a second run is harmless"
+    )
     func install() async throws {
         let work = try DeviceProcess.tempHome()
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let releases = work + "/releases", root = work + "/root", home = work + "/home", stubs = work + "/stubs"
+        let releases = work + "/releases"
+        let root = work + "/root"
+        let home = work + "/home"
+        let stubs = work + "/stubs"
         for d in [root, home, stubs] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
 
         // scripts/package puts the built binary and its checksum where the server serves them.
@@ -52,7 +60,9 @@ struct SetupScriptTests {
         try write("#!/bin/sh\necho \"$*\" >> '\(work)/systemctl.log'\n", to: stubs + "/systemctl", executable: true)
 
         try await withServer(environment: ["PLEXUS_RELEASES_DIR": releases]) { s in
-            let env = ["PLEXUS_ROOT": root, "HOME": home, "PATH": stubs + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
+            let env = [
+                "PLEXUS_ROOT": root, "HOME": home, "PATH": stubs + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            ]
             let oneLine = "curl -sL \(s.url)/setup | bash -s -- --key \(s.key) --name setup-dev"
             (status, out) = try await shell(oneLine, environment: env, in: work)
             #expect(status == 0, "\(out)")
@@ -107,14 +117,18 @@ struct SetupScriptTests {
     func missingArchitectureAndBadChecksum() async throws {
         let work = try DeviceProcess.tempHome()
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let releases = work + "/releases", root = work + "/root", stubs = work + "/stubs"
+        let releases = work + "/releases"
+        let root = work + "/root"
+        let stubs = work + "/stubs"
         for d in [releases, root, stubs] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
         try write("#!/bin/sh\necho \"$*\" >> '\(work)/systemctl.log'\n", to: stubs + "/systemctl", executable: true)
         try write("#!/bin/sh\necho \"$UNAME_M\"\n", to: stubs + "/uname", executable: true)
         try write("not the real binary", to: releases + "/plexus-linux-armv7l")
         try write(String(repeating: "0", count: 64) + "  plexus-linux-armv7l\n", to: releases + "/plexus-linux-armv7l.sha256")
         try await withServer(environment: ["PLEXUS_RELEASES_DIR": releases]) { s in
-            var env = ["PLEXUS_ROOT": root, "HOME": work, "PATH": stubs + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
+            var env = [
+                "PLEXUS_ROOT": root, "HOME": work, "PATH": stubs + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            ]
             env["UNAME_M"] = "riscv64"
             var (status, out) = try await shell("curl -sL \(s.url)/setup | bash -s -- --key \(s.key)", environment: env, in: work)
             #expect(status == 3, "\(out)")
@@ -139,10 +153,12 @@ struct SetupScriptTests {
         }
     }
 
-    @Test("only plain host[:port] authorities go into the script", arguments: [
-        ("pi.local:8080", true), ("10.0.0.5", true), ("[::1]:8080", true), ("plexus.example.com", true),
-        ("x$(id)", false), ("a b", false), ("h`id`", false), ("h/evil", false), ("h\"", false), ("", false),
-    ])
+    @Test(
+        "only plain host[:port] authorities go into the script",
+        arguments: [
+            ("pi.local:8080", true), ("10.0.0.5", true), ("[::1]:8080", true), ("plexus.example.com", true),
+            ("x$(id)", false), ("a b", false), ("h`id`", false), ("h/evil", false), ("h\"", false), ("", false),
+        ])
     func authority(_ value: String, _ ok: Bool) {
         #expect((SetupRoutes.safeAuthority(value) != nil) == ok)
     }

@@ -69,7 +69,10 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
         while p.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
-    struct CLIFailure: Error { let status: Int32; let output: String }
+    struct CLIFailure: Error {
+        let status: Int32
+        let output: String
+    }
 
     func createKey(scopes: String, org: String = "default", extra: [String] = []) async throws -> String {
         try await cli(["keys", "create", "--data-dir", dataDir, "--name", "k", "--scopes", scopes, "--org", org] + extra)
@@ -134,14 +137,17 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
         var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    func request(_ method: HTTPMethod, _ path: String, key: String?? = .none, body: Data? = nil,
-                 headers: [(String, String)] = [], contentType: String = "application/json") async throws -> Reply {
+    func request(
+        _ method: HTTPMethod, _ path: String, key: String?? = .none, body: Data? = nil,
+        headers: [(String, String)] = [], contentType: String = "application/json"
+    ) async throws -> Reply {
         var req = HTTPClientRequest(url: url + path)
         req.method = method
-        let k: String? = switch key {
-        case .none: self.key
-        case .some(let v): v
-        }
+        let k: String? =
+            switch key {
+            case .none: self.key
+            case .some(let v): v
+            }
         if let k { req.headers.add(name: "x-api-key", value: k) }
         for (n, v) in headers { req.headers.add(name: n, value: v) }
         if let body {

@@ -2,9 +2,10 @@ import Foundation
 import GRDB
 import PlexusModel
 import PlexusStorage
-@testable import PlexusStorageSQLite
 import PlexusStorageTesting
 import Testing
+
+@testable import PlexusStorageSQLite
 
 /// A flush must never stop for everyone because of one series, one value or one failed
 /// housekeeping step (hardening review, items 2 and 3).
@@ -23,18 +24,21 @@ struct FlushIsolationTests {
             // Three separate flushes into the same 1-minute and 1-hour buckets: the SQL
             // upsert adds +1.7e308 + 1.7e308 (inf) and then -1.7e308 (inf + -inf = NaN).
             for v in ["1.7e308", "1.7e308", "-1.7e308", "-1.7e308", "-1.7e308"] {
-                try await StoreConformance.append(store, #"{"source_id":"big","points":[{"metric":"x","value":\#(v),"timestamp":1700000000}]}"#)
+                try await StoreConformance.append(
+                    store, #"{"source_id":"big","points":[{"metric":"x","value":\#(v),"timestamp":1700000000}]}"#)
                 await store.flushOnce()
             }
             for resolution in [Resolution.minute, .hour] {
-                let r = try await store.queryAggregated(SeriesSelector(orgID: 1, sourceID: "big", metrics: ["x"]), range: Self.all,
-                                                        resolution: resolution, limit: 100)
+                let r = try await store.queryAggregated(
+                    SeriesSelector(orgID: 1, sourceID: "big", metrics: ["x"]), range: Self.all,
+                    resolution: resolution, limit: 100)
                 let b = try #require(r.series.first?.buckets.first)
                 #expect(b.count == 5)
                 #expect(b.sum.isFinite && b.average.isFinite && b.min == -1.7e308 && b.max == 1.7e308)
             }
             // The store still takes and serves data, for this source and every other.
-            try await StoreConformance.append(store, org: 2, #"{"source_id":"other","points":[{"metric":"y","value":1,"timestamp":1700000001}]}"#)
+            try await StoreConformance.append(
+                store, org: 2, #"{"source_id":"other","points":[{"metric":"y","value":1,"timestamp":1700000001}]}"#)
             #expect(try await count(store, org: 2, "other", "y") == 1)
             #expect(try await count(store, "big", "x") == 5)
         }
@@ -47,16 +51,19 @@ struct FlushIsolationTests {
         try await withTemporarySQLiteStore(directory: dir) { store in
             // The database refuses every chunk of metric "bad" (as it would a value past its limits).
             try await store.pool.write { db in
-                try db.execute(sql: """
-                    CREATE TRIGGER poison BEFORE INSERT ON chunks
-                    WHEN (SELECT metric FROM series WHERE id = NEW.series_id) = 'bad'
-                    BEGIN SELECT RAISE(ABORT, 'poisoned for the test'); END
-                    """)
+                try db.execute(
+                    sql: """
+                        CREATE TRIGGER poison BEFORE INSERT ON chunks
+                        WHEN (SELECT metric FROM series WHERE id = NEW.series_id) = 'bad'
+                        BEGIN SELECT RAISE(ABORT, 'poisoned for the test'); END
+                        """)
             }
             // Twenty good series beside the bad ones, so some are written after a refusal
             // whatever order the flush takes them in.
             let good = (0..<20).map { #"{"metric":"good\#($0)","value":\#($0),"timestamp":1700000000}"# }
-            try await StoreConformance.append(store, """
+            try await StoreConformance.append(
+                store,
+                """
                 {"source_id":"dev","points":[{"metric":"good","value":1,"timestamp":1700000000},\(good.joined(separator: ",")),
                 {"metric":"bad","value":2,"timestamp":1700000000},{"metric":"bad","value":"text","timestamp":1700000001}]}
                 """)
@@ -73,7 +80,9 @@ struct FlushIsolationTests {
                 #expect((o["error"] as? String)?.contains("poisoned") == true)
             }
             // Later data, good and bad, keeps flowing; nothing waits on the poisoned series.
-            try await StoreConformance.append(store, """
+            try await StoreConformance.append(
+                store,
+                """
                 {"source_id":"dev","points":[{"metric":"good","value":3,"timestamp":1700000002},{"metric":"bad","value":4,"timestamp":1700000002}]}
                 """)
             #expect(try await count(store, "dev", "good") == 2)
@@ -99,8 +108,9 @@ struct FlushIsolationTests {
             // Another flush (nothing new) must not store the point a second time.
             await store.flushOnce()
             #expect(try await count(store, "d", "m") == 1)
-            let r = try await store.queryAggregated(SeriesSelector(orgID: 1, sourceID: "d", metrics: ["m"]), range: Self.all,
-                                                    resolution: .minute, limit: 10)
+            let r = try await store.queryAggregated(
+                SeriesSelector(orgID: 1, sourceID: "d", metrics: ["m"]), range: Self.all,
+                resolution: .minute, limit: 10)
             #expect(r.series.first?.buckets.first?.count == 1)
             try FileManager.default.moveItem(atPath: dir + "/wal-away", toPath: dir + "/wal")
         }
@@ -144,8 +154,9 @@ struct FlushIsolationTests {
             #expect(!exact.truncated && exact.series.first?.timestamps.count == 10)
             // The same answers through the decoding itself: only the chunks needed are read.
             let (pts, more) = try await store.pool.read { db in
-                try store.limitedPoints(of: try store.matchingSeries(sel, numeric: nil, db), range: Self.all, limit: 1,
-                                        newestFirst: true, db)
+                try store.limitedPoints(
+                    of: try store.matchingSeries(sel, numeric: nil, db), range: Self.all, limit: 1,
+                    newestFirst: true, db)
             }
             #expect(pts.count == 1 && more)
         }

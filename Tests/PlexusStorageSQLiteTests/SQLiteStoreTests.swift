@@ -2,11 +2,12 @@ import Foundation
 import Logging
 import PlexusModel
 import PlexusStorage
-@testable import PlexusStorageSQLite
-import PlexusWAL
 import PlexusStorageTesting
+import PlexusWAL
 import ServiceLifecycle
 import Testing
+
+@testable import PlexusStorageSQLite
 
 /// Runs `body` with a fresh SQLite store on disk (``SQLiteStore/withTemporary``).
 func withTemporarySQLiteStore(
@@ -153,8 +154,10 @@ struct ChunkCodecTests {
 
     @Test("other values keep their type")
     func other() throws {
-        let vs: [PlexusValue] = [.string("idle"), .bool(true), .bool(false), .object(JSONText(unchecked: #"{"a":1}"#)),
-                                 .array(JSONText(unchecked: "[]")), .string(""), .number(3)]
+        let vs: [PlexusValue] = [
+            .string("idle"), .bool(true), .bool(false), .object(JSONText(unchecked: #"{"a":1}"#)),
+            .array(JSONText(unchecked: "[]")), .string(""), .number(3),
+        ]
         let ts = (0..<Int64(vs.count)).map { $0 * 1_000 }
         #expect(try Self.decodeAll(ChunkCodec.encodeOther(timestamps: ts, values: vs)).map(\.1) == vs)
     }

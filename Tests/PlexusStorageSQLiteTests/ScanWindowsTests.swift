@@ -1,6 +1,7 @@
 import PlexusStorage
-@testable import PlexusStorageSQLite
 import Testing
+
+@testable import PlexusStorageSQLite
 
 /// Session export walks time windows cut from chunk metadata: memory per window stays
 /// near the target even when the data is bursty.
@@ -12,7 +13,8 @@ struct ScanWindowsTests {
     /// falling in `w`.
     func expected(_ chunks: [Span], in w: TimeRange) -> Double {
         chunks.reduce(0) { sum, c in
-            let lo = max(c.min, w.start), hi = min(c.max + 1, w.end)
+            let lo = max(c.min, w.start)
+            let hi = min(c.max + 1, w.end)
             return hi > lo ? sum + Double(c.count) * Double(hi - lo) / Double(c.max - c.min + 1) : sum
         }
     }
@@ -27,10 +29,12 @@ struct ScanWindowsTests {
     func bursty() {
         let hour: Int64 = 3_600_000_000
         // 10 hours of one point a minute, and 40,000 points within one second in the middle.
-        let chunks = [Span(min: 0, max: 10 * hour, count: 600),
-                      Span(min: 5 * hour, max: 5 * hour + 999_999, count: 8_192),
-                      Span(min: 5 * hour + 1_000_000, max: 5 * hour + 1_999_999, count: 8_192),
-                      Span(min: 5 * hour + 2_000_000, max: 5 * hour + 2_999_999, count: 8_192)]
+        let chunks = [
+            Span(min: 0, max: 10 * hour, count: 600),
+            Span(min: 5 * hour, max: 5 * hour + 999_999, count: 8_192),
+            Span(min: 5 * hour + 1_000_000, max: 5 * hour + 1_999_999, count: 8_192),
+            Span(min: 5 * hour + 2_000_000, max: 5 * hour + 2_999_999, count: 8_192),
+        ]
         let windows = SQLiteStore.scanWindows(chunks, target: 400)
         checkCover(windows, chunks)
         for w in windows { #expect(expected(chunks, in: w) <= 401, "\(w)") }

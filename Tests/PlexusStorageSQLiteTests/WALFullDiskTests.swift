@@ -2,12 +2,13 @@ import Foundation
 import Logging
 import PlexusModel
 import PlexusStorage
-@testable import PlexusStorageSQLite
 import PlexusStorageTesting
 import Testing
 
+@testable import PlexusStorageSQLite
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN).
@@ -80,15 +81,17 @@ struct WALFullDiskTests {
         }
         // A restart from the crash copy replays exactly the acknowledged points, once each.
         try await withTemporarySQLiteStore(directory: crashCopy) { store in
-            let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "disk", metrics: ["n"]),
-                                            range: TimeRange(start: 0, end: .max / 4), limit: 10_000)
+            let r = try await store.queryRaw(
+                SeriesSelector(orgID: 1, sourceID: "disk", metrics: ["n"]),
+                range: TimeRange(start: 0, end: .max / 4), limit: 10_000)
             #expect(r.series.first?.values == acknowledged.map { .number(Double($0)) })
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: crashCopy + "/wal").filter { $0.hasPrefix("rejected-") }.isEmpty)
         // And the store that lived through the full disk stopped cleanly with the same data.
         try await withTemporarySQLiteStore(directory: dir) { store in
-            let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "disk", metrics: ["n"]),
-                                            range: TimeRange(start: 0, end: .max / 4), limit: 10_000)
+            let r = try await store.queryRaw(
+                SeriesSelector(orgID: 1, sourceID: "disk", metrics: ["n"]),
+                range: TimeRange(start: 0, end: .max / 4), limit: 10_000)
             #expect(r.series.first?.values == acknowledged.map { .number(Double($0)) })
         }
     }

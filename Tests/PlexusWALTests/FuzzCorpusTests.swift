@@ -22,7 +22,8 @@ struct FuzzCorpusTests {
         let log = try WriteAheadLog(directory: dir, retryInterval: .zero)
         try log.openForAppend(after: .zero)
         let http = WALRecord(orgID: 1, receivedAt: 1_699_900_000_000_000, forcedSource: nil, recordingSession: nil)
-        let socket = WALRecord(orgID: 2, receivedAt: 1_699_900_000_500_000, forcedSource: "drone-01", recordingSession: "session_1699900000_abc123")
+        let socket = WALRecord(
+            orgID: 2, receivedAt: 1_699_900_000_500_000, forcedSource: "drone-01", recordingSession: "session_1699900000_abc123")
         _ = try log.appendDurably([
             http.encode(json: try ingestSeed("spec-curl.json")),
             http.encode(json: try ingestSeed("value-types.json")),

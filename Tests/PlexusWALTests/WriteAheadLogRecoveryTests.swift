@@ -4,7 +4,7 @@ import PlexusWAL
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 func temporaryDirectory() -> String {

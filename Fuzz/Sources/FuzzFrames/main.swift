@@ -29,7 +29,9 @@ func fields(_ b: [UInt8]) -> Frames.Fields? { b.withUnsafeBytes { Frames.fields(
 /// One JSON value, read back through a PlexusValue where it is not null.
 func requireSingleValue(_ raw: String, _ what: String) {
     requireJSON(raw, what)
-    if raw != "null" { require(PlexusValue(jsonText: raw) != nil, "\(what) does not parse as a value: \(raw.prefix(200).debugDescription)") }
+    if raw != "null" {
+        require(PlexusValue(jsonText: raw) != nil, "\(what) does not parse as a value: \(raw.prefix(200).debugDescription)")
+    }
 }
 
 // MARK: decoders
@@ -141,8 +143,9 @@ func encoders(_ input: inout FuzzInput) {
 
     let started = DeviceFrame.sessionStarted(id: a, name: flag ? b : nil)
     requireJSON(started, "session_started")
-    require(fields(started)?.strings["session_id"] == a && fields(started)?.strings["session_name"] == (flag ? b : nil),
-            "session_started fields")
+    require(
+        fields(started)?.strings["session_id"] == a && fields(started)?.strings["session_name"] == (flag ? b : nil),
+        "session_started fields")
     let stopped = DeviceFrame.sessionStopped(id: a)
     requireJSON(stopped, "session_stopped")
     require(fields(stopped)?.strings["session_id"] == a, "session_stopped fields")
@@ -219,8 +222,10 @@ func encoders(_ input: inout FuzzInput) {
         require(Tag.parse(json: canonical) == sorted, "Tag canonicalJSON/parse round trip")
     }
     let d = Double(bitPattern: input.uint64())
-    let values: [PlexusValue] = [.string(a), .bool(flag), .number(d), .object([(b, .number(d)), (c, .string(a))]),
-                                 .array([.string(c), .number(d), .bool(flag)])]
+    let values: [PlexusValue] = [
+        .string(a), .bool(flag), .number(d), .object([(b, .number(d)), (c, .string(a))]),
+        .array([.string(c), .number(d), .bool(flag)]),
+    ]
     for v in values {
         requireJSON(v.jsonText, "PlexusValue.jsonText")
         if case .number(let x) = v, !x.isFinite { continue }  // written as null by design

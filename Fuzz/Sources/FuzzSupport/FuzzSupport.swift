@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CFuzzerDriver
 import PlexusModel
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Runs libFuzzer with `test` as the target and the process's arguments (a corpus
 /// directory to fuzz, or input files to run once; `-help=1` lists the options).
@@ -136,7 +137,10 @@ public struct StrictJSON {
         case UInt8(ascii: "{"):
             i += 1
             ws()
-            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return }
+            if i < b.count, b[i] == UInt8(ascii: "}") {
+                i += 1
+                return
+            }
             while true {
                 ws()
                 try string()
@@ -146,21 +150,36 @@ public struct StrictJSON {
                 try value(depth: depth + 1)
                 ws()
                 guard i < b.count else { throw .syntax }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return
+                }
                 throw .syntax
             }
         case UInt8(ascii: "["):
             i += 1
             ws()
-            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return }
+            if i < b.count, b[i] == UInt8(ascii: "]") {
+                i += 1
+                return
+            }
             while true {
                 ws()
                 try value(depth: depth + 1)
                 ws()
                 guard i < b.count else { throw .syntax }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "]") {
+                    i += 1
+                    return
+                }
                 throw .syntax
             }
         case UInt8(ascii: "\""): try string()
@@ -227,7 +246,10 @@ public struct StrictJSON {
         while true {
             guard i < b.count else { throw .syntax }
             let c = b[i]
-            if c == UInt8(ascii: "\"") { i += 1; return }
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                return
+            }
             if c < 0x20 { throw .syntax }
             if c == UInt8(ascii: "\\") {
                 i += 1
@@ -236,7 +258,7 @@ public struct StrictJSON {
                 i += 1
                 switch e {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                     continue
                 case UInt8(ascii: "u"):
                     let u = try hex4()
@@ -250,14 +272,23 @@ public struct StrictJSON {
                 default: throw .syntax
                 }
             }
-            if c < 0x80 { i += 1; continue }
+            if c < 0x80 {
+                i += 1
+                continue
+            }
             // One UTF-8 sequence, shortest form, no surrogates, at most U+10FFFF.
             let n: Int
             var scalar: UInt32
             switch c {
-            case 0xC2...0xDF: n = 1; scalar = UInt32(c & 0x1F)
-            case 0xE0...0xEF: n = 2; scalar = UInt32(c & 0x0F)
-            case 0xF0...0xF4: n = 3; scalar = UInt32(c & 0x07)
+            case 0xC2...0xDF:
+                n = 1
+                scalar = UInt32(c & 0x1F)
+            case 0xE0...0xEF:
+                n = 2
+                scalar = UInt32(c & 0x0F)
+            case 0xF0...0xF4:
+                n = 3
+                scalar = UInt32(c & 0x07)
             default: throw .syntax
             }
             guard i + n < b.count else { throw .syntax }
@@ -295,8 +326,9 @@ public enum PointRules {
         if let t = p.timestamp { require(Timestamp.isValid(t), "timestamp \(t) outside Timestamp.validMicros") }
         require(p.tags.count <= Limits.maxTags, "\(p.tags.count) tags")
         for (k, t) in p.tags.enumerated() {
-            require(!t.key.isEmpty && t.key.utf8.count <= Limits.maxTagBytes && t.value.utf8.count <= Limits.maxTagBytes,
-                    "tag sizes")
+            require(
+                !t.key.isEmpty && t.key.utf8.count <= Limits.maxTagBytes && t.value.utf8.count <= Limits.maxTagBytes,
+                "tag sizes")
             require(t.key != "session_id", "session_id left among the tags")
             if k > 0 { require(p.tags[k - 1].key < t.key, "tags not sorted and unique") }
         }

@@ -1,3 +1,7 @@
+import FuzzSupport
+import PlexusStorage
+import PlexusWAL
+
 // libFuzzer target: the real WriteAheadLog on real files, driven by a program the fuzzer
 // writes: appends (some failing part-way: RLIMIT_FSIZE makes write() fail with EFBIG as a
 // full disk fails with ENOSPC), recovery, checkpoints, restarts, crashes that leave a torn
@@ -5,13 +9,10 @@
 // must return exactly the acknowledged records after the checkpoint, at the positions
 // appendDurably reported: nothing acknowledged lost, nothing unacknowledged replayed.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import FuzzSupport
-import PlexusStorage
-import PlexusWAL
 
 enum Scratch {
     static let directory: String = {
@@ -79,7 +80,9 @@ func restart(_ dir: String, _ model: Model) -> WriteAheadLog {
             replayed.append(Acked(position: position, payload: Array(payload)))
         }
         let expected = model.acked.filter { $0.position > model.checkpoint }
-        require(replayed == expected, """
+        require(
+            replayed == expected,
+            """
             replay returned \(replayed.count) records, \(expected.count) were acknowledged after the checkpoint:
             \(replayed.map { "\($0.position)" }) vs \(expected.map { "\($0.position)" })
             """)
@@ -134,8 +137,9 @@ func fuzzWALCrash(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
                     model.failed = (log.position.segment, log.position.offset, WriteAheadLog.frame(payloads), false)
                 }
                 // The cut: the segment ends at the last acknowledged record again.
-                require(fileSize(log.segmentPath(log.position.segment)) == log.position.offset,
-                        "a failed append left bytes after the last acknowledged record")
+                require(
+                    fileSize(log.segmentPath(log.position.segment)) == log.position.offset,
+                    "a failed append left bytes after the last acknowledged record")
             }
         case 2:
             // A power loss after recovery that undoes the cut of the failed group: its

@@ -44,10 +44,11 @@ func checkScan(_ raw: UnsafeRawBufferPointer, bound: Int?) {
     // A link at the start is skipped; everything else from there to `end` is the records returned.
     var linkLength = 0
     if raw.count >= 8 + 17, WriteAheadLog.link(in: UnsafeRawBufferPointer(rebasing: raw[8..<(8 + 17)])) != nil,
-       raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian == 17,
-       raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
-           == referenceCRC32C(UnsafeRawBufferPointer(rebasing: raw[8..<(8 + 17)])),
-       8 + 17 <= limit {
+        raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian == 17,
+        raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
+            == referenceCRC32C(UnsafeRawBufferPointer(rebasing: raw[8..<(8 + 17)])),
+        8 + 17 <= limit
+    {
         linkLength = 8 + 17
     }
     if end > 0 {

@@ -46,8 +46,10 @@ public struct Ingestor: Sendable {
         public var transport: Transport
         public var pacing: Pacing
 
-        public init(orgID: Int64, batch: IngestBatch, raw: [UInt8], options: IngestDecoder.Options = .init(),
-                    receivedAt: Int64, transport: Transport, pacing: Pacing) {
+        public init(
+            orgID: Int64, batch: IngestBatch, raw: [UInt8], options: IngestDecoder.Options = .init(),
+            receivedAt: Int64, transport: Transport, pacing: Pacing
+        ) {
             self.orgID = orgID
             self.batch = batch
             self.raw = raw
@@ -95,8 +97,11 @@ public struct Ingestor: Sendable {
             batch.joinRecording(recording)
         }
         live.publish(orgID: s.orgID, batch: batch, receivedAt: s.receivedAt)
-        let entry = AppendEntry(batch: batch, context: AppendContext(orgID: s.orgID, receivedAt: s.receivedAt, rawBody: s.raw,
-                                                                     options: options))
+        let entry = AppendEntry(
+            batch: batch,
+            context: AppendContext(
+                orgID: s.orgID, receivedAt: s.receivedAt, rawBody: s.raw,
+                options: options))
         return Admitted(batch: batch, entry: entry)
     }
 

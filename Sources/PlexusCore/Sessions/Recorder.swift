@@ -28,11 +28,14 @@ public struct Recorder: Sendable {
     /// `deliver` with the session to send the command to the device. If `deliver` throws,
     /// the start is undone (the previous recording is back and a session made for this is
     /// aborted) and its error is rethrown; nothing is left half-done.
-    public func start(orgID: Int64, sourceID: String, sessionID: String?, name: String?, at now: Int64,
-                      deliver: (SessionRecord) throws -> Void) async throws -> SessionRecord {
+    public func start(
+        orgID: Int64, sourceID: String, sessionID: String?, name: String?, at now: Int64,
+        deliver: (SessionRecord) throws -> Void
+    ) async throws -> SessionRecord {
         let id = sessionID ?? Self.generateID(now: now)
-        let record = SessionRecord(orgID: orgID, sessionID: id, name: name.map { String($0.prefix(200)) } ?? id,
-                                   sourceID: sourceID, status: .active, startedAt: now, createdAt: now)
+        let record = SessionRecord(
+            orgID: orgID, sessionID: id, name: name.map { String($0.prefix(200)) } ?? id,
+            sourceID: sourceID, status: .active, startedAt: now, createdAt: now)
         let start: RecordingStart
         do {
             start = try await store.startRecording(record)
@@ -63,8 +66,10 @@ public struct Recorder: Sendable {
     /// `Limits.maxSessionIDBytes` bytes without control characters (nil: not JSON).
     public static func validSessionID(_ value: PlexusValue?) throws -> String {
         guard case .string(let s)? = value, !s.isEmpty, s.utf8.count <= Limits.maxSessionIDBytes,
-              !Identifier.hasControlCharacters(s) else {
-            throw CoreError(.invalid, "VALIDATION_ERROR", "session_id must be a non-empty string of at most \(Limits.maxSessionIDBytes) bytes")
+            !Identifier.hasControlCharacters(s)
+        else {
+            throw CoreError(
+                .invalid, "VALIDATION_ERROR", "session_id must be a non-empty string of at most \(Limits.maxSessionIDBytes) bytes")
         }
         return s
     }
@@ -113,7 +118,8 @@ public struct Recorder: Sendable {
             return (claimed, false)
         }
         // Idempotent: the same body again is fine; anything different is a conflict.
-        let same = stored.name == name && stored.sourceID == source && stored.status == status && stored.tags == record.tags
+        let same =
+            stored.name == name && stored.sourceID == source && stored.status == status && stored.tags == record.tags
             && stored.metadata == record.metadata && (f.startedAt == nil || stored.startedAt == f.startedAt)
             && (f.endedAt == nil || stored.endedAt == f.endedAt)
         guard same else { throw CoreError(.conflict, "CONFLICT", "session \(id) already exists with different fields") }
@@ -189,8 +195,10 @@ public struct SessionFields: Sendable {
     public var startedAt: Int64?
     public var endedAt: Int64?
 
-    public init(name: String? = nil, sourceID: String? = nil, status: SessionStatus? = nil, sessionID: String? = nil,
-                tags: String? = nil, metadata: String? = nil, startedAt: Int64? = nil, endedAt: Int64? = nil) {
+    public init(
+        name: String? = nil, sourceID: String? = nil, status: SessionStatus? = nil, sessionID: String? = nil,
+        tags: String? = nil, metadata: String? = nil, startedAt: Int64? = nil, endedAt: Int64? = nil
+    ) {
         self.name = name
         self.sourceID = sourceID
         self.status = status

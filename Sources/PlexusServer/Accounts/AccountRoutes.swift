@@ -41,8 +41,9 @@ struct AccountRoutes {
                 throw APIError(.forbidden, "INVALID_CREDENTIALS", "the current password is wrong")
             }
             try Passwords.validate(new)
-            try await state.store.updatePassword(userID: user.id, passwordHash: try await Passwords.hash(new),
-                                                 keeping: LoginCookie.hash(token))
+            try await state.store.updatePassword(
+                userID: user.id, passwordHash: try await Passwords.hash(new),
+                keeping: LoginCookie.hash(token))
             return Response(status: .noContent)
         }
 
@@ -72,12 +73,15 @@ struct AccountRoutes {
                 throw APIError.badRequest("state and callback are required")
             }
             guard var callback = URLComponents(string: cb), callback.scheme == "http",
-                  let host = callback.host, ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host)
+                let host = callback.host, ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host)
             else { throw APIError.badRequest("callback must be a loopback http:// address") }
             let name = (body["name"] as? String).flatMap { $0.isEmpty ? nil : String($0.prefix(utf8Bytes: 128)) } ?? "plexus-cli"
             let key = try await createKey(orgID: user.orgID, name: name, scopes: [.write, .read], expiresAt: nil)
-            callback.queryItems = (callback.queryItems ?? []) + [URLQueryItem(name: "state", value: st),
-                                                                 URLQueryItem(name: "key", value: key.secret)]
+            callback.queryItems =
+                (callback.queryItems ?? []) + [
+                    URLQueryItem(name: "state", value: st),
+                    URLQueryItem(name: "key", value: key.secret),
+                ]
             return Reply.json { w in
                 w.raw("{\"redirect\":")
                 w.string(callback.string ?? "")
@@ -108,10 +112,11 @@ struct AccountRoutes {
             var scopes: Set<Scope> = [.write, .read]
             if let list = body["scopes"] {
                 guard let names = list as? [String], !names.isEmpty else { throw APIError.badRequest("scopes must be a non-empty list") }
-                scopes = try Set(names.map { n in
-                    guard let s = Scope(rawValue: n) else { throw APIError.badRequest("unknown scope \(n.prefix(32))") }
-                    return s
-                })
+                scopes = try Set(
+                    names.map { n in
+                        guard let s = Scope(rawValue: n) else { throw APIError.badRequest("unknown scope \(n.prefix(32))") }
+                        return s
+                    })
             }
             guard scopes.allSatisfy(p.has) else { throw APIError.forbidden("a key cannot have scopes its creator lacks") }
             var expiresAt: Int64?
@@ -154,8 +159,9 @@ struct AccountRoutes {
             guard role != .owner else { throw APIError.badRequest("role must be member or viewer") }
             let token = LoginCookie.newToken()
             let now = state.config.now()
-            let invite = InviteRecord(tokenHash: LoginCookie.hash(token), orgID: user.orgID, role: role, createdBy: user.id,
-                                      createdAt: now, expiresAt: now + Self.inviteLifetime)
+            let invite = InviteRecord(
+                tokenHash: LoginCookie.hash(token), orgID: user.orgID, role: role, createdBy: user.id,
+                createdAt: now, expiresAt: now + Self.inviteLifetime)
             try await state.store.createInvite(invite)
             return Reply.json(status: .created) { w in
                 w.raw("{\"token\":")
@@ -172,7 +178,7 @@ struct AccountRoutes {
         router.get("/api/invites/:token") { _, context in
             let token = try context.parameters.require("token")
             guard let invite = try await state.store.invite(tokenHash: LoginCookie.hash(token)),
-                  let org = try await state.store.organization(id: invite.orgID)
+                let org = try await state.store.organization(id: invite.orgID)
             else { throw APIError.notFound("no such invite") }
             guard invite.usedAt == nil, invite.expiresAt > state.config.now() else {
                 throw APIError.gone("this invite has expired or was already used")
@@ -191,7 +197,9 @@ struct AccountRoutes {
             let p = try context.caller
             // People's emails are for people of the organisation (and admin keys), not for
             // the write/read keys that devices carry.
-            guard p.user != nil || p.has(.admin) else { throw APIError.forbidden("listing members needs a signed-in person or the admin scope") }
+            guard p.user != nil || p.has(.admin) else {
+                throw APIError.forbidden("listing members needs a signed-in person or the admin scope")
+            }
             let users = try await state.store.users(orgID: p.orgID)
             return Reply.json { w in
                 w.raw("{\"members\":[")
@@ -237,11 +245,15 @@ struct AccountRoutes {
         let orgName = String(local.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" }.prefix(48))
         // Without an invite: anyone gets an organisation of their own only where sign-up
         // is open (`--open-signup`); otherwise only the server's first person, who owns it.
-        let membership: NewUser.Membership = invite.map { .invite(tokenHash: LoginCookie.hash($0)) }
+        let membership: NewUser.Membership =
+            invite.map { .invite(tokenHash: LoginCookie.hash($0)) }
             ?? (state.config.openSignup ? .firstOrNewOrganization(name: orgName.isEmpty ? "org" : orgName) : .firstOnly)
         do {
-            return try await state.store.createUser(NewUser(email: email, name: name, passwordHash: hash,
-                                                            membership: membership, createdAt: state.config.now())).0
+            return try await state.store.createUser(
+                NewUser(
+                    email: email, name: name, passwordHash: hash,
+                    membership: membership, createdAt: state.config.now())
+            ).0
         } catch let e as StoreError where e.code == .notFound {
             throw APIError.notFound("no such invite")
         }
@@ -252,8 +264,9 @@ struct AccountRoutes {
     private func checkPassword(email: String, password: String, client: String, cli: Bool) async throws -> UserRecord {
         let now = state.config.now()
         if let wait = throttle.retryAfter(email, client: client, now: now) {
-            throw APIError(.tooManyRequests, "RATE_LIMITED", "too many failed sign-ins; try again later",
-                           headers: [.retryAfter: String(wait)])
+            throw APIError(
+                .tooManyRequests, "RATE_LIMITED", "too many failed sign-ins; try again later",
+                headers: [.retryAfter: String(wait)])
         }
         let user = try await state.store.user(email: email)
         // Verify against a decoy when the email is unknown, so timing does not tell.
@@ -271,8 +284,10 @@ struct AccountRoutes {
         let token = LoginCookie.newToken()
         let csrf = LoginCookie.newToken()
         let now = state.config.now()
-        try await state.store.createLoginSession(LoginSessionRecord(
-            tokenHash: LoginCookie.hash(token), userID: user.id, csrfToken: csrf, createdAt: now, expiresAt: now + LoginCookie.lifetime))
+        try await state.store.createLoginSession(
+            LoginSessionRecord(
+                tokenHash: LoginCookie.hash(token), userID: user.id, csrfToken: csrf, createdAt: now, expiresAt: now + LoginCookie.lifetime)
+        )
         var r = try await me(user, csrf: csrf, status: status)
         r.headers[.setCookie] = LoginCookie.setCookie(token, secure: secure(request))
         return r
@@ -301,8 +316,9 @@ struct AccountRoutes {
         -> (secret: String, record: APIKeyRecord)
     {
         let secret = APIKeys.generate()
-        let record = APIKeys.record(key: secret, orgID: orgID, name: name, scopes: scopes, now: state.config.now(),
-                                    expiresAt: expiresAt)
+        let record = APIKeys.record(
+            key: secret, orgID: orgID, name: name, scopes: scopes, now: state.config.now(),
+            expiresAt: expiresAt)
         try await state.store.createAPIKey(record)
         return (secret, record)
     }
@@ -340,7 +356,7 @@ struct AccountRoutes {
         let email = rawEmail.trimmingSpaces.lowercased()
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), email.utf8.count <= 254,
-              !email.contains(where: { $0.isWhitespace })
+            !email.contains(where: { $0.isWhitespace })
         else { throw APIError.badRequest("email must look like name@example.com", code: "INVALID_EMAIL") }
         if checkRules { try Passwords.validate(password) }
         return (email, password)

@@ -46,14 +46,15 @@ public enum LoginCookie {
 
     /// Base64url without padding (RFC 4648 §5).
     static func base64url(_ bytes: [UInt8]) -> String {
-        String(Data(bytes).base64EncodedString().compactMap { c -> Character? in
-            switch c {
-            case "+": "-"
-            case "/": "_"
-            case "=": nil
-            default: c
-            }
-        })
+        String(
+            Data(bytes).base64EncodedString().compactMap { c -> Character? in
+                switch c {
+                case "+": "-"
+                case "/": "_"
+                case "=": nil
+                default: c
+                }
+            })
     }
 }
 

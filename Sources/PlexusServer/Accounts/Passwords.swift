@@ -1,6 +1,6 @@
 import HummingbirdBcrypt
-public import PlexusStorage
 import NIOPosix
+public import PlexusStorage
 import Synchronization
 
 /// Password hashing with bcrypt, run on NIO's blocking thread pool: one hash takes a
@@ -104,14 +104,19 @@ final class WorkGate: Sendable {
 public enum PlexusAdmin {
     /// Adds a person with a password to an existing organisation, with the same password
     /// rules and hashing as sign-up.
-    public static func createUser(email: String, name: String, password: String, role: Role, orgName: String,
-                                  store: any PlexusStore, now: Int64) async throws -> UserRecord {
+    public static func createUser(
+        email: String, name: String, password: String, role: Role, orgName: String,
+        store: any PlexusStore, now: Int64
+    ) async throws -> UserRecord {
         let (email, _) = try AccountRoutes.emailAndPassword(["email": email, "password": password])
         guard let org = try await store.organization(named: orgName) else {
             throw StoreError(.notFound, "no organisation named \(orgName)")
         }
         let hash = try await Passwords.hash(password)
-        return try await store.createUser(NewUser(email: email, name: String(name.prefix(utf8Bytes: 128)), passwordHash: hash,
-                                                  membership: .organization(id: org.id, role: role), createdAt: now)).0
+        return try await store.createUser(
+            NewUser(
+                email: email, name: String(name.prefix(utf8Bytes: 128)), passwordHash: hash,
+                membership: .organization(id: org.id, role: role), createdAt: now)
+        ).0
     }
 }

@@ -95,23 +95,34 @@ struct DashboardSessionMachine: Sendable {
             var metrics: Set<String> = []
             if let raw = f.raw["metrics"], raw != "null" {
                 guard let names = Frames.stringArray(raw) else {
-                    return [.send(OutboundFrame.error(.invalidMessage, message: "metrics must be an array of strings",
-                                                      sourceID: source))]
+                    return [
+                        .send(
+                            OutboundFrame.error(
+                                .invalidMessage, message: "metrics must be an array of strings",
+                                sourceID: source))
+                    ]
                 }
                 guard names.count <= Self.maxMetricsPerSubscribe else {
-                    return [.send(OutboundFrame.error(.tooManySubscriptions,
-                                                      message: "at most \(Self.maxMetricsPerSubscribe) metrics per subscribe",
-                                                      sourceID: source))]
+                    return [
+                        .send(
+                            OutboundFrame.error(
+                                .tooManySubscriptions,
+                                message: "at most \(Self.maxMetricsPerSubscribe) metrics per subscribe",
+                                sourceID: source))
+                    ]
                 }
                 for name in names {
                     // The original dashboard sends "source:metric"; keep the metric.
                     var metric = name
                     if let source, name.hasPrefix(source + ":") { metric = String(name.dropFirst(source.count + 1)) }
                     guard Self.isValidMetric(metric) else {
-                        return [.send(OutboundFrame.error(
-                            .invalidMessage,
-                            message: "metric names must be 1-\(Limits.maxMetricBytes) bytes without control characters",
-                            sourceID: source))]
+                        return [
+                            .send(
+                                OutboundFrame.error(
+                                    .invalidMessage,
+                                    message: "metric names must be 1-\(Limits.maxMetricBytes) bytes without control characters",
+                                    sourceID: source))
+                        ]
                     }
                     metrics.insert(metric)
                 }
@@ -140,8 +151,12 @@ struct DashboardSessionMachine: Sendable {
     private func control(_ command: ControlCommand, _ f: Frames.Fields, _ session: Session) -> [Action] {
         let source = f.string("source_id")
         guard session.canControl else {
-            return [.send(OutboundFrame.error(.forbidden, message: "this login is read-only; control needs a write key",
-                                              sourceID: source))]
+            return [
+                .send(
+                    OutboundFrame.error(
+                        .forbidden, message: "this login is read-only; control needs a write key",
+                        sourceID: source))
+            ]
         }
         guard let source else {
             return [.send(OutboundFrame.error(.invalidMessage, message: "source_id required"))]
@@ -160,13 +175,15 @@ struct DashboardSessionMachine: Sendable {
     static func sourceProblem(_ f: Frames.Fields) -> [UInt8]? {
         guard let raw = f.raw["source_id"], raw != "null" else { return nil }
         if let s = f.string("source_id"), s == "*" || Identifier.isValidSourceID(s) { return nil }
-        return OutboundFrame.error(.invalidMessage,
-                                   message: "source_id must be \"*\" or match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
+        return OutboundFrame.error(
+            .invalidMessage,
+            message: "source_id must be \"*\" or match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
     }
 
     /// Like ingest: 1-256 bytes; and no control characters.
     static func isValidMetric(_ m: String) -> Bool {
-        !m.isEmpty && m.utf8.count <= Limits.maxMetricBytes && !m.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+        !m.isEmpty && m.utf8.count <= Limits.maxMetricBytes
+            && !m.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
     }
 
     /// The shell accepted the credential. False if the socket was closed meanwhile (the

@@ -63,7 +63,8 @@ final class DeviceResponder<Append: Sendable>: Sendable {
         while true {
             let d = state.withLock { s -> Decision in
                 if s.over || s.finished { return .over }
-                let steps = s.waiting.count + s.running, bytes = s.waitingBytes + s.runningBytes
+                let steps = s.waiting.count + s.running
+                let bytes = s.waitingBytes + s.runningBytes
                 // One step is always admitted into an empty queue, however big.
                 if steps > 0 && (steps >= limits.steps || bytes + cost > limits.bytes) { return .full }
                 s.waiting.append(step)
@@ -101,11 +102,13 @@ final class DeviceResponder<Append: Sendable>: Sendable {
     /// Performs the steps until finished, failed or closed. `store` stores a run of appends
     /// durably, in order; `frameDone` says whether the connection must now close (and how);
     /// `failed` handles the first failed store, after which nothing more is performed.
-    func run(store: ([Append]) async throws -> Void,
-             send: ([UInt8]) async -> Void,
-             close: (UInt16, String) async -> Void,
-             frameDone: () -> (UInt16, String)?,
-             failed: (any Error) async -> Void) async {
+    func run(
+        store: ([Append]) async throws -> Void,
+        send: ([UInt8]) async -> Void,
+        close: (UInt16, String) async -> Void,
+        frameDone: () -> (UInt16, String)?,
+        failed: (any Error) async -> Void
+    ) async {
         var wakeups = bells.makeAsyncIterator()
         while true {
             let steps = state.withLock { s -> [Step] in

@@ -1,5 +1,5 @@
-import PlexusModel
 import PlexusCore
+import PlexusModel
 
 /// The device side of `/ws/device` as a state machine: frames in, actions out. No I/O,
 /// no clock: the socket handler feeds it events (with the time) and performs the actions.
@@ -67,11 +67,12 @@ struct DeviceSessionMachine: Sendable {
                 return [.authenticate(a)]
             case .failure(let problem):
                 state = .closed
-                let message = switch problem {
-                case .notAuth: "first message must be device_auth"
-                case .missingKey: "device_auth needs api_key"
-                case .badSourceID: "device_auth source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)"
-                }
+                let message =
+                    switch problem {
+                    case .notAuth: "first message must be device_auth"
+                    case .missingKey: "device_auth needs api_key"
+                    case .badSourceID: "device_auth source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)"
+                    }
                 return [.send(OutboundFrame.error(message: message)), .close(code: Self.closePolicy, reason: "auth failed")]
             }
         case .active(var active):
@@ -97,9 +98,13 @@ struct DeviceSessionMachine: Sendable {
                     if wait == .zero { return [store] }
                     // No seq on the notice: SDKs treat an error with a seq as "dropped, do not
                     // resend", and cumulative acks must never pass over a frame not stored.
-                    return [.send(OutboundFrame.error(.rateLimited,
-                                                      message: "over \(Int(Self.telemetryPerSecond)) frames/s; reading is slowed")),
-                            .pause(wait), store]
+                    return [
+                        .send(
+                            OutboundFrame.error(
+                                .rateLimited,
+                                message: "over \(Int(Self.telemetryPerSecond)) frames/s; reading is slowed")),
+                        .pause(wait), store,
+                    ]
                 }
             }
             let allowed = kind == .videoFrame ? active.telemetry.take(at: now) : active.control.take(at: now)
@@ -122,8 +127,11 @@ struct DeviceSessionMachine: Sendable {
                 return [.timeSync(id: f?.raw["id"])]
             case .deviceError:
                 let message = f?.string("error") ?? f?.string("message") ?? "device error"
-                return [.deviceError(message: String(message.prefix(Limits.maxStringValueBytes)), source: f?.string("source"),
-                                     frame: frame)]
+                return [
+                    .deviceError(
+                        message: String(message.prefix(Limits.maxStringValueBytes)), source: f?.string("source"),
+                        frame: frame)
+                ]
             case .deviceAuth:
                 return [.send(OutboundFrame.error(.invalidMessage, message: "already authenticated"))]
             case .telemetry:
@@ -137,10 +145,11 @@ struct DeviceSessionMachine: Sendable {
     /// The shell verified the key and gave the device its name.
     mutating func authenticated(orgID: Int64, sourceID: String, acks: Bool, serverTimeMs: Int64) -> [Action] {
         guard state == .authenticating else { return [] }
-        state = .active(Active(
-            orgID: orgID, sourceID: sourceID, acks: acks,
-            telemetry: TokenBucket(capacity: Self.telemetryBurst, refillPerSecond: Self.telemetryPerSecond),
-            control: TokenBucket(capacity: Self.controlBurst, refillPerSecond: Self.controlPerSecond)))
+        state = .active(
+            Active(
+                orgID: orgID, sourceID: sourceID, acks: acks,
+                telemetry: TokenBucket(capacity: Self.telemetryBurst, refillPerSecond: Self.telemetryPerSecond),
+                control: TokenBucket(capacity: Self.controlBurst, refillPerSecond: Self.controlPerSecond)))
         return [.send(OutboundFrame.authenticated(sourceID: sourceID, serverTimeMs: serverTimeMs, acks: acks))]
     }
 

@@ -40,12 +40,13 @@ extension Gateway.ControlError {
 
     /// … and as the `error` frame a dashboard gets, docs/websocket-api.md.
     func frame(source: String) -> [UInt8] {
-        let code: FrameErrorCode = switch self {
-        case .offline: .deviceOffline
-        case .unknown: .deviceUnknown
-        case .busy: .deviceBusy
-        case .unknownCommand, .invalid: .invalidMessage
-        }
+        let code: FrameErrorCode =
+            switch self {
+            case .offline: .deviceOffline
+            case .unknown: .deviceUnknown
+            case .busy: .deviceBusy
+            case .unknownCommand, .invalid: .invalidMessage
+            }
         return OutboundFrame.error(code, message: message, sourceID: source)
     }
 }

@@ -19,8 +19,10 @@ extension Gateway {
     /// `loginToken`: the dashboard session cookie of the upgrade request, if it came from
     /// our own origin; a `browser_auth` frame signs in with it. `forceClose` drops the TCP
     /// connection at once (a consumer that does not read cannot even be sent a close frame).
-    func runDashboard(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, loginToken: String?,
-                      logger: Logger, forceClose: @escaping @Sendable () -> Void = {}) async throws {
+    func runDashboard(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, loginToken: String?,
+        logger: Logger, forceClose: @escaping @Sendable () -> Void = {}
+    ) async throws {
         let outbox = DashboardOutbox(id: hub.nextID())
         let machine = DashboardMachine()
         let control = ConnectionControl()
@@ -78,8 +80,10 @@ extension Gateway {
     /// close 1008 (dropped if the connection has not ended ``closeGrace`` later); a stalled
     /// consumer is dropped at once, since nothing more can be written to it. Returns when the
     /// reader has returned and no termination is under way.
-    private static func watch(_ control: ConnectionControl, machine: DashboardMachine, outbox: DashboardOutbox,
-                              forceClose: @escaping @Sendable () -> Void) async {
+    private static func watch(
+        _ control: ConnectionControl, machine: DashboardMachine, outbox: DashboardOutbox,
+        forceClose: @escaping @Sendable () -> Void
+    ) async {
         for await t in control.terminations {
             machine.withLock { $0.closed() }
             switch t {
@@ -94,8 +98,10 @@ extension Gateway {
         }
     }
 
-    private func performDashboard(_ actions: [DashboardSessionMachine.Action], machine: DashboardMachine,
-                                  outbox: DashboardOutbox, connection: ConnectionControl, loginToken: String?) async {
+    private func performDashboard(
+        _ actions: [DashboardSessionMachine.Action], machine: DashboardMachine,
+        outbox: DashboardOutbox, connection: ConnectionControl, loginToken: String?
+    ) async {
         for action in actions {
             switch action {
             case .send(let frame):
@@ -112,25 +118,31 @@ extension Gateway {
                         // Registered before `init` is built, so no status change is missed,
                         // but held so that `init` is still the first frame it gets.
                         outbox.hold()
-                        hub.register(dashboard: outbox, orgID: session.orgID, canControl: session.canControl, credential: credential,
-                                     control: connection)
+                        hub.register(
+                            dashboard: outbox, orgID: session.orgID, canControl: session.canControl, credential: credential,
+                            control: connection)
                         outbox.release(first: await initFrame(session, batches: batches))
                     }
                 case .failure(let problem):
-                    await performDashboard(machine.withLock { $0.authFailed(problem.message) }, machine: machine, outbox: outbox,
-                                           connection: connection, loginToken: loginToken)
+                    await performDashboard(
+                        machine.withLock { $0.authFailed(problem.message) }, machine: machine, outbox: outbox,
+                        connection: connection, loginToken: loginToken)
                 }
             case .subscribe(let source, let metrics, let confirmation):
                 switch hub.subscribe(dashboard: outbox.id, source: source, metrics: metrics) {
                 case .subscribed:
                     outbox.enqueue(confirmation)
                 case .tooManyForDashboard(let n):
-                    outbox.enqueue(OutboundFrame.error(.tooManySubscriptions,
-                                                       message: "at most \(n) source/metric pairs per dashboard socket", sourceID: source))
+                    outbox.enqueue(
+                        OutboundFrame.error(
+                            .tooManySubscriptions,
+                            message: "at most \(n) source/metric pairs per dashboard socket", sourceID: source))
                 case .tooManyForOrganization(let n):
-                    outbox.enqueue(OutboundFrame.error(.tooManySubscriptions,
-                                                       message: "at most \(n) source/metric pairs for the whole organisation",
-                                                       sourceID: source))
+                    outbox.enqueue(
+                        OutboundFrame.error(
+                            .tooManySubscriptions,
+                            message: "at most \(n) source/metric pairs for the whole organisation",
+                            sourceID: source))
                 }
             case .unsubscribe(let source):
                 hub.unsubscribe(dashboard: outbox.id, source: source)
@@ -160,8 +172,10 @@ extension Gateway {
     }
 
     /// Checks what the first frame signs in with: a key with read scope, or the login cookie.
-    private func verify(_ credential: DashboardSessionMachine.Credential,
-                        loginToken: String?) async -> Result<(DashboardSession, LiveCredential), DashboardAuthProblem> {
+    private func verify(
+        _ credential: DashboardSessionMachine.Credential,
+        loginToken: String?
+    ) async -> Result<(DashboardSession, LiveCredential), DashboardAuthProblem> {
         do {
             switch credential {
             case .loginCookie:
@@ -173,9 +187,13 @@ extension Gateway {
                     return .failure(DashboardAuthProblem(message: "Invalid session"))
                 }
                 let org = try await state.store.organization(id: user.orgID)
-                return .success((DashboardSession(orgID: user.orgID, orgName: org?.name ?? String(user.orgID),
-                                                  canControl: user.role.scopes.contains(.write)),
-                                 .login(tokenHash: LoginCookie.hash(loginToken))))
+                return .success(
+                    (
+                        DashboardSession(
+                            orgID: user.orgID, orgName: org?.name ?? String(user.orgID),
+                            canControl: user.role.scopes.contains(.write)),
+                        .login(tokenHash: LoginCookie.hash(loginToken))
+                    ))
             case .apiKey(let key):
                 let p: Principal
                 do {
@@ -185,8 +203,11 @@ extension Gateway {
                 }
                 guard p.has(.read) else { return .failure(DashboardAuthProblem(message: "API key lacks read scope")) }
                 let org = try await state.store.organization(id: p.orgID)
-                return .success((DashboardSession(orgID: p.orgID, orgName: org?.name ?? String(p.orgID), canControl: p.has(.write)),
-                                 .apiKey(hash: APIKeys.hash(key))))
+                return .success(
+                    (
+                        DashboardSession(orgID: p.orgID, orgName: org?.name ?? String(p.orgID), canControl: p.has(.write)),
+                        .apiKey(hash: APIKeys.hash(key))
+                    ))
             }
         } catch {
             // Not the credential's fault (the store is down, say): say so, and log it.

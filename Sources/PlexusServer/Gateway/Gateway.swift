@@ -71,8 +71,10 @@ final class Gateway: Sendable {
     static let closeGrace: Duration = .seconds(1)
 
     /// `forceClose` drops the TCP connection at once (for a peer that does not answer).
-    func runDevice(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger,
-                   forceClose: @escaping @Sendable () -> Void = {}) async throws {
+    func runDevice(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger,
+        forceClose: @escaping @Sendable () -> Void = {}
+    ) async throws {
         let outbox = DeviceOutbox(id: hub.nextID()) { code, reason in
             try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
         }
@@ -108,8 +110,10 @@ final class Gateway: Sendable {
         }
     }
 
-    private func readDevice(_ inbound: WebSocketInboundStream, _ conn: Connection, epoch: ContinuousClock.Instant,
-                            logger: Logger) async throws {
+    private func readDevice(
+        _ inbound: WebSocketInboundStream, _ conn: Connection, epoch: ContinuousClock.Instant,
+        logger: Logger
+    ) async throws {
         for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
             // Shutting down: a frame not begun is left to the device to resend.
             guard conn.outbox.beginFrame() else { break }
@@ -148,7 +152,8 @@ final class Gateway: Sendable {
     /// The `code` of an error frame composed by `OutboundFrame.error` (for the rejects
     /// metric); `AUTH_FAILED` for the code-less errors sent before authentication.
     static func errorCode(_ frame: [UInt8]) -> String? {
-        let head = Array(#"{"type":"error""#.utf8), key = Array(#","code":""#.utf8)
+        let head = Array(#"{"type":"error""#.utf8)
+        let key = Array(#","code":""#.utf8)
         guard frame.starts(with: head) else { return nil }
         let rest = frame[head.count...]
         guard rest.starts(with: key) else { return "AUTH_FAILED" }
@@ -200,24 +205,33 @@ final class Gateway: Sendable {
         let bytes = Array(buffer.readableBytesView)
         guard bytes.count > 19, bytes[0] == 1 else { return [] }
         var i = 1
-        let sourceLen = Int(bytes[i]); i += 1 + sourceLen
+        let sourceLen = Int(bytes[i])
+        i += 1 + sourceLen
         guard i < bytes.count else { return [] }
-        let camLen = Int(bytes[i]); i += 1
+        let camLen = Int(bytes[i])
+        i += 1
         guard i + camLen + 16 <= bytes.count else { return [] }
-        let camera = String(decoding: bytes[i..<(i + camLen)], as: UTF8.self); i += camLen
+        let camera = String(decoding: bytes[i..<(i + camLen)], as: UTF8.self)
+        i += camLen
         func be(_ n: Int) -> UInt64 { bytes[i..<(i + n)].reduce(0) { $0 << 8 | UInt64($1) } }
-        let width = be(4); i += 4
-        let height = be(4); i += 4
-        let ts = Int64(bitPattern: be(8)); i += 8
+        let width = be(4)
+        i += 4
+        let height = be(4)
+        i += 4
+        let ts = Int64(bitPattern: be(8))
+        i += 8
         guard ts.multipliedReportingOverflow(by: 1_000).overflow == false, Timestamp.isValid(ts * 1_000) else {
             return [.send(OutboundFrame.error(.invalidMessage, message: "video frame timestamp \(Timestamp.rangeMessage)"))]
         }
         var w = JSONWriter(capacity: bytes.count * 4 / 3 + 200)
         w.raw("{\"type\":\"video_frame\",\"camera_id\":")
         w.string(camera)
-        w.raw(",\"width\":"); w.int(Int64(width))
-        w.raw(",\"height\":"); w.int(Int64(height))
-        w.raw(",\"timestamp\":"); w.int(ts)
+        w.raw(",\"width\":")
+        w.int(Int64(width))
+        w.raw(",\"height\":")
+        w.int(Int64(height))
+        w.raw(",\"timestamp\":")
+        w.int(ts)
         w.raw(",\"frame\":")
         w.string(Data(bytes[i...]).base64EncodedString())
         w.raw("}")
@@ -245,17 +259,19 @@ final class Gateway: Sendable {
                 // responder while the next frame is read.
                 let admitted: Ingestor.Admitted
                 do {
-                    admitted = try await state.ingestor.admit(Ingestor.Submission(
-                        orgID: org, batch: batch, raw: raw, options: options, receivedAt: receivedAt, transport: .ws,
-                        pacing: .pacedByConnection))
+                    admitted = try await state.ingestor.admit(
+                        Ingestor.Submission(
+                            orgID: org, batch: batch, raw: raw, options: options, receivedAt: receivedAt, transport: .ws,
+                            pacing: .pacedByConnection))
                 } catch let e as CoreError {
                     // Refused: nothing of it is shown or stored.
                     await perform([.send(OutboundFrame.error(e, seq: batch.seq))], conn, logger: logger)
                     continue
                 } catch {
                     logger.error("device frame not admitted", metadata: ["error": "\(error)", "source_id": "\(source)"])
-                    await perform([.send(OutboundFrame.error(.unavailable("could not store the frame; resend later"), seq: nil))],
-                                  conn, logger: logger)
+                    await perform(
+                        [.send(OutboundFrame.error(.unavailable("could not store the frame; resend later"), seq: nil))],
+                        conn, logger: logger)
                     await conn.responder.enqueue(.close(DeviceSessionMachine.closeUnavailable, "store unavailable"))
                     continue
                 }
@@ -296,16 +312,18 @@ final class Gateway: Sendable {
         var name = auth.sourceID
         if let install = auth.installID {
             do {
-                name = try await state.store.claimDeviceName(orgID: principal.orgID, installID: install, requested: auth.sourceID,
-                                                             at: now)
+                name = try await state.store.claimDeviceName(
+                    orgID: principal.orgID, installID: install, requested: auth.sourceID,
+                    at: now)
             } catch {
                 logger.error("device name claim failed", metadata: ["error": "\(error)"])
                 return conn.machine.withLock { $0.authFailed("server error, try again") }
             }
         }
-        let info = DeviceInfo(orgID: principal.orgID, sourceID: name, platform: auth.platform, agentVersion: auth.agentVersion,
-                              sensors: auth.sensors, commands: auth.commands, installID: auth.installID, connectedAt: now,
-                              lastSeen: now)
+        let info = DeviceInfo(
+            orgID: principal.orgID, sourceID: name, platform: auth.platform, agentVersion: auth.agentVersion,
+            sensors: auth.sensors, commands: auth.commands, installID: auth.installID, connectedAt: now,
+            lastSeen: now)
         conn.registered.withLock { $0 = (principal.orgID, name) }
         if let old = hub.register(outbox, info: info, credential: .apiKey(hash: APIKeys.hash(auth.apiKey)), control: conn.control) {
             old.finish()
@@ -331,8 +349,11 @@ final class Gateway: Sendable {
         let bytes = w.bytes
         do {
             let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: options) }
-            try await state.store.append(batch, context: AppendContext(orgID: org, receivedAt: state.config.now(), rawBody: bytes,
-                                                                       options: options))
+            try await state.store.append(
+                batch,
+                context: AppendContext(
+                    orgID: org, receivedAt: state.config.now(), rawBody: bytes,
+                    options: options))
         } catch {
             logger.warning("device_error not stored", metadata: ["error": "\(error)"])
         }
@@ -342,8 +363,9 @@ final class Gateway: Sendable {
     /// device wrote (a device cannot speak for another). `type` first, then the rest.
     static func tagged(_ frame: [UInt8], source: String) -> [UInt8] {
         guard let f = frame.withUnsafeBytes({ Frames.fields($0) }) else { return frame }
-        return Frames.compose(typeJSON: f.raw["type"] ?? "null", sourceID: source,
-                              fields: f.raw.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) })
+        return Frames.compose(
+            typeJSON: f.raw["type"] ?? "null", sourceID: source,
+            fields: f.raw.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) })
     }
 
     // MARK: Control (dashboards and HTTP)

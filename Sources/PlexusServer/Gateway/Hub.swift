@@ -53,14 +53,21 @@ public final class Hub: LiveFanout {
 
     init(limits: Limits) { self.limits = limits }
 
-    func nextID() -> Int { state.withLock { s in defer { s.nextID += 1 }; return s.nextID } }
+    func nextID() -> Int {
+        state.withLock { s in
+            defer { s.nextID += 1 }
+            return s.nextID
+        }
+    }
 
     // MARK: Devices
 
     /// Registers a connected device; a previous connection for the same name is returned
     /// so the caller can close it (the newest connection wins).
-    func register(_ outbox: DeviceOutbox, info: DeviceInfo, credential: LiveCredential,
-                  control: ConnectionControl = ConnectionControl()) -> DeviceOutbox? {
+    func register(
+        _ outbox: DeviceOutbox, info: DeviceInfo, credential: LiveCredential,
+        control: ConnectionControl = ConnectionControl()
+    ) -> DeviceOutbox? {
         let key = Key(orgID: info.orgID, sourceID: info.sourceID)
         let (old, watchers) = state.withLock { s in
             let old = s.devices[key]?.outbox
@@ -140,14 +147,16 @@ public final class Hub: LiveFanout {
         }
     }
 
-
     // MARK: Dashboards
 
-    func register(dashboard outbox: DashboardOutbox, orgID: Int64, canControl: Bool, credential: LiveCredential,
-                  control: ConnectionControl = ConnectionControl()) {
+    func register(
+        dashboard outbox: DashboardOutbox, orgID: Int64, canControl: Bool, credential: LiveCredential,
+        control: ConnectionControl = ConnectionControl()
+    ) {
         state.withLock { s in
-            s.dashboards[outbox.id] = Dashboard(orgID: orgID, outbox: outbox, canControl: canControl, credential: credential,
-                                                control: control, subscriptions: [:])
+            s.dashboards[outbox.id] = Dashboard(
+                orgID: orgID, outbox: outbox, canControl: canControl, credential: credential,
+                control: control, subscriptions: [:])
         }
     }
 
@@ -213,7 +222,9 @@ public final class Hub: LiveFanout {
     /// metric filter shares; a filtered dashboard gets its own chunk of its metrics.
     public func publish(orgID: Int64, batch: IngestBatch, receivedAt: Int64) {
         guard !batch.points.isEmpty else { return }
-        let sources = batch.points.count == 1 || Self.singleSource(batch) ? [batch.points[0].sourceID ?? ""]
+        let sources =
+            batch.points.count == 1 || Self.singleSource(batch)
+            ? [batch.points[0].sourceID ?? ""]
             : Array(Set(batch.points.map { $0.sourceID ?? "" })).sorted()
         let targets = state.withLock { s in sources.map { watchers(s, orgID: orgID, sourceID: $0) } }
         for (source, watching) in zip(sources, targets) where !watching.isEmpty {
@@ -222,7 +233,8 @@ public final class Hub: LiveFanout {
             var w = JSONWriter(capacity: points.count * 96)
             var spans: [(metric: String, range: Range<Int>, micros: Int64)] = []
             if needsSpans { spans.reserveCapacity(points.count) }
-            var first = Int64.max, last = Int64.min
+            var first = Int64.max
+            var last = Int64.min
             for p in points {
                 if w.bytes.count > 0 { w.raw(",") }
                 let start = w.bytes.count
@@ -239,7 +251,9 @@ public final class Hub: LiveFanout {
                     continue
                 }
                 var f = JSONWriter(capacity: all.bytes.count)
-                var n = 0, lo = Int64.max, hi = Int64.min
+                var n = 0
+                var lo = Int64.max
+                var hi = Int64.min
                 for span in spans where metrics.contains(span.metric) {
                     if n > 0 { f.raw(",") }
                     f.rawBytes(all.bytes[span.range])
@@ -290,9 +304,10 @@ public final class Hub: LiveFanout {
         state.withLock { s in
             s.devices.values.filter { !$0.control.isTerminated }.map {
                 OpenConnection(orgID: $0.info.orgID, credential: $0.credential, needsWrite: true, control: $0.control)
-            } + s.dashboards.values.filter { !$0.control.isTerminated }.map {
-                OpenConnection(orgID: $0.orgID, credential: $0.credential, needsWrite: $0.canControl, control: $0.control)
             }
+                + s.dashboards.values.filter { !$0.control.isTerminated }.map {
+                    OpenConnection(orgID: $0.orgID, credential: $0.credential, needsWrite: $0.canControl, control: $0.control)
+                }
         }
     }
 

@@ -107,7 +107,10 @@ struct LiveQueue: Sendable {
     /// Queues `frame` ahead of everything queued while held (even a `gap` notice), and
     /// lets drains go on.
     mutating func release(first frame: [UInt8]) {
-        guard held else { _ = enqueue(control: frame); return }
+        guard held else {
+            _ = enqueue(control: frame)
+            return
+        }
         held = false
         guard !closed else { return }
         leading = frame

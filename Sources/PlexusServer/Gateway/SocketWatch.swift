@@ -78,7 +78,9 @@ struct SocketWatch: Service {
         do {
             switch credential {
             case .apiKey(let hash):
-                guard let key = try await store.apiKey(hash: hash), APIKeys.equal(key.hash, hash) else { return .invalid("API key removed") }
+                guard let key = try await store.apiKey(hash: hash), APIKeys.equal(key.hash, hash) else {
+                    return .invalid("API key removed")
+                }
                 if key.revokedAt != nil { return .invalid("API key revoked") }
                 if let exp = key.expiresAt, exp <= now() { return .invalid("API key expired") }
                 return .valid(orgID: key.orgID, scopes: key.scopes)
