@@ -249,10 +249,7 @@ final class WebSocketTransport: PlexusTransport, Sendable {
         w.string(configuration.apiKey)
         w.raw(",\"source_id\":")
         w.string(identity.sourceID)
-        if let install = configuration.installID {
-            w.raw(",\"install_id\":")
-            w.string(install)
-        }
+        w.field("install_id", configuration.installID)
         w.raw(",\"platform\":")
         w.string(configuration.platform)
         w.raw(",\"agent_version\":")

@@ -21,32 +21,31 @@ public enum ServerMetrics {
     }
 
     private struct Key: Hashable {
+        var kind: ObjectIdentifier
         var label: String
         var dimensions: [String]
-        init(_ label: String, _ dimensions: [(String, String)]) {
-            self.label = label
-            self.dimensions = dimensions.flatMap { [$0.0, $0.1] }
-        }
     }
 
     /// Label sets are few and fixed by the code (transports, error codes, store operations),
-    /// so the caches stay small.
-    private static let counters = Mutex<[Key: Counter]>([:])
-    private static let timers = Mutex<[Key: Timer]>([:])
+    /// so the cache stays small.
+    private static let handles = Mutex<[Key: any Sendable]>([:])
 
     private static func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
-        let key = Key(label, dimensions)
-        if let c = counters.withLock({ $0[key] }) { return c }
-        let c = Counter(label: label, dimensions: dimensions)
-        counters.withLock { $0[key] = c }
-        return c
+        handle(label, dimensions) { Counter(label: $0, dimensions: $1) }
     }
 
     private static func timer(_ label: String, _ dimensions: [(String, String)]) -> Timer {
-        let key = Key(label, dimensions)
-        if let t = timers.withLock({ $0[key] }) { return t }
-        let t = Timer(label: label, dimensions: dimensions)
-        timers.withLock { $0[key] = t }
-        return t
+        handle(label, dimensions) { Timer(label: $0, dimensions: $1) }
+    }
+
+    private static func handle<H: Sendable>(
+        _ label: String, _ dimensions: [(String, String)],
+        make: (String, [(String, String)]) -> H
+    ) -> H {
+        let key = Key(kind: ObjectIdentifier(H.self), label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+        if let h = handles.withLock({ $0[key] }) as? H { return h }
+        let h = make(label, dimensions)
+        handles.withLock { $0[key] = h }
+        return h
     }
 }

@@ -190,14 +190,8 @@ public enum OutboundFrame {
         }
         w.raw(",\"message\":")
         w.string(message)
-        if let seq {
-            w.raw(",\"seq\":")
-            w.int(seq)
-        }
-        if let sourceID {
-            w.raw(",\"source_id\":")
-            w.string(sourceID)
-        }
+        w.field("seq", seq)
+        w.field("source_id", sourceID)
         w.raw("}")
         return w.bytes
     }
@@ -236,10 +230,7 @@ public enum DeviceFrame {
         var w = JSONWriter(capacity: 96)
         w.raw("{\"type\":\"session_started\",\"session_id\":")
         w.string(id)
-        if let name {
-            w.raw(",\"session_name\":")
-            w.string(name)
-        }
+        w.field("session_name", name)
         w.raw("}")
         return w.string
     }
@@ -258,14 +249,8 @@ public enum DeviceFrame {
         var w = JSONWriter(capacity: 128)
         w.raw("{\"type\":\"command_result\",\"command\":")
         w.string(command)
-        if let id {
-            w.raw(",\"id\":")
-            w.string(id)
-        }
-        if let sensor {
-            w.raw(",\"sensor\":")
-            w.string(sensor)
-        }
+        w.field("id", id)
+        w.field("sensor", sensor)
         if let error {
             w.raw(",\"status\":\"error\",\"message\":")
             w.string(error)

@@ -119,6 +119,26 @@ public struct JSONWriter: Sendable {
         }
     }
 
+    /// `,"key":"value"` when `value` is not nil: an optional member after the first.
+    public mutating func field(_ key: StaticString, _ value: String?) {
+        guard let value else { return }
+        member(key)
+        string(value)
+    }
+
+    /// `,"key":value` when `value` is not nil: an optional member after the first.
+    public mutating func field(_ key: StaticString, _ value: Int64?) {
+        guard let value else { return }
+        member(key)
+        int(value)
+    }
+
+    private mutating func member(_ key: StaticString) {
+        raw(",\"")
+        raw(key)
+        raw("\":")
+    }
+
     /// `["a","b"]`
     @inlinable
     public mutating func strings(_ items: some Sequence<String>) {

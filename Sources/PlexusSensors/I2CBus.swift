@@ -1,3 +1,5 @@
+public import PlexusModel
+
 /// An I2C bus: register reads and writes addressed to 7-bit device addresses.
 ///
 /// Implementations: ``LinuxI2CBus`` (the kernel's i2c-dev interface) and
@@ -59,25 +61,7 @@ public struct I2CDevice: Sendable {
 /// Why an I2C transfer failed. `code` is stable; `message` names the bus and address and,
 /// where it helps, what to do.
 public struct I2CError: Error, Sendable, Equatable, CustomStringConvertible {
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
-        public let rawValue: String
-        private init(_ r: String) { rawValue = r }
-        /// `/dev/i2c-N` does not exist (no such adapter, or i2c-dev not loaded).
-        public static let busNotFound = Code("busNotFound")
-        /// The bus device exists but this user may not open it.
-        public static let permissionDenied = Code("permissionDenied")
-        /// A kernel driver owns the address.
-        public static let busy = Code("busy")
-        /// Nothing acknowledged the address (device absent, unpowered, or lost mid-stream).
-        public static let noDevice = Code("noDevice")
-        /// The transfer failed for another reason (the errno is in the message).
-        public static let io = Code("io")
-        /// An argument is out of range (address above 0x77, a count of 0, …).
-        public static let invalidArgument = Code("invalidArgument")
-        /// The adapter cannot do this kind of transfer.
-        public static let unsupported = Code("unsupported")
-        public var description: String { rawValue }
-    }
+    public typealias Code = ErrorCode<I2CError>
 
     public let code: Code
     public let message: String
@@ -106,4 +90,21 @@ extension I2CBus {
     static func probesByReading(_ address: UInt8) -> Bool {
         (0x30...0x37).contains(address) || (0x50...0x5F).contains(address)
     }
+}
+
+extension ErrorCode where Domain == I2CError {
+    /// `/dev/i2c-N` does not exist (no such adapter, or i2c-dev not loaded).
+    public static let busNotFound = Self("busNotFound")
+    /// The bus device exists but this user may not open it.
+    public static let permissionDenied = Self("permissionDenied")
+    /// A kernel driver owns the address.
+    public static let busy = Self("busy")
+    /// Nothing acknowledged the address (device absent, unpowered, or lost mid-stream).
+    public static let noDevice = Self("noDevice")
+    /// The transfer failed for another reason (the errno is in the message).
+    public static let io = Self("io")
+    /// An argument is out of range (address above 0x77, a count of 0, …).
+    public static let invalidArgument = Self("invalidArgument")
+    /// The adapter cannot do this kind of transfer.
+    public static let unsupported = Self("unsupported")
 }

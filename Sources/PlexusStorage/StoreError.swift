@@ -1,22 +1,9 @@
+public import PlexusModel
+
 /// Errors a store reports. Engines translate their own errors (SQLite, Postgres) into
 /// these at their boundary; nothing above storage sees an engine type.
 public struct StoreError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
-        public let rawValue: String
-        private init(_ raw: String) { rawValue = raw }
-        public static let notFound = Code("notFound")
-        public static let conflict = Code("conflict")
-        /// A one-time resource that was used up or has expired (an invite).
-        public static let gone = Code("gone")
-        public static let invalidArgument = Code("invalidArgument")
-        /// Refused by a rule of the server (sign-up closed, a quota reached).
-        public static let forbidden = Code("forbidden")
-        /// The store is shutting down or its write path failed; retry elsewhere/later.
-        public static let unavailable = Code("unavailable")
-        public static let corrupted = Code("corrupted")
-        public static let internalError = Code("internal")
-        public var description: String { rawValue }
-    }
+    public typealias Code = ErrorCode<StoreError>
 
     public let code: Code
     /// Safe for logs and clients: no payloads, SQL arguments or secrets.
@@ -33,4 +20,18 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, CustomDebugS
     public var debugDescription: String {
         underlying.map { "\(description) (cause: \(String(reflecting: $0)))" } ?? description
     }
+}
+
+extension ErrorCode where Domain == StoreError {
+    public static let notFound = Self("notFound")
+    public static let conflict = Self("conflict")
+    /// A one-time resource that was used up or has expired (an invite).
+    public static let gone = Self("gone")
+    public static let invalidArgument = Self("invalidArgument")
+    /// Refused by a rule of the server (sign-up closed, a quota reached).
+    public static let forbidden = Self("forbidden")
+    /// The store is shutting down or its write path failed; retry elsewhere/later.
+    public static let unavailable = Self("unavailable")
+    public static let corrupted = Self("corrupted")
+    public static let internalError = Self("internal")
 }
