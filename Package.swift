@@ -247,15 +247,51 @@ let package = Package(
             dependencies: ["PlexusModel", "PlexusStorage", "PlexusCore", "PlexusStorageSQLite"],
             swiftSettings: swiftSettings
         ),
+        // Test support shared by the test targets that drive a real `plexus-server`:
+        // `TestServer` (the binary on a loopback port, HTTP helpers) and `TestSocket`.
+        .target(
+            name: "PlexusServerTesting",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "Tests/PlexusServerTesting",
+            swiftSettings: swiftSettings
+        ),
+        // The Swift SDK against a real server.
+        .testTarget(
+            name: "PlexusSDKTests",
+            dependencies: [
+                "Plexus", "PlexusModel", "PlexusServerTesting", "PlexusServerCLI",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The device side: the `plexus` agent and CLI, and the one-line setup script.
+        .testTarget(
+            name: "PlexusDeviceTests",
+            dependencies: [
+                // PlexusCLI and PlexusServerCLI: the tests run the `plexus` and `plexus-server` binaries.
+                "Plexus", "PlexusCLI", "PlexusSensors", "PlexusServer", "PlexusModel", "PlexusServerTesting", "PlexusServerCLI",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PlexusServerTests",
             dependencies: [
-                "PlexusModel", "PlexusCore", "PlexusStorage", "PlexusServer", "PlexusServerCLI", "Plexus", "PlexusCLI",
-                "PlexusSensors",
+                // PlexusServerCLI: the tests run the `plexus-server` binary it builds.
+                "PlexusModel", "PlexusCore", "PlexusStorage", "PlexusServer", "PlexusServerCLI", "PlexusServerTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import PlexusServerTesting
 import Testing
 
 /// A browser's view of the server: a session cookie and the CSRF token it was given.

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import PlexusServerTesting
 import Testing
 
 @Suite("Keys, scopes and tenants", .timeLimit(.minutes(2)))

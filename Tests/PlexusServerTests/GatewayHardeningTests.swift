@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import PlexusServerTesting
 import Testing
 
 /// Review items 1, 5, 8, 9, 10 and 16 on real sockets against a real server: credentials

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import PlexusServerTesting
 import Testing
 
 @Suite("WebSocket gateway", .timeLimit(.minutes(2)))

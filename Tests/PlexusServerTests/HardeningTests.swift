@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PlexusServerTesting
 import Testing
 
 #if canImport(Glibc)

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import PlexusServerTesting
 import Testing
 
 @Suite("HTTP ingest", .timeLimit(.minutes(2)))

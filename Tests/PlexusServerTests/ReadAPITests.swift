@@ -1,4 +1,5 @@
 import Foundation
+import PlexusServerTesting
 import Testing
 
 @Suite("Read API", .timeLimit(.minutes(2)))

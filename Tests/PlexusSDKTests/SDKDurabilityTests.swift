@@ -1,4 +1,5 @@
 import Foundation
+import PlexusServerTesting
 import Testing
 
 @testable import Plexus
@@ -6,7 +7,8 @@ import Testing
 @Suite("Swift SDK: the on-disk buffer", .serialized, .timeLimit(.minutes(2)))
 struct SDKDurabilityTests {
     func tempPath() throws -> String {
-        let d = try DeviceProcess.tempHome()
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("plexus-sdk-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d + "/buffer.sqlite"
     }
 

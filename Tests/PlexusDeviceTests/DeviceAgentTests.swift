@@ -1,5 +1,6 @@
 import Foundation
 import PlexusSensors
+import PlexusServerTesting
 import Testing
 
 @testable import Plexus

@@ -1,6 +1,7 @@
 import CompressNIO
 import Foundation
 import NIOCore
+import PlexusServerTesting
 import Testing
 
 @testable import Plexus

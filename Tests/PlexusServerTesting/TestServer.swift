@@ -1,20 +1,20 @@
 import AsyncHTTPClient
-import Foundation
+package import Foundation
 import NIOCore
 import NIOFoundationCompat
-import NIOHTTP1
+package import NIOHTTP1
 import Testing
 
 /// A real `plexus-server` process on a random loopback port with a temp data dir.
-final class TestServer: @unchecked Sendable {  // mutated only by the test that owns it
-    let dataDir: String
-    private(set) var process: Process
-    private(set) var port: Int
-    var url: String { "http://127.0.0.1:\(port)" }
+package final class TestServer: @unchecked Sendable {  // mutated only by the test that owns it
+    package let dataDir: String
+    package private(set) var process: Process
+    package private(set) var port: Int
+    package var url: String { "http://127.0.0.1:\(port)" }
     /// A key of the default organisation with write, read and admin scopes.
-    private(set) var key = ""
+    package private(set) var key = ""
 
-    static var binary: String {
+    package static var binary: String {
         if let b = ProcessInfo.processInfo.environment["PLEXUS_SERVER_BIN"] { return b }
         // swift test runs the test bundle from the build products directory.
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
@@ -33,7 +33,7 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
         self.port = port
     }
 
-    static func start(dataDir: String? = nil, environment: [String: String] = [:]) async throws -> TestServer {
+    package static func start(dataDir: String? = nil, environment: [String: String] = [:]) async throws -> TestServer {
         let dir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("plexus-it-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let server = TestServer(dataDir: dir, process: Process(), port: 0)
@@ -45,7 +45,7 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
     /// Runs `plexus-server` with arguments and returns its trimmed stdout. Never blocks a
     /// thread of the cooperative pool (the tests' sockets need those threads).
     @discardableResult
-    func cli(_ args: [String], environment: [String: String] = [:]) async throws -> String {
+    package func cli(_ args: [String], environment: [String: String] = [:]) async throws -> String {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("plexus-cli-\(UUID().uuidString)").path
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: out) }
@@ -64,21 +64,21 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
     }
 
     /// Waits for a process to end without blocking a thread.
-    static func exited(_ p: Process, timeout: Duration = .seconds(60)) async {
+    package static func exited(_ p: Process, timeout: Duration = .seconds(60)) async {
         let deadline = ContinuousClock.now + timeout
         while p.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
-    struct CLIFailure: Error {
-        let status: Int32
-        let output: String
+    package struct CLIFailure: Error {
+        package let status: Int32
+        package let output: String
     }
 
-    func createKey(scopes: String, org: String = "default", extra: [String] = []) async throws -> String {
+    package func createKey(scopes: String, org: String = "default", extra: [String] = []) async throws -> String {
         try await cli(["keys", "create", "--data-dir", dataDir, "--name", "k", "--scopes", scopes, "--org", org] + extra)
     }
 
-    func launch(environment: [String: String] = [:]) async throws {
+    package func launch(environment: [String: String] = [:]) async throws {
         let log = dataDir + "/../" + URL(fileURLWithPath: dataDir).lastPathComponent + ".stdout"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
@@ -108,12 +108,12 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
         throw CLIFailure(status: -1, output: "server did not start")
     }
 
-    func kill9() async {
+    package func kill9() async {
         kill(process.processIdentifier, SIGKILL)
         await Self.exited(process)
     }
 
-    func stop() async {
+    package func stop() async {
         if process.isRunning {
             process.terminate()
             await Self.exited(process)
@@ -121,23 +121,23 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
     }
 
     /// For `defer`: kills the server without waiting and removes its data.
-    func cleanUp() {
+    package func cleanUp() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(atPath: dataDir)
     }
 
     // MARK: HTTP
 
-    struct Reply {
-        let status: Int
-        let body: Data
-        let headers: HTTPHeaders
-        var json: Any? { try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) }
-        var object: [String: Any] { json as? [String: Any] ?? [:] }
-        var text: String { String(decoding: body, as: UTF8.self) }
+    package struct Reply {
+        package let status: Int
+        package let body: Data
+        package let headers: HTTPHeaders
+        package var json: Any? { try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) }
+        package var object: [String: Any] { json as? [String: Any] ?? [:] }
+        package var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    func request(
+    package func request(
         _ method: HTTPMethod, _ path: String, key: String?? = .none, body: Data? = nil,
         headers: [(String, String)] = [], contentType: String = "application/json"
     ) async throws -> Reply {
@@ -159,34 +159,34 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
         return Reply(status: Int(resp.status.code), body: Data(buffer: data), headers: resp.headers)
     }
 
-    func get(_ path: String, key: String?? = .none) async throws -> Reply { try await request(.GET, path, key: key) }
+    package func get(_ path: String, key: String?? = .none) async throws -> Reply { try await request(.GET, path, key: key) }
 
-    static let metricsToken = "test-metrics-token"
+    package static let metricsToken = "test-metrics-token"
 
     /// The value of an unlabelled gauge in `/metrics` (nil when absent).
-    func gauge(_ name: String) async throws -> Int? {
+    package func gauge(_ name: String) async throws -> Int? {
         try await metrics().text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
             .flatMap { Int($0.split(separator: " ").last ?? "") }
     }
 
     /// `GET /metrics` with the test servers' metrics token.
-    func metrics() async throws -> Reply {
+    package func metrics() async throws -> Reply {
         try await request(.GET, "/metrics", key: .some(nil), headers: [("authorization", "Bearer \(Self.metricsToken)")])
     }
 
     /// A POST without a key and with the given content type.
-    func rawPost(_ path: String, body: Data, contentType: String) async throws -> Reply {
+    package func rawPost(_ path: String, body: Data, contentType: String) async throws -> Reply {
         try await request(.POST, path, key: .some(nil), body: body, contentType: contentType)
     }
 
-    func post(_ path: String, _ json: String, key: String?? = .none, headers: [(String, String)] = []) async throws -> Reply {
+    package func post(_ path: String, _ json: String, key: String?? = .none, headers: [(String, String)] = []) async throws -> Reply {
         try await request(.POST, path, key: key, body: Data(json.utf8), headers: headers)
     }
 
-    func ingest(_ json: String, key: String?? = .none) async throws -> Reply { try await post("/ingest", json, key: key) }
+    package func ingest(_ json: String, key: String?? = .none) async throws -> Reply { try await post("/ingest", json, key: key) }
 
     /// Raw points of one metric over all time.
-    func rawValues(_ source: String, _ metric: String, key: String?? = .none) async throws -> (ts: [Double], values: [Any]) {
+    package func rawValues(_ source: String, _ metric: String, key: String?? = .none) async throws -> (ts: [Double], values: [Any]) {
         let r = try await get("/v1/sources/\(source)/metrics/query?metrics=\(metric)&start=0&end=99999999999999&interval=raw", key: key)
         let s = (r.object["series"] as? [String: Any])?[metric] as? [String: Any]
         return ((s?["timestamp_ms"] as? [Double]) ?? [], (s?["value"] as? [Any]) ?? [])
@@ -194,11 +194,11 @@ final class TestServer: @unchecked Sendable {  // mutated only by the test that 
 }
 
 /// Runs `body` against a fresh server and always cleans up.
-func withServer(environment: [String: String] = [:], _ body: (TestServer) async throws -> Void) async throws {
+package func withServer(environment: [String: String] = [:], _ body: (TestServer) async throws -> Void) async throws {
     let server = try await TestServer.start(environment: environment)
     defer { server.cleanUp() }
     try await body(server)
     await server.stop()
 }
 
-func nowMillis() -> Double { Date().timeIntervalSince1970 * 1_000 }
+package func nowMillis() -> Double { Date().timeIntervalSince1970 * 1_000 }

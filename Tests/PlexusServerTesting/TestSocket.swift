@@ -1,14 +1,14 @@
 import Foundation
 import Logging
 import NIOCore
-import NIOWebSocket
+package import NIOWebSocket
 import Synchronization
 import Testing
 import WSClient
 
 /// A WebSocket client for tests: send text, read frames with a timeout, see the close code.
-final class TestSocket: Sendable {
-    enum Out: Sendable {
+package final class TestSocket: Sendable {
+    package enum Out: Sendable {
         case text(String)
         case binary([UInt8])
         /// A text frame with exactly these bytes (may be invalid UTF-8).
@@ -19,7 +19,7 @@ final class TestSocket: Sendable {
     private let outbound: AsyncStream<Out>.Continuation
     private let task: Task<Void, Never>
 
-    init(url: String) {
+    package init(url: String) {
         let (outStream, outCont) = AsyncStream.makeStream(of: Out.self)
         outbound = outCont
         var logger = Logger(label: "test.ws")
@@ -56,7 +56,7 @@ final class TestSocket: Sendable {
     private let box: Box
 
     /// Frames and the close, shared with the connection task.
-    final class Box: Sendable {
+    package final class Box: Sendable {
         let frames = Mutex<[String]>([])
         let done = Mutex<(Bool, Int?)>((false, nil))
         /// Every frame the server wrote that a strict JSON parser refuses (Foundation's
@@ -69,7 +69,7 @@ final class TestSocket: Sendable {
         func finish(code: Int?) { done.withLock { $0 = (true, code) } }
     }
 
-    static func number(_ c: WebSocketErrorCode) -> Int {
+    package static func number(_ c: WebSocketErrorCode) -> Int {
         switch c {
         case .normalClosure: 1000
         case .goingAway: 1001
@@ -85,17 +85,17 @@ final class TestSocket: Sendable {
     }
 
     /// Frames received so far that are not strict JSON (should always be empty).
-    var notJSON: [String] { box.notJSON.withLock { $0 } }
+    package var notJSON: [String] { box.notJSON.withLock { $0 } }
 
-    func send(_ text: String) { outbound.yield(.text(text)) }
-    func send(json: [String: Any]) { send(String(decoding: try! JSONSerialization.data(withJSONObject: json), as: UTF8.self)) }
-    func close() { outbound.yield(.close) }
-    func send(binary: [UInt8]) { outbound.yield(.binary(binary)) }
-    func send(rawText: [UInt8]) { outbound.yield(.rawText(rawText)) }
+    package func send(_ text: String) { outbound.yield(.text(text)) }
+    package func send(json: [String: Any]) { send(String(decoding: try! JSONSerialization.data(withJSONObject: json), as: UTF8.self)) }
+    package func close() { outbound.yield(.close) }
+    package func send(binary: [UInt8]) { outbound.yield(.binary(binary)) }
+    package func send(rawText: [UInt8]) { outbound.yield(.rawText(rawText)) }
 
     /// The next frame (parsed), or nil if none arrives in time or the socket has closed
     /// with nothing left to read.
-    func next(timeout: Duration = .seconds(20)) async -> [String: Any]? {
+    package func next(timeout: Duration = .seconds(20)) async -> [String: Any]? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             // Read `done` first: frames arrive before the close, so a close seen here means
@@ -111,7 +111,7 @@ final class TestSocket: Sendable {
     }
 
     /// The next frame of a type, skipping others.
-    func next(type: String, timeout: Duration = .seconds(20)) async -> [String: Any]? {
+    package func next(type: String, timeout: Duration = .seconds(20)) async -> [String: Any]? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard let f = await next(timeout: deadline - ContinuousClock.now) else { return nil }
@@ -121,7 +121,7 @@ final class TestSocket: Sendable {
     }
 
     /// Waits for the server to close; returns the close code (nil if it did not close in time).
-    func closed(timeout: Duration = .seconds(20)) async -> Int? {
+    package func closed(timeout: Duration = .seconds(20)) async -> Int? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let (done, code) = box.done.withLock { $0 }
@@ -135,10 +135,10 @@ final class TestSocket: Sendable {
 }
 
 extension TestServer {
-    var wsURL: String { "ws://127.0.0.1:\(port)" }
+    package var wsURL: String { "ws://127.0.0.1:\(port)" }
 
     /// A device connected and authenticated as `name`; returns the socket and the reply.
-    func device(_ name: String, key: String? = nil, extra: [String: Any] = [:]) async -> (TestSocket, [String: Any]?) {
+    package func device(_ name: String, key: String? = nil, extra: [String: Any] = [:]) async -> (TestSocket, [String: Any]?) {
         let s = TestSocket(url: wsURL + "/ws/device")
         var auth: [String: Any] = ["type": "device_auth", "api_key": key ?? self.key, "source_id": name, "platform": "test"]
         auth.merge(extra) { $1 }
@@ -146,7 +146,7 @@ extension TestServer {
         return (s, await s.next())
     }
 
-    func dashboard(key: String? = nil) async -> (TestSocket, [String: Any]?) {
+    package func dashboard(key: String? = nil) async -> (TestSocket, [String: Any]?) {
         let s = TestSocket(url: wsURL + "/ws/browser")
         s.send(json: ["type": "auth", "api_key": key ?? self.key])
         return (s, await s.next())

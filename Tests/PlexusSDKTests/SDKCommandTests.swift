@@ -1,4 +1,5 @@
 import Foundation
+import PlexusServerTesting
 import Synchronization
 import Testing
 

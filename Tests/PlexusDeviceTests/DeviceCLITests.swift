@@ -1,4 +1,5 @@
 import Foundation
+import PlexusServerTesting
 import Testing
 
 /// The built `plexus` binary, run as a subprocess with its own temporary HOME.
