@@ -202,3 +202,15 @@ package func withServer(environment: [String: String] = [:], _ body: (TestServer
 }
 
 package func nowMillis() -> Double { Date().timeIntervalSince1970 * 1_000 }
+
+/// Polls `condition` until it holds or `timeout` has passed; true if it held. For waiting
+/// on the server without a fixed sleep: a test takes as long as the server needs, no less
+/// and (within the timeout) no more.
+package func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if try await condition() { return true }
+        if ContinuousClock.now >= deadline { return false }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+}

@@ -55,8 +55,7 @@ struct GatewayTests {
             #expect((src["sensors"] as? [[String: String]])?.first?["name"] == "MPU6050")
             dev.close()
             _ = await dev.closed()
-            try await Task.sleep(for: .milliseconds(100))
-            #expect(try await s.get("/v1/sources/drone-01").object["online"] as? Bool == false)
+            #expect(try await eventually { try await s.get("/v1/sources/drone-01").object["online"] as? Bool == false })
         }
     }
 
@@ -202,12 +201,11 @@ struct GatewayTests {
             #expect(await dash.next(type: "session_started")?["source_id"] as? String == "arm")
             // HTTP fallback from the same device is recorded too.
             #expect(try await s.ingest(#"{"source_id":"arm","points":[{"metric":"rpm","value":1300}]}"#).status == 200)
-            try await Task.sleep(for: .milliseconds(100))
             dash.send(json: ["type": "stop_session", "source_id": "arm"])
             #expect(await dev.next(type: "stop_session")?["session_id"] as? String == "rec-1")
-            try await Task.sleep(for: .milliseconds(100))
             dev.send(#"{"type":"telemetry","points":[{"metric":"rpm","value":1}]}"#)
-            try await Task.sleep(for: .milliseconds(200))
+            // Once the point sent after the stop is stored, the session must not have it.
+            #expect(try await eventually { try await s.rawValues("arm", "rpm").values.compactMap { $0 as? Double }.contains(1) })
             r = try await s.get("/api/sessions/rec-1")
             #expect(r.object["status"] as? String == "completed")
             #expect((r.object["summary"] as? [String: Any])?["point_count"] as? Int == 2)
