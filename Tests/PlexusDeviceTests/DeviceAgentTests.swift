@@ -44,7 +44,8 @@ struct DeviceAgentTests {
                 group.addTask { try await agent.run() }
                 for _ in 0..<500 where !px.isConnected { try await Task.sleep(for: .milliseconds(10)) }
                 #expect(px.isConnected)
-                try await Task.sleep(for: .milliseconds(300))
+                // Streaming before the chip goes away.
+                #expect(try await eventually { try await !s.rawValues("lossy", "accel_x").values.isEmpty })
                 bus.disconnect(0x68)
                 var errors: [String] = []
                 for _ in 0..<300 where errors.isEmpty {

@@ -124,7 +124,12 @@ struct DeviceCLITests {
             let session = try #require(await dash.next(type: "session_started"))
             let id = try #require(session["session_id"] as? String)
             #expect(session["session_name"] as? String == "Motor Test")
-            try await Task.sleep(for: .milliseconds(1_500))
+            // Recording until every sensor has points in the session.
+            #expect(
+                try await eventually(timeout: .seconds(20)) {
+                    let data = try await s.get("/api/sessions/\(id)/data?interval=raw").object["series"] as? [String: Any] ?? [:]
+                    return ["accel_x", "temperature", "pressure"].allSatisfy { data[$0] != nil }
+                })
             dash.send(json: ["type": "stop_session", "source_id": "bench-sim"])
             #expect(await dash.next(type: "session_stopped")?["session_id"] as? String == id)
 
