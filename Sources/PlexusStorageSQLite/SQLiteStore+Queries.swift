@@ -561,18 +561,20 @@ extension SQLiteStore {
         try await readable()
         return try await translate {
             try await pool.write { db in
-                if let existing = try Row.fetchOne(
-                    db,
-                    sql:
-                        "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
-                    arguments: [s.orgID, s.sessionID]
-                ).map(Self.session) {
+                if let existing = try Self.fetchSession(orgID: s.orgID, sessionID: s.sessionID, db) {
                     return (existing, false)
                 }
                 try Self.insert(s, db)
                 return (s, true)
             }
         }
+    }
+
+    static func fetchSession(orgID: Int64, sessionID: String, _ db: Database) throws -> SessionRecord? {
+        try Row.fetchOne(
+            db, sql: "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
+            arguments: [orgID, sessionID]
+        ).map(Self.session)
     }
 
     static func insert(_ s: SessionRecord, _ db: Database) throws {
@@ -589,12 +591,7 @@ extension SQLiteStore {
     public func session(orgID: Int64, sessionID: String) async throws -> SessionRecord? {
         try await readable()
         return try await translate {
-            try await pool.read { db in
-                try Row.fetchOne(
-                    db, sql: "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
-                    arguments: [orgID, sessionID]
-                ).map(Self.session)
-            }
+            try await pool.read { db in try Self.fetchSession(orgID: orgID, sessionID: sessionID, db) }
         }
     }
 
@@ -742,12 +739,7 @@ extension SQLiteStore {
             try await pool.write { db -> RecordingStart in
                 var created = false
                 var stored = s
-                if let existing = try Row.fetchOne(
-                    db,
-                    sql:
-                        "SELECT \(Self.sessionColumns) FROM sessions WHERE org_id = ? AND session_id = ?",
-                    arguments: [s.orgID, s.sessionID]
-                ).map(Self.session) {
+                if let existing = try Self.fetchSession(orgID: s.orgID, sessionID: s.sessionID, db) {
                     guard existing.sourceID == s.sourceID, existing.status == .active else {
                         throw StoreError(.conflict, "session \(s.sessionID) already exists")
                     }
