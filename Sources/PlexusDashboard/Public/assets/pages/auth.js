@@ -17,7 +17,6 @@ function logo() {
   d.innerHTML = '<svg viewBox="0 0 16 16" width="28" height="28" aria-hidden="true"><path d="M1 9h3l2-6 4 10 2-4h3" fill="none" stroke="currentColor" stroke-width="2"/></svg><span>Plexus</span>';
   return d;
 }
-function fixLogo() {}
 function field(label, input, hint) {
   return h('label', { class: 'field' }, h('span', null, label), input, hint ? h('small', { class: 'muted' }, hint) : null);
 }
@@ -40,7 +39,6 @@ export function signin(root, _p, q) {
   const next = q.get('next');
   root.append(authShell('Sign in', 'Telemetry for your hardware, live.', form,
     h('p', { class: 'auth-foot' }, 'No account? ', h('a', { href: '/signup' + (next ? '?next=' + enc(next) : ''), 'data-link': true }, 'Create one'))));
-  fixLogo(root);
 }
 
 export async function signup(root, _p, q) {
@@ -71,12 +69,11 @@ export async function signup(root, _p, q) {
   if (inviteErr) banner = h('p', { class: 'form-error', role: 'alert' }, inviteErr.status === 410 ? 'This invite has expired or was already used. Ask the owner for a new link; you can still create your own organisation.' : inviteErr.status === 404 ? 'This invite link is not valid.' : inviteErr.message);
   root.append(authShell('Create your account', sub, h('div', null, banner, form),
     h('p', { class: 'auth-foot' }, 'Already have an account? ', h('a', { href: '/signin', 'data-link': true }, 'Sign in'))));
-  fixLogo(root);
 }
 
 export async function invite(root, [token]) {
   const box = h('div');
-  root.append(authShell('Invitation', null, box, null)); fixLogo(root);
+  root.append(authShell('Invitation', null, box, null));
   try {
     const inv = await api('GET', `/api/invites/${enc(token)}`, undefined, { allow401: true });
     box.append(h('div', null,

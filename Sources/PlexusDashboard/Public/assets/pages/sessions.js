@@ -102,9 +102,9 @@ async function loadSessionData(sid, summary, metrics, onProgress, onPage, alive 
 }
 function primaryMetrics(list) {
   const set = new Set(list);
-  return list.filter((m) => { const i = m.lastIndexOf('.'); return !(i > 0 && set.has(m.slice(0, i)) && !isVectorFieldOfScalar(m)); });
+  // A vector's fields (`accel.x` beside `accel`) are drawn with the vector, not alone.
+  return list.filter((m) => { const i = m.lastIndexOf('.'); return !(i > 0 && set.has(m.slice(0, i))); });
 }
-function isVectorFieldOfScalar() { return false; }
 
 export async function sessionPage(root, [sid]) {
   const page = h('div', { class: 'page' });
