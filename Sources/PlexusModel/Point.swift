@@ -119,6 +119,11 @@ public enum Identifier {
         s.utf8.contains { $0 < 0x20 || $0 == 0x7F }
     }
 
+    /// A session id: 1...``Limits/maxSessionIDBytes`` bytes without control characters.
+    public static func isValidSessionID(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= Limits.maxSessionIDBytes && !hasControlCharacters(s)
+    }
+
     /// `^[a-z0-9][a-z0-9._-]*$`, 1...256 bytes.
     public static func isValidSourceID(_ s: String) -> Bool {
         var s = s

@@ -78,12 +78,7 @@ struct SessionRoutes {
             f.status = st
         }
         if let v = present("session_id") {
-            guard let id = v as? String, !id.isEmpty, id.utf8.count <= Limits.maxSessionIDBytes,
-                !Identifier.hasControlCharacters(id)
-            else {
-                throw APIError.badRequest("session_id must be a string of 1-256 bytes without control characters")
-            }
-            f.sessionID = id
+            f.sessionID = try Recorder.validSessionID(v as? String)
         }
         do {
             if let v = present("tags") { f.tags = try JSONBody.canonical(v) }

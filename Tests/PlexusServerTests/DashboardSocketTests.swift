@@ -114,6 +114,28 @@ struct DashboardSocketTests {
         }
     }
 
+    @Test("a session_id of the wrong type, empty, huge or with control characters is refused, on commands and bodies; nothing is recorded")
+    func hostileSessionIDs() async throws {
+        try await withServer { s in
+            let (dev, _) = await s.device("bench")
+            let bad = ["5", "true", "{}", "[\"a\"]", "\"\"", "\"a\\u0000b\"", "\"\(String(repeating: "x", count: 257))\""]
+            for id in bad {
+                for command in ["start_session", "stop_session"] {
+                    let r = try await s.post(
+                        "/v1/sources/bench/commands", #"{"command":"\#(command)","params":{"session_id":\#(id)}}"#)
+                    #expect(r.status == 400 && r.object["code"] as? String == "VALIDATION_ERROR", "\(command) \(id): \(r.text)")
+                }
+                let body = try await s.post("/api/sessions", #"{"name":"n","source_id":"bench","session_id":\#(id)}"#)
+                #expect(body.status == 400, "POST /api/sessions \(id): \(body.text)")
+            }
+            let list = try await s.get("/api/sessions").object["sessions"] as? [Any]
+            #expect(list?.isEmpty == true)
+            // The device stayed connected and was sent no command.
+            #expect(await dev.next(timeout: .milliseconds(200)) == nil)
+            #expect(try await s.get("/v1/sources/bench").object["online"] as? Bool == true)
+        }
+    }
+
     @Test("the automatic interval follows the original platform's thresholds")
     func autoInterval() {
         let minute: Int64 = 60_000_000

@@ -1,4 +1,4 @@
-public import PlexusModel
+import PlexusModel
 public import PlexusStorage
 
 /// The one owner of session rules: sessions created and changed over HTTP, and the
@@ -62,16 +62,13 @@ public struct Recorder: Sendable {
         return stop.stopped ?? sessionID
     }
 
-    /// The `session_id` a command may carry: a non-empty string of at most
-    /// `Limits.maxSessionIDBytes` bytes without control characters (nil: not JSON).
-    public static func validSessionID(_ value: PlexusValue?) throws -> String {
-        guard case .string(let s)? = value, !s.isEmpty, s.utf8.count <= Limits.maxSessionIDBytes,
-            !Identifier.hasControlCharacters(s)
-        else {
-            throw CoreError(
-                .invalid, "VALIDATION_ERROR", "session_id must be a non-empty string of at most \(Limits.maxSessionIDBytes) bytes")
+    /// The `session_id` a session body or a command carries (nil: not a string), checked
+    /// by ``Identifier/isValidSessionID(_:)``.
+    public static func validSessionID(_ value: String?) throws -> String {
+        guard let value, Identifier.isValidSessionID(value) else {
+            throw invalid("session_id must be a string of 1-\(Limits.maxSessionIDBytes) bytes without control characters")
         }
-        return s
+        return value
     }
 
     // MARK: Sessions over HTTP
@@ -207,21 +204,5 @@ public struct SessionFields: Sendable {
         self.metadata = metadata
         self.startedAt = startedAt
         self.endedAt = endedAt
-    }
-}
-
-/// Random text from the system's cryptographically secure generator (`getrandom(2)`).
-public enum RandomText {
-    public static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
-
-    public static func base62(_ n: Int) -> String {
-        var rng = SystemRandomNumberGenerator()
-        var out = [UInt8]()
-        out.reserveCapacity(n)
-        while out.count < n {
-            let b = UInt8.random(in: 0...255, using: &rng)
-            if b < 248 { out.append(alphabet[Int(b % 62)]) }  // reject to avoid modulo bias
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -397,7 +397,8 @@ final class Gateway: Sendable {
         var named: String?
         if let raw = fields["session_id"] {
             do {
-                named = try Recorder.validSessionID(PlexusValue(jsonText: raw))
+                let value = PlexusValue(jsonText: raw)
+                named = try Recorder.validSessionID(value.flatMap { if case .string(let s) = $0 { s } else { nil } })
             } catch let e as CoreError {
                 throw ControlError.invalid(e.message)
             }
