@@ -6,18 +6,13 @@ public enum Frames {
     public static func type(of bytes: UnsafeRawBufferPointer) -> String? {
         var c = JSONCursor(bytes)
         do {
-            try c.expect(UInt8(ascii: "{"))
             var found = ""
-            if !c.consume(UInt8(ascii: "}")) {
-                repeat {
-                    let k = try c.readString()
-                    try c.expect(UInt8(ascii: ":"))
-                    if k == "type" && c.peekKind() == .string {
-                        found = try c.readString()
-                    } else {
-                        try c.skipValue()
-                    }
-                } while try !c.nextOrEnd(UInt8(ascii: "}"))
+            try c.readObject { k, c in
+                if k == "type" && c.peekKind() == .string {
+                    found = try c.readString()
+                } else {
+                    try c.skipValue()
+                }
             }
             return c.isAtEndIgnoringWhitespace() ? found : nil
         } catch {
@@ -39,29 +34,23 @@ public enum Frames {
         var c = JSONCursor(bytes)
         var f = Fields()
         do {
-            try c.expect(UInt8(ascii: "{"))
-            if !c.consume(UInt8(ascii: "}")) {
-                repeat {
-                    let k = try c.readString()
-                    try c.expect(UInt8(ascii: ":"))
-                    switch c.peekKind() {
-                    case .string:
-                        let start = c.offset
-                        let s = try c.readString()
-                        f.strings[k] = s
-                        f.raw[k] = rawText(bytes, start, c.offset)
-                    case .number:
-                        let start = c.offset
-                        let d = try c.readNumber()
-                        f.numbers[k] = d
-                        f.raw[k] = rawText(bytes, start, c.offset)
-                    case .trueLiteral, .falseLiteral:
-                        f.bools[k] = try c.readBool()
-                        f.raw[k] = f.bools[k]! ? "true" : "false"
-                    default:
-                        f.raw[k] = try c.readRawValue()
-                    }
-                } while try !c.nextOrEnd(UInt8(ascii: "}"))
+            try c.readObject { k, c in
+                switch c.peekKind() {
+                case .string:
+                    let start = c.offset
+                    f.strings[k] = try c.readString()
+                    f.raw[k] = rawText(bytes, start, c.offset)
+                case .number:
+                    let start = c.offset
+                    f.numbers[k] = try c.readNumber()
+                    f.raw[k] = rawText(bytes, start, c.offset)
+                case .trueLiteral, .falseLiteral:
+                    let b = try c.readBool()
+                    f.bools[k] = b
+                    f.raw[k] = b ? "true" : "false"
+                default:
+                    f.raw[k] = try c.readRawValue()
+                }
             }
             return c.isAtEndIgnoringWhitespace() ? f : nil
         } catch {
@@ -417,24 +406,19 @@ public enum LiveFrame {
         var type: String?
         var out: [String]?
         do {
-            try c.expect(UInt8(ascii: "{"))
-            if !c.consume(UInt8(ascii: "}")) {
-                repeat {
-                    let k = try c.readString()
-                    try c.expect(UInt8(ascii: ":"))
-                    if k == "type", c.peekKind() == .string {
-                        type = try c.readString()
-                    } else if k == "sources", c.peekKind() == .array {
-                        try c.expect(UInt8(ascii: "["))
-                        var list: [String] = []
-                        if !c.consume(UInt8(ascii: "]")) {
-                            repeat { list.append(try c.readRawValue()) } while try !c.nextOrEnd(UInt8(ascii: "]"))
-                        }
-                        out = list
-                    } else {
-                        try c.skipValue()
+            try c.readObject { k, c in
+                if k == "type", c.peekKind() == .string {
+                    type = try c.readString()
+                } else if k == "sources", c.peekKind() == .array {
+                    try c.expect(UInt8(ascii: "["))
+                    var list: [String] = []
+                    if !c.consume(UInt8(ascii: "]")) {
+                        repeat { list.append(try c.readRawValue()) } while try !c.nextOrEnd(UInt8(ascii: "]"))
                     }
-                } while try !c.nextOrEnd(UInt8(ascii: "}"))
+                    out = list
+                } else {
+                    try c.skipValue()
+                }
             }
             guard c.isAtEndIgnoringWhitespace(), type == "telemetry_batch" else { return nil }
             return out ?? []

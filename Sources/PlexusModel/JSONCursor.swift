@@ -62,6 +62,18 @@ public struct JSONCursor {
         guard consume(c) else { throw SyntaxError(offset: i) }
     }
 
+    /// Reads a whole object: `each` gets every key, with the cursor at its value, and must
+    /// read or skip that value.
+    public mutating func readObject(_ each: (String, inout JSONCursor) throws -> Void) throws {
+        try expect(UInt8(ascii: "{"))
+        if consume(UInt8(ascii: "}")) { return }
+        repeat {
+            let key = try readString()
+            try expect(UInt8(ascii: ":"))
+            try each(key, &self)
+        } while try !nextOrEnd(UInt8(ascii: "}"))
+    }
+
     /// Reads `,` or the closing byte of a container; returns true when the container ended.
 
     public mutating func nextOrEnd(_ close: UInt8) throws(SyntaxError) -> Bool {
