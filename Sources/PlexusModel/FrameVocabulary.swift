@@ -53,23 +53,19 @@ public enum FrameErrorCode: String, Sendable, CaseIterable {
     case unauthorized = "UNAUTHORIZED"
     case forbidden = "FORBIDDEN"
     case tooManySubscriptions = "TOO_MANY_SUBSCRIPTIONS"
-    case cardinalityLimit = "CARDINALITY_LIMIT"
     case deviceOffline = "DEVICE_OFFLINE"
     case deviceUnknown = "DEVICE_UNKNOWN"
     case deviceBusy = "DEVICE_BUSY"
     case internalError = "INTERNAL_ERROR"
 }
 
-/// The WebSocket close codes Plexus sends (RFC 6455 section 7.4).
+/// The WebSocket close codes Plexus sends itself (RFC 6455 section 7.4); the WebSocket
+/// layer sends 1007 for text that is not UTF-8 and 1009 for a frame over the limit.
 public enum CloseCode {
     /// The server is stopping: reconnect (to another instance).
     public static let goingAway: UInt16 = 1001
-    /// A text frame that is not UTF-8.
-    public static let invalidPayload: UInt16 = 1007
     /// Authentication failed, a credential was revoked, or the connection was replaced.
     public static let policyViolation: UInt16 = 1008
-    /// A frame larger than the limit.
-    public static let tooBig: UInt16 = 1009
     /// The store cannot take frames now: reconnect and resend later.
     public static let tryAgainLater: UInt16 = 1013
 }

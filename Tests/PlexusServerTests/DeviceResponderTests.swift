@@ -63,7 +63,6 @@ struct DeviceResponderTests {
         }
         await Self.run(r, log, failOn: 2)
         #expect(log.all == ["store 1", "send ack1", "store 2", "failed"])
-        #expect(r.isOver)
         #expect(await r.enqueue(.send(Array("late".utf8))) == false)
     }
 

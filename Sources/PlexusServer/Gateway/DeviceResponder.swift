@@ -97,8 +97,6 @@ final class DeviceResponder<Append: Sendable>: Sendable {
         bell.finish()
     }
 
-    var isOver: Bool { state.withLock { $0.over } }
-
     /// Performs the steps until finished, failed or closed. `store` stores a run of appends
     /// durably, in order; `frameDone` says whether the connection must now close (and how);
     /// `failed` handles the first failed store, after which nothing more is performed.
