@@ -43,6 +43,12 @@ struct RecorderTests {
                     Issue.record("delivered despite the conflict")
                 }
             }
+            // Another organisation may use the same id and the same source name: its own session.
+            let other = try await recorder.start(orgID: 2, sourceID: "rig", sessionID: first.sessionID, name: nil, at: Self.t0) { _ in }
+            #expect(other.orgID == 2 && live.recording(orgID: 2, sourceID: "rig") == first.sessionID)
+            #expect(try await recorder.stop(orgID: 2, sourceID: "rig", sessionID: nil, at: Self.t0 + 1) == first.sessionID)
+            #expect(try await store.session(orgID: 1, sessionID: first.sessionID)?.status == .active)
+            #expect(live.recording(orgID: 1, sourceID: "rig") == first.sessionID)
             let reported = try await recorder.stop(orgID: 1, sourceID: "rig", sessionID: nil, at: Self.t0 + 2_000_000)
             #expect(reported == first.sessionID)
             #expect(live.recording(orgID: 1, sourceID: "rig") == nil)
