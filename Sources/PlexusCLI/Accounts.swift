@@ -4,6 +4,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import Plexus
+import PlexusModel
 
 /// Signing up and in from a terminal: `POST /api/auth/cli/signup` and `/signin` answer
 /// `{api_key, org_id}` (a new device key of the person's organisation).
@@ -18,27 +19,27 @@ enum Accounts {
     static func request(_ mode: Mode, server: String, email: String, password: String, firstName: String? = nil)
         async throws(CLIFailure) -> Credentials
     {
-        var body: [String: String] = ["email": email, "password": password]
-        if let firstName { body["first_name"] = firstName }
+        let body = LoginBody(email: email, password: password, firstName: firstName)
         var request = HTTPClientRequest(url: server + "/api/auth/cli/" + mode.rawValue)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
-        let object: [String: Any]
+        let bytes: ByteBuffer
         let status: UInt
         do {
-            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-            let bytes = try await response.body.collect(upTo: 1 << 20)
-            object = (try? JSONSerialization.jsonObject(with: Data(buffer: bytes)) as? [String: Any]) ?? [:]
+            bytes = try await response.body.collect(upTo: 1 << 20)
             status = response.status.code
         } catch {
             throw CLIFailure("cannot reach \(server): \(error)")
         }
-        guard (200..<300).contains(status), let key = object["api_key"] as? String else {
-            let message = object["message"] as? String ?? object["error"] as? String ?? "HTTP \(status)"
+        let data = Data(buffer: bytes)
+        guard (200..<300).contains(status), let grant = try? JSONDecoder().decode(DeviceKeyGrant.self, from: data) else {
+            let failure = try? JSONDecoder().decode(ErrorBody.self, from: data)
+            let message = failure.map { $0.message ?? $0.error } ?? "HTTP \(status)"
             throw CLIFailure("\(mode == .signup ? "sign-up" : "sign-in") failed: \(message)")
         }
-        return Credentials(apiKey: key, orgID: object["org_id"] as? String)
+        return Credentials(apiKey: grant.apiKey, orgID: grant.orgID)
     }
 
     /// Asks on the terminal: sign up or sign in, email, password.

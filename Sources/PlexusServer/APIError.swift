@@ -1,3 +1,4 @@
+import Foundation
 public import HTTPTypes
 public import Hummingbird
 import Logging
@@ -102,19 +103,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var w = JSONWriter()
-        w.raw("{\"error\":")
-        w.string(bodyError ?? message)
-        w.raw(",\"code\":")
-        w.string(code)
-        if bodyError != nil {
-            w.raw(",\"message\":")
-            w.string(message)
-        }
-        w.raw("}")
+        let body = try JSONText.encoder.encode(ErrorBody(error: bodyError ?? message, code: code, message: bodyError.map { _ in message }))
         var h = headers
         h[.contentType] = "application/json"
-        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 

@@ -15,23 +15,16 @@ struct GatewayRoutes {
         router.group(requiring: .write, state.auth).post("/v1/sources/:id/commands") { request, context in
             let p = try context.caller
             let source = try context.parameters.require("id")
-            let body = try await JSONBody.object(request)
-            guard let command = body["command"] as? String else { throw APIError.badRequest("command is required") }
+            let body = try await JSONBody.decode(CommandRequest.self, from: request)
+            guard let command = body.command else { throw APIError.badRequest("command is required") }
             var fields: [String: String] = [:]
-            if let params = body["params"], !(params is NSNull) {
-                guard let dict = params as? [String: Any] else { throw APIError.badRequest("params must be an object") }
-                for (k, v) in dict where JSONSerialization.isValidJSONObject([v]) {
-                    let d = try JSONSerialization.data(withJSONObject: [v], options: [.withoutEscapingSlashes])
-                    fields[k] = String(String(decoding: d, as: UTF8.self).dropFirst().dropLast())
-                }
+            if let params = body.params, params != .null {
+                guard let members = params.objectValue else { throw APIError.badRequest("params must be an object") }
+                for (k, v) in members { fields[k] = String(decoding: try JSONText.encoder.encode(v), as: UTF8.self) }
             }
             do {
                 let frame = try await gateway.control(orgID: p.orgID, sourceID: source, command: command, fields: fields)
-                return Reply.json { w in
-                    w.raw("{\"queued\":true,\"frame\":")
-                    w.rawBytes(frame)
-                    w.raw("}")
-                }
+                return try Reply.json(CommandQueued(queued: true, frame: try JSONBody.decode(JSONValue.self, from: Data(frame))))
             } catch let e as Gateway.ControlError {
                 throw e.apiError
             }
@@ -41,44 +34,24 @@ struct GatewayRoutes {
             guard let key = Authenticator.presentedKey(request.headers) else { throw APIError.unauthorized("missing x-api-key") }
             let p = try await state.auth.verify(key)
             let org = try await state.store.organization(id: p.orgID)
-            return Reply.json { w in
-                w.raw("{\"org_id\":")
-                w.string(org?.name ?? String(p.orgID))
-                w.raw(",\"scopes\":")
-                w.strings(p.scopes.map(\.rawValue).sorted())
-                w.raw("}")
-            }
+            return try Reply.json(KeyCheck(orgID: org?.name ?? String(p.orgID), scopes: p.scopes.map(\.rawValue).sorted()))
         }
         // `plexus start` (0.1.0) asks where to open its WebSocket.
         router.get("/api/config") { request, _ in
             let host = request.head.authority ?? "\(state.config.host):\(state.config.port)"
             let secure = request.head.reachedOverTLS
-            return Reply.json { w in
-                w.raw("{\"ws_url\":")
-                w.string((secure ? "wss://" : "ws://") + host + "/ws/device")
-                w.raw("}")
-            }
+            return try Reply.json(ClientConfig(wsURL: (secure ? "wss://" : "ws://") + host + "/ws/device"))
         }
         router.group(requiring: .read, state.auth).get("/api/devices/claims") { _, context in
             let p = try context.caller
             let claims = try await state.store.deviceClaims(orgID: p.orgID)
-            return Reply.json { w in
-                w.raw("{\"claims\":[")
-                w.list(claims) { w, c in
-                    w.raw("{\"source_id\":")
-                    w.string(c.sourceID)
-                    w.raw(",\"install_id\":")
-                    w.string(c.installID)
-                    w.raw(",\"requested\":")
-                    w.string(c.requested)
-                    w.raw(",\"claimed_at\":")
-                    w.string(Times.iso(c.claimedAt))
-                    w.raw(",\"online\":")
-                    w.bool(state.hub.isOnline(orgID: p.orgID, sourceID: c.sourceID))
-                    w.raw("}")
-                }
-                w.raw("]}")
-            }
+            return try Reply.json(
+                ClaimList(
+                    claims: claims.map { c in
+                        ClaimBody(
+                            sourceID: c.sourceID, installID: c.installID, requested: c.requested, claimedAt: Times.iso(c.claimedAt),
+                            online: state.hub.isOnline(orgID: p.orgID, sourceID: c.sourceID))
+                    }))
         }
         router.group(requiring: .admin, state.auth).delete("/api/devices/claims/:source_id") { _, context in
             let p = try context.caller

@@ -32,47 +32,27 @@ struct QueryRoutes {
         // A connected device that has not sent data yet is still a source.
         for s in online.keys where !known.contains(where: { $0.0 == s }) { known.append((s, nil)) }
         known.sort { $0.0 < $1.0 }
-        return Reply.json { w in
-            w.raw("{\"devices\":[")
-            var first = true
-            for (id, last) in known {
-                let live = online[id]
-                if filter == "online" && live == nil || filter == "offline" && live != nil { continue }
-                if !first { w.raw(",") }
-                first = false
-                Self.writeSource(id, live: live, lastSeen: last, &w)
-            }
-            w.raw("]}")
+        let devices = known.compactMap { (id, last) -> SourceBody? in
+            let live = online[id]
+            if filter == "online" && live == nil || filter == "offline" && live != nil { return nil }
+            return Self.body(id, live: live, lastSeen: last)
         }
+        return try Reply.json(SourceList(devices: devices))
     }
 
     /// A source; for a connected device also what it reported (platform, sensors, …).
-    static func writeSource(_ id: String, live: DeviceInfo?, lastSeen: Int64?, _ w: inout JSONWriter) {
-        w.raw("{\"source_id\":")
-        w.string(id)
-        w.raw(",\"online\":")
-        w.bool(live != nil)
-        w.raw(",\"last_seen_ms\":")
+    static func body(_ id: String, live: DeviceInfo?, lastSeen: Int64?) -> SourceBody {
         let last = max(lastSeen ?? Int64.min, live?.lastSeen ?? Int64.min)
-        if last != Int64.min { w.int(last / 1_000) } else { w.raw("null") }
-        if let live {
-            w.raw(",\"platform\":")
-            w.optionalString(live.platform)
-            w.raw(",\"agent_version\":")
-            w.optionalString(live.agentVersion)
-            w.raw(",\"sensors\":")
-            w.rawText(live.sensors ?? "[]")
-            w.raw(",\"connected_at_ms\":")
-            w.int(live.connectedAt / 1_000)
-        }
-        w.raw("}")
+        return SourceBody(
+            sourceID: id, online: live != nil, lastSeenMs: last == Int64.min ? nil : last / 1_000, platform: live?.platform,
+            agentVersion: live?.agentVersion, sensors: live.map { $0.sensorsValue }, connectedAtMs: live.map { $0.connectedAt / 1_000 })
     }
 
     func source(_ p: Principal, _ id: String) async throws -> Response {
         let info = try await state.store.source(orgID: p.orgID, sourceID: id)
         let live = state.hub.info(orgID: p.orgID, sourceID: id)
         guard info != nil || live != nil else { throw APIError.notFound("device not found") }
-        return Reply.json { w in Self.writeSource(id, live: live, lastSeen: info?.lastSeen, &w) }
+        return try Reply.json(Self.body(id, live: live, lastSeen: info?.lastSeen))
     }
 
     func metrics(_ p: Principal, _ id: String) async throws -> Response {

@@ -22,92 +22,69 @@ struct SessionRoutes {
         read.get(":id/export") { request, context in try await export(request, context.caller, context.parameters.require("id")) }
     }
 
-    static func write(_ s: SessionRecord, summary: SessionSummary? = nil, to w: inout JSONWriter) {
-        w.raw("{\"session_id\":")
-        w.string(s.sessionID)
-        w.raw(",\"name\":")
-        w.string(s.name)
-        w.raw(",\"source_id\":")
-        w.string(s.sourceID)
-        w.raw(",\"status\":")
-        w.string(s.status.rawValue)
-        w.raw(",\"tags\":")
-        w.rawText(s.tags)
-        w.raw(",\"metadata\":")
-        w.rawText(s.metadata)
-        w.raw(",\"started_at\":")
-        w.string(Times.iso(s.startedAt))
-        w.raw(",\"ended_at\":")
-        w.optionalString(s.endedAt.map(Times.iso))
-        w.raw(",\"created_at\":")
-        w.string(Times.iso(s.createdAt))
-        if let summary {
-            w.raw(",\"summary\":{\"metrics\":")
-            w.strings(summary.metrics)
-            w.raw(",\"point_count\":")
-            w.int(summary.pointCount)
-            w.raw(",\"first_timestamp_ms\":")
-            if let t = summary.firstTimestamp { w.millis(t) } else { w.raw("null") }
-            w.raw(",\"last_timestamp_ms\":")
-            if let t = summary.lastTimestamp { w.millis(t) } else { w.raw("null") }
-            w.raw("}")
-        }
-        w.raw("}")
+    static func body(_ s: SessionRecord, summary: SessionSummary? = nil) -> SessionBody {
+        SessionBody(
+            sessionID: s.sessionID, name: s.name, sourceID: s.sourceID, status: s.status.rawValue,
+            tags: Self.object(s.tags), metadata: Self.object(s.metadata), startedAt: Times.iso(s.startedAt),
+            endedAt: s.endedAt.map(Times.iso), createdAt: Times.iso(s.createdAt),
+            summary: summary.map {
+                .init(
+                    metrics: $0.metrics, pointCount: $0.pointCount, firstTimestampMs: $0.firstTimestamp.map(Timestamp.millis),
+                    lastTimestampMs: $0.lastTimestamp.map(Timestamp.millis))
+            })
     }
 
-    /// Reads a session body (`POST` and `PATCH`) into checked fields.
-    static func fields(_ body: [String: Any]) throws -> SessionFields {
+    /// A stored object's JSON text as a value (`{}` if a damaged row holds anything else).
+    static func object(_ text: String) -> JSONValue {
+        (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .object([:])
+    }
+
+    /// Checks a session body (`POST` and `PATCH`) field by field.
+    static func fields(_ body: SessionRequest) throws -> SessionFields {
         var f = SessionFields()
-        func present(_ k: String) -> Any? { body[k].flatMap { $0 is NSNull ? nil : $0 } }
-        if let n = present("name") {
-            guard let name = n as? String, !name.isEmpty, name.utf8.count <= 200 else {
-                throw APIError.badRequest("name must be a string of 1-200 bytes")
-            }
+        if let name = body.name {
+            guard !name.isEmpty, name.utf8.count <= 200 else { throw APIError.badRequest("name must be a string of 1-200 bytes") }
             f.name = name
         }
-        if let v = present("source_id") {
-            guard let src = v as? String, Identifier.isValidSourceID(src) else {
+        if let src = body.sourceID {
+            guard Identifier.isValidSourceID(src) else {
                 throw APIError.badRequest("source_id must match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
             }
             f.sourceID = src
         }
-        if let v = present("status") {
-            guard let raw = v as? String, let st = SessionStatus(rawValue: raw) else {
+        if let raw = body.status {
+            guard let st = SessionStatus(rawValue: raw) else {
                 throw APIError.badRequest("status must be one of active, completed, aborted")
             }
             f.status = st
         }
-        if let v = present("session_id") {
-            f.sessionID = try Recorder.validSessionID(v as? String)
-        }
-        do {
-            if let v = present("tags") { f.tags = try JSONBody.canonical(v) }
-            if let v = present("metadata") { f.metadata = try JSONBody.canonical(v) }
-        } catch {
+        if let id = body.sessionID { f.sessionID = try Recorder.validSessionID(id) }
+        for value in [body.tags, body.metadata] where value.map({ $0.objectValue == nil }) ?? false {
             throw APIError.badRequest("tags and metadata must be objects")
         }
-        f.startedAt = try Self.time(present("started_at"), "started_at")
-        f.endedAt = try Self.time(present("ended_at"), "ended_at")
+        f.tags = try body.tags.map(JSONText.canonical)
+        f.metadata = try body.metadata.map(JSONText.canonical)
+        f.startedAt = try Self.time(body.startedAt, "started_at")
+        f.endedAt = try Self.time(body.endedAt, "ended_at")
         return f
     }
 
     /// ISO-8601 text or a Unix number (seconds, or ms when >= 1e12).
-    static func time(_ v: Any?, _ field: String) throws -> Int64? {
+    static func time(_ v: WireTime?, _ field: String) throws -> Int64? {
         guard let v else { return nil }
-        let t: Int64?
-        switch v {
-        case let s as String: t = Times.parse(s)
-        case let n as NSNumber where !(v is Bool): t = Timestamp.micros(fromWire: n.doubleValue)
-        default: t = nil
-        }
+        let t: Int64? =
+            switch v {
+            case .text(let s): Times.parse(s)
+            case .number(let n): Timestamp.micros(fromWire: n)
+            }
         guard let t else { throw APIError.badRequest("\(field) must be ISO-8601 or a Unix time, " + Timestamp.rangeMessage) }
         return t
     }
 
     func create(_ request: Request, _ p: Principal) async throws -> Response {
-        let f = try Self.fields(try await JSONBody.object(request))
+        let f = try Self.fields(try await JSONBody.decode(SessionRequest.self, from: request))
         let (session, created) = try await state.recorder.create(orgID: p.orgID, f, at: state.config.now())
-        return Reply.json(status: created ? .created : .ok) { w in Self.write(session, to: &w) }
+        return try Reply.json(Self.body(session), status: created ? .created : .ok)
     }
 
     func list(_ request: Request, _ p: Principal) async throws -> Response {
@@ -119,11 +96,7 @@ struct SessionRoutes {
         }
         let source = q.get("source_id").flatMap { $0.isEmpty ? nil : $0 }
         let list = try await state.store.sessions(orgID: p.orgID, sourceID: source, status: status)
-        return Reply.json { w in
-            w.raw("{\"sessions\":[")
-            w.list(list) { w, s in Self.write(s, to: &w) }
-            w.raw("]}")
-        }
+        return try Reply.json(SessionList(sessions: list.map { Self.body($0) }))
     }
 
     func find(_ orgID: Int64, _ id: String) async throws -> SessionRecord {
@@ -136,13 +109,13 @@ struct SessionRoutes {
     func get(_ p: Principal, _ id: String) async throws -> Response {
         let s = try await find(p.orgID, id)
         let summary = try await state.store.sessionSummary(orgID: p.orgID, sessionID: id)
-        return Reply.json { w in Self.write(s, summary: summary, to: &w) }
+        return try Reply.json(Self.body(s, summary: summary))
     }
 
     func update(_ request: Request, _ p: Principal, _ id: String) async throws -> Response {
-        let f = try Self.fields(try await JSONBody.object(request))
+        let f = try Self.fields(try await JSONBody.decode(SessionRequest.self, from: request))
         let session = try await state.recorder.update(orgID: p.orgID, sessionID: id, f, at: state.config.now())
-        return Reply.json { w in Self.write(session, to: &w) }
+        return try Reply.json(Self.body(session))
     }
 
     func delete(_ p: Principal, _ id: String) async throws -> Response {

@@ -16,6 +16,28 @@ enum Reply {
         build(&w)
         return json(w, status: status)
     }
+
+    /// A typed body (PlexusModel's `API/`), for the cold-path routes.
+    static func json(_ body: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONText.encoder.encode(body))))
+    }
+}
+
+/// JSON text of typed values, as every reply writes it: keys sorted (one text for equal
+/// values, for storage and comparison, and replies that read the same every time), no
+/// `\/` escapes.
+enum JSONText {
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    static func canonical(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
 }
 
 extension HTTPRequest {
@@ -66,18 +88,18 @@ enum Times {
     static func parseLast(_ s: String) -> Int64? { Timestamp.duration(s) }
 }
 
-extension JSONWriter {
-    mutating func optionalString(_ s: String?) {
-        if let s { string(s) } else { raw("null") }
-    }
-}
-
-/// Parses a small JSON request body (sessions, commands) with Foundation: not a hot path.
+/// Reads a small JSON request body (accounts, keys, sessions, commands) into its typed
+/// form from PlexusModel's `API/`: not a hot path, so Foundation's decoder does it.
 enum JSONBody {
     /// `requireJSON`: refuse a body not sent as `application/json` (415). Routes that sign
     /// people in need it: a page on another site can post a form or `text/plain` to us
     /// without asking, but not JSON (that takes a CORS preflight we never approve).
-    static func object(_ request: Request, limit: Int = 1 << 20, requireJSON: Bool = false) async throws -> [String: Any] {
+    ///
+    /// An empty body reads as `{}`. Text that is not a JSON object is `INVALID_JSON`; a
+    /// member of the wrong type is a 400 that names it.
+    static func decode<T: Decodable>(
+        _ type: T.Type, from request: Request, limit: Int = 1 << 20, requireJSON: Bool = false
+    ) async throws -> T {
         if requireJSON {
             let type = request.headers[.contentType]?.split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() }
             guard type == "application/json" else {
@@ -90,19 +112,38 @@ enum JSONBody {
         } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge(max: limit)
         }
-        guard buffer.readableBytes > 0 else { return [:] }
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]),
-            let dict = obj as? [String: Any]
-        else { throw APIError.badRequest("invalid JSON body", code: "INVALID_JSON") }
-        return dict
+        return try decode(type, from: buffer.readableBytes > 0 ? Data(buffer.readableBytesView) : Data("{}".utf8))
     }
 
-    /// Canonical JSON text (sorted keys) of an object value, for storage and comparison.
-    static func canonical(_ v: Any?) throws -> String {
-        guard let v, !(v is NSNull) else { return "{}" }
-        guard JSONSerialization.isValidJSONObject(v), v is [String: Any] else { throw APIError.badRequest("must be an object") }
-        let d = try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: d, as: UTF8.self)
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch let DecodingError.typeMismatch(expected, context) {
+            // An object where we want one, but not at the top: a member of the wrong type.
+            guard let field = context.codingPath.first?.stringValue else { throw invalid }
+            throw APIError.badRequest("\(Self.path(context.codingPath).prefix(64)) must be \(Self.describe(expected, field: field))")
+        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+            throw APIError.badRequest("\(Self.path(context.codingPath).prefix(64)) is invalid")
+        } catch {
+            throw invalid
+        }
+    }
+
+    private static let invalid = APIError.badRequest("invalid JSON body", code: "INVALID_JSON")
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    private static func describe(_ type: Any.Type, field: String) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Double.Type, is Int64.Type, is Int.Type: "a number"
+        case is [String].Type: "a list of strings"
+        case is [Any].Type: "a list"
+        default: "of another type"
+        }
     }
 }
 
@@ -185,5 +226,11 @@ enum SameOrigin {
         guard originHost.lowercased() == host.lowercased() else {
             throw APIError(.forbidden, "CROSS_ORIGIN", "cross-origin request refused")
         }
+    }
+}
+
+extension JSONWriter {
+    mutating func optionalString(_ s: String?) {
+        if let s { string(s) } else { raw("null") }
     }
 }

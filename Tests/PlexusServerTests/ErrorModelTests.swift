@@ -27,7 +27,7 @@ struct ErrorModelTests {
             try await client.execute(uri: "/x", method: .get) { response in
                 #expect(Int(response.status.code) == status)
                 #expect(response.headers[.contentType] == "application/json")
-                #expect(String(buffer: response.body) == #"{"error":"\#(error.message)","code":"\#(code)"}"#)
+                #expect(String(buffer: response.body) == #"{"code":"\#(code)","error":"\#(error.message)"}"#)
                 if status == 429 { #expect(response.headers[.retryAfter] == "3") }
             }
         }
@@ -64,7 +64,7 @@ struct ErrorModelTests {
         try await Application(router: router).test(.router) { client in
             try await client.execute(uri: "/x", method: .get) { response in
                 #expect(response.status == .internalServerError)
-                #expect(String(buffer: response.body) == #"{"error":"internal error","code":"INTERNAL_ERROR"}"#)
+                #expect(String(buffer: response.body) == #"{"code":"INTERNAL_ERROR","error":"internal error"}"#)
             }
         }
     }

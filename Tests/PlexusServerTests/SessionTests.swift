@@ -191,4 +191,37 @@ struct RoutingTests {
             #expect((r.status, r.object["code"] as? String) == (413, "PAYLOAD_TOO_LARGE"))
         }
     }
+
+    @Test("typed bodies: a member of the wrong type is a 400 naming it, bad JSON is INVALID_JSON, and nothing is stored")
+    func wrongTypes() async throws {
+        try await withServer { s in
+            let refused: [(path: String, body: String, names: String)] = [
+                ("/api/sessions", #"{"name":5,"source_id":"d"}"#, "name must be a string"),
+                ("/api/sessions", #"{"name":"n","source_id":["d"]}"#, "source_id must be a string"),
+                ("/api/sessions", #"{"session_id":{"$gt":""},"source_id":"d"}"#, "session_id must be a string"),
+                ("/api/sessions", #"{"source_id":"d","started_at":true}"#, "started_at must be a number"),
+                ("/api/sessions", #"{"source_id":"d","started_at":1e400}"#, "invalid JSON body"),
+                ("/api/sessions", #"{"source_id":"d","tags":[1]}"#, "tags and metadata must be objects"),
+                ("/api/sessions", #"{"source_id":"d","metadata":"x"}"#, "tags and metadata must be objects"),
+                ("/api/sessions", #"{"source_id":"d","started_at":"9999999999999999999"}"#, "started_at must be ISO-8601"),
+                ("/api/sessions", "[1,2]", "invalid JSON body"),
+                ("/api/sessions", #"{"source_id":"d""#, "invalid JSON body"),
+                ("/api/keys", #"{"name":"k","scopes":"admin"}"#, "scopes must be a list"),
+                ("/api/keys", #"{"name":"k","expires_in":30}"#, "expires_in must be a string"),
+                ("/api/keys", #"{"name":["k"]}"#, "name must be a string"),
+                ("/v1/sources/d/commands", #"{"command":1}"#, "command must be a string"),
+            ]
+            for r in refused {
+                let reply = try await s.post(r.path, r.body)
+                #expect(reply.status == 400, "\(r.body) -> \(reply.status) \(reply.text)")
+                #expect((reply.object["error"] as? String)?.hasPrefix(r.names) == true, "\(r.body) -> \(reply.text)")
+            }
+            #expect((try await s.get("/api/sessions").object["sessions"] as? [Any])?.isEmpty == true)
+            let keys = try await s.get("/api/keys").object["keys"] as? [Any]
+            #expect(keys?.count == 1)  // the test's own key only
+            // Null is absent; an empty body is an empty object.
+            #expect(try await s.post("/api/sessions", #"{"name":"n","source_id":"d","tags":null,"ended_at":null}"#).status == 201)
+            #expect(try await s.post("/api/keys", "").object["error"] as? String == "name is required (1-128 bytes)")
+        }
+    }
 }

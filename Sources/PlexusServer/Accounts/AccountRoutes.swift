@@ -12,6 +12,14 @@ struct AccountRoutes {
     let throttle = LoginThrottle()
 
     func register(_ router: Router<PlexusRequestContext>) {
+        registerPeople(router)
+        registerTerminals(router)
+        registerKeys(router)
+        registerMembers(router)
+    }
+
+    /// The dashboard's sign-up, sign-in and out, and password change.
+    private func registerPeople(_ router: Router<PlexusRequestContext>) {
         router.post("/api/auth/signup") { request, _ in try await signUp(request) }
         router.post("/api/auth/signin") { request, context in try await signIn(request, client: context.clientAddress) }
         router.post("/api/auth/signout") { request, _ in
@@ -33,8 +41,8 @@ struct AccountRoutes {
             guard let user = p.user, let token = LoginCookie.token(in: request.headers) else {
                 throw APIError.forbidden("sign in to change your password")
             }
-            let body = try await JSONBody.object(request, requireJSON: true)
-            guard let current = body["current_password"] as? String, let new = body["new_password"] as? String else {
+            let body = try await JSONBody.decode(PasswordChange.self, from: request, requireJSON: true)
+            guard let current = body.currentPassword, let new = body.newPassword else {
                 throw APIError.badRequest("current_password and new_password are required")
             }
             guard try await Passwords.verify(current, hash: user.passwordHash) else {
@@ -46,11 +54,16 @@ struct AccountRoutes {
                 keeping: LoginCookie.hash(token))
             return Response(status: .noContent)
         }
+    }
 
-        // Terminals: `plexus start` (plexus-python 0.1.0 and ours) signs up or in with an
-        // email and password and receives a device key.
+    /// Terminals: `plexus start` (plexus-python 0.1.0 and ours) signs up or in with an email
+    /// and password and receives a device key; the official SDK's `plexus init`/`plexus
+    /// login` (0.4-0.14) opens /auth/cli?state&callback&name in a browser, and the
+    /// signed-in page approves here.
+    private func registerTerminals(_ router: Router<PlexusRequestContext>) {
         router.post("/api/auth/cli/signup") { request, _ in
-            let (email, password, name) = try await credentials(request, nameField: "first_name")
+            let (email, password, body) = try await credentials(request, checkRules: true)
+            let name = body.firstName.map { String($0.prefix(utf8Bytes: 128)) } ?? ""
             do {
                 let user = try await createUser(email: email, password: password, name: name, invite: nil)
                 return try await deviceKey(for: user, name: "plexus start (\(email))", status: .created)
@@ -59,36 +72,33 @@ struct AccountRoutes {
             }
         }
         router.post("/api/auth/cli/signin") { request, context in
-            let (email, password, _) = try await credentials(request, nameField: nil)
+            let (email, password, _) = try await credentials(request, checkRules: false)
             let user = try await checkPassword(email: email, password: password, client: context.clientAddress, cli: true)
             return try await deviceKey(for: user, name: "plexus start (\(email))", status: .ok)
         }
-        // The official SDK's `plexus init`/`plexus login` (0.4-0.14) opens
-        // /auth/cli?state&callback&name in a browser; the signed-in page approves here.
         router.group(requiring: .write, state.auth).post("/api/auth/cli/approve") { request, context in
             let p = try context.caller
             guard let user = p.user else { throw APIError.forbidden("approving a terminal needs a signed-in person") }
-            let body = try await JSONBody.object(request)
-            guard let st = body["state"] as? String, !st.isEmpty, let cb = body["callback"] as? String else {
+            let body = try await JSONBody.decode(TerminalApproval.self, from: request)
+            guard let st = body.state, !st.isEmpty, let cb = body.callback else {
                 throw APIError.badRequest("state and callback are required")
             }
             guard var callback = URLComponents(string: cb), callback.scheme == "http",
                 let host = callback.host, ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host)
             else { throw APIError.badRequest("callback must be a loopback http:// address") }
-            let name = (body["name"] as? String).flatMap { $0.isEmpty ? nil : String($0.prefix(utf8Bytes: 128)) } ?? "plexus-cli"
+            let name = body.name.flatMap { $0.isEmpty ? nil : String($0.prefix(utf8Bytes: 128)) } ?? "plexus-cli"
             let key = try await createKey(orgID: user.orgID, name: name, scopes: [.write, .read], expiresAt: nil)
             callback.queryItems =
                 (callback.queryItems ?? []) + [
                     URLQueryItem(name: "state", value: st),
                     URLQueryItem(name: "key", value: key.secret),
                 ]
-            return Reply.json { w in
-                w.raw("{\"redirect\":")
-                w.string(callback.string ?? "")
-                w.raw("}")
-            }
+            return try Reply.json(Redirect(redirect: callback.string ?? ""))
         }
+    }
 
+    /// API keys: listed by members and owners, created and revoked within the creator's scopes.
+    private func registerKeys(_ router: Router<PlexusRequestContext>) {
         router.group(requiring: .read, state.auth).get("/api/keys") { request, context in
             let p = try context.caller
             // Owners and members manage keys; viewers and keys without admin see none.
@@ -96,22 +106,18 @@ struct AccountRoutes {
                 throw APIError.forbidden("listing keys needs a member or owner, or the admin scope")
             }
             let keys = try await state.store.apiKeys(orgID: p.orgID)
-            return Reply.json { w in
-                w.raw("{\"keys\":[")
-                w.list(keys) { w, k in Self.write(k, to: &w) }
-                w.raw("]}")
-            }
+            return try Reply.json(KeyList(keys: keys.map { Self.body($0) }))
         }
         router.group(requiring: .write, state.auth).post("/api/keys") { request, context in
             let p = try context.caller
             guard p.user != nil || p.has(.admin) else { throw APIError.forbidden("creating keys needs the admin scope") }
-            let body = try await JSONBody.object(request)
-            guard let name = body["name"] as? String, !name.isEmpty, name.utf8.count <= 128 else {
+            let body = try await JSONBody.decode(KeyRequest.self, from: request)
+            guard let name = body.name, !name.isEmpty, name.utf8.count <= 128 else {
                 throw APIError.badRequest("name is required (1-128 bytes)")
             }
             var scopes: Set<Scope> = [.write, .read]
-            if let list = body["scopes"] {
-                guard let names = list as? [String], !names.isEmpty else { throw APIError.badRequest("scopes must be a non-empty list") }
+            if let names = body.scopes {
+                guard !names.isEmpty else { throw APIError.badRequest("scopes must be a non-empty list") }
                 scopes = try Set(
                     names.map { n in
                         guard let s = Scope(rawValue: n) else { throw APIError.badRequest("unknown scope \(n.prefix(32))") }
@@ -120,20 +126,14 @@ struct AccountRoutes {
             }
             guard scopes.allSatisfy(p.has) else { throw APIError.forbidden("a key cannot have scopes its creator lacks") }
             var expiresAt: Int64?
-            if let e = body["expires_in"], !(e is NSNull) {
-                guard let text = e as? String, let us = Timestamp.duration(text), us > 0 else {
+            if let text = body.expiresIn {
+                guard let us = Timestamp.duration(text), us > 0 else {
                     throw APIError.badRequest("expires_in must look like 30d, 12h, 15m or 90s")
                 }
                 expiresAt = state.config.now() + us
             }
             let key = try await createKey(orgID: p.orgID, name: name, scopes: scopes, expiresAt: expiresAt)
-            return Reply.json(status: .created) { w in
-                w.raw("{\"key\":")
-                w.string(key.secret)
-                w.raw(",")
-                Self.writeFields(key.record, to: &w)
-                w.raw("}")
-            }
+            return try Reply.json(Self.body(key.record, secret: key.secret), status: .created)
         }
         router.group(requiring: .write, state.auth).delete("/api/keys/:id") { request, context in
             let p = try context.caller
@@ -150,12 +150,15 @@ struct AccountRoutes {
             state.auth.invalidate()
             return Response(status: .noContent)
         }
+    }
 
+    /// Invitations (owners) and the member list.
+    private func registerMembers(_ router: Router<PlexusRequestContext>) {
         router.group(requiring: .admin, state.auth).post("/api/invites") { request, context in
             let p = try context.caller
             guard let user = p.user, user.role == .owner else { throw APIError.forbidden("only an owner can invite people") }
-            let body = try await JSONBody.object(request)
-            let role = Role(rawValue: body["role"] as? String ?? "member") ?? .member
+            let body = try await JSONBody.decode(InviteRequest.self, from: request)
+            let role = Role(rawValue: body.role ?? "member") ?? .member
             guard role != .owner else { throw APIError.badRequest("role must be member or viewer") }
             let token = LoginCookie.newToken()
             let now = state.config.now()
@@ -163,17 +166,9 @@ struct AccountRoutes {
                 tokenHash: LoginCookie.hash(token), orgID: user.orgID, role: role, createdBy: user.id,
                 createdAt: now, expiresAt: now + Self.inviteLifetime)
             try await state.store.createInvite(invite)
-            return Reply.json(status: .created) { w in
-                w.raw("{\"token\":")
-                w.string(token)
-                w.raw(",\"url\":")
-                w.string("/invite/" + token)
-                w.raw(",\"role\":")
-                w.string(role.rawValue)
-                w.raw(",\"expires_at\":")
-                w.string(Times.iso(invite.expiresAt))
-                w.raw("}")
-            }
+            return try Reply.json(
+                InviteBody(token: token, url: "/invite/" + token, role: role.rawValue, expiresAt: Times.iso(invite.expiresAt)),
+                status: .created)
         }
         router.get("/api/invites/:token") { _, context in
             let token = try context.parameters.require("token")
@@ -183,15 +178,8 @@ struct AccountRoutes {
             guard invite.usedAt == nil, invite.expiresAt > state.config.now() else {
                 throw APIError.gone("this invite has expired or was already used")
             }
-            return Reply.json { w in
-                w.raw("{\"org\":{\"name\":")
-                w.string(org.name)
-                w.raw("},\"role\":")
-                w.string(invite.role.rawValue)
-                w.raw(",\"expires_at\":")
-                w.string(Times.iso(invite.expiresAt))
-                w.raw("}")
-            }
+            return try Reply.json(
+                InviteBody(org: .init(name: org.name), role: invite.role.rawValue, expiresAt: Times.iso(invite.expiresAt)))
         }
         router.group(requiring: .read, state.auth).get("/api/members") { request, context in
             let p = try context.caller
@@ -201,17 +189,7 @@ struct AccountRoutes {
                 throw APIError.forbidden("listing members needs a signed-in person or the admin scope")
             }
             let users = try await state.store.users(orgID: p.orgID)
-            return Reply.json { w in
-                w.raw("{\"members\":[")
-                w.list(users) { w, u in
-                    w.raw("{")
-                    Self.writeUser(u, to: &w)
-                    w.raw(",\"created_at\":")
-                    w.string(Times.iso(u.createdAt))
-                    w.raw("}")
-                }
-                w.raw("]}")
-            }
+            return try Reply.json(MemberList(members: users.map { Self.body($0, withCreatedAt: true) }))
         }
     }
 
@@ -222,17 +200,17 @@ struct AccountRoutes {
 
     private func signUp(_ request: Request) async throws -> Response {
         try SameOrigin.check(request)
-        let body = try await JSONBody.object(request, requireJSON: true)
+        let body = try await JSONBody.decode(LoginBody.self, from: request, requireJSON: true)
         let (email, password) = try Self.emailAndPassword(body)
-        let name = (body["name"] as? String).map { String($0.prefix(utf8Bytes: 128)) } ?? ""
-        let invite = (body["invite"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        let name = body.name.map { String($0.prefix(utf8Bytes: 128)) } ?? ""
+        let invite = body.invite.flatMap { $0.isEmpty ? nil : $0 }
         let user = try await createUser(email: email, password: password, name: name, invite: invite)
         return try await startSession(user, request: request, status: .created)
     }
 
     private func signIn(_ request: Request, client: String) async throws -> Response {
         try SameOrigin.check(request)
-        let body = try await JSONBody.object(request, requireJSON: true)
+        let body = try await JSONBody.decode(LoginBody.self, from: request, requireJSON: true)
         let (email, password) = try Self.emailAndPassword(body, checkRules: false)
         let user = try await checkPassword(email: email, password: password, client: client, cli: false)
         return try await startSession(user, request: request, status: .ok)
@@ -295,17 +273,8 @@ struct AccountRoutes {
 
     private func me(_ user: UserRecord, csrf: String, status: HTTPResponse.Status) async throws -> Response {
         let org = try await state.store.organization(id: user.orgID)
-        return Reply.json(status: status) { w in
-            w.raw("{\"user\":{")
-            Self.writeUser(user, to: &w)
-            w.raw("},\"org\":{\"id\":")
-            w.int(user.orgID)
-            w.raw(",\"name\":")
-            w.string(org?.name ?? "")
-            w.raw("},\"csrf_token\":")
-            w.string(csrf)
-            w.raw("}")
-        }
+        return try Reply.json(
+            SignedIn(user: Self.body(user), org: .init(id: user.orgID, name: org?.name ?? ""), csrfToken: csrf), status: status)
     }
 
     private func secure(_ request: Request) -> Bool { LoginCookie.isSecure(request.head, forced: state.config.secureCookies) }
@@ -330,27 +299,20 @@ struct AccountRoutes {
         }
         let key = try await createKey(orgID: user.orgID, name: name, scopes: [.write, .read], expiresAt: nil)
         let org = try await state.store.organization(id: user.orgID)
-        return Reply.json(status: status) { w in
-            w.raw("{\"api_key\":")
-            w.string(key.secret)
-            w.raw(",\"org_id\":")
-            w.string(org?.name ?? String(user.orgID))
-            w.raw("}")
-        }
+        return try Reply.json(DeviceKeyGrant(apiKey: key.secret, orgID: org?.name ?? String(user.orgID)), status: status)
     }
 
     // MARK: Bodies
 
-    private func credentials(_ request: Request, nameField: String?) async throws -> (String, String, String) {
+    private func credentials(_ request: Request, checkRules: Bool) async throws -> (String, String, LoginBody) {
         try SameOrigin.check(request)
-        let body = try await JSONBody.object(request, requireJSON: true)
-        let (email, password) = try Self.emailAndPassword(body, checkRules: nameField != nil)
-        let name = nameField.flatMap { body[$0] as? String }.map { String($0.prefix(utf8Bytes: 128)) } ?? ""
-        return (email, password, name)
+        let body = try await JSONBody.decode(LoginBody.self, from: request, requireJSON: true)
+        let (email, password) = try Self.emailAndPassword(body, checkRules: checkRules)
+        return (email, password, body)
     }
 
-    static func emailAndPassword(_ body: [String: Any], checkRules: Bool = true) throws -> (String, String) {
-        guard let rawEmail = body["email"] as? String, let password = body["password"] as? String else {
+    static func emailAndPassword(_ body: LoginBody, checkRules: Bool = true) throws -> (String, String) {
+        guard let rawEmail = body.email, let password = body.password else {
             throw APIError.badRequest("email and password are required")
         }
         let email = rawEmail.trimmingSpaces.lowercased()
@@ -368,37 +330,13 @@ struct AccountRoutes {
         APIError(status, word.uppercased(), message, bodyError: word)
     }
 
-    static func writeUser(_ u: UserRecord, to w: inout JSONWriter) {
-        w.raw("\"id\":")
-        w.int(u.id)
-        w.raw(",\"email\":")
-        w.string(u.email)
-        w.raw(",\"name\":")
-        w.string(u.name)
-        w.raw(",\"role\":")
-        w.string(u.role.rawValue)
+    static func body(_ u: UserRecord, withCreatedAt: Bool = false) -> UserBody {
+        UserBody(id: u.id, email: u.email, name: u.name, role: u.role.rawValue, createdAt: withCreatedAt ? Times.iso(u.createdAt) : nil)
     }
 
-    static func write(_ k: APIKeyRecord, to w: inout JSONWriter) {
-        w.raw("{")
-        writeFields(k, to: &w)
-        w.raw("}")
-    }
-
-    static func writeFields(_ k: APIKeyRecord, to w: inout JSONWriter) {
-        w.raw("\"id\":")
-        w.string(k.id)
-        w.raw(",\"name\":")
-        w.string(k.name)
-        w.raw(",\"prefix\":")
-        w.string(k.prefix)
-        w.raw(",\"scopes\":")
-        w.strings(k.scopes.map(\.rawValue).sorted())
-        w.raw(",\"created_at\":")
-        w.string(Times.iso(k.createdAt))
-        w.raw(",\"expires_at\":")
-        w.optionalString(k.expiresAt.map(Times.iso))
-        w.raw(",\"revoked_at\":")
-        w.optionalString(k.revokedAt.map(Times.iso))
+    static func body(_ k: APIKeyRecord, secret: String? = nil) -> KeyBody {
+        KeyBody(
+            key: secret, id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes.map(\.rawValue).sorted(),
+            createdAt: Times.iso(k.createdAt), expiresAt: k.expiresAt.map(Times.iso), revokedAt: k.revokedAt.map(Times.iso))
     }
 }

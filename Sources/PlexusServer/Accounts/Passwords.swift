@@ -1,5 +1,6 @@
 import HummingbirdBcrypt
 import NIOPosix
+import PlexusModel
 public import PlexusStorage
 import Synchronization
 
@@ -108,7 +109,7 @@ public enum PlexusAdmin {
         email: String, name: String, password: String, role: Role, orgName: String,
         store: any PlexusStore, now: Int64
     ) async throws -> UserRecord {
-        let (email, _) = try AccountRoutes.emailAndPassword(["email": email, "password": password])
+        let (email, _) = try AccountRoutes.emailAndPassword(LoginBody(email: email, password: password))
         guard let org = try await store.organization(named: orgName) else {
             throw StoreError(.notFound, "no organisation named \(orgName)")
         }

@@ -1,3 +1,4 @@
+import Foundation
 public import PlexusCore
 public import PlexusModel
 import Synchronization
@@ -338,6 +339,11 @@ struct DeviceInfo: Sendable {
     var installID: String?
     var connectedAt: Int64
     var lastSeen: Int64
+
+    /// The sensors as a JSON value (`[]` when the device reported none).
+    var sensorsValue: JSONValue {
+        sensors.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .array([])
+    }
 
     /// `"source_id":…,"platform":…,…` (no braces).
     func writeFields(_ w: inout JSONWriter) {
