@@ -49,6 +49,11 @@ public struct PlexusConfiguration: Sendable, Equatable {
     /// `device_auth.sensors`: the sensors the device reports (an array of
     /// `{"name","description","metrics","sample_rate","prefix","available"}`), shown to dashboards.
     public var sensors: PlexusValue?
+    /// How far the device's wall clock is from the system clock (zero: it is the system
+    /// clock). The server's clock corrects the wall clock (`authenticated` and `time_sync`):
+    /// points sent without a timestamp are stamped with it plus the learnt offset. Set it to
+    /// run a device on a clock of its own, e.g. to test clock correction.
+    public var wallClockOffset: Duration = .zero
 
     public static let defaultGatewayURL = "http://127.0.0.1:8080"
 

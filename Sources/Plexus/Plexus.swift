@@ -73,7 +73,9 @@ public final class Plexus: Service, Sendable {
 
     public init(configuration: PlexusConfiguration) {
         self.configuration = configuration
-        identity = Identity(sourceID: configuration.sourceID, configFile: configuration.home.map(ConfigFile.init(home:)))
+        identity = Identity(
+            sourceID: configuration.sourceID, configFile: configuration.home.map(ConfigFile.init(home:)),
+            wallClockOffset: configuration.wallClockOffset)
         (commands, commandSink) = AsyncStream.makeStream(of: PlexusCommand.self, bufferingPolicy: .bufferingOldest(256))
         switch configuration.transport {
         case .http:
@@ -174,7 +176,7 @@ public final class Plexus: Service, Sendable {
     }
 
     /// The corrected clock for timestamps the SDK generates.
-    func now() -> Date { Date().addingTimeInterval(identity.clockOffsetMs / 1_000) }
+    func now() -> Date { identity.wallClock().addingTimeInterval(identity.clockOffsetMs / 1_000) }
 
     /// One point as JSON. During a session the point gets the tag `session_id` (the spec's
     /// shape), or the `session_id` field when its tags are already full.

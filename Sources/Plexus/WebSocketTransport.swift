@@ -226,7 +226,7 @@ final class WebSocketTransport: PlexusTransport, Sendable {
             let id = state.withLock { s -> Int in
                 s.syncID += 1
                 s.syncSent = s.syncSent.filter { $0.key > s.syncID - 8 }
-                s.syncSent[s.syncID] = (ContinuousClock.now, Date().timeIntervalSince1970 * 1_000)
+                s.syncSent[s.syncID] = (ContinuousClock.now, identity.localMs)
                 return s.syncID
             }
             try await outbound.write(.text(DeviceFrame.timeSync(id: id)))
@@ -268,11 +268,20 @@ final class WebSocketTransport: PlexusTransport, Sendable {
 final class Identity: Sendable {
     private let state: Mutex<(sourceID: String, offsetMs: Double, session: String?)>
     let configFile: ConfigFile?
+    /// ``PlexusConfiguration/wallClockOffset`` in seconds.
+    let wallClockOffset: Double
 
-    init(sourceID: String, configFile: ConfigFile?) {
+    init(sourceID: String, configFile: ConfigFile?, wallClockOffset: Duration = .zero) {
         state = Mutex((sourceID, 0, nil))
         self.configFile = configFile
+        self.wallClockOffset = Double(wallClockOffset.components.seconds) + Double(wallClockOffset.components.attoseconds) * 1e-18
     }
+
+    /// The device's wall clock, uncorrected.
+    func wallClock() -> Date { Date().addingTimeInterval(wallClockOffset) }
+
+    /// The device clock in milliseconds, uncorrected.
+    var localMs: Double { wallClock().timeIntervalSince1970 * 1_000 }
 
     var sourceID: String { state.withLock { $0.sourceID } }
     var clockOffsetMs: Double { state.withLock { $0.offsetMs } }
@@ -295,7 +304,7 @@ final class Identity: Sendable {
     }
 
     func setClockOffset(serverMs: Double) {
-        let local = Date().timeIntervalSince1970 * 1_000
+        let local = localMs
         state.withLock { $0.offsetMs = serverMs - local }
     }
 

@@ -170,10 +170,8 @@ struct Serve: AsyncParsableCommand {
         quotas.maxMetricsPerSource = try setting(maxMetricsPerSource, "PLEXUS_MAX_METRICS_PER_SOURCE", 1_000)
         let logger = Logger(label: "plexus.server")
         let dataDir = store.resolvedDataDir
-        // Test hook: a server whose clock is off (clock-correction tests). Not for production.
-        let offset = env["PLEXUS_CLOCK_OFFSET_MS"].flatMap { Int64($0) }.map { $0 * 1_000 } ?? 0
         // One clock for the server and its store.
-        let now: @Sendable () -> Int64 = { nowMicros() + offset }
+        let now: @Sendable () -> Int64 = { nowMicros() }
         var storeConfig = SQLiteStore.Configuration()
         storeConfig.now = now
         let sqlite = try SQLiteStore(

@@ -242,9 +242,11 @@ struct SDKWebSocketTests {
     @Test("clock correction: SDK-generated timestamps land at server time, explicit ones as given")
     func clockCorrection() async throws {
         let day: Double = 86_400_000
-        try await withServer(environment: ["PLEXUS_CLOCK_OFFSET_MS": "86400000"]) { s in
+        try await withServer { s in
             var c = PlexusConfiguration(apiKey: s.key, sourceID: "skew", gatewayURL: s.url, installID: "2222")
             c.flushInterval = .milliseconds(20)
+            // The device's clock is a day behind the server's.
+            c.wallClockOffset = .seconds(-86_400)
             let before = nowMillis()
             try await withPlexus(c) { px in
                 #expect(await connected(px))
@@ -255,7 +257,7 @@ struct SDKWebSocketTests {
             }
             let after = nowMillis()
             let ts = try #require(try await s.rawValues("skew", "t").ts.first)
-            #expect(ts >= before + day - 5_000 && ts <= after + day + 5_000)
+            #expect(ts >= before - 5_000 && ts <= after + 5_000)
             #expect(try await s.rawValues("skew", "fixed").ts == [1_700_000_000_000])
         }
     }
@@ -265,9 +267,10 @@ struct SDKWebSocketTests {
         // The server read its clock half-way through a 40 ms round trip.
         #expect(ClockSync.offsetMs(serverMs: 10_020, sentWallMs: 1_000, roundTrip: .milliseconds(40)) == 9_000)
         let day: Double = 86_400_000
-        try await withServer(environment: ["PLEXUS_CLOCK_OFFSET_MS": "86400000"]) { s in
+        try await withServer { s in
             var c = PlexusConfiguration(apiKey: s.key, sourceID: "drift", gatewayURL: s.url, installID: "3333")
             c.clockRefreshInterval = .milliseconds(100)
+            c.wallClockOffset = .seconds(-86_400)
             try await withPlexus(c) { px in
                 for _ in 0..<500 where !px.isConnected { try await Task.sleep(for: .milliseconds(10)) }
                 #expect(px.isConnected)

@@ -53,12 +53,14 @@ def new_home(tmp_path: Path, name: str) -> Path:
     return home
 
 
-def run_sdk(version: str, server, home: Path, script: str, timeout: float = 90, **extra_env) -> tuple[dict, str]:
-    """Runs `script` with the SDK version's python in HOME=home. The script reports by
-    printing one JSON object as its last stdout line; returns (that object, stderr)."""
+def run_sdk(version: str, server, home: Path, script: str, timeout: float = 90, wrapper: list[str] = (),
+            **extra_env) -> tuple[dict, str]:
+    """Runs `script` with the SDK version's python in HOME=home (under `wrapper`, e.g.
+    faketime, when given). The script reports by printing one JSON object as its last
+    stdout line; returns (that object, stderr)."""
     path = home / "driver.py"
     path.write_text(script)
-    r = subprocess.run([sdk_python(version), str(path)], env=sdk_env(server, home, **extra_env), cwd=home,
+    r = subprocess.run([*wrapper, sdk_python(version), str(path)], env=sdk_env(server, home, **extra_env), cwd=home,
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, f"SDK {version} script exited {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     lines = r.stdout.strip().splitlines()

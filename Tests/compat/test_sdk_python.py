@@ -238,24 +238,27 @@ print(json.dumps({"offset_ms": offset}))
 
 
 def test_sdk_0_6_2_clock_correction(start_server, tmp_path):
-    server = start_server(env={"PLEXUS_CLOCK_OFFSET_MS": str(DAY_MS)})
+    # The device's clock is a day behind the server's: the SDK runs under libfaketime
+    # (Debian's `faketime`), the server on the real clock.
+    server = start_server()
     home = new_home(tmp_path, "home")
     t0 = now_ms()
-    out, err = run_sdk("0.6.2", server, home, CLOCK_DRIVER)
+    out, err = run_sdk("0.6.2", server, home, CLOCK_DRIVER, wrapper=["faketime", "-f", "-1d"],
+                       FAKETIME_DONT_FAKE_MONOTONIC="1")
     t1 = now_ms()
     assert abs(out["offset_ms"] - DAY_MS) < 5_000, out  # learnt from authenticated.server_time_ms
 
-    s = wait_for_series(server, "clock-01", t0 - 10_000, t1 + DAY_MS + 10_000, 7)
+    s = wait_for_series(server, "clock-01", t0 - DAY_MS - 10_000, t1 + 10_000, 7)
     ts, values = s["tick"]
     assert values == [0.0, 1.0, 2.0, 3.0, 4.0], s
     # Documented SDK quirk: the first send() builds its point before the socket has
-    # authenticated, so it carries the uncorrected device clock.
-    assert t0 - 2_000 <= ts[0] <= t1 + 2_000, (ts, t0, t1)
+    # authenticated, so it carries the uncorrected device clock (a day behind).
+    assert t0 - DAY_MS - 2_000 <= ts[0] <= t1 - DAY_MS + 2_000, (ts, t0, t1)
     # Every later timestamp-less point is at server time (device time + 1 day).
     for t in ts[1:]:
-        assert t0 + DAY_MS - 5_000 <= t <= t1 + DAY_MS + 5_000, (ts, t0, t1)
+        assert t0 - 5_000 <= t <= t1 + 5_000, (ts, t0, t1)
     for m in ("b.x", "b.y"):
-        assert t0 + DAY_MS - 5_000 <= s[m][0][0] <= t1 + DAY_MS + 5_000, s
+        assert t0 - 5_000 <= s[m][0][0] <= t1 + 5_000, s
     # An explicit timestamp is stored as given.
     fixed = raw_series(server, "clock-01", 1_699_999_999_000, 1_700_000_002_000)
     assert fixed == {"fixed": ([1_700_000_000_500], [1.0])}, fixed
