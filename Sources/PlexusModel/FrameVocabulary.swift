@@ -44,6 +44,22 @@ public enum DashboardFrameType: String, Sendable, CaseIterable {
     case setThrottle = "set_throttle"
 }
 
+/// The `type` of the frames the server sends a dashboard of its own accord or in answer,
+/// besides the device's own frames it passes on (`pong`, `session_started`,
+/// `command_result`, …).
+public enum DashboardServerFrameType: String, Sendable, CaseIterable {
+    case initial = "init"
+    case sourceStatus = "source_status"
+    case subscribed
+    case controlSent = "control_sent"
+    case telemetry
+    case telemetryBatch = "telemetry_batch"
+    case gap
+    case error
+    case pong
+    case videoFrame = "video_frame"
+}
+
 /// The `code` of an `error` frame, on either socket.
 public enum FrameErrorCode: String, Sendable, CaseIterable {
     case invalidMessage = "INVALID_MESSAGE"

@@ -228,9 +228,3 @@ enum SameOrigin {
         }
     }
 }
-
-extension JSONWriter {
-    mutating func optionalString(_ s: String?) {
-        if let s { string(s) } else { raw("null") }
-    }
-}

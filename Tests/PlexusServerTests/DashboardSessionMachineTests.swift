@@ -120,14 +120,14 @@ struct DashboardSessionMachineTests {
             return
         }
         #expect(source == "rig" && metrics == ["temp", "accel.x"])
-        #expect(Self.text(ok) == #"{"type":"subscribed","source_id":"rig","metrics":["accel.x","temp"]}"#)
+        #expect(Self.text(ok) == #"{"metrics":["accel.x","temp"],"source_id":"rig","type":"subscribed"}"#)
 
         actions = m.received(Self.fields(#"{"type":"subscribe","source_id":"*"}"#))
         guard case .subscribe(nil, let all, let ok2) = actions.first else {
             Issue.record("unexpected \(actions)")
             return
         }
-        #expect(all.isEmpty && Self.text(ok2) == #"{"type":"subscribed","source_id":"*","metrics":[]}"#)
+        #expect(all.isEmpty && Self.text(ok2) == #"{"metrics":[],"source_id":"*","type":"subscribed"}"#)
 
         for frame in [#"{"type":"subscribe"}"#, #"{"type":"subscribe","source_id":null,"metrics":null}"#] {
             guard case .subscribe(nil, let none, _) = m.received(Self.fields(frame)).first else {

@@ -128,13 +128,8 @@ struct DashboardSessionMachine: Sendable {
                 }
             }
             // Confirmed once in effect: everything after this frame is delivered.
-            var w = JSONWriter()
-            w.raw("{\"type\":\"subscribed\",\"source_id\":")
-            w.string(source ?? "*")
-            w.raw(",\"metrics\":")
-            w.strings(metrics.sorted())
-            w.raw("}")
-            return [.subscribe(source: source == "*" ? nil : source, metrics: metrics, confirmation: w.bytes)]
+            let confirmation = DashboardFrame.subscribed(.init(sourceID: source ?? "*", metrics: metrics.sorted())).bytes
+            return [.subscribe(source: source == "*" ? nil : source, metrics: metrics, confirmation: confirmation)]
         case .unsubscribe:
             if let problem = Self.sourceProblem(f) { return [.send(problem)] }
             return [.unsubscribe(source: source == "*" ? nil : source)]

@@ -151,15 +151,8 @@ extension Gateway {
                 do {
                     let sent = try await control(orgID: session.orgID, sourceID: source, command: command, fields: fields)
                     hub.watch(dashboard: outbox.id, source: source)  // to see the device's replies
-                    var w = JSONWriter()
-                    w.raw("{\"type\":\"control_sent\",\"command\":")
-                    w.string(command)
-                    w.raw(",\"source_id\":")
-                    w.string(source)
-                    w.raw(",\"frame\":")
-                    w.rawBytes(sent)
-                    w.raw("}")
-                    outbox.enqueue(w.bytes)
+                    let frame = (try? JSONDecoder().decode(JSONValue.self, from: Data(sent))) ?? .null
+                    outbox.enqueue(DashboardFrame.controlSent(.init(command: command, sourceID: source, frame: frame)).bytes)
                 } catch {
                     outbox.enqueue(Self.controlErrorFrame(error, source: source))
                 }
@@ -220,26 +213,15 @@ extension Gateway {
         let devices = hub.online(orgID: s.orgID)
         var metrics: [String: [String]] = [:]
         for d in devices { metrics[d.sourceID] = (try? await state.store.metrics(orgID: s.orgID, sourceID: d.sourceID)) ?? [] }
-        var w = JSONWriter(capacity: 512)
-        w.raw("{\"type\":\"init\",\"org_id\":")
-        w.string(s.orgName)
-        w.raw(",\"can_control\":")
-        w.bool(s.canControl)
-        if batches { w.raw(",\"batch\":true") }
-        w.raw(",\"server_time_ms\":")
-        w.int(state.config.now() / 1_000)
-        w.raw(",\"online_sources\":[")
-        w.list(devices) { w, d in
-            w.raw("{")
-            d.writeFields(&w)
-            w.raw(",\"metrics\":")
-            w.strings(metrics[d.sourceID] ?? [])
-            w.raw(",\"recording\":")
-            w.optionalString(hub.recording(orgID: s.orgID, sourceID: d.sourceID))
-            w.raw("}")
+        let sources = devices.map { d in
+            DashboardFrame.Initial.Source(
+                device: d.status, metrics: metrics[d.sourceID] ?? [], recording: hub.recording(orgID: s.orgID, sourceID: d.sourceID))
         }
-        w.raw("]}")
-        return w.bytes
+        return DashboardFrame.initial(
+            .init(
+                orgID: s.orgName, canControl: s.canControl, batch: batches, serverTimeMs: state.config.now() / 1_000,
+                onlineSources: sources)
+        ).bytes
     }
 
     static func controlErrorFrame(_ error: any Error, source: String) -> [UInt8] {

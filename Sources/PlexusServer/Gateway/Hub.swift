@@ -75,7 +75,7 @@ public final class Hub: LiveFanout {
             s.devices[key] = Device(outbox: outbox, info: info, credential: credential, control: control)
             return (old, s.dashboards.values.filter { $0.orgID == info.orgID }.map(\.outbox))
         }
-        let status = Self.statusFrame(info, online: true)
+        let status = Self.statusFrame(info)
         for w in watchers { w.enqueue(status) }
         return old
     }
@@ -96,11 +96,8 @@ public final class Hub: LiveFanout {
             return s.dashboards.values.filter { $0.orgID == orgID }.map(\.outbox)
         }
         guard let watchers else { return }
-        var w = JSONWriter()
-        w.raw("{\"type\":\"source_status\",\"source_id\":")
-        w.string(sourceID)
-        w.raw(",\"status\":\"offline\"}")
-        for d in watchers { d.enqueue(w.bytes) }
+        let frame = DashboardFrame.sourceStatus(.offline(sourceID: sourceID)).bytes
+        for d in watchers { d.enqueue(frame) }
     }
 
     func touch(orgID: Int64, sourceID: String, at: Int64) {
@@ -317,14 +314,7 @@ public final class Hub: LiveFanout {
         state.withLock { s in s.dashboards.values.filter { !$0.control.isTerminated && $0.outbox.stalled }.map(\.control) }
     }
 
-    static func statusFrame(_ info: DeviceInfo, online: Bool) -> [UInt8] {
-        var w = JSONWriter(capacity: 256)
-        w.raw("{\"type\":\"source_status\",\"status\":")
-        w.raw(online ? "\"online\"," : "\"offline\",")
-        info.writeFields(&w)
-        w.raw("}")
-        return w.bytes
-    }
+    static func statusFrame(_ info: DeviceInfo) -> [UInt8] { DashboardFrame.sourceStatus(.online(info.status)).bytes }
 }
 
 /// What the server knows about a connected device.
@@ -345,19 +335,22 @@ struct DeviceInfo: Sendable {
         sensors.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .array([])
     }
 
-    /// `"source_id":…,"platform":…,…` (no braces).
-    func writeFields(_ w: inout JSONWriter) {
-        w.raw("\"source_id\":")
-        w.string(sourceID)
-        w.raw(",\"platform\":")
-        w.optionalString(platform)
-        w.raw(",\"agent_version\":")
-        w.optionalString(agentVersion)
-        w.raw(",\"sensors\":")
-        w.rawText(sensors ?? "[]")
-        w.raw(",\"connected_at_ms\":")
-        w.int(connectedAt / 1_000)
-        w.raw(",\"last_seen_ms\":")
-        w.int(lastSeen / 1_000)
+    /// As dashboards see it.
+    var status: DeviceStatus {
+        DeviceStatus(
+            sourceID: sourceID, platform: platform, agentVersion: agentVersion, sensors: sensorsValue,
+            connectedAtMs: connectedAt / 1_000, lastSeenMs: lastSeen / 1_000)
+    }
+}
+
+extension DashboardFrame {
+    /// The frame's JSON text. Values that came from JSON always encode; should one not
+    /// (a non-finite number), dashboards get an `error` frame instead of nothing.
+    var bytes: [UInt8] {
+        do {
+            return Array(try JSONText.encoder.encode(self))
+        } catch {
+            return OutboundFrame.error(.internalError, message: "could not encode \(type.rawValue)")
+        }
     }
 }
