@@ -247,11 +247,14 @@ let package = Package(
             dependencies: ["PlexusModel", "PlexusStorage", "PlexusCore", "PlexusStorageSQLite"],
             swiftSettings: swiftSettings
         ),
-        // Test support shared by the test targets that drive a real `plexus-server`:
-        // `TestServer` (the binary on a loopback port, HTTP helpers) and `TestSocket`.
+        // Test support shared by the test targets that drive a server: `TestServer` (the
+        // application in process on a loopback port, or the real binary; HTTP helpers)
+        // and `TestSocket`.
         .target(
             name: "PlexusServerTesting",
             dependencies: [
+                "PlexusServer", "PlexusStorage", "PlexusStorageSQLite",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),

@@ -146,7 +146,7 @@ struct SDKHTTPTests {
     func retries() async throws {
         // 1 request/s with a burst of 2, and 12 batches: only a machine taking over 10 s for
         // the 12 requests would see no 429.
-        try await withServer(environment: ["PLEXUS_SOURCE_RATE_LIMIT": "1"]) { s in
+        try await withServerProcess(environment: ["PLEXUS_SOURCE_RATE_LIMIT": "1"]) { s in
             var c = config(s, source: "busy")
             c.maxBatchPoints = 5
             try await withPlexus(c) { px in
@@ -199,7 +199,7 @@ struct SDKWebSocketTests {
 
     @Test("points go over the socket, acknowledged once stored")
     func delivery() async throws {
-        try await withServer { s in
+        try await withServerProcess { s in
             var c = PlexusConfiguration(apiKey: s.key, sourceID: "ws-1", gatewayURL: s.url, installID: "1111")
             c.flushInterval = .milliseconds(20)
             try await withPlexus(c) { px in

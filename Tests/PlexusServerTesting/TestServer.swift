@@ -5,10 +5,14 @@ import NIOFoundationCompat
 package import NIOHTTP1
 import Testing
 
-/// A real `plexus-server` process on a random loopback port with a temp data dir.
+/// A server on a random loopback port with a temp data dir: the application in this
+/// process (``withServer(_:_:)``), or a real `plexus-server` process (``start(dataDir:environment:)``,
+/// ``withServerProcess(environment:_:)``) for what only a process has: signals, kill -9,
+/// restarts, its own `/metrics` registry, the command line.
 package final class TestServer: @unchecked Sendable {  // mutated only by the test that owns it
     package let dataDir: String
-    package private(set) var process: Process
+    /// The server process; nil for a server in this process.
+    package private(set) var process: Process?
     package private(set) var port: Int
     package var url: String { "http://127.0.0.1:\(port)" }
     /// A key of the default organisation with write, read and admin scopes.
@@ -27,16 +31,29 @@ package final class TestServer: @unchecked Sendable {  // mutated only by the te
         return ".build/debug/plexus-server"
     }
 
-    private init(dataDir: String, process: Process, port: Int) {
+    private init(dataDir: String, process: Process?, port: Int, key: String = "") {
         self.dataDir = dataDir
         self.process = process
         self.port = port
+        self.key = key
+    }
+
+    /// A server in this process (``withServer(configure:_:)``).
+    convenience init(inProcessAt dataDir: String, port: Int, key: String) {
+        self.init(dataDir: dataDir, process: nil, port: port, key: key)
+    }
+
+    /// A fresh data directory under the temporary directory.
+    static func newDataDir() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plexus-it-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
     }
 
     package static func start(dataDir: String? = nil, environment: [String: String] = [:]) async throws -> TestServer {
-        let dir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("plexus-it-\(UUID().uuidString)").path
+        let dir = try dataDir ?? newDataDir()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let server = TestServer(dataDir: dir, process: Process(), port: 0)
+        let server = TestServer(dataDir: dir, process: nil, port: 0)
         server.key = try await server.cli(["keys", "create", "--data-dir", dir, "--name", "test", "--scopes", "write,read,admin"])
         try await server.launch(environment: environment)
         return server
@@ -109,20 +126,23 @@ package final class TestServer: @unchecked Sendable {  // mutated only by the te
     }
 
     package func kill9() async {
+        guard let process else { preconditionFailure("kill -9 needs a server process (TestServer.start)") }
         kill(process.processIdentifier, SIGKILL)
         await Self.exited(process)
     }
 
+    /// Stops a server process with SIGTERM and waits for it (a server in this process
+    /// stops when its ``withServer(_:_:)`` scope ends).
     package func stop() async {
-        if process.isRunning {
+        if let process, process.isRunning {
             process.terminate()
             await Self.exited(process)
         }
     }
 
-    /// For `defer`: kills the server without waiting and removes its data.
+    /// For `defer`: kills the server process without waiting and removes its data.
     package func cleanUp() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(atPath: dataDir)
     }
 
@@ -193,8 +213,9 @@ package final class TestServer: @unchecked Sendable {  // mutated only by the te
     }
 }
 
-/// Runs `body` against a fresh server and always cleans up.
-package func withServer(environment: [String: String] = [:], _ body: (TestServer) async throws -> Void) async throws {
+/// Runs `body` against a fresh `plexus-server` process (configured by `environment`,
+/// as an operator would) and always cleans up.
+package func withServerProcess(environment: [String: String] = [:], _ body: (TestServer) async throws -> Void) async throws {
     let server = try await TestServer.start(environment: environment)
     defer { server.cleanUp() }
     try await body(server)

@@ -3,6 +3,8 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import PlexusCore
+import PlexusServer
 import PlexusServerTesting
 import Testing
 
@@ -108,7 +110,7 @@ struct AccountTests {
 
     @Test("keys, invites, roles and tenants (with open sign-up)")
     func keysInvitesRoles() async throws {
-        try await withServer(environment: ["PLEXUS_OPEN_SIGNUP": "1"]) { s in
+        try await withServer(configure: { $0.openSignup = true }) { s in
             var owner = Browser(s)
             _ = try await owner.auth("/api/auth/signup", #"{"email":"owner@example.com","password":"owner password"}"#)
             // A key made in the dashboard: the secret once, then only its prefix.

@@ -62,7 +62,7 @@ struct DashboardSocketTests {
 
     @Test("subscriptions filter by metric; unsubscribe stops; replies reach the dashboards watching")
     func subscriptionsAndReplies() async throws {
-        try await withServer { s in
+        try await withServerProcess { s in
             let (dev, _) = await s.device("arm")
             let (dash, _) = await s.dashboard()
             dash.send(json: ["type": "subscribe", "source_id": "arm", "metrics": ["arm:x"]])

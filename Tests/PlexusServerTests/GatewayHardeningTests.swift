@@ -288,7 +288,7 @@ struct GatewayHardeningTests {
 
     @Test("a dashboard that stops reading is dropped once its writer has been stuck for 5 s")
     func stalledDashboardIsDropped() async throws {
-        try await withServer { s in
+        try await withServerProcess { s in
             let raw = try RawWebSocket(port: s.port, path: "/ws/browser", receiveBuffer: 4_096)
             try raw.sendText(#"{"type":"auth","api_key":"\#(s.key)","batch":true}"#)
             try raw.sendText(#"{"type":"subscribe","source_id":"*"}"#)

@@ -1,6 +1,8 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PlexusCore
+import PlexusServer
 import PlexusServerTesting
 import Testing
 
@@ -175,13 +177,13 @@ struct HardeningTests {
 
     @Test("/health says nothing about tenants; /metrics is off unless a token or --public-metrics")
     func healthAndMetrics() async throws {
-        try await withServer(environment: ["PLEXUS_METRICS_TOKEN": ""]) { s in
+        try await withServerProcess(environment: ["PLEXUS_METRICS_TOKEN": ""]) { s in
             let r = try await s.get("/health", key: .some(nil))
             #expect(r.status == 200 && Set(r.object.keys) == ["status", "store", "uptime_s", "version"])
             #expect(try await s.get("/metrics", key: .some(nil)).status == 404)
             #expect(try await s.get("/metrics").status == 404)  // an API key is not enough
         }
-        try await withServer(environment: ["PLEXUS_METRICS_TOKEN": "s3cret-token"]) { s in
+        try await withServerProcess(environment: ["PLEXUS_METRICS_TOKEN": "s3cret-token"]) { s in
             #expect(try await s.get("/metrics", key: .some(nil)).status == 401)
             #expect(try await s.request(.GET, "/metrics", key: .some(nil), headers: [("authorization", "Bearer wrong")]).status == 401)
             let r = try await s.request(.GET, "/metrics", key: .some(nil), headers: [("authorization", "Bearer s3cret-token")])
@@ -241,7 +243,7 @@ struct HardeningTests {
             r = try await op.auth("/api/auth/signin", #"{"email":"op@example.com","password":"operator password"}"#)
             #expect(r.status == 200 && (r.object["user"] as? [String: Any])?["role"] as? String == "member")
         }
-        try await withServer(environment: ["PLEXUS_OPEN_SIGNUP": "1"]) { s in
+        try await withServer(configure: { $0.openSignup = true }) { s in
             var a = Browser(s)
             var b = Browser(s)
             #expect(try await a.auth("/api/auth/signup", #"{"email":"a@example.com","password":"a password 1"}"#).status == 201)
@@ -270,7 +272,7 @@ struct HardeningTests {
 
     @Test("too many series, sources or metrics for an organisation get CARDINALITY_LIMIT and store nothing")
     func cardinality() async throws {
-        try await withServer(environment: [
+        try await withServerProcess(environment: [
             "PLEXUS_MAX_SERIES_PER_ORG": "6", "PLEXUS_MAX_SOURCES_PER_ORG": "2",
             "PLEXUS_MAX_METRICS_PER_SOURCE": "3",
         ]) { s in
@@ -320,7 +322,7 @@ struct HardeningTests {
 
     @Test("a device frame that would pass a cardinality limit gets CARDINALITY_LIMIT with its seq; the socket stays open")
     func cardinalityOnSockets() async throws {
-        try await withServer(environment: ["PLEXUS_MAX_METRICS_PER_SOURCE": "2"]) { (s: TestServer) async throws in
+        try await withServer(configure: { $0.quotas.maxMetricsPerSource = 2 }) { (s: TestServer) async throws in
             let (dev, auth) = await s.device("rig", extra: ["acks": true])
             #expect(auth?["type"] as? String == "authenticated")
             dev.send(#"{"type":"telemetry","seq":1,"points":[{"metric":"a","value":1},{"metric":"b","value":2}]}"#)
@@ -336,7 +338,7 @@ struct HardeningTests {
 
     @Test("idle sockets, half headers and slow bodies are closed; one client's connections are capped")
     func connectionDeadlines() async throws {
-        try await withServer(environment: [
+        try await withServerProcess(environment: [
             "PLEXUS_IDLE_TIMEOUT": "5", "PLEXUS_BODY_TIMEOUT": "1",
             "PLEXUS_MAX_CONNECTIONS_PER_CLIENT": "4",
         ]) { s in

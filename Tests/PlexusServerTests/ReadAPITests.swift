@@ -82,7 +82,7 @@ struct ReadAPITests {
 
     @Test("health and Prometheus metrics")
     func healthAndMetrics() async throws {
-        try await withServer { s in
+        try await withServerProcess { s in
             var r = try await s.get("/health", key: .some(nil))
             #expect(r.status == 200)
             #expect(r.object["status"] as? String == "ok")
