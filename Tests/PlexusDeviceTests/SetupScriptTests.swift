@@ -60,7 +60,7 @@ struct SetupScriptTests {
         // A systemctl that only records what it was asked.
         try write("#!/bin/sh\necho \"$*\" >> '\(work)/systemctl.log'\n", to: stubs + "/systemctl", executable: true)
 
-        try await withServer(configure: { $0.releasesDirectory = releases }) { s in
+        try await withServer(.set(\.releasesDirectory, releases)) { s in
             let env = [
                 "PLEXUS_ROOT": root, "HOME": home, "PATH": stubs + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
             ]
@@ -126,7 +126,7 @@ struct SetupScriptTests {
         try write("#!/bin/sh\necho \"$UNAME_M\"\n", to: stubs + "/uname", executable: true)
         try write("not the real binary", to: releases + "/plexus-linux-armv7l")
         try write(String(repeating: "0", count: 64) + "  plexus-linux-armv7l\n", to: releases + "/plexus-linux-armv7l.sha256")
-        try await withServer(configure: { $0.releasesDirectory = releases }) { s in
+        try await withServer(.set(\.releasesDirectory, releases)) { s in
             var env = [
                 "PLEXUS_ROOT": root, "HOME": work, "PATH": stubs + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
             ]

@@ -20,14 +20,23 @@ extension TestServer {
     }
 }
 
+/// One change to a test server's configuration: `.set(\.openSignup, true)`.
+package struct ServerSetting {
+    let apply: (inout ServerConfiguration) -> Void
+
+    package static func set<Value>(_ path: WritableKeyPath<ServerConfiguration, Value>, _ value: Value) -> ServerSetting {
+        ServerSetting { $0[keyPath: path] = value }
+    }
+}
+
 /// Runs `body` against a fresh server in this process: the application `plexus-server`
 /// runs (`buildApplication` on the embedded store, the device drain beside it) on a
 /// loopback port, started and stopped (gracefully, as on SIGTERM) around `body`, its data
-/// removed afterwards. `configure` adjusts the configuration (limits, clock, sign-up);
+/// removed afterwards. `settings` adjust the configuration (limits, clock, sign-up);
 /// `/metrics` is empty here (the metrics system is per process: use
 /// ``withServerProcess(environment:_:)`` to read it).
 package func withServer(
-    configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (TestServer) async throws -> Void
+    _ settings: ServerSetting..., body: (TestServer) async throws -> Void
 ) async throws {
     let dir = try TestServer.newDataDir()
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -35,7 +44,7 @@ package func withServer(
     logger.logLevel = .warning
     var config = ServerConfiguration(host: "127.0.0.1", port: 0, now: { SQLiteStore.nowMicros() })
     config.metricsToken = TestServer.metricsToken
-    configure(&config)
+    for setting in settings { setting.apply(&config) }
     var storeConfig = SQLiteStore.Configuration()
     storeConfig.now = config.now
     let store = try SQLiteStore(directory: dir, role: .server, configuration: storeConfig, logger: logger)

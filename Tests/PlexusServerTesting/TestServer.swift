@@ -6,7 +6,7 @@ package import NIOHTTP1
 import Testing
 
 /// A server on a random loopback port with a temp data dir: the application in this
-/// process (``withServer(_:_:)``), or a real `plexus-server` process (``start(dataDir:environment:)``,
+/// process (``withServer(_:body:)``), or a real `plexus-server` process (``start(dataDir:environment:)``,
 /// ``withServerProcess(environment:_:)``) for what only a process has: signals, kill -9,
 /// restarts, its own `/metrics` registry, the command line.
 package final class TestServer: @unchecked Sendable {  // mutated only by the test that owns it
@@ -38,7 +38,7 @@ package final class TestServer: @unchecked Sendable {  // mutated only by the te
         self.key = key
     }
 
-    /// A server in this process (``withServer(configure:_:)``).
+    /// A server in this process (``withServer(_:body:)``).
     convenience init(inProcessAt dataDir: String, port: Int, key: String) {
         self.init(dataDir: dataDir, process: nil, port: port, key: key)
     }
@@ -132,7 +132,7 @@ package final class TestServer: @unchecked Sendable {  // mutated only by the te
     }
 
     /// Stops a server process with SIGTERM and waits for it (a server in this process
-    /// stops when its ``withServer(_:_:)`` scope ends).
+    /// stops when its ``withServer(_:body:)`` scope ends).
     package func stop() async {
         if let process, process.isRunning {
             process.terminate()

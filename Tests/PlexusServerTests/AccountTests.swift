@@ -110,7 +110,7 @@ struct AccountTests {
 
     @Test("keys, invites, roles and tenants (with open sign-up)")
     func keysInvitesRoles() async throws {
-        try await withServer(configure: { $0.openSignup = true }) { s in
+        try await withServer(.set(\.openSignup, true)) { s in
             var owner = Browser(s)
             _ = try await owner.auth("/api/auth/signup", #"{"email":"owner@example.com","password":"owner password"}"#)
             // A key made in the dashboard: the secret once, then only its prefix.

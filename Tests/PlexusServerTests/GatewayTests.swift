@@ -330,7 +330,7 @@ struct GatewayTests {
 
     @Test("HTTP over the per-source rate: 429 with Retry-After, never a silent drop")
     func httpRateLimit() async throws {
-        try await withServer(configure: { $0.sourceRequestsPerSecond = 1 }) { s in
+        try await withServer(.set(\.sourceRequestsPerSecond, 1)) { s in
             // 20 requests at once against 1 request/s (burst 2): most must be refused, however slow the machine.
             let replies = try await withThrowingTaskGroup(of: TestServer.Reply.self) { group in
                 for i in 0..<20 {

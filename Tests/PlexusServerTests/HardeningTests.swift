@@ -243,7 +243,7 @@ struct HardeningTests {
             r = try await op.auth("/api/auth/signin", #"{"email":"op@example.com","password":"operator password"}"#)
             #expect(r.status == 200 && (r.object["user"] as? [String: Any])?["role"] as? String == "member")
         }
-        try await withServer(configure: { $0.openSignup = true }) { s in
+        try await withServer(.set(\.openSignup, true)) { s in
             var a = Browser(s)
             var b = Browser(s)
             #expect(try await a.auth("/api/auth/signup", #"{"email":"a@example.com","password":"a password 1"}"#).status == 201)
@@ -322,7 +322,7 @@ struct HardeningTests {
 
     @Test("a device frame that would pass a cardinality limit gets CARDINALITY_LIMIT with its seq; the socket stays open")
     func cardinalityOnSockets() async throws {
-        try await withServer(configure: { $0.quotas.maxMetricsPerSource = 2 }) { (s: TestServer) async throws in
+        try await withServer(.set(\.quotas.maxMetricsPerSource, 2)) { (s: TestServer) async throws in
             let (dev, auth) = await s.device("rig", extra: ["acks": true])
             #expect(auth?["type"] as? String == "authenticated")
             dev.send(#"{"type":"telemetry","seq":1,"points":[{"metric":"a","value":1},{"metric":"b","value":2}]}"#)
