@@ -72,8 +72,8 @@ enum Terminal {
 
     /// Reads a line with echo off.
     static func secret(_ question: String) -> String? {
-        print("\(question): ", terminator: "")
-        fflush(nil)
+        // Echo off before the prompt shows, as getpass(3) does: whatever is typed once the
+        // prompt is visible is never echoed.
         var saved = termios()
         let canHide = tcgetattr(STDIN_FILENO, &saved) == 0
         if canHide {
@@ -81,6 +81,8 @@ enum Terminal {
             quiet.c_lflag &= ~tcflag_t(ECHO)
             tcsetattr(STDIN_FILENO, TCSANOW, &quiet)
         }
+        print("\(question): ", terminator: "")
+        fflush(nil)
         defer {
             if canHide { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
             print("")

@@ -42,29 +42,29 @@ struct DeviceAgentTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await px.run() }
                 group.addTask { try await agent.run() }
-                for _ in 0..<500 where !px.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(await eventually(timeout: .seconds(5)) { px.isConnected })
                 #expect(px.isConnected)
                 // Streaming before the chip goes away.
                 #expect(try await eventually { try await !s.rawValues("lossy", "accel_x").values.isEmpty })
                 bus.disconnect(0x68)
                 var errors: [String] = []
-                for _ in 0..<300 where errors.isEmpty {
-                    try await Task.sleep(for: .milliseconds(20))
+                _ = try await eventually {
                     errors = try await s.rawValues("lossy", "device.error").values.compactMap { $0 as? String }
+                    return !errors.isEmpty
                 }
                 #expect(errors.first?.contains("read failed") == true, "\(errors)")
                 let before = try await s.rawValues("lossy", "accel_x").values.count
                 bus.reconnect(0x68)
                 var after = before
-                for _ in 0..<300 where after < before + 5 {
-                    try await Task.sleep(for: .milliseconds(20))
+                _ = try await eventually {
                     after = try await s.rawValues("lossy", "accel_x").values.count
+                    return after >= before + 5
                 }
                 #expect(after >= before + 5, "streams again after the device returns")
                 // The recovery notice travels in its own batch: wait for it as for the rest.
-                for _ in 0..<300 where !errors.contains(where: { $0.contains("reading again") }) {
-                    try await Task.sleep(for: .milliseconds(20))
+                _ = try await eventually {
                     errors = try await s.rawValues("lossy", "device.error").values.compactMap { $0 as? String }
+                    return errors.contains { $0.contains("reading again") }
                 }
                 #expect(errors.contains { $0.contains("reading again") }, "\(errors)")
                 group.cancelAll()

@@ -100,14 +100,12 @@ struct DeviceCLITests {
             ])
             let started = await dash.next(type: "command_result")
             #expect(started?["command"] as? String == "start_stream" && started?["status"] as? String == "ok", "\(started ?? [:])")
-            // Frames already on their way when the command landed may still arrive: let them.
-            try await Task.sleep(for: .milliseconds(1_500))
-            _ = await drain(dash)
-            var metrics = Set<String>()
-            for frame in await frames(dash, for: .milliseconds(2_500)) where frame["type"] as? String == "telemetry" {
-                for p in frame["points"] as? [[String: Any]] ?? [] { metrics.insert(p["metric"] as? String ?? "") }
-            }
-            #expect(metrics == ["temperature"])
+            // Points read before the device applied the command may still arrive; every point
+            // read after its answer (the device shares this machine's clock) is narrowed.
+            let narrowedAt = nowMillis()
+            let later = Self.points(in: await frames(dash, for: .milliseconds(2_500))).filter { $0.timestamp > narrowedAt }
+            #expect(!later.isEmpty)
+            #expect(Set(later.map(\.metric)) == ["temperature"])
 
             // configure: a known sensor is configured, an unknown one refused.
             dash.send(json: ["type": "configure", "source_id": "bench-sim", "sensor": "MPU6050", "config": ["sample_rate": 20]])
@@ -136,9 +134,9 @@ struct DeviceCLITests {
             // stop_stream: nothing more arrives.
             dash.send(json: ["type": "stop_stream", "source_id": "bench-sim", "id": "*"])
             #expect(await dash.next(type: "command_result")?["command"] as? String == "stop_stream")
-            try await Task.sleep(for: .milliseconds(1_500))
-            _ = await drain(dash)
-            #expect(await frames(dash, for: .milliseconds(1_200)).filter { $0["type"] as? String == "telemetry" }.isEmpty)
+            // Points read before the answer may still be on their way; none read after it.
+            let stoppedAt = nowMillis()
+            #expect(Self.points(in: await frames(dash, for: .milliseconds(1_200))).filter { $0.timestamp > stoppedAt }.isEmpty)
 
             // SIGTERM: a clean exit after the flush.
             kill(device.process.processIdentifier, SIGTERM)
@@ -238,8 +236,7 @@ struct DeviceCLITests {
             let output = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             input.fileHandleForWriting.write(Data("1\ntty@example.com\nTess\n".utf8))
             // The password once echo is off (typed earlier, the terminal would echo it).
-            for _ in 0..<200 where !output().contains("Password:") { try await Task.sleep(for: .milliseconds(25)) }
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(await eventually(timeout: .seconds(5)) { output().contains("Password:") })
             input.fileHandleForWriting.write(Data("correct horse battery\n".utf8))
 
             let (dash, _) = await s.dashboard()
@@ -249,8 +246,7 @@ struct DeviceCLITests {
             #expect(key.hasPrefix("plx_") && key != s.key)
             #expect(output().contains("Sign up") && output().contains("Password:"))
             #expect(!output().contains("correct horse battery"), "the password is not echoed")
-            for _ in 0..<100 where !output().contains("● connected as tty-dev") { try await Task.sleep(for: .milliseconds(50)) }
-            #expect(output().contains("● connected as tty-dev"), "\(output())")
+            #expect(await eventually(timeout: .seconds(5)) { output().contains("● connected as tty-dev") }, "\(output())")
             #expect(output().contains("points sent"))
 
             // The agent is script's child: stop it the way systemd or Ctrl-C would.
@@ -273,10 +269,10 @@ struct DeviceCLITests {
         return out
     }
 
-    /// Everything already waiting.
-    func drain(_ socket: TestSocket) async -> [[String: Any]] {
-        var out: [[String: Any]] = []
-        while let f = await socket.next(timeout: .milliseconds(50)) { out.append(f) }
-        return out
+    /// The points of the telemetry frames among `frames`, with their timestamps (ms).
+    static func points(in frames: [[String: Any]]) -> [(metric: String, timestamp: Double)] {
+        frames.filter { $0["type"] as? String == "telemetry" }.flatMap { f in
+            (f["points"] as? [[String: Any]] ?? []).map { ($0["metric"] as? String ?? "", $0["timestamp"] as? Double ?? 0) }
+        }
     }
 }

@@ -81,7 +81,7 @@ struct SDKCommandServerTests {
             c.sensors = [["name": "MPU6050", "metrics": ["accel_x"]]]
             let received = Received()
             try await withPlexus(c) { px in
-                for _ in 0..<500 where !px.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(await eventually(timeout: .seconds(5)) { px.isConnected })
                 #expect(px.isConnected)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {

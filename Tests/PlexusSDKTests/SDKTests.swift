@@ -186,7 +186,7 @@ struct SDKHTTPTests {
 @Suite("Swift SDK: WebSocket transport against the server", .timeLimit(.minutes(2)))
 struct SDKWebSocketTests {
     func connected(_ px: Plexus) async -> Bool {
-        for _ in 0..<500 where !px.isConnected { try? await Task.sleep(for: .milliseconds(10)) }
+        #expect(await eventually(timeout: .seconds(5)) { px.isConnected })
         return px.isConnected
     }
 
@@ -272,13 +272,13 @@ struct SDKWebSocketTests {
             c.clockRefreshInterval = .milliseconds(100)
             c.wallClockOffset = .seconds(-86_400)
             try await withPlexus(c) { px in
-                for _ in 0..<500 where !px.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(await eventually(timeout: .seconds(5)) { px.isConnected })
                 #expect(px.isConnected)
                 // The device's clock jumps (or drifts) while connected: the next sync puts it right.
                 px.identity.setClockOffset(ms: 0)
                 var offset = 0.0
                 for _ in 0..<100 where abs(offset - day) > 1_000 {
-                    try await Task.sleep(for: .milliseconds(20))
+                    try await Task.sleep(for: .milliseconds(20))  // polling, at most 2 s
                     offset = px.identity.clockOffsetMs
                 }
                 #expect(abs(offset - day) < 1_000, "\(offset)")

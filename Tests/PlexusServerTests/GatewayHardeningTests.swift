@@ -305,9 +305,9 @@ struct GatewayHardeningTests {
                 + (0..<8).map { #"{"metric":"m\#($0)","value":"\#(value)"}"# }
                 .joined(separator: ",") + "]}"
             for _ in 0..<40 { dev.send(frame) }  // ~19 MB: far more than the socket buffers hold
-            while dashboards == 1, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(100))
+            _ = try await eventually(timeout: deadline - ContinuousClock.now) {
                 dashboards = try await s.gauge("plexus_dashboards_connected")
+                return dashboards != 1
             }
             #expect(dashboards == 0, "the stalled dashboard is still registered")
             // And its TCP connection is gone: reading drains what was buffered, then ends.
