@@ -1,21 +1,12 @@
 public import PlexusModel
 
 /// Why the SDK could not do something. `code` is stable; `message` is safe to log.
-public struct PlexusError: Error, Sendable, Equatable, CustomStringConvertible {
-    public typealias Code = ErrorCode<PlexusError>
+public typealias PlexusError = CodedError<PlexusErrorDomain>
 
-    public let code: Code
-    public let message: String
+/// The domain of ``PlexusError``'s codes.
+public enum PlexusErrorDomain: Sendable {}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { "\(code): \(message)" }
-}
-
-extension ErrorCode where Domain == PlexusError {
+extension ErrorCode where Domain == PlexusErrorDomain {
     /// No API key could be found.
     public static let notConfigured = Self("notConfigured")
     public static let invalidArgument = Self("invalidArgument")

@@ -1,24 +1,17 @@
 /// Why an ingest request or frame was refused. The message names the offending point
 /// (`points[3].value must be finite`) and never echoes payload values.
-public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
-    public typealias Code = ErrorCode<IngestError>
+public typealias IngestError = CodedError<IngestErrorDomain>
 
-    public let code: Code
-    public let message: String
+/// The domain of ``IngestError``'s codes.
+public enum IngestErrorDomain: Sendable {}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { "\(code): \(message)" }
-
+extension CodedError where Domain == IngestErrorDomain {
     static func point(_ i: Int, _ rest: String) -> IngestError {
         IngestError(.invalidPoint, "points[\(i)]\(rest)")
     }
 }
 
-extension ErrorCode where Domain == IngestError {
+extension ErrorCode where Domain == IngestErrorDomain {
     /// The body is not JSON, or not the shape `{"points":[...]}`.
     public static let invalidJSON = Self("INVALID_JSON")
     /// A point breaks a rule (missing field, bad type, limit exceeded).

@@ -1,4 +1,4 @@
-import PlexusModel
+public import PlexusModel
 import Synchronization
 
 /// The BME280's factory trimming parameters and the Bosch double-precision compensation

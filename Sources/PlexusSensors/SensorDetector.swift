@@ -1,3 +1,5 @@
+public import PlexusModel
+
 /// A sensor named by a config string or found by a scan: driver, address and bus.
 ///
 /// Config strings are the reference's form, persisted in the device config as `sensors`:

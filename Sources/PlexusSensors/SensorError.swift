@@ -5,21 +5,12 @@ public import PlexusModel
 ///
 /// Bus failures are thrown as ``I2CError`` unchanged, so callers can tell "the chip did not
 /// answer" from "the chip answered something wrong".
-public struct SensorError: Error, Sendable, Equatable, CustomStringConvertible {
-    public typealias Code = ErrorCode<SensorError>
+public typealias SensorError = CodedError<SensorErrorDomain>
 
-    public let code: Code
-    public let message: String
+/// The domain of ``SensorError``'s codes.
+public enum SensorErrorDomain: Sendable {}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { "\(code): \(message)" }
-}
-
-extension ErrorCode where Domain == SensorError {
+extension ErrorCode where Domain == SensorErrorDomain {
     /// An option or config string is malformed or names an unknown option.
     public static let invalidConfiguration = Self("invalidConfiguration")
     /// A config string names a driver this build does not have.

@@ -1,3 +1,4 @@
+import PlexusModel
 import Synchronization
 
 #if canImport(Glibc)
