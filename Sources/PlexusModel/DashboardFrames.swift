@@ -7,8 +7,8 @@
 /// `source_status`.
 public struct DeviceStatus: Codable, Sendable, Equatable {
     public var sourceID: String
-    public var platform: String?
-    public var agentVersion: String?
+    @Nullable public var platform: String?
+    @Nullable public var agentVersion: String?
     /// What the device reported in `device_auth` (an array; `[]` when it sent none).
     public var sensors: JSONValue
     public var connectedAtMs: Int64
@@ -31,16 +31,6 @@ public struct DeviceStatus: Codable, Sendable, Equatable {
         case agentVersion = "agent_version"
         case connectedAtMs = "connected_at_ms"
         case lastSeenMs = "last_seen_ms"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(sourceID, forKey: .sourceID)
-        try c.encodeNullable(platform, forKey: .platform)
-        try c.encodeNullable(agentVersion, forKey: .agentVersion)
-        try c.encode(sensors, forKey: .sensors)
-        try c.encode(connectedAtMs, forKey: .connectedAtMs)
-        try c.encode(lastSeenMs, forKey: .lastSeenMs)
     }
 }
 

@@ -92,9 +92,34 @@ public struct AnyKey: CodingKey, Sendable, Hashable {
     public init?(intValue: Int) { nil }
 }
 
+/// An optional field that is always in the JSON: `null` when nil (synthesised Codable
+/// would leave it out). Read back, a missing member is nil as well.
+@propertyWrapper
+public struct Nullable<Value: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    public var wrappedValue: Value?
+
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        wrappedValue = c.decodeNil() ? nil : try c.decode(Value.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if let wrappedValue { try c.encode(wrappedValue) } else { try c.encodeNil() }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A ``Nullable`` member that is absent reads as nil.
+    public func decode<T>(_ type: Nullable<T>.Type, forKey key: Key) throws -> Nullable<T> {
+        try decodeIfPresent(type, forKey: key) ?? Nullable(wrappedValue: nil)
+    }
+}
+
 extension KeyedEncodingContainer {
-    /// Writes `value`, or `null` when it is nil: the API's optional fields are always
-    /// present (synthesised Codable would leave them out).
+    /// Writes `value`, or `null` when it is nil (for hand-written encoders).
     public mutating func encodeNullable<T: Encodable>(_ value: T?, forKey key: Key) throws {
         if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
     }

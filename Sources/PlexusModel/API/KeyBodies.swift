@@ -29,8 +29,8 @@ public struct KeyBody: Codable, Sendable, Equatable {
     public var prefix: String
     public var scopes: [String]
     public var createdAt: String
-    public var expiresAt: String?
-    public var revokedAt: String?
+    @Nullable public var expiresAt: String?
+    @Nullable public var revokedAt: String?
 
     public init(
         key: String? = nil, id: String, name: String, prefix: String, scopes: [String], createdAt: String,
@@ -51,18 +51,6 @@ public struct KeyBody: Codable, Sendable, Equatable {
         case createdAt = "created_at"
         case expiresAt = "expires_at"
         case revokedAt = "revoked_at"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(key, forKey: .key)
-        try c.encode(id, forKey: .id)
-        try c.encode(name, forKey: .name)
-        try c.encode(prefix, forKey: .prefix)
-        try c.encode(scopes, forKey: .scopes)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encodeNullable(expiresAt, forKey: .expiresAt)
-        try c.encodeNullable(revokedAt, forKey: .revokedAt)
     }
 }
 

@@ -83,8 +83,8 @@ public struct SessionBody: Codable, Sendable, Equatable {
         public var metrics: [String]
         public var pointCount: Int64
         /// Milliseconds, with a fraction for sub-millisecond times.
-        public var firstTimestampMs: Double?
-        public var lastTimestampMs: Double?
+        @Nullable public var firstTimestampMs: Double?
+        @Nullable public var lastTimestampMs: Double?
 
         public init(metrics: [String], pointCount: Int64, firstTimestampMs: Double?, lastTimestampMs: Double?) {
             self.metrics = metrics
@@ -99,14 +99,6 @@ public struct SessionBody: Codable, Sendable, Equatable {
             case firstTimestampMs = "first_timestamp_ms"
             case lastTimestampMs = "last_timestamp_ms"
         }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(metrics, forKey: .metrics)
-            try c.encode(pointCount, forKey: .pointCount)
-            try c.encodeNullable(firstTimestampMs, forKey: .firstTimestampMs)
-            try c.encodeNullable(lastTimestampMs, forKey: .lastTimestampMs)
-        }
     }
 
     public var sessionID: String
@@ -116,7 +108,7 @@ public struct SessionBody: Codable, Sendable, Equatable {
     public var tags: JSONValue
     public var metadata: JSONValue
     public var startedAt: String
-    public var endedAt: String?
+    @Nullable public var endedAt: String?
     public var createdAt: String
     public var summary: Summary?
 
@@ -143,20 +135,6 @@ public struct SessionBody: Codable, Sendable, Equatable {
         case startedAt = "started_at"
         case endedAt = "ended_at"
         case createdAt = "created_at"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(sessionID, forKey: .sessionID)
-        try c.encode(name, forKey: .name)
-        try c.encode(sourceID, forKey: .sourceID)
-        try c.encode(status, forKey: .status)
-        try c.encode(tags, forKey: .tags)
-        try c.encode(metadata, forKey: .metadata)
-        try c.encode(startedAt, forKey: .startedAt)
-        try c.encodeNullable(endedAt, forKey: .endedAt)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encodeIfPresent(summary, forKey: .summary)
     }
 }
 
