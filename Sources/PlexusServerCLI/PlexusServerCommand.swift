@@ -35,10 +35,9 @@ struct StoreOptions: ParsableArguments {
         dataDir ?? ProcessInfo.processInfo.environment["PLEXUS_DATA_DIR"] ?? "./plexus-data"
     }
 
-    func openAdminStore() throws -> SQLiteStore {
-        var logger = Logger(label: "plexus.admin")
-        logger.logLevel = .warning
-        return try SQLiteStore(directory: resolvedDataDir, role: .admin, logger: logger)
+    /// The database alone (keys, organisations, people, claims): safe beside a running server.
+    func openAdminStore() throws -> SQLiteCatalog {
+        try SQLiteCatalog(directory: resolvedDataDir)
     }
 }
 
@@ -175,7 +174,7 @@ struct Serve: AsyncParsableCommand {
         var storeConfig = SQLiteStore.Configuration()
         storeConfig.now = now
         let sqlite = try SQLiteStore(
-            directory: dataDir, role: .server, configuration: storeConfig,
+            directory: dataDir, configuration: storeConfig,
             logger: Logger(label: "plexus.storage.sqlite"))
         try await bootstrapKey(sqlite, env: env)
         let hasKeys = try await !sqlite.apiKeys(orgID: nil).isEmpty

@@ -19,11 +19,10 @@ import Synchronization
 /// everything readable — compressed chunks of points, 1-minute and 1-hour rollups,
 /// sources, sessions, organisations and keys. Layout: `docs/storage.md`.
 ///
-/// Run it as a `Service` (it owns the log writer and the flusher). An instance opened
-/// with `role: .admin` only touches the database (keys, organisations) and is safe to use
-/// while a server runs on the same directory.
-public final class SQLiteStore: PlexusStore, Service, Sendable {
-    public enum Role: Sendable { case server, admin }
+/// Run it as a `Service` (it owns the log writer and the flusher). It holds the data
+/// directory's `LOCK`: one server per directory. The admin commands open the database part
+/// alone (``SQLiteCatalog``, which this class extends).
+public final class SQLiteStore: SQLiteCatalog, PlexusStore, Service, @unchecked Sendable {
 
     public struct Configuration: Sendable {
         /// Flush to SQLite once this many points wait in memory.
@@ -49,13 +48,10 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
     }
 
     public let engineName = "sqlite"
-    let directory: String
-    let pool: DatabasePool
-    let role: Role
     let config: Configuration
     let logger: Logger
     let head = Head()
-    private let wal: Mutex<WriteAheadLog?>
+    private let wal: Mutex<WriteAheadLog>
     private let pending = Mutex(PendingQueue())
     private let writerBell: AsyncStream<Void>.Continuation
     private let writerStream: AsyncStream<Void>
@@ -82,44 +78,29 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         var closed = false
     }
 
-    /// Opens (creating if needed) the store in `directory`.
-    public init(directory: String, role: Role = .server, configuration: Configuration = .init(), logger: Logger) throws {
-        self.role = role
-        self.directory = directory
+    /// Opens (creating if needed) the store in `directory`, takes its lock and replays
+    /// its write-ahead log.
+    public init(directory: String, configuration: Configuration = .init(), logger: Logger) throws {
         self.config = configuration
         self.logger = logger
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        if role == .server {
-            let fd = open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-                if fd >= 0 { close(fd) }
-                throw StoreError(.unavailable, "data directory \(directory) is in use by another plexus-server")
-            }
-            lockFD = fd
-        } else {
-            lockFD = -1
+        let fd = open(directory + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            if fd >= 0 { close(fd) }
+            throw StoreError(.unavailable, "data directory \(directory) is in use by another plexus-server")
         }
-        var dbConfig = GRDB.Configuration()
-        dbConfig.busyMode = .timeout(10)
-        dbConfig.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
-        do {
-            pool = try DatabasePool(path: directory + "/plexus.sqlite", configuration: dbConfig)
-            try Schema.migrator().migrate(pool)
-        } catch {
-            throw StoreError(.unavailable, "cannot open the database in \(directory)", underlying: error)
-        }
+        lockFD = fd
         (writerStream, writerBell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (flushStream, flushBell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        if role == .server {
-            let log = try WriteAheadLog(directory: directory + "/wal", retryInterval: configuration.walRetryInterval)
-            try Self.replay(log, into: head, pool: pool, logger: logger)
-            wal = Mutex(log)
-            threadPool.start()
-        } else {
-            wal = Mutex(nil)
+        do {
+            wal = Mutex(try WriteAheadLog(directory: directory + "/wal", retryInterval: configuration.walRetryInterval))
+            try super.init(directory: directory)
+        } catch {
+            close(fd)
+            throw error
         }
+        try wal.withLock { [head, pool, logger] log in try Self.replay(log, into: head, pool: pool, logger: logger) }
+        threadPool.start()
     }
 
     deinit {
@@ -168,7 +149,6 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
     // MARK: Service
 
     public func run() async throws {
-        guard role == .server else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.writerLoop() }
             group.addTask { await self.flusherLoop() }
@@ -217,10 +197,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
             let payloads = items.map(\.payload)
             do {
                 let position = try await threadPool.runIfActive { [self] in
-                    try self.wal.withLock { log -> WriteAheadLog.Position in
-                        guard let log else { throw StoreError(.unavailable, "the write-ahead log is closed") }
-                        return try log.appendDurably(payloads)
-                    }
+                    try self.wal.withLock { log in try log.appendDurably(payloads) }
                 }
                 head.insert(items.map { ($0.batch, $0.orgID, $0.receivedAt) }, position: position)
                 for item in items { item.continuation?.resume() }
@@ -247,7 +224,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
             head.markFlushed(upTo: seq)
             if rotateAbove == 0 {
                 try? await threadPool.runIfActive { [self] in
-                    try self.wal.withLock { try $0?.checkpointed(at: snap.walPosition, rotateAbove: 0) }
+                    try self.wal.withLock { try $0.checkpointed(at: snap.walPosition, rotateAbove: 0) }
                 }
             }
             return
@@ -270,7 +247,7 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
         head.markFlushed(upTo: seq)
         do {
             try await threadPool.runIfActive { [self] in
-                try self.wal.withLock { try $0?.checkpointed(at: snap.walPosition, rotateAbove: rotateAbove) }
+                try self.wal.withLock { try $0.checkpointed(at: snap.walPosition, rotateAbove: rotateAbove) }
             }
         } catch {
             logger.warning(
@@ -302,7 +279,6 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
 
     /// Every entry goes into the same WAL group commit, in order.
     public func append(contentsOf entries: [AppendEntry]) async throws {
-        guard role == .server else { throw StoreError(.unavailable, "store opened for administration only") }
         let entries = entries.filter { !$0.batch.points.isEmpty }
         guard !entries.isEmpty else { return }
         guard head.pointCount < config.maxHeadPoints else {
@@ -337,7 +313,6 @@ public final class SQLiteStore: PlexusStore, Service, Sendable {
 
     /// Read-your-writes: every query first waits until acknowledged data is in SQLite.
     func readable() async throws {
-        guard role == .server else { return }
         try await head.waitUntilReadable { flushBell.yield() }
     }
 }

@@ -47,7 +47,7 @@ package func withServer(
     for setting in settings { setting.apply(&config) }
     var storeConfig = SQLiteStore.Configuration()
     storeConfig.now = config.now
-    let store = try SQLiteStore(directory: dir, role: .server, configuration: storeConfig, logger: logger)
+    let store = try SQLiteStore(directory: dir, configuration: storeConfig, logger: logger)
     let key = try await TestServer.storeTestKey(store, now: config.now())
     let hub = Hub()
     hub.restoreRecordings(try await store.recordings())

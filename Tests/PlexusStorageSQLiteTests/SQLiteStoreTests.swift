@@ -56,17 +56,17 @@ struct SQLiteStoreTests {
         #expect(sizes.allSatisfy { $0 == 0 })
     }
 
-    @Test("an admin handle works beside a running server")
+    @Test("the catalog (the admin commands' handle) works beside a running server; a second server is refused")
     func adminBesideServer() async throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try await withTemporarySQLiteStore(directory: dir) { server in
-            let admin = try SQLiteStore(directory: dir, role: .admin, logger: Logger(label: "admin"))
+            let admin = try SQLiteCatalog(directory: dir)
             _ = try await admin.createOrganization(name: "tenant-b", at: StoreConformance.t0)
             #expect(try await server.organization(named: "tenant-b") != nil)
-            await #expect(throws: StoreError.self) {
-                try await StoreConformance.append(admin, #"{"source_id":"x","points":[{"metric":"m","value":1}]}"#)
-            }
+            _ = try await server.createOrganization(name: "tenant-c", at: StoreConformance.t0)
+            #expect(try await admin.organizations().map(\.name).contains("tenant-c"))
+            #expect(throws: StoreError.self) { _ = try SQLiteStore(directory: dir, logger: Logger(label: "second")) }
         }
     }
 }

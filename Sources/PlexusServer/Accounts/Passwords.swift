@@ -107,7 +107,7 @@ public enum PlexusAdmin {
     /// rules and hashing as sign-up.
     public static func createUser(
         email: String, name: String, password: String, role: Role, orgName: String,
-        store: any PlexusStore, now: Int64
+        store: any TenantStore & AccountStore, now: Int64
     ) async throws -> UserRecord {
         let (email, _) = try AccountRoutes.emailAndPassword(LoginBody(email: email, password: password))
         guard let org = try await store.organization(named: orgName) else {

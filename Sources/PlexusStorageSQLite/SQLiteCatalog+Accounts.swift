@@ -3,7 +3,7 @@ import GRDB
 public import PlexusStorage
 
 /// People, login sessions and invites (tables `users`, `login_sessions`, `invites`).
-extension SQLiteStore {
+extension SQLiteCatalog {
     private static let userColumns = "id, org_id, email, name, password_hash, role, created_at"
 
     private static func user(_ r: Row) -> UserRecord {
