@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModule } from './load.mjs';
 
-const { Series, StateSeries, fmtNum } = await loadModule('assets/chart.js');
+const { Series, StateSeries, fmtNum, fmtRel, classify } = await loadModule('assets/chart.js');
 
 const T = 1_800_000_000_000; // ms, where 1e-9 no longer changes a double
 
@@ -61,4 +61,52 @@ test('state series: atOrBefore is inclusive too', () => {
 test('fmtNum is finite-safe', () => {
   for (const v of [NaN, Infinity, -Infinity]) assert.equal(typeof fmtNum(v), 'string');
   assert.equal(typeof fmtNum(72.5), 'string');
+});
+
+test('fmtNum: significant digits by magnitude, exponents for the very large and small', () => {
+  assert.equal(fmtNum(0), '0.000');
+  assert.equal(fmtNum(0.5), '0.500');
+  assert.equal(fmtNum(72.5), '72.50');
+  assert.equal(fmtNum(150.25), '150.3');
+  assert.equal(fmtNum(-1234.4), '-1234');
+  assert.equal(fmtNum(2e6), '2.00e+6');
+  assert.equal(fmtNum(0.0001), '1.00e-4');
+});
+
+test('fmtRel: time from T+0 (playback, compare)', () => {
+  assert.equal(fmtRel(0), 'T+0s');
+  assert.equal(fmtRel(1500), 'T+1.50s');
+  assert.equal(fmtRel(12500), 'T+12.5s');
+  assert.equal(fmtRel(-2000), 'T-2s');
+  assert.equal(fmtRel(75000), 'T+1:15');
+  assert.equal(fmtRel(3600000), 'T+1h00');
+});
+
+test('classify picks the chart of a metric from its first value', () => {
+  assert.equal(classify(1.5), 'number');
+  assert.equal(classify('armed'), 'state');
+  assert.equal(classify(false), 'state');
+  assert.equal(classify(null), 'state');
+  assert.equal(classify([1, 2, 3]), 'array');
+  assert.equal(classify([1, 'a']), 'state');
+  assert.equal(classify({ x: 1, y: -2 }), 'vector');
+  assert.equal(classify({ x: NaN }), 'state');
+  assert.equal(classify({ x: 'a' }), 'state');
+  assert.equal(classify({}), 'state');
+});
+
+test('a series with maxPoints keeps the newest points', () => {
+  const s = new Series('m', '#000', { capacity: 4, maxPoints: 4 });
+  for (let i = 0; i < 10; i++) s.push(T + i, i);
+  assert.deepEqual([...s.t.subarray(0, s.n)], [T + 6, T + 7, T + 8, T + 9]);
+  assert.deepEqual([...s.v.subarray(0, s.n)], [6, 7, 8, 9]);
+});
+
+test('prepend puts older points before the first', () => {
+  const s = series([T + 2, T + 3], [2, 3]);
+  s.prepend([T, T + 1], [0, 1]);
+  assert.deepEqual([...s.t.subarray(0, s.n)], [T, T + 1, T + 2, T + 3]);
+  assert.deepEqual([...s.v.subarray(0, s.n)], [0, 1, 2, 3]);
+  assert.equal(s.first, T);
+  assert.equal(s.last, T + 3);
 });

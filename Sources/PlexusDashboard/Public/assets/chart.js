@@ -56,15 +56,13 @@ export function themeChanged() { readTheme(); for (const c of charts) c.dirty = 
 
 // ---------- cursor group ----------
 export class CursorGroup {
-  constructor() { this.t = null; this.charts = new Set(); this.listeners = new Set(); }
-  set(t, source) {
+  constructor() { this.t = null; this.charts = new Set(); }
+  set(t) {
     if (t === this.t) return;
     this.t = t;
     for (const c of this.charts) { c.dirty = true; }
-    for (const l of this.listeners) l(t, source);
     schedule();
   }
-  on(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
 }
 
 // ---------- growable numeric series ----------
@@ -118,7 +116,6 @@ export class Series {
     this.cap = Math.max(n, 1); this.n = n;
     if (this.raw) this.raw = [];
   }
-  clear() { this.n = 0; if (this.raw) this.raw = []; }
   // older points in time order, all before the current first point
   prepend(ts, vs, raws) {
     const k = ts.length; if (!k) return;
@@ -162,7 +159,6 @@ export class StateSeries {
     else { this.t.push(t); this.v.push(label); this.raw.push(raw); }
     if (this.t.length > this.max) { const k = this.t.length - this.max; this.t.splice(0, k); this.v.splice(0, k); this.raw.splice(0, k); }
   }
-  clear() { this.t = []; this.v = []; this.raw = []; }
   prepend(ts, labels, raws) {
     for (const l of labels) if (!this.colors.has(l)) this.colors.set(l, STATE_COLORS[this.colors.size % STATE_COLORS.length]);
     this.t = ts.concat(this.t); this.v = labels.concat(this.v); this.raw = raws.concat(this.raw);
@@ -221,7 +217,6 @@ export class TimeChart {
     this.waveHistory = null;             // optional [{t, values}] for cursor playback
     this.t0 = 0; this.t1 = 1;
     this.follow = false; this.windowMs = 60000; this.clockOffset = 0;
-    this.fixedY = null;
     this.dirty = true; this.visible = true;
     this.lastDrawMs = 0; this.drawCount = 0; this._lastFollowT = 0;
     this.pointsDrawn = 0;
@@ -267,12 +262,6 @@ export class TimeChart {
   setRange(t0, t1) { this.t0 = t0; this.t1 = Math.max(t1, t0 + 1); this.follow = false; this.markDirty(); }
   setFollow(windowMs, clockOffset = 0) { this.follow = true; this.windowMs = windowMs; this.clockOffset = clockOffset; this.markDirty(); }
   addSeries(s) { this.series.push(s); this.markDirty(); return s; }
-  fitAll() {
-    let a = Infinity, b = -Infinity;
-    for (const s of this.series) if (s.n) { a = Math.min(a, s.first); b = Math.max(b, s.last); }
-    if (this.wave && this.waveHistory && this.waveHistory.length) { a = Math.min(a, this.waveHistory[0].t); b = Math.max(b, this.waveHistory[this.waveHistory.length - 1].t); }
-    if (a < b) this.setRange(a, b + (b - a) * 0.01); else if (a === b && isFinite(a)) this.setRange(a - 500, a + 500);
-  }
   _wantsFrame(now) {
     if (!this.visible) return false;
     if (this.follow) {
@@ -385,7 +374,6 @@ export class TimeChart {
       cols.push({ mn, mx, fi, la, has, pre, post, ft, lt, gap });
     }
     if (!(ymin <= ymax)) { ymin = 0; ymax = 1; }
-    if (this.fixedY) { ymin = this.fixedY[0]; ymax = this.fixedY[1]; }
     if (ymin === ymax) { ymin -= 1; ymax += 1; }
     const padY = (ymax - ymin) * 0.06; ymin -= padY; ymax += padY;
     this._ymin = ymin; this._ymax = ymax;
@@ -527,13 +515,13 @@ export class TimeChart {
   latest() {
     if (this.kind === 'wave') return this.wave ? { t: this.wave.t, value: this.wave.values } : null;
     let best = null;
-    for (const s of this.series) if (s.n && (!best || s.last > best.t)) best = { t: s.last, value: this.kind === 'state' ? s.v[s.n - 1] : s.v[s.n - 1] };
+    for (const s of this.series) if (s.n && (!best || s.last > best.t)) best = { t: s.last, value: s.v[s.n - 1] };
     return best;
   }
   state() {
     return {
       title: this.title, kind: this.kind, t0: this.t0, t1: this.t1, follow: this.follow,
-      series: this.series.map((s) => ({ name: s.name, n: s.n, last: s.n ? (this.kind === 'state' ? s.v[s.n - 1] : s.v[s.n - 1]) : null, lastT: s.n ? s.last : null, band: !!s.mn })),
+      series: this.series.map((s) => ({ name: s.name, n: s.n, last: s.n ? s.v[s.n - 1] : null, lastT: s.n ? s.last : null, band: !!s.mn })),
       wave: this.wave ? this.wave.values.length : 0, drawCount: this.drawCount, lastDrawMs: this.lastDrawMs,
       pointsDrawn: this.pointsDrawn, cursor: this.cursor ? this.cursor.t : null,
     };
@@ -560,10 +548,10 @@ export class TimeChart {
       if (this._sel) { this._sel.x1 = Math.max(p.x, Math.min(p.x + p.w, x)); this.markDirty(); }
       if (x < p.x || x > p.x + p.w) { this._hideTip(); return; }
       const t = this.tOf(x);
-      if (this.cursor && !this.cursor.locked) this.cursor.set(t, this); else { this._hoverT = t; this.markDirty(); }
+      if (this.cursor && !this.cursor.locked) this.cursor.set(t); else { this._hoverT = t; this.markDirty(); }
       this._showTip(x, y, t);
     });
-    cv.addEventListener('pointerleave', () => { this._hideTip(); if (this.cursor && !this.cursor.locked) this.cursor.set(null, this); this._hoverT = null; this.markDirty(); });
+    cv.addEventListener('pointerleave', () => { this._hideTip(); if (this.cursor && !this.cursor.locked) this.cursor.set(null); this._hoverT = null; this.markDirty(); });
     cv.addEventListener('pointerdown', (e) => {
       if (!this.onZoom || e.button !== 0 || this.kind === 'wave') return;
       const [x] = local(e); this._sel = { x0: x, x1: x }; cv.setPointerCapture(e.pointerId);
@@ -583,11 +571,11 @@ export class TimeChart {
       else if (e.key === 'Home') nt = this.t0; else if (e.key === 'End') nt = this.t1;
       else if ((e.key === '+' || e.key === '=') && this.onZoom) { this.onZoom(cur - span / 4, cur + span / 4); e.preventDefault(); return; }
       else if ((e.key === '-' || e.key === '_') && this.onZoom) { this.onZoom(cur - span, cur + span); e.preventDefault(); return; }
-      else if (e.key === 'Escape') { if (this.cursor) this.cursor.set(null, this); this._hoverT = null; this._hideTip(); this.markDirty(); return; }
+      else if (e.key === 'Escape') { if (this.cursor) this.cursor.set(null); this._hoverT = null; this._hideTip(); this.markDirty(); return; }
       if (nt == null) return;
       e.preventDefault();
       nt = Math.max(this.t0, Math.min(this.t1, nt));
-      if (this.cursor) this.cursor.set(nt, this); else { this._hoverT = nt; this.markDirty(); }
+      if (this.cursor) this.cursor.set(nt); else { this._hoverT = nt; this.markDirty(); }
       this._showTip(this.xOf(nt), 20, nt);
       const vals = this.valuesAt(nt).map((v) => `${v.name} ${v.value}`).join(', ');
       this.canvas.setAttribute('aria-label', `${this.title} at ${this.relative ? fmtRel(nt) : new Date(nt).toLocaleTimeString()}: ${vals || 'no data'}`);
