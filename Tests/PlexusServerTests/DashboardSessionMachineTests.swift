@@ -8,7 +8,9 @@ import Testing
 struct DashboardSessionMachineTests {
     typealias M = DashboardSessionMachine
 
-    static func fields(_ s: String) -> Frames.Fields? { Array(s.utf8).withUnsafeBytes { Frames.fields($0) } }
+    static func fields(_ s: String) -> Result<DashboardRequest, DashboardRequest.Problem> {
+        Array(s.utf8).withUnsafeBytes { DashboardRequest.decode($0) }
+    }
     static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
 
     func signedIn(canControl: Bool = true) -> M {
@@ -244,7 +246,7 @@ struct DashboardSessionMachineTests {
         #expect(r10.isEmpty)
         let r11 = m.received(Self.fields(#"{"type":"ready"}"#))
         #expect(r11.isEmpty)
-        let r12 = m.received(nil)
+        let r12 = m.received(Self.fields("not json"))
         #expect(
             onlyFrame(r12)
                 == #"{"type":"error","code":"INVALID_JSON","detail":"frame is not a JSON object","message":"frame is not a JSON object"}"#)

@@ -42,7 +42,6 @@ struct DashboardSessionMachine: Sendable {
     }
 
     static let closePolicy = CloseCode.policyViolation
-    static let authTypes: Set<DashboardFrameType> = [.auth, .dataAPIAuth, .browserAuth]
 
     private(set) var state: State = .awaitingAuth
     /// The sign-in frame asked for coalesced `telemetry_batch` frames (`"batch": true`).
@@ -53,17 +52,17 @@ struct DashboardSessionMachine: Sendable {
         return nil
     }
 
-    /// A text frame arrived, already split into its top-level fields (nil: not a JSON object).
-    mutating func received(_ f: Frames.Fields?) -> [Action] {
+    /// A text frame arrived, decoded (or the problem it has).
+    mutating func received(_ request: Result<DashboardRequest, DashboardRequest.Problem>) -> [Action] {
         switch state {
         case .closed, .authenticating:
             return []
         case .awaitingAuth:
-            guard let f, let type = f.string("type").flatMap(DashboardFrameType.init(rawValue:)), Self.authTypes.contains(type) else {
+            guard case .success(.signIn(let type, let key, let batch)) = request else {
                 return fail("first message must be auth (with api_key) or browser_auth")
             }
-            batches = f.bools["batch"] ?? false
-            if let key = f.string("api_key") {
+            batches = batch
+            if let key {
                 state = .authenticating
                 return [.authenticate(.apiKey(key))]
             }
@@ -71,114 +70,41 @@ struct DashboardSessionMachine: Sendable {
             state = .authenticating
             return [.authenticate(.loginCookie)]
         case .active(let session):
-            guard let f else {
-                return [.send(OutboundFrame.error(.invalidJSON, message: "frame is not a JSON object"))]
+            switch request {
+            case .failure(let p): return [.send(OutboundFrame.error(p.code, message: p.message, sourceID: p.sourceID))]
+            case .success(let r): return active(r, session)
             }
-            if let problem = Frames.problem(f) {
-                return [.send(OutboundFrame.error(.invalidMessage, message: problem, sourceID: f.string("source_id")))]
-            }
-            return active(f, session)
         }
     }
 
-    private func active(_ f: Frames.Fields, _ session: Session) -> [Action] {
-        let type = f.string("type") ?? ""
-        let source = f.string("source_id")
-        // `ping` with a `source_id` is a command to that device; without one, the server answers.
-        if let command = ControlCommand(rawValue: type), command != .ping || source != nil { return control(command, f, session) }
-        guard let kind = DashboardFrameType(rawValue: type) else {
-            return [.send(OutboundFrame.error(.invalidMessage, message: type.isEmpty ? "frame has no type" : "unknown message type"))]
-        }
-        switch kind {
-        case .subscribe:
-            if let problem = Self.sourceProblem(f) { return [.send(problem)] }
-            var metrics: Set<String> = []
-            if let raw = f.raw["metrics"], raw != "null" {
-                guard let names = Frames.stringArray(raw) else {
-                    return [
-                        .send(
-                            OutboundFrame.error(
-                                .invalidMessage, message: "metrics must be an array of strings",
-                                sourceID: source))
-                    ]
-                }
-                guard names.count <= Self.maxMetricsPerSubscribe else {
-                    return [
-                        .send(
-                            OutboundFrame.error(
-                                .tooManySubscriptions,
-                                message: "at most \(Self.maxMetricsPerSubscribe) metrics per subscribe",
-                                sourceID: source))
-                    ]
-                }
-                for name in names {
-                    // The original dashboard sends "source:metric"; keep the metric.
-                    var metric = name
-                    if let source, name.hasPrefix(source + ":") { metric = String(name.dropFirst(source.count + 1)) }
-                    guard Self.isValidMetric(metric) else {
-                        return [
-                            .send(
-                                OutboundFrame.error(
-                                    .invalidMessage,
-                                    message: "metric names must be 1-\(Limits.maxMetricBytes) bytes without control characters",
-                                    sourceID: source))
-                        ]
-                    }
-                    metrics.insert(metric)
-                }
-            }
+    private func active(_ request: DashboardRequest, _ session: Session) -> [Action] {
+        switch request {
+        case .subscribe(let source, let metrics):
             // Confirmed once in effect: everything after this frame is delivered.
             let confirmation = DashboardFrame.subscribed(.init(sourceID: source ?? "*", metrics: metrics.sorted())).bytes
-            return [.subscribe(source: source == "*" ? nil : source, metrics: metrics, confirmation: confirmation)]
-        case .unsubscribe:
-            if let problem = Self.sourceProblem(f) { return [.send(problem)] }
-            return [.unsubscribe(source: source == "*" ? nil : source)]
+            return [.subscribe(source: source, metrics: metrics, confirmation: confirmation)]
+        case .unsubscribe(let source):
+            return [.unsubscribe(source: source)]
         case .ping:
             return [.send(Array(#"{"type":"pong"}"#.utf8))]
-        case .pong, .ready, .setThrottle:
+        case .ignored:
             return []
-        case .auth, .dataAPIAuth, .browserAuth:
+        case .signIn:
             return [.send(OutboundFrame.error(.invalidMessage, message: "already authenticated"))]
+        case .control(let command, let source, let fields):
+            guard session.canControl else {
+                return [
+                    .send(
+                        OutboundFrame.error(
+                            .forbidden, message: "this login is read-only; control needs a write key",
+                            sourceID: source))
+                ]
+            }
+            guard let source else {
+                return [.send(OutboundFrame.error(.invalidMessage, message: "source_id required"))]
+            }
+            return [.control(command: command.rawValue, source: source, fields: fields)]
         }
-    }
-
-    /// A control command for a device (`start_stream`, `ping` with a `source_id`, …).
-    private func control(_ command: ControlCommand, _ f: Frames.Fields, _ session: Session) -> [Action] {
-        let source = f.string("source_id")
-        guard session.canControl else {
-            return [
-                .send(
-                    OutboundFrame.error(
-                        .forbidden, message: "this login is read-only; control needs a write key",
-                        sourceID: source))
-            ]
-        }
-        guard let source else {
-            return [.send(OutboundFrame.error(.invalidMessage, message: "source_id required"))]
-        }
-        var fields = f.raw
-        fields["type"] = nil
-        fields["source_id"] = nil
-        return [.control(command: command.rawValue, source: source, fields: fields)]
-    }
-
-    /// Metric names in one `subscribe` (the hub also bounds the pairs of a socket).
-    static let maxMetricsPerSubscribe = 1_000
-
-    /// A `source_id` of `subscribe`/`unsubscribe` must be absent, `null`, `"*"` or a valid
-    /// source id (the ingest syntax): an error frame otherwise.
-    static func sourceProblem(_ f: Frames.Fields) -> [UInt8]? {
-        guard let raw = f.raw["source_id"], raw != "null" else { return nil }
-        if let s = f.string("source_id"), s == "*" || Identifier.isValidSourceID(s) { return nil }
-        return OutboundFrame.error(
-            .invalidMessage,
-            message: "source_id must be \"*\" or match ^[a-z0-9][a-z0-9._-]*$ (at most 256 bytes)")
-    }
-
-    /// Like ingest: 1-256 bytes; and no control characters.
-    static func isValidMetric(_ m: String) -> Bool {
-        !m.isEmpty && m.utf8.count <= Limits.maxMetricBytes
-            && !m.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
     }
 
     /// The shell accepted the credential. False if the socket was closed meanwhile (the

@@ -41,8 +41,8 @@ extension Gateway {
                 for try await message in inbound.messages(maxSize: Limits.maxFrameBytes) {
                     guard case .text(let text) = message else { continue }
                     let bytes = Array(text.utf8)
-                    let fields = bytes.withUnsafeBytes { Frames.fields($0) }
-                    let actions = machine.withLock { $0.received(fields) }
+                    let request = bytes.withUnsafeBytes { DashboardRequest.decode($0) }
+                    let actions = machine.withLock { $0.received(request) }
                     await performDashboard(actions, machine: machine, outbox: outbox, connection: control, loginToken: loginToken)
                     if machine.withLock({ $0.state }) == .closed { break }
                 }
