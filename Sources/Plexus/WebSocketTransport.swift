@@ -244,22 +244,15 @@ final class WebSocketTransport: PlexusTransport, Sendable {
     static let maxSyncRoundTrip: Duration = .seconds(5)
 
     func authFrame() -> String {
-        var w = JSONWriter(capacity: 256)
-        w.raw("{\"type\":\"device_auth\",\"api_key\":")
-        w.string(configuration.apiKey)
-        w.raw(",\"source_id\":")
-        w.string(identity.sourceID)
-        w.field("install_id", configuration.installID)
-        w.raw(",\"platform\":")
-        w.string(configuration.platform)
-        w.raw(",\"agent_version\":")
-        w.string(configuration.agentVersion)
-        if let sensors = configuration.sensors {
-            w.raw(",\"sensors\":")
-            w.write(sensors)
+        let sensors = configuration.sensors.map { value -> String in
+            var w = JSONWriter()
+            w.write(value)
+            return w.string
         }
-        w.raw(",\"acks\":true}")
-        return w.string
+        let auth = DeviceAuth(
+            apiKey: configuration.apiKey, sourceID: identity.sourceID, installID: configuration.installID,
+            platform: configuration.platform, agentVersion: configuration.agentVersion, sensors: sensors, acks: true)
+        return String(decoding: auth.encoded, as: UTF8.self)
     }
 }
 

@@ -137,6 +137,29 @@ public struct DeviceAuth: Sendable, Hashable {
         self.acks = acks
     }
 
+    /// The frame as a device sends it (the SDKs, and tests of the decoder).
+    public var encoded: [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        w.raw("{\"type\":\"device_auth\",\"api_key\":")
+        w.string(apiKey)
+        w.raw(",\"source_id\":")
+        w.string(sourceID)
+        w.field("install_id", installID)
+        w.field("platform", platform)
+        w.field("agent_version", agentVersion)
+        if let sensors {
+            w.raw(",\"sensors\":")
+            w.rawText(sensors)
+        }
+        if let commands {
+            w.raw(",\"commands\":")
+            w.rawText(commands)
+        }
+        if acks { w.raw(",\"acks\":true") }
+        w.raw("}")
+        return w.bytes
+    }
+
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> Result<DeviceAuth, Problem> {
         guard let f = Frames.fields(bytes), f.string("type") == "device_auth" else { return .failure(.notAuth) }
         guard let key = f.string("api_key") else { return .failure(.missingKey) }

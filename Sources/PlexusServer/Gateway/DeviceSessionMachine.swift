@@ -111,32 +111,18 @@ struct DeviceSessionMachine: Sendable {
             guard allowed else {
                 return [.send(OutboundFrame.error(.rateLimited, message: "too many \(type) frames; slow down"))]
             }
-            // Nothing of a frame that is not strict JSON, or that carries a time out of range,
-            // is echoed, relayed or stored.
-            let f = frame.withUnsafeBytes { Frames.fields($0) }
-            if let f, let problem = Frames.problem(f) {
-                return [.send(OutboundFrame.error(.invalidMessage, message: problem))]
-            }
-            guard let kind else {
-                return [.send(OutboundFrame.error(.invalidMessage, message: type.isEmpty ? "frame has no type" : "unknown message type"))]
-            }
-            switch kind {
-            case .heartbeat:
+            switch frame.withUnsafeBytes({ DeviceRequest.decode($0) }) {
+            case .failure(let p):
+                return [.send(OutboundFrame.error(p.code, message: p.message))]
+            case .success(.heartbeat):
                 return [.heartbeat(frame)]
-            case .timeSync:
-                return [.timeSync(id: f?.raw["id"])]
-            case .deviceError:
-                let message = f?.string("error") ?? f?.string("message") ?? "device error"
-                return [
-                    .deviceError(
-                        message: String(message.prefix(Limits.maxStringValueBytes)), source: f?.string("source"),
-                        frame: frame)
-                ]
-            case .deviceAuth:
+            case .success(.timeSync(let id)):
+                return [.timeSync(id: id)]
+            case .success(.deviceError(let message, let source)):
+                return [.deviceError(message: message, source: source, frame: frame)]
+            case .success(.signInAgain):
                 return [.send(OutboundFrame.error(.invalidMessage, message: "already authenticated"))]
-            case .telemetry:
-                return []  // decoded above
-            case .videoFrame, .sessionStarted, .sessionStopped, .pong, .commandResult, .commandStatus, .commandSync, .commandAck:
+            case .success(.reply(let kind)):
                 return [.relay(type: kind, frame: frame)]
             }
         }
