@@ -161,6 +161,27 @@ public struct JSONWriter: Sendable {
         if us % 1_000 == 0 { int(us / 1_000) } else { number(Double(us) / 1_000) }
     }
 
+    /// A timestamp in a form ``IngestDecoder`` reads back to the same microsecond (for
+    /// times that ``Timestamp/representableOnTheWire(_:)`` leaves unchanged): whole
+    /// milliseconds from 2001 on, whole seconds, or seconds with six decimals.
+    public mutating func exactTimestamp(_ us: Int64) {
+        if us % 1_000 == 0 && us >= 1_000_000_000_000_000 {
+            int(us / 1_000)
+        } else if us % 1_000_000 == 0 {
+            int(us / 1_000_000)
+        } else {
+            int(us / 1_000_000)
+            raw(".")
+            var fraction = us % 1_000_000
+            var digits: [UInt8] = Array(repeating: UInt8(ascii: "0"), count: 6)
+            for k in (0..<6).reversed() {
+                digits[k] = UInt8(ascii: "0") + UInt8(fraction % 10)
+                fraction /= 10
+            }
+            bytes.append(contentsOf: digits)
+        }
+    }
+
     /// A point as devices send it and dashboards receive it:
     /// `{"metric","value","timestamp" (ms),"tags"?,"session_id"?}`.
     public mutating func point(_ p: Point, timestamp us: Int64) {

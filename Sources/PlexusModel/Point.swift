@@ -88,6 +88,19 @@ public enum Timestamp {
         return Int64(us.rounded())
     }
 
+    /// The time a JSON ingest body can carry exactly (``JSONWriter/exactTimestamp(_:)``):
+    /// `us` itself up to 2^33 seconds (the year 2242), whole milliseconds after that (a
+    /// wire number is read through a Double, which then no longer holds every microsecond).
+    /// Transports that are stored as JSON (line protocol) use it, so a replay of the
+    /// write-ahead log rebuilds the very points that were acknowledged.
+    public static func representableOnTheWire(_ us: Int64) -> Int64 {
+        guard us >= exactMicrosecondLimit, us % 1_000 != 0 else { return us }
+        return us / 1_000 * 1_000
+    }
+
+    /// 2^33 seconds in microseconds: below it a seconds value with six decimals parses back exactly.
+    static let exactMicrosecondLimit: Int64 = 8_589_934_592_000_000
+
     /// A duration written `90s`, `30m`, `12h` or `7d`, in microseconds; nil otherwise.
     public static func duration(_ s: String) -> Int64? {
         guard let unit = s.last, let n = Int64(s.dropLast()), n > 0 else { return nil }

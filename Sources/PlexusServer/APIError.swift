@@ -18,6 +18,18 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     /// For clients that read `error` as a code word (plexus-python 0.1.0's terminal
     /// login): the body becomes `{"error": <bodyError>, "code": …, "message": <message>}`.
     public var bodyError: String?
+    /// The shape of the error body: Plexus's own, or that of the protocol a route speaks.
+    public var envelope: Envelope = .plexus
+
+    /// The error bodies of the protocols Plexus speaks besides its own.
+    public enum Envelope: Sendable {
+        /// `{"error","code"}`.
+        case plexus
+        /// InfluxDB 1.x: `{"error": message}` and the `X-Influxdb-Error` header.
+        case influxV1
+        /// InfluxDB 2.x: `{"code": "invalid" | "unauthorized" | …, "message"}`.
+        case influxV2
+    }
 
     public init(
         _ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:],
@@ -103,8 +115,17 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = try JSONText.encoder.encode(ErrorBody(error: bodyError ?? message, code: code, message: bodyError.map { _ in message }))
         var h = headers
+        let body: Data
+        switch envelope {
+        case .plexus:
+            body = try JSONText.encoder.encode(ErrorBody(error: bodyError ?? message, code: code, message: bodyError.map { _ in message }))
+        case .influxV1:
+            body = try JSONText.encoder.encode(InfluxV1Error(error: message))
+            h[InfluxWriteRoutes.errorHeader] = String(message.prefix(512))
+        case .influxV2:
+            body = try JSONText.encoder.encode(InfluxV2Error(code: InfluxV2Error.code(for: status.code), message: message))
+        }
         h[.contentType] = "application/json"
         return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }

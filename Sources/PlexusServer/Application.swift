@@ -4,7 +4,7 @@ import HummingbirdWebSocket
 public import Logging
 import NIOCore
 public import PlexusCore
-import PlexusModel
+public import PlexusModel
 public import PlexusStorage
 public import ServiceLifecycle
 
@@ -44,6 +44,8 @@ public struct ServerConfiguration: Sendable {
     public var quotas = Quotas()
     /// HTTP ingest requests per second per organisation, all sources together; 0 disables.
     public var orgRequestsPerSecond: Double = 20_000
+    /// How InfluxDB line protocol becomes points: which tags name the source, and metric names.
+    public var lineProtocol = LineProtocol.Mapping()
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
@@ -100,6 +102,7 @@ public func buildApplication(
     router.add(middleware: BodyDeadlineMiddleware(timeout: configuration.connections.bodyTimeout))
     HealthRoutes(state: state).register(router)
     IngestRoutes(state: state).register(router)
+    InfluxWriteRoutes(state: state).register(router)
     SessionRoutes(state: state).register(router)
     QueryRoutes(state: state).register(router)
     AccountRoutes(state: state).register(router)

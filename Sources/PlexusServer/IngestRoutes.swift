@@ -16,18 +16,7 @@ struct IngestRoutes {
     }
 
     func ingest(_ request: Request, _ principal: Principal) async throws -> Response {
-        var body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: Limits.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw APIError.payloadTooLarge
-        }
-        if let enc = request.headers[.contentEncoding]?.lowercased(), enc != "identity" {
-            guard enc == "gzip" || enc == "x-gzip" else {
-                throw APIError(.unsupportedMediaType, "INVALID_ENCODING", "unsupported Content-Encoding \(enc.prefix(32))")
-            }
-            body = try Self.gunzip(&body)
-        }
+        let body = try await Self.body(of: request)
         let batch: IngestBatch
         do {
             batch = try body.withUnsafeReadableBytes { try IngestDecoder.decode($0) }
@@ -48,6 +37,23 @@ struct IngestRoutes {
             }
             w.raw("}")
         }
+    }
+
+    /// A write's body, gunzipped when `Content-Encoding` says gzip; at most 5 MiB either way.
+    static func body(of request: Request) async throws -> ByteBuffer {
+        var body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Limits.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge
+        }
+        if let enc = request.headers[.contentEncoding]?.lowercased(), enc != "identity" {
+            guard enc == "gzip" || enc == "x-gzip" else {
+                throw APIError(.unsupportedMediaType, "INVALID_ENCODING", "unsupported Content-Encoding \(enc.prefix(32))")
+            }
+            body = try Self.gunzip(&body)
+        }
+        return body
     }
 
     /// Decompresses a gzip body, refusing to inflate past the 5 MiB cap (gzip bombs).

@@ -116,6 +116,35 @@ struct Serve: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp("Distinct metrics per source; 0 = no limit (env PLEXUS_MAX_METRICS_PER_SOURCE, default 1000).", valueName: "n"))
     var maxMetricsPerSource: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Line protocol (/write, /api/v2/write): the tags that name a point's source, in order (env PLEXUS_INFLUX_SOURCE_TAGS, default host,source_id).",
+            valueName: "tags"))
+    var influxSourceTags: String?
+    @Option(
+        help: ArgumentHelp(
+            "Line protocol: a field becomes the metric measurement.field or just field (env PLEXUS_INFLUX_METRIC_NAMES, default measurement.field).",
+            valueName: "form"))
+    var influxMetricNames: String?
+
+    /// The line protocol mapping from the flags, else the environment, else the defaults.
+    func lineProtocolMapping(_ env: [String: String]) throws -> LineProtocol.Mapping {
+        var mapping = LineProtocol.Mapping()
+        if let text = influxSourceTags ?? env["PLEXUS_INFLUX_SOURCE_TAGS"] {
+            let tags = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard !tags.isEmpty, tags.allSatisfy({ !$0.isEmpty && $0.utf8.count <= Limits.maxTagBytes }) else {
+                throw ValidationError("influx-source-tags must be a comma-separated list of tag keys")
+            }
+            mapping.sourceTags = tags
+        }
+        if let text = influxMetricNames ?? env["PLEXUS_INFLUX_METRIC_NAMES"] {
+            guard let form = LineProtocol.MetricNames(rawValue: text) else {
+                throw ValidationError("influx-metric-names must be measurement.field or field")
+            }
+            mapping.metricNames = form
+        }
+        return mapping
+    }
 
     /// A number from the flag, else the environment, else the default; refuses negatives.
     func setting<T: LosslessStringConvertible & Comparable & Numeric>(_ flag: T?, _ env: String, _ fallback: T) throws -> T {
@@ -167,6 +196,7 @@ struct Serve: AsyncParsableCommand {
         quotas.maxSeriesPerOrg = try setting(maxSeriesPerOrg, "PLEXUS_MAX_SERIES_PER_ORG", 100_000)
         quotas.maxSourcesPerOrg = try setting(maxSourcesPerOrg, "PLEXUS_MAX_SOURCES_PER_ORG", 10_000)
         quotas.maxMetricsPerSource = try setting(maxMetricsPerSource, "PLEXUS_MAX_METRICS_PER_SOURCE", 1_000)
+        let lineProtocol = try lineProtocolMapping(env)
         let logger = Logger(label: "plexus.server")
         let dataDir = store.resolvedDataDir
         // One clock for the server and its store.
@@ -196,6 +226,7 @@ struct Serve: AsyncParsableCommand {
         config.publicMetrics = publicMetrics || env["PLEXUS_PUBLIC_METRICS"] == "1"
         config.orgRequestsPerSecond = orgLimit
         config.quotas = quotas
+        config.lineProtocol = lineProtocol
         // Recordings started before a restart go on: untagged points still join them.
         let hub = Hub()
         hub.restoreRecordings(try await sqlite.recordings())

@@ -22,6 +22,8 @@ public struct Ingestor: Sendable {
     public enum Transport: String, Sendable {
         case http
         case ws
+        /// InfluxDB line protocol (`/write`, `/api/v2/write`).
+        case lineProtocol = "line_protocol"
     }
 
     /// Who paces the sender.

@@ -1,0 +1,33 @@
+/// InfluxDB 1.x's error body on `/write`: `{"error": "…"}`.
+public struct InfluxV1Error: Codable, Sendable, Equatable {
+    public var error: String
+
+    public init(error: String) { self.error = error }
+}
+
+/// InfluxDB 2.x's error body on `/api/v2/write`: `{"code": "invalid", "message": "…"}`.
+public struct InfluxV2Error: Codable, Sendable, Equatable {
+    /// InfluxDB's code word: `invalid`, `unauthorized`, `forbidden`, `not found`,
+    /// `request too large`, `too many requests`, `unavailable`, `internal error`.
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// InfluxDB's code word for an HTTP status.
+    public static func code(for status: Int) -> String {
+        switch status {
+        case 400: "invalid"
+        case 401: "unauthorized"
+        case 403: "forbidden"
+        case 404: "not found"
+        case 413: "request too large"
+        case 429: "too many requests"
+        case 503: "unavailable"
+        default: status >= 500 ? "internal error" : "invalid"
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import PlexusCore
+import PlexusModel
+import PlexusStorage
+
+/// InfluxDB's write endpoints, so that Telegraf (`outputs.influxdb`, `outputs.influxdb_v2`)
+/// and the InfluxDB client libraries write into Plexus unchanged (docs/line-protocol.md):
+///
+/// - `POST /write?db=&precision=` (1.x) and `POST /api/v2/write?org=&bucket=&precision=` (2.x):
+///   line protocol, gzip or not; 204 once every accepted line is on disk (as `/ingest`'s 200);
+/// - `GET|HEAD /ping`: 204 with `X-Influxdb-Version`, for clients that check the server first.
+///
+/// The key comes as `Authorization: Token …` or `Bearer …`, basic auth (the key as password),
+/// the `u`/`p` query parameters, or `x-api-key`; it needs the write scope. Errors have
+/// InfluxDB's bodies. The points go through the one ``Ingestor``, with `/ingest`'s limits.
+struct InfluxWriteRoutes {
+    let state: ServerState
+
+    static let errorHeader = HTTPField.Name("x-influxdb-error")!
+    static let versionHeader = HTTPField.Name("x-influxdb-version")!
+    /// The InfluxDB API version these routes follow, for clients that read it.
+    static let influxVersion = "1.8.10 (plexus)"
+
+    func register(_ router: Router<PlexusRequestContext>) {
+        let v1 = router.group().add(middleware: InfluxReplies(envelope: .influxV1)).add(middleware: InfluxKey(auth: state.auth))
+        v1.post("/write") { request, context in
+            let query = QueryString(request)
+            guard let precision = LineProtocol.Precision(v1: query.nonEmpty("precision") ?? "ns") else {
+                throw APIError.badRequest("precision must be one of n, ns, u, us, ms, s, m, h")
+            }
+            return try await write(request, context.caller, precision: precision, target: query.nonEmpty("db"))
+        }
+        let v2 = router.group().add(middleware: InfluxReplies(envelope: .influxV2)).add(middleware: InfluxKey(auth: state.auth))
+        v2.post("/api/v2/write") { request, context in
+            let query = QueryString(request)
+            guard let precision = LineProtocol.Precision(v2: query.nonEmpty("precision") ?? "ns") else {
+                throw APIError.badRequest("precision must be one of ns, us, ms, s")
+            }
+            return try await write(request, context.caller, precision: precision, target: query.nonEmpty("bucket"))
+        }
+        router.get("/ping") { _, _ in Self.noContent }
+        router.head("/ping") { _, _ in Self.noContent }
+    }
+
+    static var noContent: Response { Response(status: .noContent, headers: [versionHeader: influxVersion]) }
+
+    /// `target`: the database (1.x) or bucket (2.x), the source of lines that name none
+    /// when it is a valid source id.
+    func write(_ request: Request, _ principal: Principal, precision: LineProtocol.Precision, target: String?) async throws -> Response {
+        let body = try await IngestRoutes.body(of: request)
+        let defaultSource = target.flatMap(LineProtocol.sourceID(fromName:))
+        let options = LineProtocol.Options(precision: precision, mapping: state.config.lineProtocol, defaultSource: defaultSource)
+        let decoded: LineProtocol.Decoded
+        do {
+            decoded = try Self.decode(body, options)
+        } catch {
+            // Too many points. Telegraf answers 413 by sending the batch again in halves.
+            throw APIError(.contentTooLarge, error.code.rawValue, error.message)
+        }
+        if !decoded.points.isEmpty {
+            // The write-ahead log keeps JSON bodies: this one decodes back into these points.
+            let raw = IngestEncoder.body(decoded.points)
+            try await state.ingestor.ingest(
+                Ingestor.Submission(
+                    orgID: principal.orgID, batch: IngestBatch(points: decoded.points), raw: raw,
+                    receivedAt: state.config.now(), transport: .lineProtocol, pacing: .perRequest))
+        }
+        guard decoded.rejectedLines == 0 else { throw Self.partialWrite(decoded) }
+        return Self.noContent
+    }
+
+    static func decode(_ body: ByteBuffer, _ options: LineProtocol.Options) throws(IngestError) -> LineProtocol.Decoded {
+        let result = body.withUnsafeReadableBytes { bytes in
+            Result { () throws(IngestError) in try LineProtocol.decode(bytes, options: options) }
+        }
+        return try result.get()
+    }
+
+    /// The 400 for rejected lines (the accepted ones are stored): InfluxDB 1.x's
+    /// `partial write: … dropped=N`, listing the first lines and why.
+    static func partialWrite(_ d: LineProtocol.Decoded) -> APIError {
+        let listed = d.rejections.prefix(10).map(\.description).joined(separator: "; ")
+        let more = d.rejectedLines > 10 ? "; …" : ""
+        return APIError(
+            .badRequest, "PARTIAL_WRITE",
+            "partial write: \(d.rejectedLines) line(s) rejected, \(d.points.count) point(s) stored: \(listed)\(more) dropped=\(d.rejectedLines)"
+        )
+    }
+}
+
+/// Errors on InfluxDB's routes get InfluxDB's body (1.x or 2.x); the status is the one
+/// ``APIError`` gives, so the mapping from errors to statuses stays in one place.
+struct InfluxReplies: RouterMiddleware {
+    typealias Context = PlexusRequestContext
+    let envelope: APIError.Envelope
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            var e = APIError(any: error)
+            e.envelope = envelope
+            e.headers[InfluxWriteRoutes.versionHeader] = InfluxWriteRoutes.influxVersion
+            throw e
+        }
+    }
+}
+
+/// Authenticates a write the ways InfluxDB clients send credentials (the key as token,
+/// bearer, basic-auth password or `p` parameter); the key needs the write scope.
+struct InfluxKey: RouterMiddleware {
+    typealias Context = PlexusRequestContext
+    let auth: Authenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        guard let key = Self.presentedKey(request.headers, query: QueryString(request)) else {
+            throw APIError.unauthorized("missing API key: send it as Authorization: Token <key>, or as the password")
+        }
+        context.principal = try await auth.authenticate(key: key, scope: .write)
+        return try await next(request, context)
+    }
+
+    static func presentedKey(_ headers: HTTPFields, query: QueryString) -> String? {
+        if let authorization = headers[.authorization] {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            if parts.count == 2 {
+                let scheme = parts[0].lowercased()
+                let value = String(parts[1]).trimmingSpaces
+                if scheme == "token" || scheme == "bearer" { return value }
+                if scheme == "basic", let decoded = Data(base64Encoded: value).map({ String(decoding: $0, as: UTF8.self) }) {
+                    let (user, password) =
+                        decoded.firstIndex(of: ":").map { (String(decoded[..<$0]), String(decoded[decoded.index(after: $0)...])) } ?? (
+                            decoded, ""
+                        )
+                    return [password, user].first { APIKeys.isWellFormed($0) } ?? password
+                }
+            }
+        }
+        if let key = Authenticator.presentedKey(headers) { return key }
+        let password = query.get("p") ?? ""
+        let user = query.get("u") ?? ""
+        return [password, user].first { APIKeys.isWellFormed($0) } ?? (password.isEmpty ? nil : password)
+    }
+}
