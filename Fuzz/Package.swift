@@ -32,6 +32,9 @@ let package = Package(
         fuzzer("FuzzIngest", ["PlexusModel"]),
         // Frames: every decoder, and decode(encode(x)) for every encoder.
         fuzzer("FuzzFrames", ["PlexusModel"]),
+        // LineProtocol.decode (/write, /api/v2/write bodies), and IngestEncoder's JSON for
+        // the WAL decoding back to the same points.
+        fuzzer("FuzzLineProtocol", ["PlexusModel"]),
         // One WAL segment's bytes: framing, CRC-32C, links, WALRecord.decode, then the
         // ingest decode replay does.
         fuzzer("FuzzWALSegment", ["PlexusModel", "PlexusWAL"]),

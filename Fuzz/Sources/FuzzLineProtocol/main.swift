@@ -1,0 +1,52 @@
+// libFuzzer target: LineProtocol.decode on arbitrary bytes (a /write or /api/v2/write body),
+// with the options taken from the input's first byte. Beyond "no crash":
+//  * every accepted point obeys IngestDecoder's contract (PointRules: limits, valid source,
+//    finite numbers, timestamps inside Timestamp.validMicros, sorted unique tags);
+//  * accepted and rejected lines together never exceed the lines in the input;
+//  * what the write-ahead log keeps for them (IngestEncoder.body) is strict JSON that
+//    IngestDecoder decodes into exactly the same points: a replay rebuilds what was
+//    acknowledged;
+//  * a rejection's reason never repeats the input (it names no value).
+import FuzzSupport
+import PlexusModel
+
+let precisions = LineProtocol.Precision.allCases
+
+func fuzzLineProtocol(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard size > 0, let data else { return 0 }
+    let first = data[0]
+    let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(data + 1), count: size - 1)
+    var options = LineProtocol.Options(precision: precisions[Int(first) % precisions.count])
+    if first & 0x08 != 0 { options.mapping.metricNames = .field }
+    if first & 0x10 != 0 { options.defaultSource = "fallback" }
+    if first & 0x20 != 0 { options.mapping.sourceTags = ["device", "host"] }
+    let decoded: LineProtocol.Decoded
+    do {
+        decoded = try LineProtocol.decode(bytes, options: options)
+    } catch {
+        require(error.code == .tooManyPoints, "decode threw \(error)")
+        return 0
+    }
+    let newlines = bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+    require(decoded.rejectedLines <= newlines + 1, "\(decoded.rejectedLines) rejections for \(newlines + 1) lines")
+    require(decoded.rejections.count <= min(decoded.rejectedLines, LineProtocol.maxReportedRejections), "rejection list")
+    for p in decoded.points { PointRules.check(p, forced: nil, recording: nil) }
+    for r in decoded.rejections { require(r.line >= 1 && r.line <= newlines + 1, "rejection on line \(r.line)") }
+    guard !decoded.points.isEmpty else { return 0 }
+    let body = IngestEncoder.body(decoded.points)
+    switch StrictJSON.check(body) {
+    case nil: break
+    case .nonFinite, .syntax: require(false, "IngestEncoder wrote no strict JSON: \(String(decoding: body.prefix(300), as: UTF8.self).debugDescription)")
+    }
+    let again: IngestBatch
+    do {
+        again = try body.withUnsafeBytes { try IngestDecoder.decode($0) }
+    } catch {
+        require(false, "IngestDecoder refuses what IngestEncoder wrote (\(error))")
+        return 0
+    }
+    require(again.points == decoded.points, "a replay would change the points")
+    return 0
+}
+
+runFuzzer(fuzzLineProtocol)
