@@ -12,8 +12,8 @@ public enum ServerMetrics {
         counter("plexus_points_ingested_total", [("transport", transport)]).increment(by: n)
     }
     /// An error reply (HTTP) or error frame (WebSocket), by its code.
-    public static func rejected(reason: String, transport: String) {
-        counter("plexus_rejects_total", [("reason", reason), ("transport", transport)]).increment()
+    public static func rejected(reason: String, transport: String, count: Int = 1) {
+        counter("plexus_rejects_total", [("reason", reason), ("transport", transport)]).increment(by: Int64(count))
     }
     public static func storeLatency(_ op: String, _ d: Duration) {
         timer("plexus_store_seconds", [("op", op)]).recordNanoseconds(

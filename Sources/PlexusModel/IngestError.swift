@@ -20,6 +20,8 @@ extension ErrorCode where Domain == IngestErrorDomain {
     public static let tooManyPoints = Self("TOO_MANY_POINTS")
     /// Body or frame over its byte limit.
     public static let payloadTooLarge = Self("PAYLOAD_TOO_LARGE")
-    /// `Content-Encoding: gzip` on a body that is not gzip.
+    /// A remote-write body that is not a protobuf `WriteRequest`.
+    public static let invalidProtobuf = Self("INVALID_PROTOBUF")
+    /// `Content-Encoding: gzip` (or snappy) on a body that is not gzip (or snappy).
     public static let invalidEncoding = Self("INVALID_ENCODING")
 }

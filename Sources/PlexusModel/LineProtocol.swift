@@ -7,7 +7,8 @@
 ///
 /// Each field becomes one point: metric `measurement.field` (or `field`, see
 /// ``MetricNames``), the line's tags as tags, its source from the first tag named in
-/// ``Mapping/sourceTags`` (lowercased; that tag is not kept as a tag), else
+/// ``Mapping/sourceTags`` (made a source id by ``Identifier/sourceID(fromLabel:)``: lowercased,
+/// other characters `-`; that tag is not kept as a tag), else
 /// ``Options/defaultSource``. A `session_id` tag puts the points in that session, as the
 /// JSON API does. Integers (`1i`), unsigned integers (`1u`) and floats become numbers,
 /// quoted strings strings, `t`/`true`/`F`/`false`… booleans.
@@ -123,12 +124,8 @@ public enum LineProtocol {
         public var rejectedLines: Int
     }
 
-    /// A source id from a host name or similar: lowercased (ASCII), then it must match
-    /// `^[a-z0-9][a-z0-9._-]*$`; nil otherwise.
-    public static func sourceID(fromName name: String) -> String? {
-        let lowered = LineParser.lowercasedASCII(name)
-        return Identifier.isValidSourceID(lowered) ? lowered : nil
-    }
+    /// A source id from a host name (``Identifier/sourceID(fromLabel:)``).
+    public static func sourceID(fromName name: String) -> String? { Identifier.sourceID(fromLabel: name) }
 
     /// Rejections listed in a reply at most (the count is always complete).
     public static let maxReportedRejections = 100
@@ -290,7 +287,7 @@ struct LineParser {
         for name in options.mapping.sourceTags {
             guard let k = tags.firstIndex(where: { $0.key == name }) else { continue }
             guard let value = LineProtocol.sourceID(fromName: tags[k].value) else {
-                throw LineError("tag '\(name)' names the source and must match ^[a-z0-9][a-z0-9._-]*$ (after lowercasing)")
+                throw LineError("tag '\(name)' names the source and has no letter or digit")
             }
             source = value
             tags.remove(at: k)
@@ -307,11 +304,6 @@ struct LineParser {
         }
         guard tags.count <= Limits.maxTags else { throw LineError("more than \(Limits.maxTags) tags") }
         return (source, session, tags)
-    }
-
-    static func lowercasedASCII(_ s: String) -> String {
-        guard s.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return s }
-        return String(decoding: s.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
     }
 
     // MARK: Parts

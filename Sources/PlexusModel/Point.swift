@@ -137,6 +137,33 @@ public enum Identifier {
         !s.isEmpty && s.utf8.count <= Limits.maxSessionIDBytes && !hasControlCharacters(s)
     }
 
+    /// A source id made from a host name or a label value (line protocol's `host` tag,
+    /// Prometheus' `instance` label): ASCII letters lowercased, every other byte outside
+    /// `[a-z0-9._-]` replaced by `-`, leading `.`, `_` and `-` dropped, at most 256 bytes.
+    /// `Drone-01` is `drone-01`, `127.0.0.1:9100` is `127.0.0.1-9100`; nil when nothing
+    /// is left. Different names can map to one source (`a:1`, `a-1`): documented.
+    public static func sourceID(fromLabel name: String) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(min(name.utf8.count, Limits.maxSourceIDBytes))
+        var lastWasMultibyte = false
+        for c in name.utf8 {
+            guard out.count < Limits.maxSourceIDBytes else { break }
+            if c >= 0x80 {
+                // One `-` for each non-ASCII character, not for each of its bytes.
+                if c & 0xC0 == 0x80 && lastWasMultibyte { continue }
+                lastWasMultibyte = true
+            } else {
+                lastWasMultibyte = false
+            }
+            let lower = c >= 0x41 && c <= 0x5A ? c + 0x20 : c
+            let alnum = (lower >= 0x61 && lower <= 0x7A) || (lower >= 0x30 && lower <= 0x39)
+            let mark = lower == UInt8(ascii: ".") || lower == UInt8(ascii: "_") || lower == UInt8(ascii: "-")
+            if out.isEmpty && !alnum { continue }
+            out.append(alnum || mark ? lower : UInt8(ascii: "-"))
+        }
+        return out.isEmpty ? nil : String(decoding: out, as: UTF8.self)
+    }
+
     /// `^[a-z0-9][a-z0-9._-]*$`, 1...256 bytes.
     public static func isValidSourceID(_ s: String) -> Bool {
         var s = s

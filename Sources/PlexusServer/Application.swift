@@ -46,6 +46,8 @@ public struct ServerConfiguration: Sendable {
     public var orgRequestsPerSecond: Double = 20_000
     /// How InfluxDB line protocol becomes points: which tags name the source, and metric names.
     public var lineProtocol = LineProtocol.Mapping()
+    /// How Prometheus remote write becomes points: which labels name the source.
+    public var remoteWrite = RemoteWrite.Mapping()
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
@@ -103,6 +105,7 @@ public func buildApplication(
     HealthRoutes(state: state).register(router)
     IngestRoutes(state: state).register(router)
     InfluxWriteRoutes(state: state).register(router)
+    RemoteWriteRoutes(state: state).register(router)
     SessionRoutes(state: state).register(router)
     QueryRoutes(state: state).register(router)
     AccountRoutes(state: state).register(router)

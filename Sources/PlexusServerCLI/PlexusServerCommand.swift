@@ -127,15 +127,35 @@ struct Serve: AsyncParsableCommand {
             valueName: "form"))
     var influxMetricNames: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Prometheus remote write (/api/v1/write): the labels that name a sample's source, in order (env PLEXUS_PROMETHEUS_SOURCE_LABELS, default instance).",
+            valueName: "labels"))
+    var prometheusSourceLabels: String?
+
+    /// The remote-write mapping from the flag, else the environment, else the default.
+    func remoteWriteMapping(_ env: [String: String]) throws -> RemoteWrite.Mapping {
+        var mapping = RemoteWrite.Mapping()
+        if let text = prometheusSourceLabels ?? env["PLEXUS_PROMETHEUS_SOURCE_LABELS"] {
+            mapping.sourceLabels = try Self.names(text, "prometheus-source-labels")
+        }
+        return mapping
+    }
+
+    /// A comma-separated list of tag keys or label names for a flag.
+    static func names(_ text: String, _ flag: String) throws -> [String] {
+        let names = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.utf8.count <= Limits.maxTagBytes }) else {
+            throw ValidationError("\(flag) must be a comma-separated list of names")
+        }
+        return names
+    }
+
     /// The line protocol mapping from the flags, else the environment, else the defaults.
     func lineProtocolMapping(_ env: [String: String]) throws -> LineProtocol.Mapping {
         var mapping = LineProtocol.Mapping()
         if let text = influxSourceTags ?? env["PLEXUS_INFLUX_SOURCE_TAGS"] {
-            let tags = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-            guard !tags.isEmpty, tags.allSatisfy({ !$0.isEmpty && $0.utf8.count <= Limits.maxTagBytes }) else {
-                throw ValidationError("influx-source-tags must be a comma-separated list of tag keys")
-            }
-            mapping.sourceTags = tags
+            mapping.sourceTags = try Self.names(text, "influx-source-tags")
         }
         if let text = influxMetricNames ?? env["PLEXUS_INFLUX_METRIC_NAMES"] {
             guard let form = LineProtocol.MetricNames(rawValue: text) else {
@@ -197,6 +217,7 @@ struct Serve: AsyncParsableCommand {
         quotas.maxSourcesPerOrg = try setting(maxSourcesPerOrg, "PLEXUS_MAX_SOURCES_PER_ORG", 10_000)
         quotas.maxMetricsPerSource = try setting(maxMetricsPerSource, "PLEXUS_MAX_METRICS_PER_SOURCE", 1_000)
         let lineProtocol = try lineProtocolMapping(env)
+        let remoteWrite = try remoteWriteMapping(env)
         let logger = Logger(label: "plexus.server")
         let dataDir = store.resolvedDataDir
         // One clock for the server and its store.
@@ -227,6 +248,7 @@ struct Serve: AsyncParsableCommand {
         config.orgRequestsPerSecond = orgLimit
         config.quotas = quotas
         config.lineProtocol = lineProtocol
+        config.remoteWrite = remoteWrite
         // Recordings started before a restart go on: untagged points still join them.
         let hub = Hub()
         hub.restoreRecordings(try await sqlite.recordings())

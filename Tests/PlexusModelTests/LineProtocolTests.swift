@@ -65,8 +65,8 @@ struct LineProtocolTests {
         let d = try lp(#"a\b,host=h,k=v\x f\y=1"#)
         #expect(d.points[0].metric == #"a\b.f\y"#)
         #expect(d.points[0].tags == [Tag("k", #"v\x"#)])
-        // The source tag's value is lowercased and must be a source id: `h\x` is not.
-        #expect(try lpRejection(#"m,host=h\x f=1"#)?.contains("source") == true)
+        // The source tag's value becomes a source id: `H\x` is `h-x`.
+        #expect(try lp(#"m,host=H\x f=1"#).points.first?.sourceID == "h-x")
     }
 
     @Test("a string value may span lines; line numbers still count them")
@@ -115,7 +115,7 @@ struct LineProtocolTests {
             "m,host=a =1", "m,host= f=1", "m,=a f=1", "m,host=a", "m,host=a  ",
             ",host=a f=1", "m,host=a f=1 12x", "m,host=a f=1 -1", "m,host=a f=1 -9223372036854775808", "m,host=a f=1 9223372036854775808",
             "m,host=a f=1 1 2", "m,host=a f=yes",
-            "m,host=a,host=b f=1", "m,host=UPPER_not~valid f=1", "m f=1",
+            "m,host=a,host=b f=1", "m,host=-._ f=1", "m f=1",
             "m,host=a,t=\u{1}x f=1", "m\u{7F},host=a f=1",
             "m,host=a " + String(repeating: "x", count: 300) + "=1",
             "m,host=a,k=" + String(repeating: "v", count: 300) + " f=1",
@@ -154,8 +154,12 @@ struct LineProtocolTests {
         #expect(try lp("m f=1", .init(defaultSource: "fleet")).points[0].sourceID == "fleet")
         #expect(try lpRejection("m f=1")?.contains("no source") == true)
         #expect(LineProtocol.sourceID(fromName: "Rover-7") == "rover-7")
-        #expect(LineProtocol.sourceID(fromName: "my host") == nil)
+        #expect(LineProtocol.sourceID(fromName: "my host") == "my-host")
         #expect(LineProtocol.sourceID(fromName: "") == nil)
+        #expect(Identifier.sourceID(fromLabel: "127.0.0.1:9100") == "127.0.0.1-9100")
+        #expect(Identifier.sourceID(fromLabel: "--_.Ünïcode héllo") == "n-code-h-llo")
+        #expect(Identifier.sourceID(fromLabel: "-._:/") == nil)
+        #expect(Identifier.sourceID(fromLabel: String(repeating: "a", count: 300))?.utf8.count == Limits.maxSourceIDBytes)
     }
 
     @Test("metric names: measurement.field, or field alone when configured")

@@ -24,6 +24,8 @@ public struct Ingestor: Sendable {
         case ws
         /// InfluxDB line protocol (`/write`, `/api/v2/write`).
         case lineProtocol = "line_protocol"
+        /// Prometheus remote write (`/api/v1/write`).
+        case remoteWrite = "remote_write"
     }
 
     /// Who paces the sender.

@@ -25,7 +25,7 @@ struct InfluxWriteRoutes {
     static let influxVersion = "1.8.10 (plexus)"
 
     func register(_ router: Router<PlexusRequestContext>) {
-        let v1 = router.group().add(middleware: InfluxReplies(envelope: .influxV1)).add(middleware: InfluxKey(auth: state.auth))
+        let v1 = router.group().add(middleware: InfluxReplies(envelope: .influxV1)).add(middleware: WriteKey(auth: state.auth))
         v1.post("/write") { request, context in
             let query = QueryString(request)
             guard let precision = LineProtocol.Precision(v1: query.nonEmpty("precision") ?? "ns") else {
@@ -33,7 +33,7 @@ struct InfluxWriteRoutes {
             }
             return try await write(request, context.caller, precision: precision, target: query.nonEmpty("db"))
         }
-        let v2 = router.group().add(middleware: InfluxReplies(envelope: .influxV2)).add(middleware: InfluxKey(auth: state.auth))
+        let v2 = router.group().add(middleware: InfluxReplies(envelope: .influxV2)).add(middleware: WriteKey(auth: state.auth))
         v2.post("/api/v2/write") { request, context in
             let query = QueryString(request)
             guard let precision = LineProtocol.Precision(v2: query.nonEmpty("precision") ?? "ns") else {
@@ -106,43 +106,5 @@ struct InfluxReplies: RouterMiddleware {
             e.headers[InfluxWriteRoutes.versionHeader] = InfluxWriteRoutes.influxVersion
             throw e
         }
-    }
-}
-
-/// Authenticates a write the ways InfluxDB clients send credentials (the key as token,
-/// bearer, basic-auth password or `p` parameter); the key needs the write scope.
-struct InfluxKey: RouterMiddleware {
-    typealias Context = PlexusRequestContext
-    let auth: Authenticator
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var context = context
-        guard let key = Self.presentedKey(request.headers, query: QueryString(request)) else {
-            throw APIError.unauthorized("missing API key: send it as Authorization: Token <key>, or as the password")
-        }
-        context.principal = try await auth.authenticate(key: key, scope: .write)
-        return try await next(request, context)
-    }
-
-    static func presentedKey(_ headers: HTTPFields, query: QueryString) -> String? {
-        if let authorization = headers[.authorization] {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2 {
-                let scheme = parts[0].lowercased()
-                let value = String(parts[1]).trimmingSpaces
-                if scheme == "token" || scheme == "bearer" { return value }
-                if scheme == "basic", let decoded = Data(base64Encoded: value).map({ String(decoding: $0, as: UTF8.self) }) {
-                    let (user, password) =
-                        decoded.firstIndex(of: ":").map { (String(decoded[..<$0]), String(decoded[decoded.index(after: $0)...])) } ?? (
-                            decoded, ""
-                        )
-                    return [password, user].first { APIKeys.isWellFormed($0) } ?? password
-                }
-            }
-        }
-        if let key = Authenticator.presentedKey(headers) { return key }
-        let password = query.get("p") ?? ""
-        let user = query.get("u") ?? ""
-        return [password, user].first { APIKeys.isWellFormed($0) } ?? (password.isEmpty ? nil : password)
     }
 }
