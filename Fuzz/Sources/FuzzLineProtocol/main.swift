@@ -36,7 +36,8 @@ func fuzzLineProtocol(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let body = IngestEncoder.body(decoded.points)
     switch StrictJSON.check(body) {
     case nil: break
-    case .nonFinite, .syntax: require(false, "IngestEncoder wrote no strict JSON: \(String(decoding: body.prefix(300), as: UTF8.self).debugDescription)")
+    case .nonFinite, .syntax:
+        require(false, "IngestEncoder wrote no strict JSON: \(String(decoding: body.prefix(300), as: UTF8.self).debugDescription)")
     }
     let again: IngestBatch
     do {
