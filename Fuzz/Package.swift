@@ -35,6 +35,9 @@ let package = Package(
         // LineProtocol.decode (/write, /api/v2/write bodies), and IngestEncoder's JSON for
         // the WAL decoding back to the same points.
         fuzzer("FuzzLineProtocol", ["PlexusModel"]),
+        // Snappy.decompress and RemoteWrite.decode (/api/v1/write bodies), and the WAL's
+        // JSON for the samples decoding back to the same points.
+        fuzzer("FuzzRemoteWrite", ["PlexusModel"]),
         // One WAL segment's bytes: framing, CRC-32C, links, WALRecord.decode, then the
         // ingest decode replay does.
         fuzzer("FuzzWALSegment", ["PlexusModel", "PlexusWAL"]),

@@ -64,6 +64,8 @@ struct RemoteWriteTests {
             (.init(labels: [host], samples: [(1, 1_700_000_000_000)]), "no __name__"),
             (.init(labels: [name], samples: [(1, 1_700_000_000_000)]), "no source"),
             (.init(labels: [name, host, ("instance", "x")], samples: [(1, 1)]), "duplicate"),
+            // A fuzz finding: a label without a name (field 1 missing) would have become an empty tag key.
+            (.init(labels: [name, host, ("", "node")], samples: [(1, 1)]), "empty label name"),
             (.init(labels: [name, host], samples: [(1, 1_700_000_000_000), (2, -1)]), "timestamp"),
             (.init(labels: [name, host], samples: [(1, Int64.max)]), "timestamp"),
             (.init(labels: [name, ("instance", ":::")], samples: [(1, 1)]), "no letter or digit"),

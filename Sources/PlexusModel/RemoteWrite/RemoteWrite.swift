@@ -112,6 +112,7 @@ public enum RemoteWrite {
         }
         if let problem { throw SeriesError(problem) }
         labels.sort()
+        if labels.first?.key.isEmpty == true { throw SeriesError("empty label name") }
         for k in labels.indices.dropFirst() where labels[k].key == labels[k - 1].key {
             throw SeriesError("duplicate label name")
         }
