@@ -1,0 +1,121 @@
+"""A real Prometheus (Debian's `prometheus` package) scrapes plexus-server's own /metrics and
+remote-writes what it scraped into plexus-server (`POST /api/v1/write`, snappy protobuf,
+the key as bearer credentials). The samples are read back through Plexus's read API and
+compared with what Prometheus itself stored (docs/prometheus.md).
+"""
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+METRICS_TOKEN = "prometheus-scrape-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def prometheus(start_server, tmp_path):
+    """(plexus server, Prometheus base URL): Prometheus scraping the server every second
+    and remote-writing into it."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus is not installed (scripts/test installs Debian's prometheus package)", pytrace=False)
+    server = start_server(env={"PLEXUS_METRICS_TOKEN": METRICS_TOKEN, "PLEXUS_PUBLIC_METRICS": "0"})
+    target = server.base_url.removeprefix("http://")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(f"""
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: plexus
+    authorization:
+      credentials: {METRICS_TOKEN}
+    static_configs:
+      - targets: ["{target}"]
+remote_write:
+  - url: {server.base_url}/api/v1/write
+    authorization:
+      credentials: {server.key}
+    queue_config:
+      batch_send_deadline: 1s
+      max_samples_per_send: 2000
+      min_backoff: 100ms
+""")
+    port = free_port()
+    log = open(tmp_path / "prometheus.log", "wb")
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def wait_for(condition, timeout=90, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.25)
+    pytest.fail(f"timed out waiting for {what}", pytrace=False)
+
+
+def plexus_samples(server, source, metric, **tags):
+    params = {"metrics": metric, "start": 0, "end": 99999999999999, "interval": "raw"}
+    params.update({f"tag.{k}": v for k, v in tags.items()})
+    series = server.query(source, **params)["series"].get(metric, {})
+    return list(zip(series.get("timestamp_ms", []), series.get("value", [])))
+
+
+def prometheus_samples(base, selector):
+    r = requests.get(f"{base}/api/v1/query", params={"query": f"{selector}[10m]"}, timeout=10)
+    r.raise_for_status()
+    result = r.json()["data"]["result"]
+    assert len(result) == 1, result
+    return [(round(float(t) * 1000), float(v)) for t, v in result[0]["values"]]
+
+
+def test_prometheus_scrapes_and_remote_writes_into_plexus(prometheus):
+    server, base = prometheus
+    source = server.base_url.removeprefix("http://").replace(":", "-")
+
+    def enough():
+        sources = [d["source_id"] for d in server.get("/v1/sources")["devices"]]
+        return source in sources and len(plexus_samples(server, source, "up", job="plexus")) >= 5
+    wait_for(enough, what=f"five `up` samples of source {source} in plexus-server")
+
+    metrics = set(server.get(f"/v1/sources/{source}/metrics"))
+    # Prometheus' own series about the scrape, and plexus-server's series it scraped.
+    assert {"up", "scrape_duration_seconds", "scrape_samples_scraped"} <= metrics
+    assert any(m.startswith("plexus_") for m in metrics), sorted(metrics)[:20]
+
+    ours = plexus_samples(server, source, "up", job="plexus")
+    assert all(v == 1 for _, v in ours)
+    # Everything Prometheus stored up to the last sample we have arrived here, at the same
+    # millisecond with the same value (one series travels in one remote-write shard, in
+    # order, so whatever precedes our last sample has arrived).
+    theirs = prometheus_samples(base, 'up{job="plexus"}')
+    last = max(t for t, _ in ours)
+    assert [s for s in theirs if s[0] <= last] == sorted(ours)
+
+    # The same for a series whose value changes. One series travels in one remote-write
+    # shard, in order, so whatever precedes our last sample has arrived.
+    scraped_ours = plexus_samples(server, source, "scrape_samples_scraped", job="plexus")
+    last = max(t for t, _ in scraped_ours)
+    scraped_theirs = [s for s in prometheus_samples(base, 'scrape_samples_scraped{job="plexus"}') if s[0] <= last]
+    assert scraped_theirs == sorted(scraped_ours)
