@@ -13,8 +13,13 @@ The harness times raw_range and bucket_avg (HTTP round trips only) and calls the
 functions, untimed, to check the answers. ctx["http"] sends the bench API key.
 """
 import json
+import os
 import sys
 import urllib.parse
+
+# Metric names as the server stores them: line protocol's `temperature value=…` is the
+# metric `temperature.value` (scripts/bench --line-protocol sets ".value").
+SUFFIX = os.environ.get("PLEXUS_BENCH_METRIC_SUFFIX", "")
 
 
 def _path(source_id):
@@ -51,7 +56,7 @@ def count(ctx):
 
 def raw_range(ctx):
     rs = ctx["raw_series"]
-    return _get(ctx, rs["source_id"], metrics=rs["metric"], interval="raw")
+    return _get(ctx, rs["source_id"], metrics=rs["metric"] + SUFFIX, interval="raw")
 
 
 def raw_range_rows(body):
@@ -62,7 +67,7 @@ def raw_range_rows(body):
 def bucket_avg(ctx):
     # The read API is per source, so this is one request per source (10 sequential
     # round trips in the default workload), timed together; the peers answer it in one.
-    return [_get(ctx, source_id, metrics=ctx["bucket_metric"], interval="1m") for source_id in ctx["sources"]]
+    return [_get(ctx, source_id, metrics=ctx["bucket_metric"] + SUFFIX, interval="1m") for source_id in ctx["sources"]]
 
 
 def bucket_avg_rows(bodies):
