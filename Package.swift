@@ -200,6 +200,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The ingest codecs per point, without a server (scripts/bench-codecs).
+        .executableTarget(
+            name: "PlexusCodecBench",
+            dependencies: ["PlexusModel"],
+            swiftSettings: swiftSettings,
+            // PlexusModel rounds with libm; nothing else here brings it in.
+            linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]
+        ),
         // The SDK throughput benchmark (scripts/bench-sdk): one client over HTTP and WebSocket.
         .executableTarget(
             name: "PlexusSDKBench",

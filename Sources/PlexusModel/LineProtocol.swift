@@ -170,6 +170,8 @@ struct LineParser {
     var i = 0
     /// The line `i` is on (1-based).
     var lineNumber = 1
+    /// The last tag section decoded, as bytes, and what it resolved to (``tagSet()``).
+    var lastTagSet: (bytes: [UInt8], resolved: (String, String?, [Tag]))?
 
     init(bytes: UnsafeRawBufferPointer, options: LineProtocol.Options) {
         base = bytes
@@ -223,17 +225,7 @@ struct LineParser {
         }
         let measurement = name(stops: Self.measurementStops, escapes: Self.measurementStops)
         guard !measurement.isEmpty else { throw LineError("missing measurement") }
-        var tags: [Tag] = []
-        while peek() == Self.comma {
-            i += 1
-            let key = name(stops: Self.keyStops, escapes: Self.keyStops)
-            guard peek() == Self.equals else { throw LineError("tag without '=' (escape ',', '=' and ' ' in tags with '\\')") }
-            i += 1
-            let value = name(stops: Self.valueStops, escapes: Self.keyStops)
-            guard !key.isEmpty else { throw LineError("empty tag key") }
-            guard !value.isEmpty else { throw LineError("empty tag value (omit the tag instead)") }
-            tags.append(Tag(key, value))
-        }
+        let resolved = try tagSet()
         guard peek() == Self.space else { throw LineError("missing fields") }
         while peek() == Self.space { i += 1 }
         var fields: [(String, PlexusValue)] = []
@@ -257,7 +249,7 @@ struct LineParser {
             }
         }
         guard skipBlanksToEndOfLine() else { throw LineError("unexpected text at the end of the line") }
-        let (source, session, kept) = try resolve(tags)
+        let (source, session, kept) = resolved
         for (field, value) in fields {
             let metric = options.mapping.metricNames == .field ? field : measurement + "." + field
             guard metric.utf8.count <= Limits.maxMetricBytes else {
@@ -267,6 +259,38 @@ struct LineParser {
             points.append(Point(metric: metric, value: value, timestamp: timestamp, sourceID: source, tags: kept, sessionID: session))
         }
         skipLine()
+    }
+
+    /// The line's tag section (from `i`, at the `,` after the measurement, to the space
+    /// before the fields) resolved into its source, session and kept tags. Consecutive
+    /// lines of one series set (the usual batch) repeat the section byte for byte: it is
+    /// then taken from the line before, without decoding it again.
+    private mutating func tagSet() throws(LineError) -> (String, String?, [Tag]) {
+        let start = i
+        var end = i
+        while end < base.count, base[end] != Self.space, base[end] != Self.newline {
+            end += base[end] == Self.backslash && end + 1 < base.count && base[end + 1] != Self.newline ? 2 : 1
+        }
+        let section = UnsafeRawBufferPointer(rebasing: base[start..<end])
+        if let last = lastTagSet, section.elementsEqual(last.bytes) {
+            i = end
+            return last.resolved
+        }
+        var tags: [Tag] = []
+        while peek() == Self.comma {
+            i += 1
+            let key = name(stops: Self.keyStops, escapes: Self.keyStops)
+            guard peek() == Self.equals else { throw LineError("tag without '=' (escape ',', '=' and ' ' in tags with '\\')") }
+            i += 1
+            let value = name(stops: Self.valueStops, escapes: Self.keyStops)
+            guard !key.isEmpty else { throw LineError("empty tag key") }
+            guard !value.isEmpty else { throw LineError("empty tag value (omit the tag instead)") }
+            tags.append(Tag(key, value))
+        }
+        guard peek() == Self.space else { throw LineError("missing fields") }
+        let resolved = try resolve(tags)
+        if i == end { lastTagSet = (Array(section), resolved) }
+        return resolved
     }
 
     /// The source and session the line's tags name, and the tags kept.

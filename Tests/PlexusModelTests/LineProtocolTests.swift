@@ -162,6 +162,26 @@ struct LineProtocolTests {
         #expect(Identifier.sourceID(fromLabel: String(repeating: "a", count: 300))?.utf8.count == Limits.maxSourceIDBytes)
     }
 
+    @Test("repeated tag sections are reused only when byte for byte the same")
+    func tagSetReuse() throws {
+        let d = try lp(
+            """
+            a,host=x,k=1 f=1
+            b,host=x,k=1 f=2
+            c,host=x,k=2 f=3
+            d,host=x,k=2,k=3 f=4
+            e,host=x,k=2,k=3 f=5
+            f,host=y,k=2 f=6
+            g f=7
+            h f=8
+            i,host=y,k=2 f=9
+            """, .init(defaultSource: "dflt"))
+        #expect(d.points.map(\.metric) == ["a.f", "b.f", "c.f", "f.f", "g.f", "h.f", "i.f"])
+        #expect(d.points.map { $0.sourceID ?? "" } == ["x", "x", "x", "y", "dflt", "dflt", "y"])
+        #expect(d.points.map(\.tags) == [[Tag("k", "1")], [Tag("k", "1")], [Tag("k", "2")], [Tag("k", "2")], [], [], [Tag("k", "2")]])
+        #expect(d.rejections.map(\.line) == [4, 5])
+    }
+
     @Test("metric names: measurement.field, or field alone when configured")
     func metricNames() throws {
         let d = try lp("cpu,host=a usage=1", .init(mapping: .init(metricNames: .field)))

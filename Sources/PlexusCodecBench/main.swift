@@ -1,0 +1,70 @@
+// The ingest codecs per point, without the server (scripts/bench-codecs): the JSON body
+// /ingest decodes, the line protocol body /write decodes plus the JSON the WAL then gets,
+// and remote write (snappy + protobuf + the WAL's JSON). The bodies are the shared
+// harness's W1 shape: one source, 20 metrics, 100 points a request, 2-decimal values.
+//
+//   PlexusCodecBench [--rounds N]      prints ns per point for each codec
+//
+// Under `valgrind --tool=callgrind` (instruction counts, stable on a shared machine),
+// run with a small --rounds.
+import PlexusModel
+
+let rounds = CommandLine.arguments.firstIndex(of: "--rounds").flatMap { Int(CommandLine.arguments[$0 + 1]) } ?? 2_000
+let pointsPerBody = 100
+let metrics = (0..<20).map { "metric_\($0)" }
+
+func value(_ k: Int) -> Double { Double((k * 7_919) % 10_000) / 100 }
+
+let jsonBody: [UInt8] = {
+    var w = JSONWriter()
+    w.raw("{\"points\":[")
+    w.list(0..<pointsPerBody) { w, k in
+        w.raw("{\"metric\":")
+        w.string(metrics[k % 20])
+        w.raw(",\"value\":")
+        w.number(value(k))
+        w.raw(",\"timestamp\":")
+        w.exactTimestamp(1_795_561_200_000_000 + Int64(k / 20) * 1_000_000)
+        w.raw(",\"source_id\":\"sensor-000\",\"tags\":{\"location\":\"lab-0\"}}")
+    }
+    w.raw("]}")
+    return w.bytes
+}()
+
+let lineBody: [UInt8] = Array(
+    (0..<pointsPerBody).map { k in
+        "\(metrics[k % 20]),location=lab-0,source_id=sensor-000 value=\(value(k)) \(1_795_561_200_000 + (k / 20) * 1_000)"
+    }.joined(separator: "\n").utf8)
+
+let remoteBody: [UInt8] = Snappy.literalBlock(
+    RemoteWrite.encode(
+        (0..<20).map { m in
+            RemoteWrite.Series(
+                labels: [("__name__", metrics[m]), ("instance", "sensor-000"), ("location", "lab-0")],
+                samples: (0..<(pointsPerBody / 20)).map { (value(m + $0 * 20), 1_795_561_200_000 + Int64($0) * 1_000) })
+        }))
+
+func measure(_ name: String, _ body: () throws -> Int) rethrows {
+    var points = 0
+    let start = ContinuousClock.now
+    for _ in 0..<rounds { points += try body() }
+    let elapsed = start.duration(to: .now)
+    let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+    print("\(name): \(Int((ns / Double(points)).rounded())) ns/point (\(points) points)")
+}
+
+try measure("json /ingest decode") {
+    try jsonBody.withUnsafeBytes { try IngestDecoder.decode($0).points.count }
+}
+try measure("line protocol decode") {
+    try lineBody.withUnsafeBytes { try LineProtocol.decode($0, options: .init(precision: .milliseconds)).points.count }
+}
+try measure("line protocol decode + WAL JSON") {
+    let d = try lineBody.withUnsafeBytes { try LineProtocol.decode($0, options: .init(precision: .milliseconds)) }
+    return IngestEncoder.body(d.points).isEmpty ? 0 : d.points.count
+}
+try measure("remote write unsnappy + decode + WAL JSON") {
+    let raw = try remoteBody.withUnsafeBytes { try Snappy.decompress($0, maxLength: 1 << 22) }
+    let d = try raw.withUnsafeBytes { try RemoteWrite.decode($0) }
+    return IngestEncoder.body(d.points).isEmpty ? 0 : d.points.count
+}
