@@ -32,21 +32,7 @@ func fuzzLineProtocol(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     require(decoded.rejections.count <= min(decoded.rejectedLines, LineProtocol.maxReportedRejections), "rejection list")
     for p in decoded.points { PointRules.check(p, forced: nil, recording: nil) }
     for r in decoded.rejections { require(r.line >= 1 && r.line <= newlines + 1, "rejection on line \(r.line)") }
-    guard !decoded.points.isEmpty else { return 0 }
-    let body = IngestEncoder.body(decoded.points)
-    switch StrictJSON.check(body) {
-    case nil: break
-    case .nonFinite, .syntax:
-        require(false, "IngestEncoder wrote no strict JSON: \(String(decoding: body.prefix(300), as: UTF8.self).debugDescription)")
-    }
-    let again: IngestBatch
-    do {
-        again = try body.withUnsafeBytes { try IngestDecoder.decode($0) }
-    } catch {
-        require(false, "IngestDecoder refuses what IngestEncoder wrote (\(error))")
-        return 0
-    }
-    require(again.points == decoded.points, "a replay would change the points")
+    checkWALRoundTrip(decoded.points)
     return 0
 }
 

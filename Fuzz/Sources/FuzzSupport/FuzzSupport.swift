@@ -347,3 +347,22 @@ public enum PointRules {
         }
     }
 }
+
+/// The write-ahead log's round trip for points that a decoder other than JSON produced
+/// (line protocol, remote write): what `IngestEncoder.body` writes is strict JSON and
+/// `IngestDecoder` reads it back into exactly the same points, as a replay would.
+public func checkWALRoundTrip(_ points: [Point]) {
+    guard !points.isEmpty else { return }
+    let body = IngestEncoder.body(points)
+    require(
+        StrictJSON.check(body) == nil,
+        "IngestEncoder wrote no strict JSON: \(String(decoding: body.prefix(300), as: UTF8.self).debugDescription)")
+    let again: IngestBatch
+    do {
+        again = try body.withUnsafeBytes { try IngestDecoder.decode($0) }
+    } catch {
+        require(false, "IngestDecoder refuses what IngestEncoder wrote (\(error))")
+        return
+    }
+    require(again.points == points, "a replay would change the points")
+}

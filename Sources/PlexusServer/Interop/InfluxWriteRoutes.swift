@@ -24,22 +24,33 @@ struct InfluxWriteRoutes {
     /// The InfluxDB API version these routes follow, for clients that read it.
     static let influxVersion = "1.8.10 (plexus)"
 
+    /// One of InfluxDB's write APIs: its path, error body, precision spellings, and the
+    /// parameter that names the source of lines without a source tag.
+    struct API: Sendable {
+        var path: RouterPath
+        var envelope: APIError.Envelope
+        var precision: @Sendable (String) -> LineProtocol.Precision?
+        var precisions: String
+        var target: String
+    }
+
+    static let v1 = API(
+        path: "/write", envelope: .influxV1, precision: { LineProtocol.Precision(v1: $0) }, precisions: "n, ns, u, us, ms, s, m, h",
+        target: "db")
+    static let v2 = API(
+        path: "/api/v2/write", envelope: .influxV2, precision: { LineProtocol.Precision(v2: $0) }, precisions: "ns, us, ms, s",
+        target: "bucket")
+
     func register(_ router: Router<PlexusRequestContext>) {
-        let v1 = router.group().add(middleware: InfluxReplies(envelope: .influxV1)).add(middleware: WriteKey(auth: state.auth))
-        v1.post("/write") { request, context in
-            let query = QueryString(request)
-            guard let precision = LineProtocol.Precision(v1: query.nonEmpty("precision") ?? "ns") else {
-                throw APIError.badRequest("precision must be one of n, ns, u, us, ms, s, m, h")
+        for api in [Self.v1, Self.v2] {
+            let group = router.group().add(middleware: InfluxReplies(envelope: api.envelope)).add(middleware: WriteKey(auth: state.auth))
+            group.post(api.path) { request, context in
+                let query = QueryString(request)
+                guard let precision = api.precision(query.nonEmpty("precision") ?? "ns") else {
+                    throw APIError.badRequest("precision must be one of \(api.precisions)")
+                }
+                return try await write(request, context.caller, precision: precision, target: query.nonEmpty(api.target))
             }
-            return try await write(request, context.caller, precision: precision, target: query.nonEmpty("db"))
-        }
-        let v2 = router.group().add(middleware: InfluxReplies(envelope: .influxV2)).add(middleware: WriteKey(auth: state.auth))
-        v2.post("/api/v2/write") { request, context in
-            let query = QueryString(request)
-            guard let precision = LineProtocol.Precision(v2: query.nonEmpty("precision") ?? "ns") else {
-                throw APIError.badRequest("precision must be one of ns, us, ms, s")
-            }
-            return try await write(request, context.caller, precision: precision, target: query.nonEmpty("bucket"))
         }
         router.get("/ping") { _, _ in Self.noContent }
         router.head("/ping") { _, _ in Self.noContent }
