@@ -213,6 +213,27 @@ struct InfluxWriteTests {
         #expect(try await server.rawValues("lp-k9", "k9.s").values.count == requests * 100)
     }
 
+    @Test("CREATE DATABASE (Telegraf's first request) is a no-op success; any other /query is a 400")
+    func createDatabase() async throws {
+        try await withServer { s in
+            var r = try await s.request(.POST, "/query?q=CREATE+DATABASE+%22telegraf%22", key: .some(nil), headers: s.token())
+            #expect(r.status == 200)
+            #expect(r.json as? [String: [[String: Int]]] == ["results": [["statement_id": 0]]])
+            // Telegraf sends it as a form body.
+            r = try await s.request(
+                .POST, "/query", key: .some(nil), body: Data("q=CREATE%20DATABASE%20a%3B%20create%20database%20b".utf8), headers: s.token(),
+                contentType: "application/x-www-form-urlencoded")
+            #expect(r.json as? [String: [[String: Int]]] == ["results": [["statement_id": 0], ["statement_id": 1]]])
+            for q in ["SELECT+*+FROM+cpu", "CREATE+DATABASE+a%3BDROP+DATABASE+a", "", "%00"] {
+                r = try await s.request(.GET, "/query?q=\(q)", key: .some(nil), headers: s.token())
+                #expect(r.status == 400, "\(q)")
+                #expect((r.object["error"] as? String)?.contains("CREATE DATABASE") == true)
+            }
+            r = try await s.request(.POST, "/query?q=CREATE+DATABASE+x", key: .some(nil))
+            #expect(r.status == 401)
+        }
+    }
+
     @Test("GET and HEAD /ping answer 204 with X-Influxdb-Version")
     func ping() async throws {
         try await withServer { s in

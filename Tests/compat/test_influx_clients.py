@@ -36,6 +36,10 @@ def raw(server, source, metric, **tags):
 def test_influxdb_v1_client_write_points(server):
     host, port = host_port(server)
     client = InfluxDBClient(host=host, port=port, username="telegraf", password=server.key, database="fleet")
+    client.create_database("fleet")  # a no-op success, as Telegraf's first request is
+    with pytest.raises(InfluxDBClientError) as unsupported:
+        client.query("SELECT * FROM motor")
+    assert unsupported.value.code == 400
     body = [{
         "measurement": "motor",
         "tags": {"host": "Rover-7", "side": "left wheel", "unit,odd=tag": "a b"},

@@ -31,3 +31,21 @@ public struct InfluxV2Error: Codable, Sendable, Equatable {
         }
     }
 }
+
+/// InfluxDB 1.x's `/query` answer to statements without rows (`CREATE DATABASE`):
+/// `{"results":[{"statement_id":0}]}`.
+public struct InfluxQueryResults: Codable, Sendable, Equatable {
+    public struct Statement: Codable, Sendable, Equatable {
+        public var statementID: Int
+
+        public init(statementID: Int) { self.statementID = statementID }
+
+        enum CodingKeys: String, CodingKey {
+            case statementID = "statement_id"
+        }
+    }
+
+    public var results: [Statement]
+
+    public init(results: [Statement]) { self.results = results }
+}

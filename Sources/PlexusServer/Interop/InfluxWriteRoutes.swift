@@ -52,8 +52,36 @@ struct InfluxWriteRoutes {
                 return try await write(request, context.caller, precision: precision, target: query.nonEmpty(api.target))
             }
         }
+        // Telegraf's `outputs.influxdb` and the 1.x client's `create_database` send
+        // `CREATE DATABASE` first; the key's organisation holds every database, so it is a no-op.
+        let query = router.group().add(middleware: InfluxReplies(envelope: .influxV1)).add(middleware: WriteKey(auth: state.auth))
+        query.post("/query") { request, _ in try await Self.createDatabase(request) }
+        query.get("/query") { request, _ in try await Self.createDatabase(request) }
         router.get("/ping") { _, _ in Self.noContent }
         router.head("/ping") { _, _ in Self.noContent }
+    }
+
+    /// `/query` with only `CREATE DATABASE` statements (in `q`, from the URL or a form
+    /// body): 200 and one empty result each, as InfluxDB 1.x answers. Anything else is a 400:
+    /// Plexus is read through its own API.
+    static func createDatabase(_ request: Request) async throws -> Response {
+        var text = QueryString(request).get("q")
+        if text == nil, request.method == .post {
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            text = QueryString(String(buffer: body)).get("q")
+        }
+        let statements = (text ?? "").split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter {
+            !$0.isEmpty
+        }
+        guard !statements.isEmpty, statements.allSatisfy({ $0.uppercased().hasPrefix("CREATE DATABASE") }) else {
+            throw APIError.badRequest(
+                "only CREATE DATABASE is answered here (a no-op: the key's organisation holds every database); read data with the Plexus read API"
+            )
+        }
+        let results = InfluxQueryResults(results: statements.indices.map { InfluxQueryResults.Statement(statementID: $0) })
+        var response = try Reply.json(results)
+        response.headers[versionHeader] = influxVersion
+        return response
     }
 
     static var noContent: Response { Response(status: .noContent, headers: [versionHeader: influxVersion]) }
