@@ -113,3 +113,27 @@ public struct LatestValue: Sendable, Hashable {
         self.value = value
     }
 }
+
+/// One series' numeric points (``TelemetryStore/querySeries(_:range:limit:)``).
+public struct SeriesPoints: Sendable, Hashable {
+    public var series: SeriesIdentity
+    public var timestamps: [Int64]
+    public var values: [Double]
+
+    public init(series: SeriesIdentity, timestamps: [Int64] = [], values: [Double] = []) {
+        self.series = series
+        self.timestamps = timestamps
+        self.values = values
+    }
+}
+
+public struct SeriesPointsResult: Sendable, Hashable {
+    /// Series with points in the range, in the order of (metric, series).
+    public var series: [SeriesPoints]
+    public var truncated: Bool
+
+    public init(series: [SeriesPoints], truncated: Bool) {
+        self.series = series
+        self.truncated = truncated
+    }
+}

@@ -63,6 +63,10 @@ public protocol TelemetryStore: Sendable {
     func latest(orgID: Int64, sourceID: String, since: Int64) async throws -> [LatestValue]
     /// Raw points ordered by metric, then time; at most `limit` in total.
     func queryRaw(_ selector: SeriesSelector, range: TimeRange, limit: Int) async throws -> RawResult
+    /// Numeric points of each series the selector matches, one entry per series (source,
+    /// metric, exact tags, session), each in time order; at most `limit` points in all.
+    /// What a per-series query language (PromQL) needs: `queryRaw` merges the series of a metric.
+    func querySeries(_ selector: SeriesSelector, range: TimeRange, limit: Int) async throws -> SeriesPointsResult
     /// Numeric points bucketed; min/max/sum/count per bucket, at most `limit` buckets in total.
     func queryAggregated(_ selector: SeriesSelector, range: TimeRange, resolution: Resolution, limit: Int) async throws
         -> AggregatedResult

@@ -170,6 +170,28 @@ extension SQLiteStore {
         }
     }
 
+    public func querySeries(_ selector: SeriesSelector, range: TimeRange, limit: Int) async throws -> SeriesPointsResult {
+        try await readable()
+        return try await translate {
+            try await pool.read { db in
+                let rows = try self.matchingSeries(selector, numeric: true, db)
+                let (points, more) = try self.limitedPoints(of: rows, range: range, limit: max(0, limit), newestFirst: false, db)
+                var out = rows.map { r in
+                    SeriesPoints(
+                        series: SeriesIdentity(
+                            sourceID: r.sourceID, metric: r.metric, tags: r.tags, sessionID: r.sessionID.isEmpty ? nil : r.sessionID,
+                            numeric: true))
+                }
+                for p in points {
+                    guard case .number(let v) = p.value else { continue }
+                    out[p.series].timestamps.append(p.timestamp)
+                    out[p.series].values.append(v)
+                }
+                return SeriesPointsResult(series: out.filter { !$0.timestamps.isEmpty }, truncated: more)
+            }
+        }
+    }
+
     /// A point read back with the index of its series in the list asked for.
     struct ReadPoint {
         var timestamp: Int64

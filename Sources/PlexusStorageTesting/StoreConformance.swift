@@ -26,6 +26,7 @@ public enum StoreConformance {
         Check(name: "telemetry: every value type round-trips", run: valueTypesRoundTrip),
         Check(name: "telemetry: aggregates stay correct across separate writes", run: aggregatesAcrossWrites),
         Check(name: "telemetry: tag filters and session selection", run: tagsAndSessions),
+        Check(name: "telemetry: per-series queries keep series with more tags and sessions apart", run: perSeries),
         Check(name: "telemetry: raw queries cap rows and report truncation", run: rawLimit),
         Check(name: "telemetry: aggregated queries cap buckets across metrics, in metric order", run: aggregatedLimit),
         Check(name: "telemetry: ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
@@ -332,6 +333,33 @@ public enum StoreConformance {
         #expect(s.status == .active)
         #expect(s.sourceID == "tg")
         #expect(s.startedAt == t0 + 2)
+    }
+
+    static func perSeries(_ store: any PlexusStore) async throws {
+        try await append(
+            store,
+            """
+            {"source_id":"ps","points":[
+            {"metric":"t","value":1,"timestamp":\(secs(t0)),"tags":{"loc":"lab"}},
+            {"metric":"t","value":2,"timestamp":\(secs(t0 + 1)),"tags":{"loc":"lab","rack":"7"}},
+            {"metric":"t","value":3,"timestamp":\(secs(t0 + 2)),"tags":{"loc":"lab"},"session_id":"run-9"},
+            {"metric":"t","value":4,"timestamp":\(secs(t0 + 3)),"tags":{"loc":"lab"}},
+            {"metric":"t","value":"text","timestamp":\(secs(t0 + 4)),"tags":{"loc":"lab"}},
+            {"metric":"u","value":5,"timestamp":\(secs(t0 + 5))}]}
+            """)
+        let r = try await store.querySeries(SeriesSelector(orgID: 1, sourceID: "ps", metrics: ["t"]), range: all, limit: 100)
+        #expect(!r.truncated)
+        #expect(r.series.count == 3)
+        let lab = [Tag("loc", "lab")]
+        #expect(r.series.first { $0.series.tags == lab && $0.series.sessionID == nil }?.values == [1, 4])
+        #expect(r.series.first { $0.series.tags == lab && $0.series.sessionID == "run-9" }?.values == [3])
+        #expect(r.series.first { $0.series.tags.count == 2 }?.timestamps == [t0 + 1])
+        #expect(r.series.allSatisfy { $0.series.sourceID == "ps" && $0.series.metric == "t" })
+        let capped = try await store.querySeries(SeriesSelector(orgID: 1, sourceID: "ps"), range: all, limit: 2)
+        #expect(capped.truncated)
+        #expect(capped.series.reduce(0) { $0 + $1.values.count } == 2)
+        let other = try await store.querySeries(SeriesSelector(orgID: 2, sourceID: "ps"), range: all, limit: 100)
+        #expect(other.series.isEmpty)
     }
 
     static func tenantIsolation(_ store: any PlexusStore) async throws {
