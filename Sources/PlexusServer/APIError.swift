@@ -29,6 +29,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case influxV1
         /// InfluxDB 2.x: `{"code": "invalid" | "unauthorized" | …, "message"}`.
         case influxV2
+        /// Prometheus' HTTP API: `{"status": "error", "errorType": "bad_data" | …, "error"}`.
+        case prometheus
     }
 
     public init(
@@ -102,6 +104,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case let e as CoreError: self.init(e)
         case let e as IngestError: self.init(e)
         case let e as StoreError: self.init(e)
+        case let e as PromQL.BadData: self = .badRequest(e.message, code: "BAD_DATA")
         case let e as HTTPError where e.status == .contentTooLarge: self = .payloadTooLarge
         case let e as NIOTooManyBytesError: self = .payloadTooLarge(max: e.maxBytes ?? Limits.maxBodyBytes)
         case let e as HTTPError:
@@ -125,6 +128,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             h[InfluxWriteRoutes.errorHeader] = String(message.prefix(512))
         case .influxV2:
             body = try JSONText.encoder.encode(InfluxV2Error(code: InfluxV2Error.code(for: status.code), message: message))
+        case .prometheus:
+            body = try JSONText.encoder.encode(PrometheusError(errorType: PrometheusError.errorType(for: status.code), error: message))
         }
         h[.contentType] = "application/json"
         return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))

@@ -106,6 +106,7 @@ public func buildApplication(
     IngestRoutes(state: state).register(router)
     InfluxWriteRoutes(state: state).register(router)
     RemoteWriteRoutes(state: state).register(router)
+    PrometheusQueryRoutes(state: state).register(router)
     SessionRoutes(state: state).register(router)
     QueryRoutes(state: state).register(router)
     AccountRoutes(state: state).register(router)

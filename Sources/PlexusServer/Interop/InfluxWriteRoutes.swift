@@ -43,7 +43,8 @@ struct InfluxWriteRoutes {
 
     func register(_ router: Router<PlexusRequestContext>) {
         for api in [Self.v1, Self.v2] {
-            let group = router.group().add(middleware: InfluxReplies(envelope: api.envelope)).add(middleware: WriteKey(auth: state.auth))
+            let group = router.group().add(middleware: ReplyEnvelope(envelope: api.envelope)).add(
+                middleware: CollectorKey(auth: state.auth))
             group.post(api.path) { request, context in
                 let query = QueryString(request)
                 guard let precision = api.precision(query.nonEmpty("precision") ?? "ns") else {
@@ -54,7 +55,7 @@ struct InfluxWriteRoutes {
         }
         // Telegraf's `outputs.influxdb` and the 1.x client's `create_database` send
         // `CREATE DATABASE` first; the key's organisation holds every database, so it is a no-op.
-        let query = router.group().add(middleware: InfluxReplies(envelope: .influxV1)).add(middleware: WriteKey(auth: state.auth))
+        let query = router.group().add(middleware: ReplyEnvelope(envelope: .influxV1)).add(middleware: CollectorKey(auth: state.auth))
         query.post("/query") { request, _ in try await Self.createDatabase(request) }
         query.get("/query") { request, _ in try await Self.createDatabase(request) }
         router.get("/ping") { _, _ in Self.noContent }
@@ -127,23 +128,5 @@ struct InfluxWriteRoutes {
             .badRequest, "PARTIAL_WRITE",
             "partial write: \(d.rejectedLines) line(s) rejected, \(d.points.count) point(s) stored: \(listed)\(more) dropped=\(d.rejectedLines)"
         )
-    }
-}
-
-/// Errors on InfluxDB's routes get InfluxDB's body (1.x or 2.x); the status is the one
-/// ``APIError`` gives, so the mapping from errors to statuses stays in one place.
-struct InfluxReplies: RouterMiddleware {
-    typealias Context = PlexusRequestContext
-    let envelope: APIError.Envelope
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch {
-            var e = APIError(any: error)
-            e.envelope = envelope
-            e.headers[InfluxWriteRoutes.versionHeader] = InfluxWriteRoutes.influxVersion
-            throw e
-        }
     }
 }

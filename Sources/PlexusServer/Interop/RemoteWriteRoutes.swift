@@ -14,7 +14,7 @@ struct RemoteWriteRoutes {
     let state: ServerState
 
     func register(_ router: Router<PlexusRequestContext>) {
-        router.group().add(middleware: WriteKey(auth: state.auth)).post("/api/v1/write") { request, context in
+        router.group().add(middleware: CollectorKey(auth: state.auth)).post("/api/v1/write") { request, context in
             try await write(request, context.caller)
         }
     }

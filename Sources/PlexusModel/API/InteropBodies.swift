@@ -49,3 +49,27 @@ public struct InfluxQueryResults: Codable, Sendable, Equatable {
 
     public init(results: [Statement]) { self.results = results }
 }
+
+/// Prometheus' HTTP API error body: `{"status":"error","errorType":"bad_data","error":"…"}`.
+public struct PrometheusError: Codable, Sendable, Equatable {
+    public var status = "error"
+    public var errorType: String
+    public var error: String
+
+    public init(errorType: String, error: String) {
+        self.errorType = errorType
+        self.error = error
+    }
+
+    /// Prometheus' error type for an HTTP status.
+    public static func errorType(for status: Int) -> String {
+        switch status {
+        case 400, 413, 415: "bad_data"
+        case 401, 403: "unauthorized"
+        case 404: "not_found"
+        case 422: "execution"
+        case 429, 503: "unavailable"
+        default: "internal"
+        }
+    }
+}

@@ -5,18 +5,20 @@ import PlexusStorage
 
 /// Authenticates a write the ways collectors send credentials: InfluxDB clients and
 /// Telegraf (the key as token, bearer, basic-auth password or `p` parameter), Prometheus
-/// (`authorization` / `bearer_token`, or `basic_auth` with the key as password). The key
-/// needs the write scope; a login cookie is not accepted.
-struct WriteKey: RouterMiddleware {
+/// and Grafana (`authorization` / `bearer_token`, or `basic_auth` with the key as password).
+/// The key needs `scope` (write for the write APIs, read for the query API); a login
+/// cookie is not accepted.
+struct CollectorKey: RouterMiddleware {
     typealias Context = PlexusRequestContext
     let auth: Authenticator
+    var scope: Scope = .write
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         guard let key = Self.presentedKey(request.headers, query: QueryString(request)) else {
             throw APIError.unauthorized("missing API key: send it as Authorization: Token <key>, or as the password")
         }
-        context.principal = try await auth.authenticate(key: key, scope: .write)
+        context.principal = try await auth.authenticate(key: key, scope: scope)
         return try await next(request, context)
     }
 

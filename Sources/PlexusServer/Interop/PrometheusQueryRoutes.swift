@@ -1,0 +1,259 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import PlexusCore
+import PlexusModel
+import PlexusStorage
+
+/// A Prometheus-compatible HTTP API for reading (docs/prometheus.md), so that Grafana's
+/// Prometheus data source, `promtool` and other Prometheus clients read Plexus: `query`,
+/// `query_range`, `series`, `labels`, `label/<name>/values`, `metadata`,
+/// `status/buildinfo`, GET or POST (form), with Prometheus' envelopes. The key (bearer or
+/// basic auth) needs the read scope and decides the organisation. The query language is
+/// ``PromQL``'s subset: vector selectors for now.
+struct PrometheusQueryRoutes {
+    let state: ServerState
+
+    /// The most series one query may select.
+    static let maxSeries = 10_000
+    /// The most samples one query may read from the store.
+    static let maxSamples = 5_000_000
+
+    func register(_ router: Router<PlexusRequestContext>) {
+        let api = router.group("api/v1").add(middleware: ReplyEnvelope(envelope: .prometheus))
+            .add(middleware: CollectorKey(auth: state.auth, scope: .read))
+        for method in [HTTPRequest.Method.get, .post] {
+            api.on("query", method: method) { request, context in try await query(try await Params(request), context.caller) }
+            api.on("query_range", method: method) { request, context in try await queryRange(try await Params(request), context.caller) }
+            api.on("series", method: method) { request, context in try await series(try await Params(request), context.caller) }
+            api.on("labels", method: method) { request, context in try await labels(try await Params(request), context.caller) }
+        }
+        api.get("label/:name/values") { request, context in
+            try await labelValues(try await Params(request), context.caller, name: context.parameters.require("name"))
+        }
+        api.get("metadata") { _, _ in Self.success { $0.raw("{}") } }
+        api.get("status/buildinfo") { _, _ in
+            Self.success { w in
+                w.raw(
+                    "{\"version\":\"2.42.0\",\"revision\":\"plexus\",\"branch\":\"\",\"buildUser\":\"\",\"buildDate\":\"\",\"goVersion\":\"\",\"application\":\"plexus\",\"plexusVersion\":"
+                )
+                w.string(state.config.version)
+                w.raw("}")
+            }
+        }
+    }
+
+    /// The parameters of a request: its query string, then a form body (POST).
+    struct Params {
+        var pairs: [(key: String, value: String)]
+
+        init(_ request: Request) async throws {
+            pairs = QueryString(request).pairs
+            if request.method == .post {
+                let body = try await request.body.collect(upTo: 1 << 20)
+                pairs += QueryString(String(buffer: body)).pairs
+            }
+        }
+
+        func get(_ key: String) -> String? { pairs.first { $0.key == key && !$0.value.isEmpty }?.value }
+        func all(_ key: String) -> [String] { pairs.filter { $0.key == key }.map(\.value) }
+
+        /// A time: Unix seconds (with a fraction) or RFC 3339.
+        func time(_ key: String, default fallback: Int64? = nil) throws -> Int64 {
+            guard let text = get(key) else {
+                if let fallback { return fallback }
+                throw PromQL.BadData("missing parameter \(key)")
+            }
+            if let seconds = Double(text), seconds.isFinite {
+                let us = (seconds * 1_000_000).rounded()
+                guard abs(us) < 9.2e18, Timestamp.isValid(Int64(us)) else { throw PromQL.BadData("\(key) " + Timestamp.rangeMessage) }
+                return Int64(us)
+            }
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            let g = ISO8601DateFormatter()
+            guard let date = f.date(from: text) ?? g.date(from: text) else {
+                throw PromQL.BadData("invalid parameter \(key): cannot parse \(text.prefix(40).debugDescription) to a valid timestamp")
+            }
+            let us = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+            guard Timestamp.isValid(us) else { throw PromQL.BadData("\(key) " + Timestamp.rangeMessage) }
+            return us
+        }
+
+        /// A step: seconds (with a fraction) or a duration (`15s`).
+        func step() throws -> Int64 {
+            guard let text = get("step") else { throw PromQL.BadData("missing parameter step") }
+            if let seconds = Double(text), seconds.isFinite, abs(seconds) < 1e12 { return Int64((seconds * 1_000_000).rounded()) }
+            guard let d = PromQL.duration(text) else { throw PromQL.BadData("invalid parameter step") }
+            return d
+        }
+
+        func selector() throws -> PromQL.Selector {
+            guard let q = get("query") else { throw PromQL.BadData("missing parameter query") }
+            return try PromQL.parseSelector(q)
+        }
+    }
+
+    // MARK: Queries
+
+    func query(_ p: Params, _ principal: Principal) async throws -> Response {
+        let t = try p.time("time", default: state.config.now())
+        let sel = try p.selector()
+        let data = try await samples(sel, principal, from: t, to: t)
+        return Self.success { w in
+            w.raw("{\"resultType\":\"vector\",\"result\":[")
+            var first = true
+            for s in data {
+                guard let v = PromQL.evaluate(s, at: [t], offset: sel.offset)[0] else { continue }
+                if !first { w.raw(",") }
+                first = false
+                Self.metric(s.series, &w)
+                w.raw(",\"value\":")
+                Self.sample(t, v, &w)
+                w.raw("}")
+            }
+            w.raw("]}")
+        }
+    }
+
+    func queryRange(_ p: Params, _ principal: Principal) async throws -> Response {
+        let start = try p.time("start")
+        let end = try p.time("end")
+        let times = try PromQL.steps(start: start, end: end, step: try p.step())
+        let sel = try p.selector()
+        let data = try await samples(sel, principal, from: start, to: end)
+        return Self.success { w in
+            w.raw("{\"resultType\":\"matrix\",\"result\":[")
+            var first = true
+            for s in data {
+                let values = PromQL.evaluate(s, at: times, offset: sel.offset)
+                guard values.contains(where: { $0 != nil }) else { continue }
+                if !first { w.raw(",") }
+                first = false
+                Self.metric(s.series, &w)
+                w.raw(",\"values\":[")
+                var firstValue = true
+                for (k, v) in values.enumerated() {
+                    guard let v else { continue }
+                    if !firstValue { w.raw(",") }
+                    firstValue = false
+                    Self.sample(times[k], v, &w)
+                }
+                w.raw("]}")
+            }
+            w.raw("]}")
+        }
+    }
+
+    /// The points of every series `sel` selects that can count for evaluation times in
+    /// [from, to]: from one lookback before, shifted by the offset.
+    func samples(_ sel: PromQL.Selector, _ principal: Principal, from: Int64, to: Int64) async throws -> [SeriesPoints] {
+        let all = try await state.store.seriesIdentities(orgID: principal.orgID)
+        let chosen = try PromQL.select(sel, from: all)
+        guard chosen.count <= Self.maxSeries else {
+            throw PromQL.BadData("the query selects \(chosen.count) series, more than \(Self.maxSeries); add matchers")
+        }
+        let (lo, o1) = from.subtractingReportingOverflow(sel.offset &+ PromQL.lookback)
+        let (hi, o2) = to.subtractingReportingOverflow(sel.offset)
+        guard !o1, !o2 else { throw PromQL.BadData("offset out of range") }
+        let range = TimeRange(start: max(0, lo + 1), end: max(0, hi + 1))
+        let wanted = Set(chosen.map { Key($0) })
+        var out: [SeriesPoints] = []
+        for (source, series) in Dictionary(grouping: chosen, by: \.sourceID).sorted(by: { $0.key < $1.key }) {
+            let metrics = Array(Set(series.map(\.metric))).sorted()
+            let r = try await state.store.querySeries(
+                SeriesSelector(orgID: principal.orgID, sourceID: source, metrics: metrics), range: range, limit: Self.maxSamples)
+            guard !r.truncated else { throw PromQL.BadData("the query reads more than \(Self.maxSamples) samples; narrow it") }
+            out += r.series.filter { wanted.contains(Key($0.series)) }
+        }
+        return out
+    }
+
+    /// A series' identity without its numeric flag.
+    struct Key: Hashable {
+        var source: String
+        var metric: String
+        var tags: [Tag]
+        var session: String?
+        init(_ s: SeriesIdentity) {
+            source = s.sourceID
+            metric = s.metric
+            tags = s.tags
+            session = s.sessionID
+        }
+    }
+
+    // MARK: Metadata
+
+    func series(_ p: Params, _ principal: Principal) async throws -> Response {
+        let matches = p.all("match[]")
+        guard !matches.isEmpty else { throw PromQL.BadData("no match[] parameter provided") }
+        let found = try await matching(matches, principal)
+        return Self.success { w in
+            w.raw("[")
+            w.list(found) { w, s in Self.labelObject(PromQL.labels(of: s), &w) }
+            w.raw("]")
+        }
+    }
+
+    func labels(_ p: Params, _ principal: Principal) async throws -> Response {
+        let found = try await matching(p.all("match[]"), principal)
+        let names = Set(found.flatMap { PromQL.labels(of: $0).keys }).sorted()
+        return Self.success { w in w.strings(names) }
+    }
+
+    func labelValues(_ p: Params, _ principal: Principal, name: String) async throws -> Response {
+        let found = try await matching(p.all("match[]"), principal)
+        let values = Set(found.compactMap { PromQL.labels(of: $0)[name] }).sorted()
+        return Self.success { w in w.strings(values) }
+    }
+
+    /// The numeric series any of `matches` selects, or all of them without any.
+    func matching(_ matches: [String], _ principal: Principal) async throws -> [SeriesIdentity] {
+        let all = try await state.store.seriesIdentities(orgID: principal.orgID).filter(\.numeric)
+        guard !matches.isEmpty else { return all }
+        var seen = Set<Key>()
+        var out: [SeriesIdentity] = []
+        for m in matches {
+            for s in try PromQL.select(try PromQL.parseSelector(m, allowOffset: false), from: all) where seen.insert(Key(s)).inserted {
+                out.append(s)
+            }
+        }
+        return out
+    }
+
+    // MARK: Writing
+
+    static func success(_ data: (inout JSONWriter) -> Void) -> Response {
+        Reply.json { w in
+            w.raw("{\"status\":\"success\",\"data\":")
+            data(&w)
+            w.raw("}")
+        }
+    }
+
+    static func labelObject(_ labels: [String: String], _ w: inout JSONWriter) {
+        w.raw("{")
+        w.list(labels.sorted { $0.key < $1.key }) { w, kv in
+            w.string(kv.key)
+            w.raw(":")
+            w.string(kv.value)
+        }
+        w.raw("}")
+    }
+
+    static func metric(_ s: SeriesIdentity, _ w: inout JSONWriter) {
+        w.raw("{\"metric\":")
+        labelObject(PromQL.labels(of: s), &w)
+    }
+
+    /// `[<unix seconds>, "<value>"]`.
+    static func sample(_ us: Int64, _ v: Double, _ w: inout JSONWriter) {
+        w.raw("[")
+        w.number(Double(us) / 1_000_000)
+        w.raw(",\"")
+        w.number(v)
+        w.raw("\"]")
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import NIOHTTP1
+import PlexusModel
+import PlexusServerTesting
+import Testing
+
+extension TestServer {
+    func prometheus(_ path: String, _ params: [(String, String)], key: String? = nil, post: Bool = false) async throws -> Reply {
+        var c = URLComponents()
+        c.queryItems = params.map { URLQueryItem(name: $0.0, value: $0.1) }
+        let encoded = (c.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
+        let auth = [("authorization", "Bearer \(key ?? self.key)")]
+        if post {
+            return try await request(
+                .POST, path, key: .some(nil), body: Data(encoded.utf8), headers: auth, contentType: "application/x-www-form-urlencoded")
+        }
+        return try await request(.GET, path + "?" + encoded, key: .some(nil), headers: auth)
+    }
+}
+
+@Suite("Prometheus query API", .timeLimit(.minutes(2)))
+struct PrometheusQueryTests {
+    static let t0: Int64 = 1_700_000_000_000
+
+    @Test("query_range and query over series written by remote write, GET and POST, in Prometheus' envelope")
+    func queries() async throws {
+        try await withServer { s in
+            let w = try await s.remoteWrite([
+                series("node_load1", labels: [("job", "node")], [(0.5, Self.t0), (0.75, Self.t0 + 30_000)]),
+                series("node_load1", instance: "node-2:9100", labels: [("job", "node")], [(2, Self.t0 + 10_000)]),
+            ])
+            #expect(w.status == 204)
+            for post in [false, true] {
+                let r = try await s.prometheus(
+                    "/api/v1/query_range",
+                    [("query", #"node_load1{job="node"}"#), ("start", "1700000000"), ("end", "1700000060"), ("step", "15s")], post: post)
+                #expect(r.status == 200, "\(r.text)")
+                #expect(r.object["status"] as? String == "success")
+                let data = try #require(r.object["data"] as? [String: Any])
+                #expect(data["resultType"] as? String == "matrix")
+                let result = try #require(data["result"] as? [[String: Any]])
+                #expect(result.count == 2)
+                let one = try #require(result.first { ($0["metric"] as? [String: String])?["source_id"] == "node-1-9100" })
+                #expect(one["metric"] as? [String: String] == ["__name__": "node_load1", "job": "node", "source_id": "node-1-9100"])
+                let values = (one["values"] as? [[Any]])?.map { "\($0[0] as? Double ?? -1)=\($0[1] as? String ?? "")" }
+                #expect(values == ["1700000000.0=0.5", "1700000015.0=0.5", "1700000030.0=0.75", "1700000045.0=0.75", "1700000060.0=0.75"])
+            }
+            let r = try await s.prometheus(
+                "/api/v1/query", [("query", #"{"node_load1", source_id="node-2-9100"}"#), ("time", "2023-11-14T22:13:40Z")])
+            let vector = ((r.object["data"] as? [String: Any])?["result"] as? [[String: Any]]) ?? []
+            #expect(vector.count == 1)
+            #expect((vector.first?["value"] as? [Any])?.last as? String == "2")
+            let labels = try await s.prometheus("/api/v1/labels", [])
+            #expect(labels.object["data"] as? [String] == ["__name__", "job", "source_id"])
+            let values = try await s.prometheus("/api/v1/label/source_id/values", [])
+            #expect(values.object["data"] as? [String] == ["node-1-9100", "node-2-9100"])
+            let found = try await s.prometheus("/api/v1/series", [("match[]", #"{source_id=~"node-2.*"}"#)])
+            #expect((found.object["data"] as? [[String: String]])?.count == 1)
+            #expect((try await s.prometheus("/api/v1/status/buildinfo", [])).object["status"] as? String == "success")
+        }
+    }
+
+    @Test("refusals: unsupported PromQL, bad times and steps, no key, a write-only key; another organisation sees nothing")
+    func refusals() async throws {
+        try await withServer { s in
+            _ = try await s.remoteWrite([series("m", [(1, Self.t0)])])
+            let bad: [[(String, String)]] = [
+                [("query", "rate(m[5m])"), ("start", "1700000000"), ("end", "1700000060"), ("step", "15")],
+                [("query", "m"), ("start", "1700000060"), ("end", "1700000000"), ("step", "15")],
+                [("query", "m"), ("start", "1700000000"), ("end", "1700000060"), ("step", "0")],
+                [("query", "m"), ("start", "0"), ("end", "1700000060"), ("step", "1ms")],
+                [("query", "m"), ("start", "NaN"), ("end", "1700000060"), ("step", "15")],
+                [("query", "m"), ("start", "-1e300"), ("end", "1e300"), ("step", "15")],
+                [("query", "m"), ("start", "yesterday"), ("end", "1700000060"), ("step", "15")],
+                [("start", "1700000000"), ("end", "1700000060"), ("step", "15")],
+            ]
+            for params in bad {
+                let r = try await s.prometheus("/api/v1/query_range", params)
+                #expect(r.status == 400, "\(params)")
+                #expect(r.object["status"] as? String == "error")
+                #expect(r.object["errorType"] as? String == "bad_data")
+            }
+            var r = try await s.prometheus("/api/v1/query", [("query", "m")], key: "plx_00000000000000000000000000000000")
+            #expect(r.status == 401)
+            #expect(r.object["errorType"] as? String == "unauthorized")
+            r = try await s.prometheus("/api/v1/query", [("query", "m")], key: try await s.createKey(scopes: "write"))
+            #expect(r.status == 403)
+            _ = try await s.cli(["orgs", "create", "--data-dir", s.dataDir, "other"])
+            let other = try await s.createKey(scopes: "read", org: "other")
+            r = try await s.prometheus("/api/v1/query", [("query", "m"), ("time", "1700000000")], key: other)
+            #expect(r.status == 200)
+            #expect(((r.object["data"] as? [String: Any])?["result"] as? [Any])?.isEmpty == true)
+            #expect((try await s.prometheus("/api/v1/labels", [], key: other)).object["data"] as? [String] == [])
+        }
+    }
+}
