@@ -101,16 +101,13 @@ struct PrometheusQueryRoutes {
         let t = try p.time("time", default: state.config.now())
         let sel = try p.selector()
         let data = try await samples(sel, principal, from: t, to: t)
+        let vector = data.compactMap { s in PromQL.evaluate(s, at: [t], offset: sel.offset)[0].map { (s.series, $0) } }
         return Self.success { w in
             w.raw("{\"resultType\":\"vector\",\"result\":[")
-            var first = true
-            for s in data {
-                guard let v = PromQL.evaluate(s, at: [t], offset: sel.offset)[0] else { continue }
-                if !first { w.raw(",") }
-                first = false
-                Self.metric(s.series, &w)
+            w.list(vector) { w, item in
+                Self.metric(item.0, &w)
                 w.raw(",\"value\":")
-                Self.sample(t, v, &w)
+                Self.sample(t, item.1, &w)
                 w.raw("}")
             }
             w.raw("]}")
@@ -123,23 +120,16 @@ struct PrometheusQueryRoutes {
         let times = try PromQL.steps(start: start, end: end, step: try p.step())
         let sel = try p.selector()
         let data = try await samples(sel, principal, from: start, to: end)
+        let matrix: [(SeriesIdentity, [(Int64, Double)])] = data.compactMap { s in
+            let values = zip(times, PromQL.evaluate(s, at: times, offset: sel.offset)).compactMap { t, v in v.map { (t, $0) } }
+            return values.isEmpty ? nil : (s.series, values)
+        }
         return Self.success { w in
             w.raw("{\"resultType\":\"matrix\",\"result\":[")
-            var first = true
-            for s in data {
-                let values = PromQL.evaluate(s, at: times, offset: sel.offset)
-                guard values.contains(where: { $0 != nil }) else { continue }
-                if !first { w.raw(",") }
-                first = false
-                Self.metric(s.series, &w)
+            w.list(matrix) { w, item in
+                Self.metric(item.0, &w)
                 w.raw(",\"values\":[")
-                var firstValue = true
-                for (k, v) in values.enumerated() {
-                    guard let v else { continue }
-                    if !firstValue { w.raw(",") }
-                    firstValue = false
-                    Self.sample(times[k], v, &w)
-                }
+                w.list(item.1) { w, tv in Self.sample(tv.0, tv.1, &w) }
                 w.raw("]}")
             }
             w.raw("]}")
