@@ -49,6 +49,37 @@ struct PromQLTests {
         }
     }
 
+    @Test("the *_over_time functions: parsed with their range and offset; a range over the samples in [t - range, t]")
+    func overTime() throws {
+        let q = try PromQL.parseQuery(#"avg_over_time(cpu{core="0"}[1m30s] offset 1m)"#)
+        #expect(q.function == .avg)
+        #expect(q.range == 90_000_000)
+        #expect(q.selector.offset == 60_000_000)
+        #expect(try PromQL.parseQuery("up").function == nil)
+        for bad in [
+            "avg_over_time(up)", "avg_over_time(up[0s])", "avg_over_time(up[5m]", "avg_over_time(up[5m]) + 1", "rate(up[5m])",
+            "avg_over_time(up[5m:1m])", "avg_over_time({job=\"\"}[5m])", "last_over_time(up[5m])",
+        ] {
+            #expect(throws: PromQL.BadData.self, "\(bad)") { try PromQL.parseQuery(bad) }
+        }
+        let s = 1_000_000 as Int64
+        let points = SeriesPoints(
+            series: SeriesIdentity(sourceID: "a", metric: "m", tags: [], sessionID: nil, numeric: true),
+            timestamps: [10 * s, 20 * s, 30 * s], values: [1, 5, 3])
+        func run(_ f: PromQL.OverTime, range: Int64, at: [Int64]) -> [Double?] {
+            PromQL.evaluate(points, PromQL.Query(selector: .init(matchers: []), function: f, range: range * s), at: at.map { $0 * s })
+        }
+        // Both ends included: at 30 s over 20 s, the samples of 10, 20 and 30 s.
+        #expect(run(.count, range: 20, at: [5, 10, 29, 30, 50, 51]) == [nil, 1, 2, 3, 1, nil])
+        #expect(run(.sum, range: 20, at: [30]) == [9])
+        #expect(run(.avg, range: 20, at: [30]) == [3])
+        #expect(run(.min, range: 10, at: [30]) == [3])
+        #expect(run(.max, range: 10, at: [30]) == [5])
+        let huge = SeriesPoints(series: points.series, timestamps: [1, 2], values: [1.7e308, 1.7e308])
+        #expect(PromQL.evaluate(huge, PromQL.Query(selector: .init(matchers: []), function: .avg, range: 10), at: [2]) == [1.7e308])
+        #expect(PromQL.labels(of: points.series, for: q)["__name__"] == nil)
+    }
+
     @Test("matching: missing labels are empty, regexes are anchored, only numeric series")
     func matching() throws {
         let all = [

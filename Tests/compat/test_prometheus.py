@@ -149,6 +149,17 @@ def test_query_api_answers_as_prometheus_does(prometheus):
         theirs = query_range(base, expr, start, end, "0.5")
         ours = query_range(server.base_url, expr, start, end, "0.5", auth)
         assert theirs and ours == theirs, (expr, ours, theirs)
+    # The *_over_time functions, from where their whole range lies in what Plexus received.
+    for expr in ['avg_over_time(scrape_duration_seconds[3s])', 'count_over_time(up[2500ms])',
+                 'max_over_time({__name__="scrape_samples_scraped"}[4s] offset 1s)', 'sum_over_time(up[3s])',
+                 'min_over_time(scrape_duration_seconds{job="plexus"}[2s])']:
+        theirs = query_range(base, expr, start + 5, end, "0.5")
+        ours = query_range(server.base_url, expr, start + 5, end, "0.5", auth)
+        assert theirs and ours.keys() == theirs.keys(), (expr, ours, theirs)
+        for labels, values in theirs.items():
+            mine = ours[labels]
+            assert [t for t, _ in mine] == [t for t, _ in values], expr
+            assert all(abs(a - b) <= 1e-12 * max(1, abs(b)) for (_, a), (_, b) in zip(mine, values)), (expr, mine, values)
 
     out = subprocess.run(
         ["promtool", "query", "range", "--header", f"Authorization: Bearer {server.key}", "--start", str(start),

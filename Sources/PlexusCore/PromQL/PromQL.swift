@@ -3,8 +3,9 @@ public import PlexusStorage
 
 /// The part of PromQL Plexus answers so far (docs/prometheus.md): instant vector selectors
 /// with label matchers and `offset`, evaluated exactly as Prometheus does (the newest
-/// sample within the 5-minute lookback before each evaluation time). Functions, operators
-/// and aggregations are refused with a message that says so.
+/// sample within the 5-minute lookback before each evaluation time), and the
+/// `*_over_time` functions of a range of them. Other functions, operators and aggregations
+/// are refused with a message that says so.
 ///
 /// Series are labelled `__name__` (the metric), `source_id` (the source), their tags, and
 /// `session_id` for points recorded in a session. Metric names that are not legacy
@@ -58,6 +59,72 @@ public enum PromQL {
 
         /// The metric name, when a matcher pins it.
         public var metricName: String? { matchers.first { $0.label == "__name__" && $0.op == .equal }?.value }
+    }
+
+    /// A query: an instant vector selector, or a `<aggregation>_over_time` of a range of it.
+    public struct Query: Sendable, Equatable {
+        public var selector: Selector
+        /// `avg_over_time(x[5m])` and the like; nil for a plain selector.
+        public var function: OverTime?
+        /// The range of the range selector, microseconds (with `function` only).
+        public var range: Int64
+
+        public init(selector: Selector, function: OverTime? = nil, range: Int64 = 0) {
+            self.selector = selector
+            self.function = function
+            self.range = range
+        }
+
+        /// How far before an evaluation time (after the offset) samples can count, and
+        /// whether that end is included: a selector's lookback excludes it, a range includes it.
+        public var window: (span: Int64, inclusive: Bool) { function == nil ? (PromQL.lookback, false) : (range, true) }
+    }
+
+    /// The `*_over_time` functions: one value per series from the samples in its range.
+    public enum OverTime: String, Sendable, CaseIterable {
+        case avg = "avg_over_time"
+        case min = "min_over_time"
+        case max = "max_over_time"
+        case sum = "sum_over_time"
+        case count = "count_over_time"
+
+        func apply(_ v: ArraySlice<Double>) -> Double {
+            switch self {
+            case .avg:
+                // Prometheus' running mean, which stays finite where a plain sum would overflow.
+                var mean = 0.0
+                for (k, x) in v.enumerated() { mean += (x - mean) / Double(k + 1) }
+                return mean
+            case .min: return v.min()!
+            case .max: return v.max()!
+            case .sum: return v.reduce(0, +)
+            case .count: return Double(v.count)
+            }
+        }
+    }
+
+    /// The labels of a query's result for a series: a function drops the metric name, as in Prometheus.
+    public static func labels(of s: SeriesIdentity, for query: Query) -> [String: String] {
+        var l = labels(of: s)
+        if query.function != nil { l["__name__"] = nil }
+        return l
+    }
+
+    /// One series' values of `query` at each evaluation time (microseconds).
+    public static func evaluate(_ points: SeriesPoints, _ query: Query, at times: [Int64]) -> [Double?] {
+        guard let function = query.function else { return evaluate(points, at: times, offset: query.selector.offset) }
+        var out: [Double?] = []
+        out.reserveCapacity(times.count)
+        var lo = 0
+        var hi = 0
+        let ts = points.timestamps
+        for t in times {
+            let at = t - query.selector.offset
+            while hi < ts.count && ts[hi] <= at { hi += 1 }
+            while lo < hi && ts[lo] < at - query.range { lo += 1 }
+            out.append(lo < hi ? function.apply(points.values[lo..<hi]) : nil)
+        }
+        return out
     }
 
     /// How far back an instant selector looks for a sample (Prometheus' default, 5 m).

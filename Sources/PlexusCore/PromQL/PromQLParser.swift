@@ -8,11 +8,40 @@ extension PromQL {
     /// as in Prometheus. Anything else is refused, naming what is not supported.
     public static func parseSelector(_ text: String, allowOffset: Bool = true) throws(BadData) -> Selector {
         var p = SelectorParser(Array(text.utf8))
-        let selector = try p.selector(allowOffset: allowOffset)
+        let (selector, _) = try p.selector(allowOffset: allowOffset, inFunction: false)
+        try checkNonEmpty(selector)
+        return selector
+    }
+
+    /// Parses a query: an instant vector selector (``parseSelector(_:allowOffset:)``) or
+    /// `<avg|min|max|sum|count>_over_time(<selector>[<duration>] [offset <duration>])`.
+    public static func parseQuery(_ text: String) throws(BadData) -> Query {
+        var p = SelectorParser(Array(text.utf8))
+        p.skipSpace()
+        let save = p.i
+        if let name = p.identifier() {
+            p.skipSpace()
+            if p.i < p.b.count, p.b[p.i] == UInt8(ascii: "(") {
+                guard let function = OverTime(rawValue: name) else {
+                    throw BadData(
+                        "unsupported PromQL: function or aggregation \(name)(): only vector selectors and avg_over_time, min_over_time, max_over_time, sum_over_time, count_over_time are supported so far"
+                    )
+                }
+                p.i += 1
+                let (selector, range) = try p.selector(allowOffset: true, inFunction: true)
+                guard let range, range > 0 else { throw BadData("\(name) expects a range vector: \(name)(metric[5m])") }
+                try checkNonEmpty(selector)
+                return Query(selector: selector, function: function, range: range)
+            }
+        }
+        p.i = save
+        return Query(selector: try parseSelector(text))
+    }
+
+    static func checkNonEmpty(_ selector: Selector) throws(BadData) {
         guard selector.matchers.contains(where: { !$0.matches("", try? Regex<AnyRegexOutput>($0.value)) }) else {
             throw BadData("vector selector must contain at least one non-empty matcher")
         }
-        return selector
     }
 
     /// A Prometheus duration (`90s`, `1h30m`, `2d`, `500ms`) in microseconds.
@@ -45,7 +74,8 @@ struct SelectorParser {
         return String(decoding: b[start..<i], as: UTF8.self)
     }
 
-    mutating func selector(allowOffset: Bool) throws(PromQL.BadData) -> PromQL.Selector {
+    /// A selector, with a range (`[5m]`) only `inFunction`, where it then ends at `)`.
+    mutating func selector(allowOffset: Bool, inFunction: Bool) throws(PromQL.BadData) -> (PromQL.Selector, Int64?) {
         skipSpace()
         var matchers: [PromQL.Matcher] = []
         if let name = identifier() {
@@ -63,8 +93,18 @@ struct SelectorParser {
         guard !matchers.isEmpty else { throw unsupported() }
         skipSpace()
         var offset: Int64 = 0
+        var range: Int64?
         if i < b.count, b[i] == UInt8(ascii: "[") {
-            throw PromQL.BadData("unsupported PromQL: range vector selectors ([…]) need a function, and functions are not supported yet")
+            guard inFunction else { throw PromQL.BadData("unsupported PromQL: a range vector selector ([…]) needs a function around it") }
+            i += 1
+            skipSpace()
+            range = try duration()
+            skipSpace()
+            guard i < b.count, b[i] == UInt8(ascii: "]") else {
+                throw PromQL.BadData("expected ] after the range (subqueries are not supported)")
+            }
+            i += 1
+            skipSpace()
         }
         let save = i
         if let word = identifier(), word == "offset" {
@@ -81,13 +121,18 @@ struct SelectorParser {
         } else {
             i = save
         }
+        if inFunction {
+            guard i < b.count, b[i] == UInt8(ascii: ")") else { throw unsupported() }
+            i += 1
+            skipSpace()
+        }
         guard atEnd else { throw unsupported() }
-        return PromQL.Selector(matchers: matchers, offset: offset)
+        return (PromQL.Selector(matchers: matchers, offset: offset), range)
     }
 
     func unsupported() -> PromQL.BadData {
         PromQL.BadData(
-            "unsupported PromQL: only vector selectors (name{label=\"value\"}, =, !=, =~, !~, offset) are supported so far; functions, operators and aggregations are not"
+            "unsupported PromQL: only vector selectors (name{label=\"value\"}, =, !=, =~, !~, offset) and the *_over_time functions (avg, min, max, sum, count) are supported so far; other functions, operators and aggregations are not"
         )
     }
 

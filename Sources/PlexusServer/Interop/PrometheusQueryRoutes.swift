@@ -89,9 +89,9 @@ struct PrometheusQueryRoutes {
             return d
         }
 
-        func selector() throws -> PromQL.Selector {
+        func query() throws -> PromQL.Query {
             guard let q = get("query") else { throw PromQL.BadData("missing parameter query") }
-            return try PromQL.parseSelector(q)
+            return try PromQL.parseQuery(q)
         }
     }
 
@@ -99,9 +99,9 @@ struct PrometheusQueryRoutes {
 
     func query(_ p: Params, _ principal: Principal) async throws -> Response {
         let t = try p.time("time", default: state.config.now())
-        let sel = try p.selector()
-        let data = try await samples(sel, principal, from: t, to: t)
-        let vector = data.compactMap { s in PromQL.evaluate(s, at: [t], offset: sel.offset)[0].map { (s.series, $0) } }
+        let q = try p.query()
+        let data = try await samples(q, principal, from: t, to: t)
+        let vector = data.compactMap { s in PromQL.evaluate(s, q, at: [t])[0].map { (PromQL.labels(of: s.series, for: q), $0) } }
         return Self.success { w in
             w.raw("{\"resultType\":\"vector\",\"result\":[")
             w.list(vector) { w, item in
@@ -118,11 +118,11 @@ struct PrometheusQueryRoutes {
         let start = try p.time("start")
         let end = try p.time("end")
         let times = try PromQL.steps(start: start, end: end, step: try p.step())
-        let sel = try p.selector()
-        let data = try await samples(sel, principal, from: start, to: end)
-        let matrix: [(SeriesIdentity, [(Int64, Double)])] = data.compactMap { s in
-            let values = zip(times, PromQL.evaluate(s, at: times, offset: sel.offset)).compactMap { t, v in v.map { (t, $0) } }
-            return values.isEmpty ? nil : (s.series, values)
+        let q = try p.query()
+        let data = try await samples(q, principal, from: start, to: end)
+        let matrix: [([String: String], [(Int64, Double)])] = data.compactMap { s in
+            let values = zip(times, PromQL.evaluate(s, q, at: times)).compactMap { t, v in v.map { (t, $0) } }
+            return values.isEmpty ? nil : (PromQL.labels(of: s.series, for: q), values)
         }
         return Self.success { w in
             w.raw("{\"resultType\":\"matrix\",\"result\":[")
@@ -136,18 +136,21 @@ struct PrometheusQueryRoutes {
         }
     }
 
-    /// The points of every series `sel` selects that can count for evaluation times in
-    /// [from, to]: from one lookback before, shifted by the offset.
-    func samples(_ sel: PromQL.Selector, _ principal: Principal, from: Int64, to: Int64) async throws -> [SeriesPoints] {
+    /// The points of every series the query selects that can count for evaluation times in
+    /// [from, to]: from one lookback (or the range) before, shifted by the offset.
+    func samples(_ q: PromQL.Query, _ principal: Principal, from: Int64, to: Int64) async throws -> [SeriesPoints] {
+        let sel = q.selector
         let all = try await state.store.seriesIdentities(orgID: principal.orgID)
         let chosen = try PromQL.select(sel, from: all)
         guard chosen.count <= Self.maxSeries else {
             throw PromQL.BadData("the query selects \(chosen.count) series, more than \(Self.maxSeries); add matchers")
         }
-        let (lo, o1) = from.subtractingReportingOverflow(sel.offset &+ PromQL.lookback)
+        let (span, inclusive) = q.window
+        let (back, o0) = sel.offset.addingReportingOverflow(span)
+        let (lo, o1) = from.subtractingReportingOverflow(back)
         let (hi, o2) = to.subtractingReportingOverflow(sel.offset)
-        guard !o1, !o2 else { throw PromQL.BadData("offset out of range") }
-        let range = TimeRange(start: max(0, lo + 1), end: max(0, hi + 1))
+        guard !o0, !o1, !o2 else { throw PromQL.BadData("offset or range out of range") }
+        let range = TimeRange(start: max(0, inclusive ? lo : lo + 1), end: max(0, hi + 1))
         let wanted = Set(chosen.map { Key($0) })
         var out: [SeriesPoints] = []
         for (source, series) in Dictionary(grouping: chosen, by: \.sourceID).sorted(by: { $0.key < $1.key }) {
@@ -233,9 +236,9 @@ struct PrometheusQueryRoutes {
         w.raw("}")
     }
 
-    static func metric(_ s: SeriesIdentity, _ w: inout JSONWriter) {
+    static func metric(_ labels: [String: String], _ w: inout JSONWriter) {
         w.raw("{\"metric\":")
-        labelObject(PromQL.labels(of: s), &w)
+        labelObject(labels, &w)
     }
 
     /// `[<unix seconds>, "<value>"]`.
