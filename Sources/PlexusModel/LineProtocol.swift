@@ -106,44 +106,26 @@ public enum LineProtocol {
         }
     }
 
-    /// A line that was not stored, and why (the reason never repeats the line's values).
-    public struct Rejection: Sendable, Equatable, CustomStringConvertible {
-        /// 1-based.
-        public var line: Int
-        public var reason: String
-        public var description: String { "line \(line): \(reason)" }
-    }
-
     /// What a request holds.
     public struct Decoded: Sendable {
         /// The points of every accepted line, in order.
         public var points: [Point]
-        /// The first ``maxReportedRejections`` rejected lines.
-        public var rejections: [Rejection]
-        /// How many lines were rejected in all.
-        public var rejectedLines: Int
+        /// The rejected lines (1-based), with the reason for each; a reason never repeats
+        /// the line's values.
+        public var rejected: Rejections
     }
-
-    /// A source id from a host name (``Identifier/sourceID(fromLabel:)``).
-    public static func sourceID(fromName name: String) -> String? { Identifier.sourceID(fromLabel: name) }
-
-    /// Rejections listed in a reply at most (the count is always complete).
-    public static let maxReportedRejections = 100
 
     /// Decodes a request body. Throws only when the whole request is refused: more than
     /// ``Limits/maxPointsPerRequest`` points (fields) in its accepted lines.
     public static func decode(_ bytes: UnsafeRawBufferPointer, options: Options) throws(IngestError) -> Decoded {
         var parser = LineParser(bytes: bytes, options: options)
-        var decoded = Decoded(points: [], rejections: [], rejectedLines: 0)
+        var decoded = Decoded(points: [], rejected: Rejections())
         while !parser.atEnd {
             let line = parser.lineNumber
             do {
                 try parser.parseLine(into: &decoded.points)
             } catch {
-                decoded.rejectedLines += 1
-                if decoded.rejections.count < maxReportedRejections {
-                    decoded.rejections.append(Rejection(line: line, reason: error.reason))
-                }
+                decoded.rejected.add(Rejections.Item(unit: "line", position: line, reason: error.reason))
                 parser.skipLine()
             }
             if decoded.points.count > Limits.maxPointsPerRequest {
@@ -293,41 +275,12 @@ struct LineParser {
         return resolved
     }
 
-    /// The source and session the line's tags name, and the tags kept.
+    /// The source and session the line's tags name, and the tags kept (``LabelSet``).
     private func resolve(_ tags: [Tag]) throws(LineError) -> (String, String?, [Tag]) {
-        var tags = tags.sorted()
-        for k in tags.indices.dropFirst() where tags[k].key == tags[k - 1].key {
-            throw LineError("duplicate tag key")
+        switch LabelSet.resolve(tags, sourceLabels: options.mapping.sourceTags, defaultSource: options.defaultSource, noun: "tag") {
+        case .success(let r): return (r.source, r.session, r.tags)
+        case .failure(let refusal): throw LineError(refusal.reason)
         }
-        for t in tags {
-            guard t.key.utf8.count <= Limits.maxTagBytes, t.value.utf8.count <= Limits.maxTagBytes else {
-                throw LineError("tag key or value longer than \(Limits.maxTagBytes) bytes")
-            }
-            guard !Identifier.hasControlCharacters(t.key), !Identifier.hasControlCharacters(t.value) else {
-                throw LineError("control character in a tag")
-            }
-        }
-        var source: String?
-        for name in options.mapping.sourceTags {
-            guard let k = tags.firstIndex(where: { $0.key == name }) else { continue }
-            guard let value = LineProtocol.sourceID(fromName: tags[k].value) else {
-                throw LineError("tag '\(name)' names the source and has no letter or digit")
-            }
-            source = value
-            tags.remove(at: k)
-            break
-        }
-        guard let source = source ?? options.defaultSource else {
-            let names = options.mapping.sourceTags.map { "'\($0)'" }.joined(separator: " or ")
-            throw LineError("no source: add a \(names) tag")
-        }
-        var session: String?
-        if let k = tags.firstIndex(where: { $0.key == "session_id" }) {
-            session = tags[k].value
-            tags.remove(at: k)
-        }
-        guard tags.count <= Limits.maxTags else { throw LineError("more than \(Limits.maxTags) tags") }
-        return (source, session, tags)
     }
 
     // MARK: Parts

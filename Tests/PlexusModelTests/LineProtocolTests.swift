@@ -13,8 +13,8 @@ func lp(_ text: String, _ options: LineProtocol.Options = .init()) throws(Ingest
 /// The reason the only line of `text` was rejected, or nil when it was accepted.
 func lpRejection(_ text: String, _ options: LineProtocol.Options = .init()) throws -> String? {
     let d = try lp(text, options)
-    #expect(d.rejectedLines <= 1)
-    return d.rejections.first?.reason
+    #expect(d.rejected.count <= 1)
+    return d.rejected.listed.first?.reason
 }
 
 @Suite("Line protocol")
@@ -22,7 +22,7 @@ struct LineProtocolTests {
     @Test("a Telegraf line: each field a point named measurement.field, tags kept, host is the source")
     func telegrafLine() throws {
         let d = try lp("cpu,cpu=cpu-total,host=Drone-01 usage_idle=98.5,usage_user=1.25 1700000000123456789\n")
-        #expect(d.rejectedLines == 0)
+        #expect(d.rejected.count == 0)
         #expect(d.points.count == 2)
         let p = d.points[0]
         #expect(p.metric == "cpu.usage_idle")
@@ -53,7 +53,7 @@ struct LineProtocolTests {
     func escapes() throws {
         let d = try lp(
             #"my\ meas\,ure,host=a,tag\ key\=x=val\,ue\ 1 field\,k\=y="say \"hi\" \\ C:\path",f2=1"#)
-        #expect(d.rejectedLines == 0)
+        #expect(d.rejected.count == 0)
         #expect(d.points[0].metric == "my meas,ure.field,k=y")
         #expect(d.points[0].tags == [Tag("tag key=x", "val,ue 1")])
         #expect(d.points[0].value == .string(#"say "hi" \ C:\path"#))
@@ -73,13 +73,13 @@ struct LineProtocolTests {
     func multilineString() throws {
         let d = try lp("m,host=a s=\"one\ntwo\"\nbad\n")
         #expect(d.points.first?.value == .string("one\ntwo"))
-        #expect(d.rejections == [LineProtocol.Rejection(line: 3, reason: "missing fields")])
+        #expect(d.rejected.listed == [Rejections.Item(unit: "line", position: 3, reason: "missing fields")])
     }
 
     @Test("blank lines, comments, CRLF and repeated spaces are accepted")
     func layout() throws {
         let d = try lp("# a comment\r\n\r\n  m,host=a f=1   1700000000000000000  \r\nm,host=a g=2\r\n\n")
-        #expect(d.rejectedLines == 0)
+        #expect(d.rejected.count == 0)
         #expect(d.points.map(\.metric) == ["m.f", "m.g"])
         #expect(d.points[0].timestamp == 1_700_000_000_000_000)
         #expect(d.points[1].timestamp == nil)
@@ -124,8 +124,8 @@ struct LineProtocolTests {
         ]
         for line in bad {
             let d = try lp(line + "\nok,host=a f=1\n")
-            #expect(d.rejectedLines == 1, "\(line.prefix(60))")
-            #expect(d.rejections.first?.line == 1)
+            #expect(d.rejected.count == 1, "\(line.prefix(60))")
+            #expect(d.rejected.listed.first?.position == 1)
             #expect(d.points.map(\.metric) == ["ok.f"], "\(line.prefix(60))")
         }
     }
@@ -134,15 +134,15 @@ struct LineProtocolTests {
     func unterminated() throws {
         let d = try lp("ok,host=a f=1\nm,host=a s=\"open\nok,host=a f=2\n")
         #expect(d.points.map(\.value) == [.number(1)])
-        #expect(d.rejections == [LineProtocol.Rejection(line: 2, reason: "unterminated string field")])
+        #expect(d.rejected.listed == [Rejections.Item(unit: "line", position: 2, reason: "unterminated string field")])
     }
 
     @Test("a rejected line stores none of its fields, and the reason never repeats a value")
     func wholeLines() throws {
         let d = try lp("m,host=a good=1,secret=\"hunter2\",bad=NaN\n")
         #expect(d.points.isEmpty)
-        #expect(d.rejectedLines == 1)
-        #expect(d.rejections[0].reason.contains("hunter2") == false)
+        #expect(d.rejected.count == 1)
+        #expect(d.rejected.listed[0].reason.contains("hunter2") == false)
     }
 
     @Test("the source: the first configured tag, else the default, else the line is rejected")
@@ -153,9 +153,9 @@ struct LineProtocolTests {
         #expect(d.points[0].tags == [Tag("host", "h")])
         #expect(try lp("m f=1", .init(defaultSource: "fleet")).points[0].sourceID == "fleet")
         #expect(try lpRejection("m f=1")?.contains("no source") == true)
-        #expect(LineProtocol.sourceID(fromName: "Rover-7") == "rover-7")
-        #expect(LineProtocol.sourceID(fromName: "my host") == "my-host")
-        #expect(LineProtocol.sourceID(fromName: "") == nil)
+        #expect(Identifier.sourceID(fromLabel: "Rover-7") == "rover-7")
+        #expect(Identifier.sourceID(fromLabel: "my host") == "my-host")
+        #expect(Identifier.sourceID(fromLabel: "") == nil)
         #expect(Identifier.sourceID(fromLabel: "127.0.0.1:9100") == "127.0.0.1-9100")
         #expect(Identifier.sourceID(fromLabel: "--_.Ünïcode héllo") == "n-code-h-llo")
         #expect(Identifier.sourceID(fromLabel: "-._:/") == nil)
@@ -179,7 +179,7 @@ struct LineProtocolTests {
         #expect(d.points.map(\.metric) == ["a.f", "b.f", "c.f", "f.f", "g.f", "h.f", "i.f"])
         #expect(d.points.map { $0.sourceID ?? "" } == ["x", "x", "x", "y", "dflt", "dflt", "y"])
         #expect(d.points.map(\.tags) == [[Tag("k", "1")], [Tag("k", "1")], [Tag("k", "2")], [Tag("k", "2")], [], [], [Tag("k", "2")]])
-        #expect(d.rejections.map(\.line) == [4, 5])
+        #expect(d.rejected.listed.map(\.position) == [4, 5])
     }
 
     @Test("metric names: measurement.field, or field alone when configured")
@@ -213,8 +213,8 @@ struct LineProtocolTests {
     @Test("only the first 100 rejections are listed; the count is complete")
     func rejectionCap() throws {
         let d = try lp(String(repeating: "bad\n", count: 250))
-        #expect(d.rejectedLines == 250)
-        #expect(d.rejections.count == LineProtocol.maxReportedRejections)
+        #expect(d.rejected.count == 250)
+        #expect(d.rejected.listed.count == Rejections.maxListed)
     }
 
     @Test("what is decoded is what the write-ahead log replays: IngestEncoder then IngestDecoder give the same points")

@@ -29,7 +29,7 @@ struct RemoteWriteTests {
     @Test("each sample a point: metric __name__, source from instance, other labels as tags")
     func mapping() throws {
         let d = try remoteWrite([nodeSeries])
-        #expect(d.rejectedSeries == 0)
+        #expect(d.rejected.count == 0)
         #expect(d.points.count == 2)
         let p = d.points[0]
         #expect(p.metric == "node_load1")
@@ -53,7 +53,7 @@ struct RemoteWriteTests {
         let d = try remoteWrite([s])
         #expect(d.points.map(\.value) == [.number(1)])
         #expect(d.skippedNonFinite == 4)
-        #expect(d.rejectedSeries == 0)
+        #expect(d.rejected.count == 0)
     }
 
     @Test("a series that breaks a rule is rejected whole; the other series are kept")
@@ -64,6 +64,8 @@ struct RemoteWriteTests {
             (.init(labels: [host], samples: [(1, 1_700_000_000_000)]), "no __name__"),
             (.init(labels: [name], samples: [(1, 1_700_000_000_000)]), "no source"),
             (.init(labels: [name, host, ("instance", "x")], samples: [(1, 1)]), "duplicate"),
+            (.init(labels: [name, host, ("__name__", "other")], samples: [(1, 1)]), "duplicate"),
+            (.init(labels: [name, ("instance", String(repeating: "h", count: 300))], samples: [(1, 1)]), "longer than"),
             // A fuzz finding: a label without a name (field 1 missing) would have become an empty tag key.
             (.init(labels: [name, host, ("", "node")], samples: [(1, 1)]), "empty label name"),
             (.init(labels: [name, host], samples: [(1, 1_700_000_000_000), (2, -1)]), "timestamp"),
@@ -77,9 +79,9 @@ struct RemoteWriteTests {
         for (series, reason) in bad {
             let d = try remoteWrite([nodeSeries, series, nodeSeries])
             #expect(d.points.count == 4, "\(reason)")
-            #expect(d.rejectedSeries == 1)
-            #expect(d.rejections.first?.series == 1)
-            #expect(d.rejections.first?.reason.contains(reason) == true, "\(d.rejections)")
+            #expect(d.rejected.count == 1)
+            #expect(d.rejected.listed.first?.position == 1)
+            #expect(d.rejected.listed.first?.reason.contains(reason) == true, "\(d.rejected.listed)")
         }
         // An empty label value means no label, as in Prometheus.
         let empty = try remoteWrite([.init(labels: [name, host, ("k", "")], samples: [(1, 1)])])

@@ -28,10 +28,10 @@ func fuzzLineProtocol(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         return 0
     }
     let newlines = bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-    require(decoded.rejectedLines <= newlines + 1, "\(decoded.rejectedLines) rejections for \(newlines + 1) lines")
-    require(decoded.rejections.count <= min(decoded.rejectedLines, LineProtocol.maxReportedRejections), "rejection list")
+    require(decoded.rejected.count <= newlines + 1, "\(decoded.rejected.count) rejections for \(newlines + 1) lines")
+    require(decoded.rejected.listed.count <= min(decoded.rejected.count, Rejections.maxListed), "rejection list")
     for p in decoded.points { PointRules.check(p, forced: nil, recording: nil) }
-    for r in decoded.rejections { require(r.line >= 1 && r.line <= newlines + 1, "rejection on line \(r.line)") }
+    for r in decoded.rejected.listed { require(r.position >= 1 && r.position <= newlines + 1, "rejection on line \(r.position)") }
     checkWALRoundTrip(decoded.points)
     return 0
 }

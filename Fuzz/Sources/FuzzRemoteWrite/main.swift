@@ -35,7 +35,7 @@ func fuzzRemoteWrite(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         require(error.code == .tooManyPoints || error.code == .invalidProtobuf, "decode threw \(error)")
         return 0
     }
-    require(decoded.rejections.count <= min(decoded.rejectedSeries, RemoteWrite.maxReportedRejections), "rejection list")
+    require(decoded.rejected.listed.count <= min(decoded.rejected.count, Rejections.maxListed), "rejection list")
     for p in decoded.points {
         PointRules.check(p, forced: nil, recording: nil)
         require(p.timestamp.map { $0 % 1_000 == 0 } ?? false, "a sample time is not whole milliseconds")

@@ -62,6 +62,15 @@ public struct Ingestor: Sendable {
             self.transport = transport
             self.pacing = pacing
         }
+
+        /// Points a transport that does not speak JSON decoded (line protocol, remote
+        /// write). The write-ahead log keeps JSON bodies, so they go into it as one
+        /// (``IngestEncoder``), which a replay decodes back into the same points.
+        public init(orgID: Int64, points: [Point], receivedAt: Int64, transport: Transport, pacing: Pacing = .perRequest) {
+            self.init(
+                orgID: orgID, batch: IngestBatch(points: points), raw: IngestEncoder.body(points), receivedAt: receivedAt,
+                transport: transport, pacing: pacing)
+        }
     }
 
     /// A batch that passed every rule and was shown live.

@@ -27,30 +27,20 @@ public enum RemoteWrite {
         }
     }
 
-    /// A series that was not stored, and why (the reason repeats no label value).
-    public struct Rejection: Sendable, Equatable, CustomStringConvertible {
-        /// 0-based position in the request.
-        public var series: Int
-        public var reason: String
-        public var description: String { "series \(series): \(reason)" }
-    }
-
     public struct Decoded: Sendable {
         public var points: [Point]
-        /// The first ``maxReportedRejections`` rejected series.
-        public var rejections: [Rejection]
-        public var rejectedSeries: Int
+        /// The rejected series (0-based), with the reason for each; a reason never repeats
+        /// a label value.
+        public var rejected: Rejections
         /// Samples skipped because they were NaN (including staleness markers) or infinite.
         public var skippedNonFinite: Int
     }
-
-    public static let maxReportedRejections = 100
 
     /// Decodes an uncompressed `WriteRequest`. Throws when the whole request is refused:
     /// it is not protobuf of that shape (``IngestError/Code/invalidProtobuf``), or it holds
     /// more than ``Limits/maxPointsPerRequest`` finite samples.
     public static func decode(_ bytes: UnsafeRawBufferPointer, mapping: Mapping = .init()) throws(IngestError) -> Decoded {
-        var decoded = Decoded(points: [], rejections: [], rejectedSeries: 0, skippedNonFinite: 0)
+        var decoded = Decoded(points: [], rejected: Rejections(), skippedNonFinite: 0)
         var request = ProtoReader(bytes)
         var index = 0
         do {
@@ -63,10 +53,7 @@ public enum RemoteWrite {
                 do {
                     try decodeSeries(series, mapping: mapping, into: &decoded)
                 } catch let e as SeriesError {
-                    decoded.rejectedSeries += 1
-                    if decoded.rejections.count < maxReportedRejections {
-                        decoded.rejections.append(Rejection(series: index, reason: e.reason))
-                    }
+                    decoded.rejected.add(Rejections.Item(unit: "series", position: index, reason: e.reason))
                 }
                 index += 1
                 if decoded.points.count > Limits.maxPointsPerRequest {
@@ -111,39 +98,17 @@ public enum RemoteWrite {
             }
         }
         if let problem { throw SeriesError(problem) }
-        labels.sort()
-        if labels.first?.key.isEmpty == true { throw SeriesError("empty label name") }
-        for k in labels.indices.dropFirst() where labels[k].key == labels[k - 1].key {
-            throw SeriesError("duplicate label name")
-        }
+        guard labels.count(where: { $0.key == "__name__" }) <= 1 else { throw SeriesError("duplicate label name") }
         guard let nameAt = labels.firstIndex(where: { $0.key == "__name__" }) else { throw SeriesError("no __name__ label") }
         let metric = labels.remove(at: nameAt).value
         guard metric.utf8.count <= Limits.maxMetricBytes else {
             throw SeriesError("metric name longer than \(Limits.maxMetricBytes) bytes")
         }
-        var source: String?
-        for name in mapping.sourceLabels {
-            guard let k = labels.firstIndex(where: { $0.key == name }) else { continue }
-            guard let id = Identifier.sourceID(fromLabel: labels[k].value) else {
-                throw SeriesError("label '\(name)' names the source and has no letter or digit")
-            }
-            source = id
-            labels.remove(at: k)
-            break
-        }
-        guard let source else {
-            throw SeriesError("no source: add a \(mapping.sourceLabels.map { "'\($0)'" }.joined(separator: " or ")) label")
-        }
-        var session: String?
-        if let k = labels.firstIndex(where: { $0.key == "session_id" }) { session = labels.remove(at: k).value }
-        guard labels.count <= Limits.maxTags else { throw SeriesError("more than \(Limits.maxTags) labels besides the name and source") }
-        for t in labels + [Tag("__name__", metric)] + (session.map { [Tag("session_id", $0)] } ?? []) {
-            guard t.key.utf8.count <= Limits.maxTagBytes, t.value.utf8.count <= Limits.maxTagBytes else {
-                throw SeriesError("label name or value longer than \(Limits.maxTagBytes) bytes")
-            }
-            guard !Identifier.hasControlCharacters(t.key), !Identifier.hasControlCharacters(t.value) else {
-                throw SeriesError("control character in a label")
-            }
+        guard !Identifier.hasControlCharacters(metric) else { throw SeriesError("control character in a label") }
+        let (source, session, tags): (String, String?, [Tag])
+        switch LabelSet.resolve(labels, sourceLabels: mapping.sourceLabels, defaultSource: nil, noun: "label") {
+        case .success(let r): (source, session, tags) = (r.source, r.session, r.tags)
+        case .failure(let refusal): throw SeriesError(refusal.reason)
         }
         var points: [Point] = []
         points.reserveCapacity(samples.count)
@@ -155,7 +120,7 @@ public enum RemoteWrite {
             }
             let (us, overflow) = ms.multipliedReportingOverflow(by: 1_000)
             guard !overflow, Timestamp.isValid(us) else { throw SeriesError("sample timestamp " + Timestamp.rangeMessage) }
-            points.append(Point(metric: metric, value: .number(value), timestamp: us, sourceID: source, tags: labels, sessionID: session))
+            points.append(Point(metric: metric, value: .number(value), timestamp: us, sourceID: source, tags: tags, sessionID: session))
         }
         decoded.points.append(contentsOf: points)
         decoded.skippedNonFinite += skipped

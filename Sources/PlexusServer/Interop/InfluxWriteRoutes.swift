@@ -91,7 +91,7 @@ struct InfluxWriteRoutes {
     /// when it is a valid source id.
     func write(_ request: Request, _ principal: Principal, precision: LineProtocol.Precision, target: String?) async throws -> Response {
         let body = try await IngestRoutes.body(of: request)
-        let defaultSource = target.flatMap(LineProtocol.sourceID(fromName:))
+        let defaultSource = target.flatMap(Identifier.sourceID(fromLabel:))
         let options = LineProtocol.Options(precision: precision, mapping: state.config.lineProtocol, defaultSource: defaultSource)
         let decoded: LineProtocol.Decoded
         do {
@@ -101,14 +101,11 @@ struct InfluxWriteRoutes {
             throw APIError(.contentTooLarge, error.code.rawValue, error.message)
         }
         if !decoded.points.isEmpty {
-            // The write-ahead log keeps JSON bodies: this one decodes back into these points.
-            let raw = IngestEncoder.body(decoded.points)
             try await state.ingestor.ingest(
                 Ingestor.Submission(
-                    orgID: principal.orgID, batch: IngestBatch(points: decoded.points), raw: raw,
-                    receivedAt: state.config.now(), transport: .lineProtocol, pacing: .perRequest))
+                    orgID: principal.orgID, points: decoded.points, receivedAt: state.config.now(), transport: .lineProtocol))
         }
-        guard decoded.rejectedLines == 0 else { throw Self.partialWrite(decoded) }
+        guard decoded.rejected.count == 0 else { throw Self.partialWrite(decoded) }
         return Self.noContent
     }
 
@@ -122,11 +119,9 @@ struct InfluxWriteRoutes {
     /// The 400 for rejected lines (the accepted ones are stored): InfluxDB 1.x's
     /// `partial write: … dropped=N`, listing the first lines and why.
     static func partialWrite(_ d: LineProtocol.Decoded) -> APIError {
-        let listed = d.rejections.prefix(10).map(\.description).joined(separator: "; ")
-        let more = d.rejectedLines > 10 ? "; …" : ""
-        return APIError(
+        APIError(
             .badRequest, "PARTIAL_WRITE",
-            "partial write: \(d.rejectedLines) line(s) rejected, \(d.points.count) point(s) stored: \(listed)\(more) dropped=\(d.rejectedLines)"
+            "partial write: \(d.rejected.count) line(s) rejected, \(d.points.count) point(s) stored: \(d.rejected.summary) dropped=\(d.rejected.count)"
         )
     }
 }
