@@ -183,16 +183,8 @@ struct ProtoReader {
     }
 
     mutating func varint() throws -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            guard i < base.count, shift < 64 else { throw Malformed() }
-            let b = base[i]
-            i += 1
-            result |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return result }
-            shift += 7
-        }
+        guard let v = UVarint.read(base, at: &i) else { throw Malformed() }
+        return v
     }
 
     mutating func fixed64() throws -> UInt64 {
@@ -267,14 +259,7 @@ extension RemoteWrite {
 struct ProtoWriter {
     var out: [UInt8] = []
 
-    mutating func rawVarint(_ v: UInt64) {
-        var v = v
-        while v >= 0x80 {
-            out.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
+    mutating func rawVarint(_ v: UInt64) { UVarint.append(v, to: &out) }
 
     mutating func varint(_ field: Int, _ v: UInt64) {
         rawVarint(UInt64(field) << 3 | UInt64(ProtoReader.varint))

@@ -22,16 +22,7 @@ public enum Snappy {
     /// more than `maxLength` bytes before allocating it.
     public static func decompress(_ input: UnsafeRawBufferPointer, maxLength: Int) throws(CorruptInput) -> [UInt8] {
         var i = 0
-        var length: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            guard i < input.count, shift <= 63 else { throw CorruptInput(reason: "bad length header") }
-            let b = input[i]
-            i += 1
-            length |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { break }
-            shift += 7
-        }
+        guard let length = UVarint.read(input, at: &i) else { throw CorruptInput(reason: "bad length header") }
         guard length <= UInt64(maxLength) else { throw CorruptInput(reason: "decompresses to more than \(maxLength) bytes") }
         let total = Int(length)
         var out: [UInt8] = []
@@ -88,12 +79,7 @@ extension Snappy {
     /// fuzzers and benchmarks send; ``decompress(_:maxLength:)`` reads it back.
     public static func literalBlock(_ bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
-        var n = UInt64(bytes.count)
-        while n >= 0x80 {
-            out.append(UInt8(n & 0x7F) | 0x80)
-            n >>= 7
-        }
-        out.append(UInt8(n))
+        UVarint.append(UInt64(bytes.count), to: &out)
         var i = 0
         while i < bytes.count {
             let len = min(65_536, bytes.count - i)
