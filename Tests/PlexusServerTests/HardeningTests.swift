@@ -298,7 +298,7 @@ struct HardeningTests {
         }
     }
 
-    @Test("limit flags refuse NaN, negative, huge and non-numeric values before the server starts")
+    @Test("limit and mapping flags refuse NaN, negative, huge, empty and unknown values before the server starts")
     func badLimitFlags() async throws {
         let s = try await TestServer.start()
         defer {
@@ -308,6 +308,9 @@ struct HardeningTests {
         for args in [
             ["--idle-timeout", "nan"], ["--idle-timeout", "-1"], ["--body-timeout", "1e300"], ["--body-timeout", "0"],
             ["--max-series-per-org", "-5"], ["--max-connections-per-client", "many"], ["--org-rate-limit", "-1"],
+            // The mappings of the other protocols: empty, only commas, a name over 256 bytes, an unknown form.
+            ["--influx-source-tags", ""], ["--influx-source-tags", " , ,"], ["--influx-source-tags", String(repeating: "k", count: 300)],
+            ["--influx-metric-names", "measurement"], ["--prometheus-source-labels", ","],
         ] {
             await #expect(throws: TestServer.CLIFailure.self, "\(args)") {
                 try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"] + args)
@@ -315,6 +318,11 @@ struct HardeningTests {
         }
         await #expect(throws: TestServer.CLIFailure.self) {
             try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"], environment: ["PLEXUS_IDLE_TIMEOUT": "inf"])
+        }
+        for env in [["PLEXUS_INFLUX_METRIC_NAMES": "Field"], ["PLEXUS_PROMETHEUS_SOURCE_LABELS": ""]] {
+            await #expect(throws: TestServer.CLIFailure.self, "\(env)") {
+                try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"], environment: env)
+            }
         }
         // Refused before anything was opened: no data directory was made.
         #expect(!FileManager.default.fileExists(atPath: s.dataDir + "-other"))
