@@ -5,15 +5,6 @@ import Testing
 
 func parse(_ q: String) throws(PromQL.BadData) -> PromQL.Selector { try PromQL.parseSelector(q) }
 
-func badData(_ q: String) -> String? {
-    do {
-        _ = try parse(q)
-        return nil
-    } catch {
-        return error.message
-    }
-}
-
 @Suite("PromQL subset")
 struct PromQLTests {
     @Test("selectors: names, quoted UTF-8 names, the four matchers, quotes and escapes, offset")
@@ -37,47 +28,64 @@ struct PromQLTests {
 
     @Test("what is not supported says so; malformed input is bad_data, never a crash")
     func refused() {
-        for q in ["rate(up[5m])", "sum by (job) (up)", "up + 1", "up[5m]", "1", "", "{}", #"{job=~".*"}"#, #"{job=""}"#] {
-            #expect(badData(q) != nil, "\(q)")
+        func refusal(_ q: String) -> String? {
+            do {
+                _ = try PromQL.parse(q)
+                return nil
+            } catch {
+                return error.message
+            }
         }
-        #expect(badData("rate(up[5m])")?.contains("rate()") == true)
-        for q in [
-            #"up{job="x"#, #"up{job}"#, #"up{job=x}"#, "up offset", "up offset 5", #"{"a", "b"}"#, "up{", "\u{0}",
-            "up offset 9999999999999y",
-        ] {
-            #expect(badData(q) != nil, "\(q)")
-        }
+        let unsupported = [
+            "foo(up)", #"count_values("v", up)"#, "a * on(x) group_left b", "up[5m:1m]", "rate(up[5m:])", "(up)[5m:1m]", "up @ 100",
+            #"label_replace(up, "a", "b", "c", "d")"#, #""text""#,
+        ]
+        for q in unsupported { #expect(refusal(q)?.contains("unsupported PromQL") == true, "\(q): \(refusal(q) ?? "accepted")") }
+        #expect(refusal("foo(up)")?.contains("foo()") == true)
+        let malformed = [
+            "", "1 +", "up[5m]", "{}", #"{job=~".*"}"#, #"{job=""}"#, "1 > 2", "up and 1", "1 or up", "rate(up)", "abs(up[5m])",
+            "rate(up[5m], 1)", "time(1)", "topk(up)", "topk(up, 3)", "sum(up[5m])", "up + on(a) 1", "up + bool up", "sum by (a (up)",
+            "rate(up[0s])", "up offset", "up offset 5", "up offset 9999999999999y", "(up", "up)", "5m", "1 + 5m", "sum(up) by", "0x",
+            "\u{0}", #"up{job="x"#, #"up{job}"#, #"up{job=x}"#, #"{"a", "b"}"#, "up{", "abs(", "topk(1,", "-", "up bool",
+            String(repeating: "(", count: 100) + "1" + String(repeating: ")", count: 100),
+            String(repeating: "-", count: 100) + "1", "1" + String(repeating: " + 1", count: 20_000),
+            "1" + String(repeating: " * 1", count: 300),
+        ]
+        for q in malformed { #expect(refusal(q) != nil, "\(q.prefix(60))") }
     }
 
-    @Test("the *_over_time functions: parsed with their range and offset; a range over the samples in [t - range, t]")
-    func overTime() throws {
-        let q = try PromQL.parseQuery(#"avg_over_time(cpu{core="0"}[1m30s] offset 1m)"#)
-        #expect(q.function == .avg)
-        #expect(q.range == 90_000_000)
-        #expect(q.selector.offset == 60_000_000)
-        #expect(try PromQL.parseQuery("up").function == nil)
-        for bad in [
-            "avg_over_time(up)", "avg_over_time(up[0s])", "avg_over_time(up[5m]", "avg_over_time(up[5m]) + 1", "rate(up[5m])",
-            "avg_over_time(up[5m:1m])", "avg_over_time({job=\"\"}[5m])", "last_over_time(up[5m])",
-        ] {
-            #expect(throws: PromQL.BadData.self, "\(bad)") { try PromQL.parseQuery(bad) }
+    @Test("the parser: precedence and associativity as Prometheus, aggregations with the grouping either side, offsets, comments")
+    func parser() throws {
+        let none = PromQL.Matching()
+        func v(_ name: String) -> PromQL.Expr { .vector(.init(matchers: [.init("__name__", .equal, name)])) }
+        #expect(try PromQL.parse("1 + 2 * 3") == .binary(.add, .number(1), .binary(.mul, .number(2), .number(3), none), none))
+        #expect(try PromQL.parse("-a ^ 2") == .negate(.binary(.pow, v("a"), .number(2), none)))
+        #expect(try PromQL.parse("2 ^ 3 ^ 2") == .binary(.pow, .number(2), .binary(.pow, .number(3), .number(2), none), none))
+        #expect(try PromQL.parse("a - b - c") == .binary(.sub, .binary(.sub, v("a"), v("b"), none), v("c"), none))
+        #expect(try PromQL.parse("sum by (job) (up)") == (try PromQL.parse("sum(up) by (job)")))
+        #expect(try PromQL.parse("SUM BY (job) (up) # total") == (try PromQL.parse("sum(up) by (job,)")))
+        #expect(
+            try PromQL.parse("sum without (a) (up)")
+                == .aggregate(.sum, v("up"), parameter: nil, grouping: .init(without: true, labels: ["a"])))
+        #expect(try PromQL.parse("topk(3, up)") == .aggregate(.topk, v("up"), parameter: .number(3), grouping: .init()))
+        #expect(
+            try PromQL.parse(#"rate({"motor.rpm"}[1m30s] offset 1m)"#)
+                == .call(.rate, [.matrix(.init(matchers: [.init("__name__", .equal, "motor.rpm")], offset: 60_000_000), range: 90_000_000)])
+        )
+        #expect(try PromQL.parse("a > bool on(x) b") == .binary(.gt, v("a"), v("b"), .init(returnBool: true, on: true, labels: ["x"])))
+        #expect(try PromQL.parse("a / ignoring(x) b") == .binary(.div, v("a"), v("b"), .init(labels: ["x"])))
+        #expect(try PromQL.parse("0x1F + 1e3 + .5") == .binary(.add, .binary(.add, .number(31), .number(1000), none), .number(0.5), none))
+        if case .binary(.or, _, .binary(.and, _, _, _), _) = try PromQL.parse("a or b and c") {
+        } else {
+            Issue.record("and binds tighter than or")
         }
-        let s = 1_000_000 as Int64
-        let points = SeriesPoints(
-            series: SeriesIdentity(sourceID: "a", metric: "m", tags: [], sessionID: nil, numeric: true),
-            timestamps: [10 * s, 20 * s, 30 * s], values: [1, 5, 3])
-        func run(_ f: PromQL.OverTime, range: Int64, at: [Int64]) -> [Double?] {
-            PromQL.evaluate(points, PromQL.Query(selector: .init(matchers: []), function: f, range: range * s), at: at.map { $0 * s })
+        if case .binary(.and, _, .binary(.gt, _, _, _), _) = try PromQL.parse("a and b > 1") {
+        } else {
+            Issue.record("> binds tighter than and")
         }
-        // Both ends included: at 30 s over 20 s, the samples of 10, 20 and 30 s.
-        #expect(run(.count, range: 20, at: [5, 10, 29, 30, 50, 51]) == [nil, 1, 2, 3, 1, nil])
-        #expect(run(.sum, range: 20, at: [30]) == [9])
-        #expect(run(.avg, range: 20, at: [30]) == [3])
-        #expect(run(.min, range: 10, at: [30]) == [3])
-        #expect(run(.max, range: 10, at: [30]) == [5])
-        let huge = SeriesPoints(series: points.series, timestamps: [1, 2], values: [1.7e308, 1.7e308])
-        #expect(PromQL.evaluate(huge, PromQL.Query(selector: .init(matchers: []), function: .avg, range: 10), at: [2]) == [1.7e308])
-        #expect(PromQL.labels(of: points.series, for: q)["__name__"] == nil)
+        #expect(try PromQL.parse("time()").type == .scalar)
+        #expect(try PromQL.parse("scalar(up) * 2").type == .scalar)
+        #expect(try PromQL.parse("sum").type == .vector)  // a metric called sum
     }
 
     @Test("matching: missing labels are empty, regexes are anchored, only numeric series")

@@ -65,7 +65,7 @@ struct PrometheusQueryTests {
         try await withServer { s in
             _ = try await s.remoteWrite([series("m", [(1, Self.t0)])])
             let bad: [[(String, String)]] = [
-                [("query", "rate(m[5m])"), ("start", "1700000000"), ("end", "1700000060"), ("step", "15")],
+                [("query", "holt_winters(m[5m], 0.5, 0.5)"), ("start", "1700000000"), ("end", "1700000060"), ("step", "15")],
                 [("query", "m"), ("start", "1700000060"), ("end", "1700000000"), ("step", "15")],
                 [("query", "m"), ("start", "1700000000"), ("end", "1700000060"), ("step", "0")],
                 [("query", "m"), ("start", "0"), ("end", "1700000060"), ("step", "1ms")],

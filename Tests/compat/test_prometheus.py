@@ -3,6 +3,7 @@ remote-writes what it scraped into plexus-server (`POST /api/v1/write`, snappy p
 the key as bearer credentials). The samples are read back through Plexus's read API and
 compared with what Prometheus itself stored (docs/prometheus.md).
 """
+import math
 import shutil
 import socket
 import subprocess
@@ -137,8 +138,8 @@ def test_query_api_answers_as_prometheus_does(prometheus):
     value at every step; and promtool, Prometheus' own client, reads Plexus."""
     server, base = prometheus
     source = server.base_url.removeprefix("http://").replace(":", "-")
-    wait_for(lambda: len(plexus_samples(server, source, "scrape_samples_scraped", job="plexus")) >= 8,
-             what="eight scrapes in plexus-server")
+    wait_for(lambda: len(plexus_samples(server, source, "scrape_samples_scraped", job="plexus")) >= 12,
+             what="twelve scrapes in plexus-server")
     last_ms = min(max(t for t, _ in plexus_samples(server, source, m, job="plexus"))
                   for m in ("up", "scrape_samples_scraped", "scrape_duration_seconds"))
     first_ms = max(min(t for t, _ in plexus_samples(server, source, m, job="plexus"))
@@ -149,17 +150,25 @@ def test_query_api_answers_as_prometheus_does(prometheus):
         theirs = query_range(base, expr, start, end, "0.5")
         ours = query_range(server.base_url, expr, start, end, "0.5", auth)
         assert theirs and ours == theirs, (expr, ours, theirs)
-    # The *_over_time functions, from where their whole range lies in what Plexus received.
-    for expr in ['avg_over_time(scrape_duration_seconds[3s])', 'count_over_time(up[2500ms])',
-                 'max_over_time({__name__="scrape_samples_scraped"}[4s] offset 1s)', 'sum_over_time(up[3s])',
-                 'min_over_time(scrape_duration_seconds{job="plexus"}[2s])']:
+    # Functions, aggregations and operators, from where their whole range lies in what
+    # Plexus received: the same series at the same steps, and values equal but for the
+    # last bits of float arithmetic.
+    for expr in EXPRESSIONS:
         theirs = query_range(base, expr, start + 5, end, "0.5")
         ours = query_range(server.base_url, expr, start + 5, end, "0.5", auth)
-        assert theirs and ours.keys() == theirs.keys(), (expr, ours, theirs)
+        assert theirs, (expr, "Prometheus has nothing: the expression tests nothing")
+        assert ours.keys() == theirs.keys(), (expr, ours.keys(), theirs.keys())
         for labels, values in theirs.items():
             mine = ours[labels]
-            assert [t for t, _ in mine] == [t for t, _ in values], expr
-            assert all(abs(a - b) <= 1e-12 * max(1, abs(b)) for (_, a), (_, b) in zip(mine, values)), (expr, mine, values)
+            assert [t for t, _ in mine] == [t for t, _ in values], (expr, labels, mine, values)
+            assert all(close(a, b) for (_, a), (_, b) in zip(mine, values)), (expr, labels, mine, values)
+    # Instant queries, in Prometheus' order (topk and sort_desc by value).
+    for expr in ['topk(3, {__name__=~"scrape_.*"})', 'sort_desc({__name__=~"scrape_.*", job="plexus"})',
+                 'bottomk(2, {__name__=~"scrape_.*"})', 'sum(up)', 'scalar(up) * 2', '1 + 2 * 3']:
+        theirs = query_instant(base, expr, end)
+        ours = query_instant(server.base_url, expr, end, auth)
+        assert ours[0] == theirs[0] and len(ours[1]) == len(theirs[1]), (expr, ours, theirs)
+        assert all(a[0] == b[0] and close(a[1], b[1]) for a, b in zip(ours[1], theirs[1])), (expr, ours, theirs)
 
     out = subprocess.run(
         ["promtool", "query", "range", "--header", f"Authorization: Bearer {server.key}", "--start", str(start),
@@ -167,8 +176,66 @@ def test_query_api_answers_as_prometheus_does(prometheus):
         capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "up{" in out.stdout and "job=\"plexus\"" in out.stdout and "1 @[" in out.stdout, out.stdout
-    # Functions are not supported yet: Prometheus' bad_data, which promtool reports.
     out = subprocess.run(
         ["promtool", "query", "range", "--header", f"Authorization: Bearer {server.key}", "--start", str(start),
-         "--end", str(end), "--step", "1s", server.base_url, 'rate(up[1m])'], capture_output=True, text=True, timeout=60)
+         "--end", str(end), "--step", "1s", server.base_url, f'sum by (job) (rate({COUNTER}[3s]))'],
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and '{job="plexus"} =>' in out.stdout, (out.stdout, out.stderr)
+    # What is not supported is Prometheus' bad_data, which promtool reports.
+    out = subprocess.run(
+        ["promtool", "query", "range", "--header", f"Authorization: Bearer {server.key}", "--start", str(start),
+         "--end", str(end), "--step", "1s", server.base_url, 'holt_winters(up[1m], 0.5, 0.5)'],
+        capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "bad_data" in out.stderr + out.stdout, (out.stdout, out.stderr)
+
+
+def close(a, b):
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or abs(a - b) <= 1e-9 * max(1, abs(b))
+
+
+def query_instant(base, expr, time_s, headers=None):
+    """(result type, [(labels without instance/source_id, value)] in the server's order)."""
+    r = requests.get(f"{base}/api/v1/query", params={"query": expr, "time": time_s}, headers=headers or {}, timeout=10)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    if data["resultType"] == "scalar":
+        return "scalar", [((), float(data["result"][1]))]
+    return data["resultType"], [(frozenset((k, v) for k, v in s["metric"].items() if k not in ("instance", "source_id")),
+                                 float(s["value"][1])) for s in data["result"]]
+
+
+# A counter and a histogram of plexus-server's own /metrics, and Prometheus' scrape series.
+COUNTER = 'http_server_request_duration_count{http_route="/metrics"}'
+BUCKETS = 'http_server_request_duration_bucket{http_route="/metrics"}'
+DURATION = 'scrape_duration_seconds{job="plexus"}'
+SAMPLES = 'scrape_samples_scraped{job="plexus"}'
+SCRAPE = '{__name__=~"scrape_.*", job="plexus"}'
+EXPRESSIONS = [
+    # selectors and the range functions
+    'up{job="plexus"}', 'scrape_samples_scraped', SCRAPE,
+    f'rate({COUNTER}[3s])', f'irate({COUNTER}[3s])', f'increase({COUNTER}[4s])', f'delta({DURATION}[3s])',
+    f'idelta({DURATION}[3s])', f'deriv({COUNTER}[4s])', f'changes({DURATION}[4s])', f'resets({DURATION}[4s])',
+    f'avg_over_time({DURATION}[3s])', 'count_over_time(up[2500ms])', f'max_over_time({SAMPLES}[4s] offset 1s)',
+    'sum_over_time(up[3s])', f'min_over_time({DURATION}[2s])', f'last_over_time({DURATION}[2s])',
+    f'stddev_over_time({DURATION}[3s])', f'stdvar_over_time({DURATION}[3s])', f'quantile_over_time(0.75, {DURATION}[4s])',
+    'present_over_time(up[2s])', f'rate({COUNTER}[3s] offset 1s)',
+    # aggregations
+    f'sum by (job) (rate({COUNTER}[3s]))', f'count by (job) ({SCRAPE})', f'max by (job) ({SCRAPE})',
+    f'min by (__name__) ({SCRAPE})', f'avg({SCRAPE})', f'stddev by (job) ({SCRAPE})', f'stdvar({SCRAPE})',
+    f'topk(2, {SCRAPE})', f'bottomk(1, {SCRAPE})', f'quantile(0.5, {SCRAPE})', 'group by (job) (up)',
+    f'sum without (instance, source_id, __name__) ({SCRAPE})', f'count(count by (__name__) ({SCRAPE}))',
+    # operators
+    f'{DURATION} * 1000', f'up + {SAMPLES}', f'{SAMPLES} > 3', f'{SAMPLES} > bool 3', f'3 < {SAMPLES}', 'up == 1',
+    f'up and {SAMPLES}', f'{DURATION} or up', f'up unless {DURATION} or up', '-up', '2 ^ up', f'{SAMPLES} % 7',
+    f'{SAMPLES} / on(job) up', f'{SAMPLES} - ignoring(instance, source_id) up', f'{SAMPLES} >= bool on(job) up',
+    'sum(up) + vector(1)', 'scalar(up) * 2', '(1 + 2) * 3 - 2 ^ 3 ^ 0.5', 'time() - 1',
+    # instant functions
+    f'abs(-{DURATION})', f'clamp({DURATION}, 0, 0.001)', f'clamp_min({DURATION}, 0.001)', f'clamp_max({DURATION}, 0.001)',
+    f'round({DURATION}, 0.001)', f'ceil({DURATION} * 1000)', f'floor({DURATION} * 1000)', f'sqrt({SAMPLES})',
+    f'ln({SAMPLES})', f'log2({SAMPLES})', f'log10({SAMPLES})', f'exp(up)', f'sgn({DURATION})',
+    # histograms
+    f'histogram_quantile(0.9, sum by (le) (rate({BUCKETS}[3s])))', f'histogram_quantile(0.5, rate({BUCKETS}[4s]))',
+    f'histogram_quantile(0.99, {BUCKETS})',
+]

@@ -1,23 +1,26 @@
 import PlexusModel
 public import PlexusStorage
 
-/// The part of PromQL Plexus answers so far (docs/prometheus.md): instant vector selectors
-/// with label matchers and `offset`, evaluated exactly as Prometheus does (the newest
-/// sample within the 5-minute lookback before each evaluation time), and the
-/// `*_over_time` functions of a range of them. Other functions, operators and aggregations
-/// are refused with a message that says so.
+/// The part of PromQL Plexus answers (docs/prometheus.md), evaluated as Prometheus 2.x
+/// does: vector and range selectors with label matchers and `offset`; the range functions
+/// (`rate`, `irate`, `increase`, `delta`, `idelta`, `deriv`, `changes`, `resets`, the
+/// `*_over_time` family), the common instant functions and `histogram_quantile`; the
+/// aggregations `sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`, `stdvar`, `topk`,
+/// `bottomk` and `quantile` with `by`/`without`; arithmetic, comparison (with `bool`) and
+/// set operators between vectors and scalars with `on`/`ignoring`. Anything else is
+/// refused with a message that names it.
 ///
 /// Series are labelled `__name__` (the metric), `source_id` (the source), their tags, and
 /// `session_id` for points recorded in a session. Metric names that are not legacy
 /// Prometheus names (`motor.rpm`) are written in the quoted form: `{"motor.rpm"}`.
 public enum PromQL {
-    /// Why a query was refused: Prometheus' `bad_data`.
+    /// Why a query was refused or could not be evaluated: Prometheus' `bad_data`.
     public struct BadData: Error, Sendable, Equatable {
         public var message: String
         public init(_ message: String) { self.message = message }
     }
 
-    public struct Matcher: Sendable, Equatable {
+    public struct Matcher: Sendable, Hashable {
         public enum Op: String, Sendable {
             case equal = "="
             case notEqual = "!="
@@ -47,7 +50,7 @@ public enum PromQL {
     }
 
     /// `name{matchers} offset d`.
-    public struct Selector: Sendable, Equatable {
+    public struct Selector: Sendable, Hashable {
         public var matchers: [Matcher]
         /// Microseconds; evaluation looks this far back.
         public var offset: Int64
@@ -61,70 +64,155 @@ public enum PromQL {
         public var metricName: String? { matchers.first { $0.label == "__name__" && $0.op == .equal }?.value }
     }
 
-    /// A query: an instant vector selector, or a `<aggregation>_over_time` of a range of it.
-    public struct Query: Sendable, Equatable {
-        public var selector: Selector
-        /// `avg_over_time(x[5m])` and the like; nil for a plain selector.
-        public var function: OverTime?
-        /// The range of the range selector, microseconds (with `function` only).
-        public var range: Int64
+    /// A parsed expression (``parse(_:)``).
+    public indirect enum Expr: Sendable, Equatable {
+        case number(Double)
+        /// An instant vector selector.
+        case vector(Selector)
+        /// A range vector selector, `x[5m]`: only as a function's argument. Microseconds.
+        case matrix(Selector, range: Int64)
+        case call(Function, [Expr])
+        case aggregate(Aggregation, Expr, parameter: Expr?, grouping: Grouping)
+        case binary(BinaryOp, Expr, Expr, Matching)
+        case negate(Expr)
 
-        public init(selector: Selector, function: OverTime? = nil, range: Int64 = 0) {
-            self.selector = selector
-            self.function = function
-            self.range = range
+        public var type: ValueType {
+            switch self {
+            case .number: .scalar
+            case .vector, .aggregate: .vector
+            case .matrix: .matrix
+            case .call(let f, _): f.returns
+            case .negate(let e): e.type
+            case .binary(_, let l, let r, _): l.type == .scalar && r.type == .scalar ? .scalar : .vector
+            }
         }
 
-        /// How far before an evaluation time (after the offset) samples can count, and
-        /// whether that end is included: a selector's lookback excludes it, a range includes it.
-        public var window: (span: Int64, inclusive: Bool) { function == nil ? (PromQL.lookback, false) : (range, true) }
-    }
-
-    /// The `*_over_time` functions: one value per series from the samples in its range.
-    public enum OverTime: String, Sendable, CaseIterable {
-        case avg = "avg_over_time"
-        case min = "min_over_time"
-        case max = "max_over_time"
-        case sum = "sum_over_time"
-        case count = "count_over_time"
-
-        func apply(_ v: ArraySlice<Double>) -> Double {
+        /// The data the expression reads: each selector with how far back it looks.
+        public var fetches: Set<Fetch> {
             switch self {
-            case .avg:
-                // Prometheus' running mean, which stays finite where a plain sum would overflow.
-                var mean = 0.0
-                for (k, x) in v.enumerated() { mean += (x - mean) / Double(k + 1) }
-                return mean
-            case .min: return v.min()!
-            case .max: return v.max()!
-            case .sum: return v.reduce(0, +)
-            case .count: return Double(v.count)
+            case .number: []
+            case .vector(let s): [Fetch(selector: s, span: PromQL.lookback, inclusive: false)]
+            case .matrix(let s, let range): [Fetch(selector: s, span: range, inclusive: true)]
+            case .call(_, let args): args.reduce(into: []) { $0.formUnion($1.fetches) }
+            case .aggregate(_, let e, let p, _): e.fetches.union(p?.fetches ?? [])
+            case .binary(_, let l, let r, _): l.fetches.union(r.fetches)
+            case .negate(let e): e.fetches
             }
         }
     }
 
-    /// The labels of a query's result for a series: a function drops the metric name, as in Prometheus.
-    public static func labels(of s: SeriesIdentity, for query: Query) -> [String: String] {
-        var l = labels(of: s)
-        if query.function != nil { l["__name__"] = nil }
-        return l
+    public enum ValueType: String, Sendable {
+        case scalar, vector
+        case matrix = "range vector"
     }
 
-    /// One series' values of `query` at each evaluation time (microseconds).
-    public static func evaluate(_ points: SeriesPoints, _ query: Query, at times: [Int64]) -> [Double?] {
-        guard let function = query.function else { return evaluate(points, at: times, offset: query.selector.offset) }
-        var out: [Double?] = []
-        out.reserveCapacity(times.count)
-        var lo = 0
-        var hi = 0
-        let ts = points.timestamps
-        for t in times {
-            let at = t - query.selector.offset
-            while hi < ts.count && ts[hi] <= at { hi += 1 }
-            while lo < hi && ts[lo] < at - query.range { lo += 1 }
-            out.append(lo < hi ? function.apply(points.values[lo..<hi]) : nil)
+    /// A selector and the window of samples it needs before each evaluation time (after
+    /// its offset): the lookback, whose far end is excluded, or a range, which includes it.
+    public struct Fetch: Sendable, Hashable {
+        public var selector: Selector
+        public var span: Int64
+        public var inclusive: Bool
+    }
+
+    /// `by (labels)` or `without (labels)`; `by ()` groups everything into one.
+    public struct Grouping: Sendable, Equatable {
+        public var without: Bool
+        public var labels: [String]
+        public init(without: Bool = false, labels: [String] = []) {
+            self.without = without
+            self.labels = labels
         }
-        return out
+    }
+
+    /// How a binary operator between two vectors matches their series, and `bool`.
+    public struct Matching: Sendable, Equatable {
+        public var returnBool = false
+        /// `on(labels)` when true, else `ignoring(labels)` (empty: every label but the name).
+        public var on = false
+        public var labels: [String] = []
+        public init(returnBool: Bool = false, on: Bool = false, labels: [String] = []) {
+            self.returnBool = returnBool
+            self.on = on
+            self.labels = labels
+        }
+    }
+
+    public enum BinaryOp: String, Sendable, CaseIterable {
+        case add = "+"
+        case sub = "-"
+        case mul = "*"
+        case div = "/"
+        case mod = "%"
+        case pow = "^"
+        case atan2
+        case eq = "=="
+        case ne = "!="
+        case gt = ">"
+        case lt = "<"
+        case ge = ">="
+        case le = "<="
+        case and
+        case or
+        case unless
+
+        /// Binding strength, as in Prometheus: `or` < `and unless` < comparisons < `+ -` < `* / % atan2` < `^`.
+        var precedence: Int {
+            switch self {
+            case .or: 1
+            case .and, .unless: 2
+            case .eq, .ne, .gt, .lt, .ge, .le: 3
+            case .add, .sub: 4
+            case .mul, .div, .mod, .atan2: 5
+            case .pow: 6
+            }
+        }
+        var isComparison: Bool { precedence == 3 }
+        var isSetOperator: Bool { self == .and || self == .or || self == .unless }
+    }
+
+    public enum Aggregation: String, Sendable, CaseIterable {
+        case sum, avg, min, max, count, group, stddev, stdvar, topk, bottomk, quantile
+        var hasParameter: Bool { self == .topk || self == .bottomk || self == .quantile }
+    }
+
+    /// The functions Plexus evaluates, with their argument types.
+    public enum Function: String, Sendable, CaseIterable {
+        case rate, irate, increase, delta, idelta, deriv, changes, resets
+        case avgOverTime = "avg_over_time"
+        case minOverTime = "min_over_time"
+        case maxOverTime = "max_over_time"
+        case sumOverTime = "sum_over_time"
+        case countOverTime = "count_over_time"
+        case lastOverTime = "last_over_time"
+        case stddevOverTime = "stddev_over_time"
+        case stdvarOverTime = "stdvar_over_time"
+        case presentOverTime = "present_over_time"
+        case quantileOverTime = "quantile_over_time"
+        case abs, ceil, floor, exp, ln, log2, log10, sqrt, sgn, round, clamp
+        case clampMin = "clamp_min"
+        case clampMax = "clamp_max"
+        case histogramQuantile = "histogram_quantile"
+        case scalar, vector, time, sort
+        case sortDesc = "sort_desc"
+
+        /// Argument types; the arguments after `required` may be left out.
+        var arguments: (types: [ValueType], required: Int) {
+            switch self {
+            case .rate, .irate, .increase, .delta, .idelta, .deriv, .changes, .resets, .avgOverTime, .minOverTime, .maxOverTime,
+                .sumOverTime, .countOverTime, .lastOverTime, .stddevOverTime, .stdvarOverTime, .presentOverTime:
+                ([.matrix], 1)
+            case .quantileOverTime: ([.scalar, .matrix], 2)
+            case .abs, .ceil, .floor, .exp, .ln, .log2, .log10, .sqrt, .sgn, .scalar, .sort, .sortDesc: ([.vector], 1)
+            case .round: ([.vector, .scalar], 1)
+            case .clamp: ([.vector, .scalar, .scalar], 3)
+            case .clampMin, .clampMax: ([.vector, .scalar], 2)
+            case .histogramQuantile: ([.scalar, .vector], 2)
+            case .vector: ([.scalar], 1)
+            case .time: ([], 0)
+            }
+        }
+
+        var returns: ValueType { self == .scalar || self == .time ? .scalar : .vector }
     }
 
     /// How far back an instant selector looks for a sample (Prometheus' default, 5 m).

@@ -1,41 +1,42 @@
 import PlexusModel
 
 extension PromQL {
-    /// Parses an instant vector selector: `name`, `name{matchers}`, `{matchers}` or
-    /// `{"quoted.name", matchers}`, then optionally `offset <duration>`. Matchers are
-    /// `label op "value"` with `=`, `!=`, `=~`, `!~`; labels may be quoted; values take
-    /// double, single or back quotes. At least one matcher must not match the empty string,
-    /// as in Prometheus. Anything else is refused, naming what is not supported.
-    public static func parseSelector(_ text: String, allowOffset: Bool = true) throws(BadData) -> Selector {
-        var p = SelectorParser(Array(text.utf8))
-        let (selector, _) = try p.selector(allowOffset: allowOffset, inFunction: false)
-        try checkNonEmpty(selector)
-        return selector
+    /// The longest query text accepted.
+    public static let maxQueryBytes = 64 * 1024
+    /// The deepest nesting of parentheses, calls and operators accepted.
+    static let maxDepth = 64
+    /// The most operators, calls and aggregations in one query: evaluation recurses
+    /// through them, and no dashboard query comes near.
+    static let maxNodes = 256
+
+    /// Parses an expression of the supported subset (see ``PromQL``). What is not
+    /// supported is refused naming it; malformed input is refused saying where.
+    public static func parse(_ text: String) throws(BadData) -> Expr {
+        guard text.utf8.count <= maxQueryBytes else { throw BadData("the query is longer than \(maxQueryBytes) bytes") }
+        var p = Parser(Array(text.utf8))
+        let e = try p.expression(0, depth: 0)
+        p.skipSpace()
+        guard p.atEnd else { throw p.unexpected() }
+        guard e.type != .matrix else {
+            throw BadData("unsupported PromQL: a range vector (x[5m]) is only accepted as a function's argument, e.g. rate(x[5m])")
+        }
+        return e
     }
 
-    /// Parses a query: an instant vector selector (``parseSelector(_:allowOffset:)``) or
-    /// `<avg|min|max|sum|count>_over_time(<selector>[<duration>] [offset <duration>])`.
-    public static func parseQuery(_ text: String) throws(BadData) -> Query {
-        var p = SelectorParser(Array(text.utf8))
+    /// Parses one vector selector (`match[]`): `name`, `name{matchers}`, `{matchers}` or
+    /// `{"quoted.name", matchers}`, optionally with `offset <duration>`. At least one
+    /// matcher must not match the empty string, as in Prometheus.
+    public static func parseSelector(_ text: String, allowOffset: Bool = true) throws(BadData) -> Selector {
+        guard text.utf8.count <= maxQueryBytes else { throw BadData("the selector is longer than \(maxQueryBytes) bytes") }
+        var p = Parser(Array(text.utf8))
         p.skipSpace()
-        let save = p.i
-        if let name = p.identifier() {
-            p.skipSpace()
-            if p.i < p.b.count, p.b[p.i] == UInt8(ascii: "(") {
-                guard let function = OverTime(rawValue: name) else {
-                    throw BadData(
-                        "unsupported PromQL: function or aggregation \(name)(): only vector selectors and avg_over_time, min_over_time, max_over_time, sum_over_time, count_over_time are supported so far"
-                    )
-                }
-                p.i += 1
-                let (selector, range) = try p.selector(allowOffset: true, inFunction: true)
-                guard let range, range > 0 else { throw BadData("\(name) expects a range vector: \(name)(metric[5m])") }
-                try checkNonEmpty(selector)
-                return Query(selector: selector, function: function, range: range)
-            }
-        }
-        p.i = save
-        return Query(selector: try parseSelector(text))
+        let name = p.identifier()
+        if let name, Parser.keywords.contains(name) || Aggregation(rawValue: name) != nil { throw p.unexpected(name) }
+        let e = try p.selector(name: name)
+        p.skipSpace()
+        guard p.atEnd, case .vector(let selector) = e else { throw BadData("expected a vector selector, e.g. up{job=\"node\"}") }
+        guard allowOffset || selector.offset == 0 else { throw BadData("offset is not accepted here") }
+        return selector
     }
 
     static func checkNonEmpty(_ selector: Selector) throws(BadData) {
@@ -46,22 +47,38 @@ extension PromQL {
 
     /// A Prometheus duration (`90s`, `1h30m`, `2d`, `500ms`) in microseconds.
     public static func duration(_ text: String) -> Int64? {
-        var p = SelectorParser(Array(text.utf8))
+        var p = Parser(Array(text.utf8))
         guard let d = try? p.duration(), p.atEnd else { return nil }
         return d
     }
 }
 
-struct SelectorParser {
+/// A recursive-descent parser with precedence climbing for binary operators, over bytes.
+struct Parser {
     let b: [UInt8]
     var i = 0
+    /// Operators, calls and aggregations so far (``PromQL/maxNodes``).
+    var nodes = 0
 
     init(_ bytes: [UInt8]) { b = bytes }
 
     var atEnd: Bool { i >= b.count }
+    func peek(_ c: Character) -> Bool { i < b.count && b[i] == c.asciiValue! }
+
+    static let keywords: Set<String> = [
+        "offset", "by", "without", "bool", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "atan2",
+    ]
 
     mutating func skipSpace() {
-        while i < b.count, b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0A || b[i] == 0x0D { i += 1 }
+        while i < b.count {
+            if b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0A || b[i] == 0x0D {
+                i += 1
+            } else if b[i] == UInt8(ascii: "#") {  // a comment, to the end of the line
+                while i < b.count, b[i] != 0x0A { i += 1 }
+            } else {
+                return
+            }
+        }
     }
 
     static func isNameStart(_ c: UInt8) -> Bool { (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == 0x5F || c == 0x3A }
@@ -74,66 +91,324 @@ struct SelectorParser {
         return String(decoding: b[start..<i], as: UTF8.self)
     }
 
-    /// A selector, with a range (`[5m]`) only `inFunction`, where it then ends at `)`.
-    mutating func selector(allowOffset: Bool, inFunction: Bool) throws(PromQL.BadData) -> (PromQL.Selector, Int64?) {
+    func unexpected(_ what: String? = nil) -> PromQL.BadData {
+        if let what { return PromQL.BadData("parse error at char \(i + 1): unexpected \(what)") }
+        guard i < b.count else { return PromQL.BadData("parse error: unexpected end of input") }
+        let rest = String(decoding: b[i...].prefix(16), as: UTF8.self)
+        return PromQL.BadData("parse error at char \(i + 1): unexpected \(rest.debugDescription)")
+    }
+
+    mutating func expect(_ c: Character, _ context: String) throws(PromQL.BadData) {
         skipSpace()
-        var matchers: [PromQL.Matcher] = []
-        if let name = identifier() {
-            if ["offset", "by", "without", "bool", "on", "ignoring"].contains(name) { throw unsupported() }
-            skipSpace()
-            if i < b.count, b[i] == UInt8(ascii: "(") {
-                throw PromQL.BadData("unsupported PromQL: function or aggregation \(name)(): only vector selectors are supported so far")
-            }
-            matchers.append(PromQL.Matcher("__name__", .equal, name))
+        guard peek(c) else { throw PromQL.BadData("parse error at char \(i + 1): expected \"\(c)\" \(context)") }
+        i += 1
+    }
+
+    // MARK: Expressions
+
+    /// Operators binding at least as tightly as `minPrecedence`, left-associative except `^`.
+    mutating func expression(_ minPrecedence: Int, depth: Int) throws(PromQL.BadData) -> PromQL.Expr {
+        guard depth < PromQL.maxDepth else { throw PromQL.BadData("the query nests deeper than \(PromQL.maxDepth) levels") }
+        nodes += 1
+        guard nodes <= PromQL.maxNodes else {
+            throw PromQL.BadData("the query has more than \(PromQL.maxNodes) operators, calls and aggregations")
         }
-        if i < b.count, b[i] == UInt8(ascii: "{") {
+        var lhs = try unary(depth: depth)
+        while true {
+            skipSpace()
+            let save = i
+            guard let op = binaryOperator(), op.precedence >= minPrecedence else {
+                i = save
+                return lhs
+            }
+            let matching = try modifiers(op)
+            let rhs = try expression(op == .pow ? op.precedence : op.precedence + 1, depth: depth + 1)
+            lhs = try Self.binary(op, lhs, rhs, matching)
+        }
+    }
+
+    mutating func binaryOperator() -> PromQL.BinaryOp? {
+        guard i < b.count else { return nil }
+        for op in ["==", "!=", ">=", "<="] where b[i...].starts(with: op.utf8) {
+            i += 2
+            return PromQL.BinaryOp(rawValue: op)
+        }
+        if !Self.isNameStart(b[i]), let op = PromQL.BinaryOp(rawValue: String(UnicodeScalar(b[i]))) {
+            i += 1
+            return op
+        }
+        let save = i
+        if let word = identifier(), let op = PromQL.BinaryOp(rawValue: word.lowercased()) {
+            return op
+        }
+        i = save
+        return nil
+    }
+
+    /// `bool`, then `on(…)` or `ignoring(…)`; `group_left`/`group_right` are refused.
+    mutating func modifiers(_ op: PromQL.BinaryOp) throws(PromQL.BadData) -> PromQL.Matching {
+        var m = PromQL.Matching()
+        skipSpace()
+        var save = i
+        if identifier()?.lowercased() == "bool" {
+            guard op.isComparison else { throw PromQL.BadData("bool modifier can only be used on comparison operators") }
+            m.returnBool = true
+            skipSpace()
+            save = i
+        } else {
+            i = save
+        }
+        if let word = identifier()?.lowercased(), word == "on" || word == "ignoring" {
+            m.on = word == "on"
+            m.labels = try labelList()
+            skipSpace()
+            save = i
+            if let next = identifier()?.lowercased(), next == "group_left" || next == "group_right" {
+                throw PromQL.BadData("unsupported PromQL: \(next) (many-to-one matching); only one-to-one matching is supported")
+            }
+        }
+        i = save
+        return m
+    }
+
+    /// Type rules of binary operators, as Prometheus' parser checks them.
+    static func binary(_ op: PromQL.BinaryOp, _ l: PromQL.Expr, _ r: PromQL.Expr, _ m: PromQL.Matching) throws(PromQL.BadData)
+        -> PromQL.Expr
+    {
+        guard l.type != .matrix, r.type != .matrix else {
+            throw PromQL.BadData("binary expression must contain only scalar and instant vector types")
+        }
+        let scalars = l.type == .scalar && r.type == .scalar
+        if op.isSetOperator, l.type == .scalar || r.type == .scalar {
+            throw PromQL.BadData("set operator \(op.rawValue) not allowed in binary scalar expression")
+        }
+        if op.isComparison, scalars, !m.returnBool {
+            throw PromQL.BadData("comparisons between scalars must use BOOL modifier")
+        }
+        if m.on || !m.labels.isEmpty, l.type != .vector || r.type != .vector {
+            throw PromQL.BadData("vector matching only allowed between instant vectors")
+        }
+        return .binary(op, l, r, m)
+    }
+
+    mutating func unary(depth: Int) throws(PromQL.BadData) -> PromQL.Expr {
+        skipSpace()
+        if peek("-") || peek("+") {
+            let minus = peek("-")
+            i += 1
+            let e = try expression(PromQL.BinaryOp.pow.precedence, depth: depth + 1)
+            guard e.type != .matrix else {
+                throw PromQL.BadData("unary expression only allowed on expressions of type scalar or instant vector")
+            }
+            guard minus else { return e }
+            if case .number(let x) = e { return .number(-x) }
+            return .negate(e)
+        }
+        return try primary(depth: depth)
+    }
+
+    mutating func primary(depth: Int) throws(PromQL.BadData) -> PromQL.Expr {
+        skipSpace()
+        guard i < b.count else { throw unexpected() }
+        let c = b[i]
+        if c == UInt8(ascii: "(") {
+            i += 1
+            let e = try expression(0, depth: depth + 1)
+            try expect(")", "to close the parenthesis")
+            skipSpace()
+            if peek("[") { throw PromQL.BadData("unsupported PromQL: subqueries (expr[range:step])") }
+            return e
+        }
+        if (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: ".") { return .number(try number()) }
+        if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") {
+            throw PromQL.BadData("unsupported PromQL: string literals")
+        }
+        if c == UInt8(ascii: "{") { return try selector(name: nil) }
+        let start = i
+        guard let name = identifier() else { throw unexpected() }
+        switch name.lowercased() {
+        case "inf": return .number(.infinity)
+        case "nan": return .number(.nan)
+        default: break
+        }
+        if Self.keywords.contains(name.lowercased()) {
+            i = start
+            throw unexpected(name)
+        }
+        if let aggregation = PromQL.Aggregation(rawValue: name.lowercased()) {
+            skipSpace()
+            if peek("(") || identifier().map({ ["by", "without"].contains($0.lowercased()) }) == true {
+                i = start + name.utf8.count
+                return try aggregate(aggregation, depth: depth)
+            }
+            i = start + name.utf8.count
+        }
+        skipSpace()
+        if peek("(") {
+            guard let function = PromQL.Function(rawValue: name) else {
+                throw PromQL.BadData(
+                    "unsupported PromQL: function \(name)(); supported: \(PromQL.Function.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            i += 1
+            return try call(function, depth: depth)
+        }
+        i = start + name.utf8.count
+        return try selector(name: name)
+    }
+
+    /// A float: decimal with an exponent, or hexadecimal.
+    mutating func number() throws(PromQL.BadData) -> Double {
+        let start = i
+        if b[i...].starts(with: "0x".utf8) || b[i...].starts(with: "0X".utf8) {
+            i += 2
+            while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 || (b[i] | 0x20 >= 0x61 && b[i] | 0x20 <= 0x66) { i += 1 }
+            guard let v = UInt64(String(decoding: b[(start + 2)..<i], as: UTF8.self), radix: 16) else { throw unexpected() }
+            return Double(v)
+        }
+        while i < b.count, (b[i] >= 0x30 && b[i] <= 0x39) || b[i] == UInt8(ascii: ".") { i += 1 }
+        if i < b.count, b[i] | 0x20 == UInt8(ascii: "e") {
+            var j = i + 1
+            if j < b.count, b[j] == UInt8(ascii: "+") || b[j] == UInt8(ascii: "-") { j += 1 }
+            if j < b.count, b[j] >= 0x30, b[j] <= 0x39 {
+                i = j
+                while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }
+            }
+        }
+        guard let v = Double(String(decoding: b[start..<i], as: UTF8.self)) else {
+            i = start
+            throw unexpected()
+        }
+        if i < b.count, Self.isNameStart(b[i]) {
+            throw PromQL.BadData("parse error at char \(start + 1): a duration is not a number here; write seconds (300, not 5m)")
+        }
+        return v
+    }
+
+    /// `(label, …)` after `by`, `without`, `on` or `ignoring`.
+    mutating func labelList() throws(PromQL.BadData) -> [String] {
+        try expect("(", "before the label list")
+        var labels: [String] = []
+        while true {
+            skipSpace()
+            if peek(")") {
+                i += 1
+                return labels
+            }
+            if peek("\"") || peek("'") || peek("`") {
+                labels.append(try quoted())
+            } else if let name = identifier() {
+                labels.append(name)
+            } else {
+                throw PromQL.BadData("parse error at char \(i + 1): expected a label name in the grouping list")
+            }
+            skipSpace()
+            if peek(",") { i += 1 } else if !peek(")") { throw unexpected() }
+        }
+    }
+
+    mutating func grouping() throws(PromQL.BadData) -> PromQL.Grouping? {
+        skipSpace()
+        let save = i
+        guard let word = identifier()?.lowercased(), word == "by" || word == "without" else {
+            i = save
+            return nil
+        }
+        return PromQL.Grouping(without: word == "without", labels: try labelList())
+    }
+
+    /// `sum by (a) (x)`, `sum (x) by (a)`, `topk(3, x)`.
+    mutating func aggregate(_ op: PromQL.Aggregation, depth: Int) throws(PromQL.BadData) -> PromQL.Expr {
+        var grouping = try grouping()
+        try expect("(", "after \(op.rawValue)")
+        var parameter: PromQL.Expr?
+        if op.hasParameter {
+            let p = try expression(0, depth: depth + 1)
+            guard p.type == .scalar else { throw PromQL.BadData("expected type scalar in aggregation parameter, got \(p.type.rawValue)") }
+            parameter = p
+            try expect(",", "after the parameter of \(op.rawValue)")
+        }
+        let e = try expression(0, depth: depth + 1)
+        guard e.type == .vector else {
+            throw PromQL.BadData("expected type instant vector in aggregation expression, got \(e.type.rawValue)")
+        }
+        try expect(")", "to close \(op.rawValue)(…)")
+        if grouping == nil { grouping = try self.grouping() }
+        return .aggregate(op, e, parameter: parameter, grouping: grouping ?? .init())
+    }
+
+    mutating func call(_ f: PromQL.Function, depth: Int) throws(PromQL.BadData) -> PromQL.Expr {
+        var args: [PromQL.Expr] = []
+        skipSpace()
+        if peek(")") {
+            i += 1
+        } else {
+            while true {
+                args.append(try expression(0, depth: depth + 1))
+                skipSpace()
+                if peek(",") {
+                    i += 1
+                    continue
+                }
+                try expect(")", "to close \(f.rawValue)(…)")
+                break
+            }
+        }
+        let (types, required) = f.arguments
+        guard args.count >= required, args.count <= types.count else {
+            throw PromQL.BadData(
+                "expected \(required == types.count ? "\(required)" : "\(required) to \(types.count)") argument(s) in call to function \(f.rawValue), got \(args.count)"
+            )
+        }
+        for (a, t) in zip(args, types) where a.type != t {
+            throw PromQL.BadData("expected type \(t.rawValue) in call to function \(f.rawValue), got \(a.type.rawValue)")
+        }
+        return .call(f, args)
+    }
+
+    /// A selector after its optional name: braces, then a range and an offset.
+    mutating func selector(name: String?) throws(PromQL.BadData) -> PromQL.Expr {
+        var matchers: [PromQL.Matcher] = []
+        if let name { matchers.append(PromQL.Matcher("__name__", .equal, name)) }
+        skipSpace()
+        if peek("{") {
             i += 1
             try braces(&matchers)
         }
-        guard !matchers.isEmpty else { throw unsupported() }
+        guard !matchers.isEmpty else { throw unexpected() }
+        var selector = PromQL.Selector(matchers: matchers)
+        try PromQL.checkNonEmpty(selector)
         skipSpace()
-        var offset: Int64 = 0
         var range: Int64?
-        if i < b.count, b[i] == UInt8(ascii: "[") {
-            guard inFunction else { throw PromQL.BadData("unsupported PromQL: a range vector selector ([…]) needs a function around it") }
+        if peek("[") {
             i += 1
             skipSpace()
-            range = try duration()
+            let r = try duration()
             skipSpace()
-            guard i < b.count, b[i] == UInt8(ascii: "]") else {
-                throw PromQL.BadData("expected ] after the range (subqueries are not supported)")
-            }
+            if peek(":") { throw PromQL.BadData("unsupported PromQL: subqueries (expr[range:step])") }
+            guard peek("]") else { throw PromQL.BadData("parse error at char \(i + 1): expected ] after the range") }
+            guard r > 0 else { throw PromQL.BadData("a range must be positive") }
             i += 1
+            range = r
             skipSpace()
         }
         let save = i
-        if let word = identifier(), word == "offset" {
-            guard allowOffset else { throw unsupported() }
+        if identifier()?.lowercased() == "offset" {
             skipSpace()
             var negative = false
-            if i < b.count, b[i] == UInt8(ascii: "-") {
+            if peek("-") {
                 negative = true
                 i += 1
             }
             guard let d = try? duration() else { throw PromQL.BadData("offset needs a duration, e.g. offset 5m") }
-            offset = negative ? -d : d
-            skipSpace()
+            selector.offset = negative ? -d : d
         } else {
             i = save
         }
-        if inFunction {
-            guard i < b.count, b[i] == UInt8(ascii: ")") else { throw unsupported() }
-            i += 1
-            skipSpace()
-        }
-        guard atEnd else { throw unsupported() }
-        return (PromQL.Selector(matchers: matchers, offset: offset), range)
-    }
-
-    func unsupported() -> PromQL.BadData {
-        PromQL.BadData(
-            "unsupported PromQL: only vector selectors (name{label=\"value\"}, =, !=, =~, !~, offset) and the *_over_time functions (avg, min, max, sum, count) are supported so far; other functions, operators and aggregations are not"
-        )
+        skipSpace()
+        if peek("@") { throw PromQL.BadData("unsupported PromQL: the @ modifier") }
+        if let range { return .matrix(selector, range: range) }
+        return .vector(selector)
     }
 
     mutating func braces(_ matchers: inout [PromQL.Matcher]) throws(PromQL.BadData) {

@@ -11,7 +11,7 @@ import PlexusStorage
 /// `query_range`, `series`, `labels`, `label/<name>/values`, `metadata`,
 /// `status/buildinfo`, GET or POST (form), with Prometheus' envelopes. The key (bearer or
 /// basic auth) needs the read scope and decides the organisation. The query language is
-/// ``PromQL``'s subset: vector selectors for now.
+/// ``PromQL``'s subset.
 struct PrometheusQueryRoutes {
     let state: ServerState
 
@@ -89,9 +89,9 @@ struct PrometheusQueryRoutes {
             return d
         }
 
-        func query() throws -> PromQL.Query {
+        func query() throws -> PromQL.Expr {
             guard let q = get("query") else { throw PromQL.BadData("missing parameter query") }
-            return try PromQL.parseQuery(q)
+            return try PromQL.parse(q)
         }
     }
 
@@ -100,17 +100,31 @@ struct PrometheusQueryRoutes {
     func query(_ p: Params, _ principal: Principal) async throws -> Response {
         let t = try p.time("time", default: state.config.now())
         let q = try p.query()
-        let data = try await samples(q, principal, from: t, to: t)
-        let vector = data.compactMap { s in PromQL.evaluate(s, q, at: [t])[0].map { (PromQL.labels(of: s.series, for: q), $0) } }
-        return Self.success { w in
-            w.raw("{\"resultType\":\"vector\",\"result\":[")
-            w.list(vector) { w, item in
-                Self.metric(item.0, &w)
-                w.raw(",\"value\":")
-                Self.sample(t, item.1, &w)
+        let result = try await evaluate(q, principal, at: [t])
+        switch result {
+        case .scalar(let v):
+            return Self.success { w in
+                w.raw("{\"resultType\":\"scalar\",\"result\":")
+                Self.sample(t, v[0], &w)
                 w.raw("}")
             }
-            w.raw("]}")
+        case .vector(let series):
+            var vector = series.compactMap { s in s.values[0].map { (s.labels, $0) } }
+            switch Self.outermost(q) {
+            case .descending: vector.sort { $0.1 > $1.1 || ($0.1.isNaN == false && $1.1.isNaN) }
+            case .ascending: vector.sort { $0.1 < $1.1 || ($0.1.isNaN == false && $1.1.isNaN) }
+            case .labels: vector.sort { Self.labelOrder($0.0, $1.0) }
+            }
+            return Self.success { w in
+                w.raw("{\"resultType\":\"vector\",\"result\":[")
+                w.list(vector) { w, item in
+                    Self.metric(item.0, &w)
+                    w.raw(",\"value\":")
+                    Self.sample(t, item.1, &w)
+                    w.raw("}")
+                }
+                w.raw("]}")
+            }
         }
     }
 
@@ -119,10 +133,15 @@ struct PrometheusQueryRoutes {
         let end = try p.time("end")
         let times = try PromQL.steps(start: start, end: end, step: try p.step())
         let q = try p.query()
-        let data = try await samples(q, principal, from: start, to: end)
-        let matrix: [([String: String], [(Int64, Double)])] = data.compactMap { s in
-            let values = zip(times, PromQL.evaluate(s, q, at: times)).compactMap { t, v in v.map { (t, $0) } }
-            return values.isEmpty ? nil : (PromQL.labels(of: s.series, for: q), values)
+        let matrix: [([String: String], [(Int64, Double)])]
+        switch try await evaluate(q, principal, at: times) {
+        case .scalar(let v):
+            matrix = [([:], Array(zip(times, v)))]
+        case .vector(let series):
+            matrix = series.compactMap { s in
+                let values = zip(times, s.values).compactMap { t, v in v.map { (t, $0) } }
+                return values.isEmpty ? nil : (s.labels, values)
+            }.sorted { Self.labelOrder($0.0, $1.0) }
         }
         return Self.success { w in
             w.raw("{\"resultType\":\"matrix\",\"result\":[")
@@ -136,29 +155,63 @@ struct PrometheusQueryRoutes {
         }
     }
 
-    /// The points of every series the query selects that can count for evaluation times in
-    /// [from, to]: from one lookback (or the range) before, shifted by the offset.
-    func samples(_ q: PromQL.Query, _ principal: Principal, from: Int64, to: Int64) async throws -> [SeriesPoints] {
-        let sel = q.selector
+    /// How an instant query's vector is ordered: by value for `sort`, `sort_desc`, `topk`
+    /// and `bottomk` at the top, as Prometheus returns them, else by labels.
+    enum Order { case labels, ascending, descending }
+
+    static func outermost(_ e: PromQL.Expr) -> Order {
+        switch e {
+        case .call(.sort, _), .aggregate(.bottomk, _, _, _): .ascending
+        case .call(.sortDesc, _), .aggregate(.topk, _, _, _): .descending
+        default: .labels
+        }
+    }
+
+    static func labelOrder(_ a: [String: String], _ b: [String: String]) -> Bool {
+        let x = a.sorted { $0.key < $1.key }
+        let y = b.sorted { $0.key < $1.key }
+        for (l, r) in zip(x, y) where l != r { return l.key != r.key ? l.key < r.key : l.value < r.value }
+        return x.count < y.count
+    }
+
+    /// Reads what the expression's selectors need, then evaluates it at `times`.
+    func evaluate(_ q: PromQL.Expr, _ principal: Principal, at times: [Int64]) async throws -> PromQL.Value {
+        var data: [PromQL.Fetch: [SeriesPoints]] = [:]
+        var budget = Self.maxSamples
+        for fetch in q.fetches {
+            let points = try await samples(fetch, principal, from: times.first!, to: times.last!, budget: budget)
+            budget -= points.reduce(0) { $0 + $1.timestamps.count }
+            data[fetch] = points
+        }
+        return try PromQL.Evaluator(times: times, data: data).evaluate(q)
+    }
+
+    /// The points of every series a selector selects that can count for evaluation times
+    /// in [from, to]: from one lookback (or the range) before, shifted by the offset.
+    func samples(_ fetch: PromQL.Fetch, _ principal: Principal, from: Int64, to: Int64, budget: Int) async throws -> [SeriesPoints] {
+        let sel = fetch.selector
         let all = try await state.store.seriesIdentities(orgID: principal.orgID)
         let chosen = try PromQL.select(sel, from: all)
         guard chosen.count <= Self.maxSeries else {
             throw PromQL.BadData("the query selects \(chosen.count) series, more than \(Self.maxSeries); add matchers")
         }
-        let (span, inclusive) = q.window
-        let (back, o0) = sel.offset.addingReportingOverflow(span)
+        let (back, o0) = sel.offset.addingReportingOverflow(fetch.span)
         let (lo, o1) = from.subtractingReportingOverflow(back)
         let (hi, o2) = to.subtractingReportingOverflow(sel.offset)
         guard !o0, !o1, !o2 else { throw PromQL.BadData("offset or range out of range") }
-        let range = TimeRange(start: max(0, inclusive ? lo : lo + 1), end: max(0, hi + 1))
+        guard hi >= 0 else { return [] }
+        let range = TimeRange(start: max(0, fetch.inclusive ? lo : lo + 1), end: hi + 1)
         let wanted = Set(chosen.map { Key($0) })
         var out: [SeriesPoints] = []
+        var left = budget
         for (source, series) in Dictionary(grouping: chosen, by: \.sourceID).sorted(by: { $0.key < $1.key }) {
             let metrics = Array(Set(series.map(\.metric))).sorted()
             let r = try await state.store.querySeries(
-                SeriesSelector(orgID: principal.orgID, sourceID: source, metrics: metrics), range: range, limit: Self.maxSamples)
+                SeriesSelector(orgID: principal.orgID, sourceID: source, metrics: metrics), range: range, limit: max(0, left))
             guard !r.truncated else { throw PromQL.BadData("the query reads more than \(Self.maxSamples) samples; narrow it") }
-            out += r.series.filter { wanted.contains(Key($0.series)) }
+            let kept = r.series.filter { wanted.contains(Key($0.series)) }
+            left -= kept.reduce(0) { $0 + $1.timestamps.count }
+            out += kept
         }
         return out
     }

@@ -1,0 +1,485 @@
+import Foundation
+import PlexusModel
+public import PlexusStorage
+
+extension PromQL {
+    /// One evaluated series: its labels and its value, or none, at each evaluation time.
+    public struct Series: Sendable, Equatable {
+        public var labels: [String: String]
+        public var values: [Double?]
+
+        public init(labels: [String: String], values: [Double?]) {
+            self.labels = labels
+            self.values = values
+        }
+    }
+
+    /// What an expression evaluates to at every evaluation time.
+    public enum Value: Sendable {
+        case scalar([Double])
+        case vector([Series])
+    }
+
+    /// Evaluates an expression at every evaluation time at once, series by series, with
+    /// Prometheus 2.x's semantics: its lookback, range windows (both ends included), rate
+    /// extrapolation, aggregation arithmetic, one-to-one matching and its errors. It reads
+    /// only the samples given for each of the expression's ``Expr/fetches``; no I/O.
+    public struct Evaluator: Sendable {
+        public let times: [Int64]
+        let data: [Fetch: [SeriesPoints]]
+
+        /// The most values (series × evaluation times) one selector may produce.
+        public static let maxCells = 4_000_000
+
+        public init(times: [Int64], data: [Fetch: [SeriesPoints]]) {
+            self.times = times
+            self.data = data
+        }
+
+        public func evaluate(_ e: Expr) throws(BadData) -> Value {
+            switch e {
+            case .number(let x):
+                return .scalar(Array(repeating: x, count: times.count))
+            case .vector(let s):
+                let fetched = try samples(Fetch(selector: s, span: PromQL.lookback, inclusive: false))
+                return .vector(
+                    fetched.map { Series(labels: PromQL.labels(of: $0.series), values: PromQL.evaluate($0, at: times, offset: s.offset)) })
+            case .matrix:
+                throw BadData("a range vector (x[5m]) is only accepted as a function's argument")
+            case .negate(let inner):
+                switch try evaluate(inner) {
+                case .scalar(let v): return .scalar(v.map { -$0 })
+                case .vector(let v):
+                    return .vector(
+                        try Self.merge(v.map { Series(labels: Self.droppingName($0.labels), values: $0.values.map { $0.map { -$0 } }) }))
+                }
+            case .call(let f, let args):
+                return try call(f, args)
+            case .aggregate(let op, let inner, let parameter, let grouping):
+                return try aggregate(op, inner, parameter, grouping)
+            case .binary(let op, let l, let r, let matching):
+                return try binary(op, l, r, matching)
+            }
+        }
+
+        func samples(_ fetch: Fetch) throws(BadData) -> [SeriesPoints] {
+            let fetched = data[fetch] ?? []
+            guard fetched.count * times.count <= Self.maxCells else {
+                throw BadData(
+                    "query processing would load too many samples into memory: \(fetched.count) series × \(times.count) steps; narrow the selector or raise the step"
+                )
+            }
+            return fetched
+        }
+
+        func vector(_ e: Expr) throws(BadData) -> [Series] {
+            guard case .vector(let v) = try evaluate(e) else { throw BadData("expected an instant vector") }
+            return v
+        }
+
+        func scalar(_ e: Expr) throws(BadData) -> [Double] {
+            guard case .scalar(let v) = try evaluate(e) else { throw BadData("expected a scalar") }
+            return v
+        }
+
+        static func droppingName(_ labels: [String: String]) -> [String: String] {
+            var l = labels
+            l["__name__"] = nil
+            return l
+        }
+
+        /// Series with the same labels made one; two values at one time are Prometheus'
+        /// "same labelset" error. Series without any value are left out.
+        static func merge(_ series: [Series]) throws(BadData) -> [Series] {
+            var index: [[String: String]: Int] = [:]
+            var out: [Series] = []
+            for s in series where s.values.contains(where: { $0 != nil }) {
+                guard let k = index[s.labels] else {
+                    index[s.labels] = out.count
+                    out.append(s)
+                    continue
+                }
+                for (t, v) in s.values.enumerated() where v != nil {
+                    guard out[k].values[t] == nil else { throw BadData("vector cannot contain metrics with the same labelset") }
+                    out[k].values[t] = v
+                }
+            }
+            return out
+        }
+
+        // MARK: Functions
+
+        func call(_ f: Function, _ args: [Expr]) throws(BadData) -> Value {
+            switch f {
+            case .time:
+                return .scalar(times.map { Double($0) / 1_000_000 })
+            case .vector:
+                return .vector([Series(labels: [:], values: try scalar(args[0]).map { $0 })])
+            case .scalar:
+                let v = try vector(args[0])
+                return .scalar(
+                    times.indices.map { t in
+                        let present = v.compactMap { $0.values[t] }
+                        return present.count == 1 ? present[0] : .nan
+                    })
+            case .sort, .sortDesc:
+                return .vector(try vector(args[0]))
+            case .histogramQuantile:
+                return .vector(try histogramQuantile(try scalar(args[0]), try vector(args[1])))
+            case .abs, .ceil, .floor, .exp, .ln, .log2, .log10, .sqrt, .sgn, .round, .clamp, .clampMin, .clampMax:
+                let v = try vector(args[0])
+                let params = try args.dropFirst().map { (a) throws(BadData) in try scalar(a) }
+                let out = v.map { s in
+                    Series(
+                        labels: Self.droppingName(s.labels),
+                        values: s.values.enumerated().map { t, x in x.flatMap { Self.apply(f, $0, params.map { $0[t] }) } })
+                }
+                return .vector(try Self.merge(out))
+            default:
+                guard case .matrix(let selector, let range) = args.last else { throw BadData("\(f.rawValue) expects a range vector") }
+                let parameter = args.count > 1 ? try scalar(args[0]) : nil
+                return .vector(try rangeFunction(f, selector, range: range, parameter: parameter))
+            }
+        }
+
+        /// An instant function of one value, with its scalar parameters at that time.
+        static func apply(_ f: Function, _ x: Double, _ p: [Double]) -> Double? {
+            switch f {
+            case .abs: return Swift.abs(x)
+            case .ceil: return x.rounded(.up)
+            case .floor: return x.rounded(.down)
+            case .exp: return Foundation.exp(x)
+            case .ln: return Foundation.log(x)
+            case .log2: return Foundation.log2(x)
+            case .log10: return Foundation.log10(x)
+            case .sqrt: return x.squareRoot()
+            case .sgn: return x > 0 ? 1 : x < 0 ? -1 : x
+            case .round:
+                let inverse = 1 / (p.first ?? 1)
+                return (x * inverse + 0.5).rounded(.down) / inverse
+            case .clamp:
+                guard p[1] >= p[0] else { return nil }
+                return goMax(p[0], goMin(p[1], x))
+            case .clampMin: return goMax(p[0], x)
+            case .clampMax: return goMin(p[0], x)
+            default: return nil
+            }
+        }
+
+        /// Go's math.Max and math.Min, which Prometheus uses: NaN wins.
+        static func goMax(_ a: Double, _ b: Double) -> Double { a.isNaN || b.isNaN ? .nan : Swift.max(a, b) }
+        static func goMin(_ a: Double, _ b: Double) -> Double { a.isNaN || b.isNaN ? .nan : Swift.min(a, b) }
+
+        func rangeFunction(_ f: Function, _ selector: Selector, range: Int64, parameter: [Double]?) throws(BadData) -> [Series] {
+            let fetched = try samples(Fetch(selector: selector, span: range, inclusive: true))
+            var out: [Series] = []
+            out.reserveCapacity(fetched.count)
+            for s in fetched {
+                var values: [Double?] = []
+                values.reserveCapacity(times.count)
+                var lo = 0
+                var hi = 0
+                let ts = s.timestamps
+                for (k, t) in times.enumerated() {
+                    let end = t - selector.offset
+                    let start = end - range
+                    while hi < ts.count && ts[hi] <= end { hi += 1 }
+                    while lo < hi && ts[lo] < start { lo += 1 }
+                    guard lo < hi else {
+                        values.append(nil)
+                        continue
+                    }
+                    let window = Window(timestamps: ts[lo..<hi], values: s.values[lo..<hi], start: start, end: end, range: range)
+                    values.append(window.apply(f, parameter: parameter?[k]))
+                }
+                var labels = PromQL.labels(of: s.series)
+                if f != .lastOverTime { labels["__name__"] = nil }
+                out.append(Series(labels: labels, values: values))
+            }
+            return try Self.merge(out)
+        }
+
+        // MARK: Aggregations
+
+        func aggregate(_ op: Aggregation, _ inner: Expr, _ parameter: Expr?, _ grouping: Grouping) throws(BadData) -> Value {
+            let input = try vector(inner)
+            let p = try parameter.map { (e) throws(BadData) in try scalar(e) }
+            var groups: [[String: String]: [Int]] = [:]
+            var order: [[String: String]] = []
+            for (k, s) in input.enumerated() {
+                let labels: [String: String]
+                if grouping.without {
+                    labels = s.labels.filter { $0.key != "__name__" && !grouping.labels.contains($0.key) }
+                } else {
+                    labels = s.labels.filter { grouping.labels.contains($0.key) }
+                }
+                if groups[labels] == nil { order.append(labels) }
+                groups[labels, default: []].append(k)
+            }
+            var out: [Series] = []
+            for labels in order {
+                let members = groups[labels]!
+                if op == .topk || op == .bottomk {
+                    out += select(op, members.map { input[$0] }, k: p!)
+                    continue
+                }
+                var values: [Double?] = []
+                values.reserveCapacity(times.count)
+                for t in times.indices {
+                    let present = members.compactMap { input[$0].values[t] }
+                    values.append(present.isEmpty ? nil : Self.aggregate(op, present, parameter: p?[t]))
+                }
+                out.append(Series(labels: labels, values: values))
+            }
+            return .vector(try Self.merge(out))
+        }
+
+        /// One group's value at one time, with Prometheus' arithmetic for each operator.
+        static func aggregate(_ op: Aggregation, _ v: [Double], parameter: Double?) -> Double {
+            switch op {
+            case .sum: return v.dropFirst().reduce(v[0], +)
+            case .avg:
+                var mean = v[0]
+                for (k, x) in v.enumerated().dropFirst() {
+                    let n = Double(k + 1)
+                    if mean.isInfinite {
+                        if x.isInfinite && (mean > 0) == (x > 0) { continue }
+                        if !x.isInfinite && !x.isNaN { continue }
+                    }
+                    mean += x / n - mean / n
+                }
+                return mean
+            case .min: return v.dropFirst().reduce(v[0]) { m, x in m > x || m.isNaN ? x : m }
+            case .max: return v.dropFirst().reduce(v[0]) { m, x in m < x || m.isNaN ? x : m }
+            case .count: return Double(v.count)
+            case .group: return 1
+            case .stddev, .stdvar:
+                var mean = v[0]
+                var sum = 0.0
+                for (k, x) in v.enumerated().dropFirst() {
+                    let delta = x - mean
+                    mean += delta / Double(k + 1)
+                    sum += delta * (x - mean)
+                }
+                let variance = sum / Double(v.count)
+                return op == .stdvar ? variance : variance.squareRoot()
+            case .quantile: return quantile(parameter ?? .nan, v)
+            case .topk, .bottomk: return .nan  // selected, not computed: see select
+            }
+        }
+
+        /// `topk`/`bottomk`: at each time, the k largest (smallest) members keep their
+        /// labels and values; NaN ranks last either way, as in Prometheus.
+        func select(_ op: Aggregation, _ members: [Series], k: [Double]) -> [Series] {
+            var out = members.map { Series(labels: $0.labels, values: Array(repeating: nil, count: times.count)) }
+            for t in times.indices {
+                let n = k[t].isNaN || k[t] < 1 ? 0 : k[t] >= Double(members.count) ? members.count : Int(k[t])
+                guard n > 0 else { continue }
+                let present = members.indices.compactMap { m in members[m].values[t].map { (m, $0) } }
+                let ranked = present.sorted { a, b in
+                    if a.1.isNaN != b.1.isNaN { return b.1.isNaN }
+                    return op == .topk ? a.1 > b.1 : a.1 < b.1
+                }
+                for (m, v) in ranked.prefix(n) { out[m].values[t] = v }
+            }
+            return out
+        }
+
+        // MARK: Binary operators
+
+        func binary(_ op: BinaryOp, _ l: Expr, _ r: Expr, _ m: Matching) throws(BadData) -> Value {
+            switch (try evaluate(l), try evaluate(r)) {
+            case (.scalar(let a), .scalar(let b)):
+                return .scalar(
+                    zip(a, b).map { x, y in
+                        let (v, keep) = Self.apply(op, x, y)
+                        return m.returnBool ? (keep ? 1 : 0) : v
+                    })
+            case (.vector(let a), .scalar(let b)):
+                return .vector(try Self.merge(a.map { Self.vectorScalar(op, $0, b, swap: false, m.returnBool) }))
+            case (.scalar(let a), .vector(let b)):
+                return .vector(try Self.merge(b.map { Self.vectorScalar(op, $0, a, swap: true, m.returnBool) }))
+            case (.vector(let a), .vector(let b)):
+                if op.isSetOperator { return .vector(try Self.merge(setOperation(op, a, b, m))) }
+                return .vector(try Self.merge(try oneToOne(op, a, b, m)))
+            }
+        }
+
+        /// The value of `x op y`, and whether a comparison keeps it.
+        static func apply(_ op: BinaryOp, _ x: Double, _ y: Double) -> (Double, Bool) {
+            switch op {
+            case .add: (x + y, true)
+            case .sub: (x - y, true)
+            case .mul: (x * y, true)
+            case .div: (x / y, true)
+            case .mod: (x.truncatingRemainder(dividingBy: y), true)
+            case .pow: (Foundation.pow(x, y), true)
+            case .atan2: (Foundation.atan2(x, y), true)
+            case .eq: (x, x == y)
+            case .ne: (x, x != y)
+            case .gt: (x, x > y)
+            case .lt: (x, x < y)
+            case .ge: (x, x >= y)
+            case .le: (x, x <= y)
+            case .and, .or, .unless: (x, true)
+            }
+        }
+
+        static func dropsName(_ op: BinaryOp) -> Bool { op.precedence >= 4 }
+
+        /// A vector's series against a scalar; a comparison keeps the vector's value on either side.
+        static func vectorScalar(_ op: BinaryOp, _ s: Series, _ scalar: [Double], swap: Bool, _ returnBool: Bool) -> Series {
+            let values: [Double?] = s.values.enumerated().map { t, x in
+                guard let x else { return nil }
+                var (v, keep) = swap ? apply(op, scalar[t], x) : apply(op, x, scalar[t])
+                if op.isComparison && swap { v = x }
+                if returnBool { return keep ? 1 : 0 }
+                return keep ? v : nil
+            }
+            return Series(labels: dropsName(op) || returnBool ? droppingName(s.labels) : s.labels, values: values)
+        }
+
+        /// The labels two series are matched on: the `on` labels, or all but the `ignoring`
+        /// labels and the name.
+        static func signature(_ labels: [String: String], _ m: Matching) -> [String: String] {
+            m.on ? labels.filter { m.labels.contains($0.key) } : labels.filter { $0.key != "__name__" && !m.labels.contains($0.key) }
+        }
+
+        func oneToOne(_ op: BinaryOp, _ a: [Series], _ b: [Series], _ m: Matching) throws(BadData) -> [Series] {
+            let left = a.map { Self.signature($0.labels, m) }
+            var right: [[String: String]: [Int]] = [:]
+            for (j, s) in b.enumerated() { right[Self.signature(s.labels, m), default: []].append(j) }
+            var out = a.map { s in
+                var labels = Self.dropsName(op) || m.returnBool ? Self.droppingName(s.labels) : s.labels
+                labels = m.on ? labels.filter { m.labels.contains($0.key) } : labels.filter { !m.labels.contains($0.key) }
+                return Series(labels: labels, values: Array(repeating: nil, count: times.count))
+            }
+            for t in times.indices {
+                var matched = Set<[String: String]>()
+                for (k, s) in a.enumerated() {
+                    guard let x = s.values[t], let candidates = right[left[k]] else { continue }
+                    var y: Double?
+                    for j in candidates {
+                        guard let v = b[j].values[t] else { continue }
+                        guard y == nil else {
+                            throw BadData(
+                                "found duplicate series for the match group \(Self.describe(left[k])) on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
+                            )
+                        }
+                        y = v
+                    }
+                    guard let y else { continue }
+                    let (v, keep) = Self.apply(op, x, y)
+                    guard keep || m.returnBool else { continue }
+                    guard matched.insert(left[k]).inserted else {
+                        throw BadData("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")
+                    }
+                    out[k].values[t] = m.returnBool ? (keep ? 1 : 0) : v
+                }
+            }
+            return out
+        }
+
+        /// `and`, `or`, `unless`, matched at each time on the signature.
+        func setOperation(_ op: BinaryOp, _ a: [Series], _ b: [Series], _ m: Matching) -> [Series] {
+            let left = a.map { Self.signature($0.labels, m) }
+            let right = b.map { Self.signature($0.labels, m) }
+            var outA = a
+            var outB = op == .or ? b : []
+            for t in times.indices {
+                switch op {
+                case .and, .unless:
+                    let present = Set(b.indices.filter { b[$0].values[t] != nil }.map { right[$0] })
+                    for k in a.indices where present.contains(left[k]) != (op == .and) { outA[k].values[t] = nil }
+                default:
+                    let present = Set(a.indices.filter { a[$0].values[t] != nil }.map { left[$0] })
+                    for j in b.indices where present.contains(right[j]) { outB[j].values[t] = nil }
+                }
+            }
+            return outA + outB
+        }
+
+        static func describe(_ labels: [String: String]) -> String {
+            "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.debugDescription)" }.joined(separator: ", ") + "}"
+        }
+
+        // MARK: histogram_quantile
+
+        func histogramQuantile(_ q: [Double], _ input: [Series]) throws(BadData) -> [Series] {
+            var groups: [[String: String]: [(le: Double, series: Int)]] = [:]
+            var order: [[String: String]] = []
+            for (k, s) in input.enumerated() {
+                guard let text = s.labels["le"], let le = Double(text) else { continue }
+                var labels = s.labels
+                labels["le"] = nil
+                labels["__name__"] = nil
+                if groups[labels] == nil { order.append(labels) }
+                groups[labels, default: []].append((le, k))
+            }
+            return try Self.merge(
+                order.map { labels in
+                    let buckets = groups[labels]!
+                    let values: [Double?] = times.indices.map { t in
+                        let present = buckets.compactMap { b in input[b.series].values[t].map { (b.le, $0) } }
+                        return present.isEmpty ? nil : Self.bucketQuantile(q[t], present)
+                    }
+                    return Series(labels: labels, values: values)
+                })
+        }
+
+        /// Prometheus' bucketQuantile: buckets sorted and merged by bound, counts made
+        /// monotonic, the rank interpolated linearly inside its bucket.
+        static func bucketQuantile(_ q: Double, _ input: [(le: Double, count: Double)]) -> Double {
+            if q.isNaN { return .nan }
+            if q < 0 { return -.infinity }
+            if q > 1 { return .infinity }
+            let sorted = input.sorted { $0.le < $1.le }
+            guard sorted.last!.le == .infinity else { return .nan }
+            var buckets: [(le: Double, count: Double)] = []
+            for b in sorted {
+                if let last = buckets.last, last.le == b.le {
+                    buckets[buckets.count - 1].count += b.count
+                } else {
+                    buckets.append(b)
+                }
+            }
+            var maximum = -Double.infinity
+            for k in buckets.indices {
+                if buckets[k].count > maximum {
+                    maximum = buckets[k].count
+                } else if buckets[k].count < maximum {
+                    buckets[k].count = maximum
+                }
+            }
+            guard buckets.count >= 2 else { return .nan }
+            let observations = buckets[buckets.count - 1].count
+            guard observations != 0 else { return .nan }
+            var rank = q * observations
+            let b = buckets.dropLast().firstIndex { $0.count >= rank } ?? buckets.count - 1
+            if b == buckets.count - 1 { return buckets[buckets.count - 2].le }
+            if b == 0 && buckets[0].le <= 0 { return buckets[0].le }
+            var start = 0.0
+            var count = buckets[b].count
+            if b > 0 {
+                start = buckets[b - 1].le
+                count -= buckets[b - 1].count
+                rank -= buckets[b - 1].count
+            }
+            return start + (buckets[b].le - start) * (rank / count)
+        }
+    }
+
+    /// Prometheus' quantile of values: linear interpolation between the closest ranks.
+    static func quantile(_ q: Double, _ values: [Double]) -> Double {
+        guard !values.isEmpty, !q.isNaN else { return .nan }
+        if q < 0 { return -.infinity }
+        if q > 1 { return .infinity }
+        let v = values.sorted()
+        let n = Double(v.count)
+        let rank = q * (n - 1)
+        let lower = Swift.max(0, rank.rounded(.down))
+        let upper = Swift.min(n - 1, lower + 1)
+        let weight = rank - rank.rounded(.down)
+        return v[Int(lower)] * (1 - weight) + v[Int(upper)] * weight
+    }
+}

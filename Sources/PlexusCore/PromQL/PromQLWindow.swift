@@ -1,0 +1,140 @@
+import PlexusModel
+
+extension PromQL {
+    /// The samples of one series in one range window, `[start, end]` (microseconds), and
+    /// the range functions over them, computed as Prometheus 2.x computes them.
+    struct Window {
+        var timestamps: ArraySlice<Int64>
+        var values: ArraySlice<Double>
+        var start: Int64
+        var end: Int64
+        var range: Int64
+
+        func apply(_ f: Function, parameter: Double?) -> Double? {
+            switch f {
+            case .rate: extrapolatedRate(counter: true, rate: true)
+            case .increase: extrapolatedRate(counter: true, rate: false)
+            case .delta: extrapolatedRate(counter: false, rate: false)
+            case .irate: instantDelta(rate: true)
+            case .idelta: instantDelta(rate: false)
+            case .deriv: values.count < 2 ? nil : slope()
+            case .changes: Double(zip(values, values.dropFirst()).filter { a, b in a != b && !(a.isNaN && b.isNaN) }.count)
+            case .resets: Double(zip(values, values.dropFirst()).filter { a, b in b < a }.count)
+            case .avgOverTime:
+                // Prometheus' running mean, which stays finite where a plain sum would overflow.
+                values.enumerated().reduce(0.0) { mean, e in mean + (e.element - mean) / Double(e.offset + 1) }
+            case .minOverTime: values.dropFirst().reduce(values.first!) { m, x in m > x || m.isNaN ? x : m }
+            case .maxOverTime: values.dropFirst().reduce(values.first!) { m, x in m < x || m.isNaN ? x : m }
+            case .sumOverTime: values.reduce(0, +)
+            case .countOverTime: Double(values.count)
+            case .lastOverTime: values.last
+            case .presentOverTime: 1
+            case .stddevOverTime, .stdvarOverTime: variance().map { f == .stdvarOverTime ? $0 : $0.squareRoot() }
+            case .quantileOverTime: PromQL.quantile(parameter ?? .nan, Array(values))
+            default: nil
+            }
+        }
+
+        /// Seconds between two timestamps.
+        static func seconds(_ us: Int64) -> Double { Double(us) / 1_000_000 }
+
+        /// `rate`, `increase` and `delta`: the change over the window, corrected for counter
+        /// resets, extrapolated towards the window's ends when the samples reach close to
+        /// them (no further than the zero of a counter), per second for `rate`.
+        func extrapolatedRate(counter: Bool, rate: Bool) -> Double? {
+            guard values.count >= 2, let first = values.first, let last = values.last else { return nil }
+            var result = last - first
+            if counter {
+                var previous = 0.0
+                for v in values {
+                    if v < previous { result += previous }
+                    previous = v
+                }
+            }
+            var toStart = Self.seconds(timestamps.first! - start)
+            let toEnd = Self.seconds(end - timestamps.last!)
+            let sampled = Self.seconds(timestamps.last! - timestamps.first!)
+            let average = sampled / Double(values.count - 1)
+            if counter && result > 0 && first >= 0 {
+                let toZero = sampled * (first / result)
+                if toZero < toStart { toStart = toZero }
+            }
+            let threshold = average * 1.1
+            var interval = sampled
+            interval += toStart < threshold ? toStart : average / 2
+            interval += toEnd < threshold ? toEnd : average / 2
+            result *= interval / sampled
+            if rate { result /= Self.seconds(range) }
+            return result
+        }
+
+        /// `irate` and `idelta`: the last two samples.
+        func instantDelta(rate: Bool) -> Double? {
+            guard values.count >= 2 else { return nil }
+            let last = values[values.endIndex - 1]
+            let previous = values[values.endIndex - 2]
+            var result = rate && last < previous ? last : last - previous
+            let interval = timestamps[timestamps.endIndex - 1] - timestamps[timestamps.endIndex - 2]
+            guard interval != 0 else { return nil }
+            if rate { result /= Self.seconds(interval) }
+            return result
+        }
+
+        /// The slope of the least-squares line through the samples (per second), with
+        /// Prometheus' compensated sums and its answer for a constant series.
+        func slope() -> Double {
+            let origin = timestamps.first!
+            let initial = values.first!
+            if values.allSatisfy({ $0 == initial }) { return initial.isInfinite ? .nan : 0 }
+            var n = 0.0
+            var sumX = Kahan()
+            var sumY = Kahan()
+            var sumXY = Kahan()
+            var sumX2 = Kahan()
+            for (t, v) in zip(timestamps, values) {
+                n += 1
+                let x = Self.seconds(t - origin)
+                sumX.add(x)
+                sumY.add(v)
+                sumXY.add(x * v)
+                sumX2.add(x * x)
+            }
+            let (sx, sy, sxy, sx2) = (sumX.value, sumY.value, sumXY.value, sumX2.value)
+            let covariance = sxy - sx * sy / n
+            let variance = sx2 - sx * sx / n
+            return covariance / variance
+        }
+
+        /// Welford's variance with compensated sums, as `stdvar_over_time`.
+        func variance() -> Double? {
+            var count = 0.0
+            var mean = Kahan()
+            var aux = Kahan()
+            for v in values {
+                count += 1
+                let delta = v - mean.value
+                mean.add(delta / count)
+                aux.add(delta * (v - mean.value))
+            }
+            return aux.value / count
+        }
+    }
+
+    /// Kahan–Neumaier compensated summation (Prometheus' kahanSumInc).
+    struct Kahan {
+        var sum = 0.0
+        var compensation = 0.0
+
+        mutating func add(_ x: Double) {
+            let t = sum + x
+            if Swift.abs(sum) >= Swift.abs(x) {
+                compensation += (sum - t) + x
+            } else {
+                compensation += (x - t) + sum
+            }
+            sum = t
+        }
+
+        var value: Double { sum + compensation }
+    }
+}

@@ -1,0 +1,190 @@
+import PlexusCore
+import PlexusModel
+import PlexusStorage
+import Testing
+
+/// Evaluates `query` at `times` (seconds) over `fixture`, selecting for each of the
+/// query's fetches the way the server does (the window is the server's concern; here every
+/// sample is given).
+func evaluate(_ query: String, at times: [Int64], _ fixture: [SeriesPoints]) throws -> PromQL.Value {
+    let expr = try PromQL.parse(query)
+    var data: [PromQL.Fetch: [SeriesPoints]] = [:]
+    for fetch in expr.fetches {
+        let chosen = Set(try PromQL.select(fetch.selector, from: fixture.map(\.series)))
+        data[fetch] = fixture.filter { chosen.contains($0.series) }
+    }
+    return try PromQL.Evaluator(times: times.map { $0 * 1_000_000 }, data: data).evaluate(expr)
+}
+
+/// Each result series as "labels=values", values joined by spaces, absent as "_".
+func render(_ value: PromQL.Value) -> [String] {
+    func number(_ v: Double?) -> String {
+        guard let v else { return "_" }
+        return v == v.rounded() && Swift.abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+    switch value {
+    case .scalar(let v): return ["scalar=" + v.map(number).joined(separator: " ")]
+    case .vector(let series):
+        return series.map { s in
+            s.labels.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",") + "="
+                + s.values.map(number).joined(separator: " ")
+        }.sorted()
+    }
+}
+
+func points(_ name: String, source: String = "a", tags: [PlexusModel.Tag] = [], _ samples: [(Int64, Double)]) -> SeriesPoints {
+    SeriesPoints(
+        series: SeriesIdentity(sourceID: source, metric: name, tags: tags, sessionID: nil, numeric: true),
+        timestamps: samples.map { $0.0 * 1_000_000 }, values: samples.map(\.1))
+}
+
+@Suite("PromQL evaluation")
+struct PromQLEvaluatorTests {
+    static let counter = points("c", [(0, 0), (10, 10), (20, 20), (30, 5)])
+    static let gauge = points("g", [(10, 10), (20, 20)])
+
+    func run(_ q: String, at times: [Int64], _ fixture: [SeriesPoints] = [counter, gauge]) throws -> [String] {
+        render(try evaluate(q, at: times, fixture))
+    }
+
+    @Test("scalars: precedence, associativity, bool comparisons, time()")
+    func scalars() throws {
+        #expect(try run("1 + 2 * 3 - 2 ^ 3 ^ 2 / 512", at: [0]) == ["scalar=6"])
+        #expect(try run("-2 ^ 2", at: [0]) == ["scalar=-4"])
+        #expect(try run("7 % 3 + (1 > bool 2) + (2 >= bool 2)", at: [0]) == ["scalar=2"])
+        #expect(try run("time()", at: [5, 10]) == ["scalar=5 10"])
+        #expect(try run("0 / 0", at: [0]) == ["scalar=nan"])
+    }
+
+    @Test("rate, increase and delta extrapolate as Prometheus; a counter reset is corrected; irate and idelta use the last two samples")
+    func rates() throws {
+        // All four samples in [0 s, 30 s]: the change 5 - 0 plus the reset's 20 is 25, over
+        // exactly the window; no extrapolation since the samples reach both ends.
+        #expect(try run("increase(c[30s])", at: [30]) == ["source_id:a=25"])
+        #expect(try run("rate(c[30s])", at: [30]) == ["source_id:a=\(25.0 / 30)"])
+        // Two samples 10 s apart, 10 s from each end of a 30 s window (within 1.1 × the
+        // interval): extrapolated to the whole window, 10 → 30.
+        #expect(try run("delta(g[30s])", at: [30]) == ["source_id:a=30"])
+        #expect(try run("rate(g[30s])", at: [30]) == ["source_id:a=1"])
+        // Further than 1.1 × the interval from the start: half an interval is added there.
+        #expect(try run("delta(g[60s])", at: [30]) == ["source_id:a=25"])
+        // A counter is not extrapolated below zero: 10 → 20 over [0, 30] extrapolates to the
+        // zero at 0 s (10 s before the first sample), so 20 + 10 s of slope at the end = 30.
+        #expect(try run("increase(g[30s])", at: [30]) == ["source_id:a=30"])
+        #expect(try run("irate(c[30s])", at: [20, 30]) == ["source_id:a=1 0.5"])
+        #expect(try run("idelta(c[30s])", at: [20, 30]) == ["source_id:a=10 -15"])
+        // One sample is not enough.
+        #expect(try run("rate(c[5s])", at: [12]) == [])
+        #expect(try run("resets(c[30s]) + changes(c[30s])", at: [30]) == ["source_id:a=4"])
+    }
+
+    @Test("deriv is the least-squares slope; the *_over_time family over [t - range, t]")
+    func overTime() throws {
+        let line = points("l", [(0, 1), (10, 21), (20, 41), (30, 61)])
+        #expect(try run("deriv(l[30s])", at: [30], [line]) == ["source_id:a=2"])
+        #expect(try run("deriv(g[30s])", at: [10], [Self.gauge]) == [])
+        let flat = points("f", [(0, 3), (10, 3)])
+        #expect(try run("deriv(f[30s])", at: [10], [flat]) == ["source_id:a=0"])
+        #expect(try run("count_over_time(c[20s])", at: [5, 10, 29, 30, 50, 51]) == ["source_id:a=1 2 2 3 1 _"])
+        #expect(try run("sum_over_time(c[20s])", at: [30]) == ["source_id:a=35"])
+        #expect(try run("avg_over_time(g[20s])", at: [20]) == ["source_id:a=15"])
+        #expect(try run("min_over_time(c[10s])", at: [30]) == ["source_id:a=5"])
+        #expect(try run("max_over_time(c[10s] offset 10s)", at: [30]) == ["source_id:a=20"])
+        #expect(try run("last_over_time(c[10s])", at: [25]) == ["__name__:c,source_id:a=20"])
+        #expect(try run("present_over_time(g[5s])", at: [10, 15, 16, 20]) == ["source_id:a=1 1 _ 1"])
+        #expect(try run("stdvar_over_time(g[20s])", at: [20]) == ["source_id:a=25"])
+        #expect(try run("stddev_over_time(g[20s])", at: [20]) == ["source_id:a=5"])
+        #expect(try run("quantile_over_time(0.5, c[30s])", at: [30]) == ["source_id:a=7.5"])
+        let huge = points("h", [(1, 1.7e308), (2, 1.7e308)])
+        #expect(try run("avg_over_time(h[10s])", at: [2], [huge]) == ["source_id:a=1.7e+308"])
+    }
+
+    static let fleet: [SeriesPoints] = [
+        points("cpu", source: "a", tags: [PlexusModel.Tag("core", "0")], [(0, 1)]),
+        points("cpu", source: "a", tags: [PlexusModel.Tag("core", "1")], [(0, 3)]),
+        points("cpu", source: "b", tags: [PlexusModel.Tag("core", "0")], [(0, 5)]), points("mem", source: "a", [(0, 100)]),
+        points("mem", source: "b", [(0, 300)]),
+    ]
+
+    @Test("aggregations: by and without, the metric name dropped, topk and bottomk keep labels")
+    func aggregations() throws {
+        func agg(_ q: String) throws -> [String] { try run(q, at: [0], Self.fleet) }
+        #expect(try agg("sum by (source_id) (cpu)") == ["source_id:a=4", "source_id:b=5"])
+        #expect(try agg("sum(cpu) by (source_id)") == ["source_id:a=4", "source_id:b=5"])
+        #expect(try agg("avg without (core) (cpu)") == ["source_id:a=2", "source_id:b=5"])
+        #expect(try agg("count(cpu)") == ["=3"])
+        #expect(try agg("max by (core) (cpu)") == ["core:0=5", "core:1=3"])
+        #expect(try agg("min by (__name__) ({source_id=\"a\"})") == ["__name__:cpu=1", "__name__:mem=100"])
+        #expect(try agg("group by (source_id) (cpu)") == ["source_id:a=1", "source_id:b=1"])
+        #expect(try agg("stddev(cpu)") == ["=\((8.0 / 3).squareRoot())"])
+        #expect(try agg("stdvar(mem)") == ["=10000"])
+        #expect(try agg("quantile(0.5, cpu)") == ["=3"])
+        #expect(try agg("topk(1, cpu)") == ["__name__:cpu,core:0,source_id:b=5"])
+        #expect(try agg("bottomk(2, cpu)") == ["__name__:cpu,core:0,source_id:a=1", "__name__:cpu,core:1,source_id:a=3"])
+        #expect(try agg("topk by (source_id) (1, cpu)") == ["__name__:cpu,core:0,source_id:b=5", "__name__:cpu,core:1,source_id:a=3"])
+        // Hostile parameters: no crash, Prometheus' answers.
+        #expect(try agg("topk(0, cpu)") == [])
+        #expect(try agg("topk(NaN, cpu)") == [])
+        #expect(try agg("topk(-Inf, cpu)") == [])
+        #expect(try agg("topk(1e300, cpu)").count == 3)
+        #expect(try agg("quantile(NaN, cpu)") == ["=nan"])
+        #expect(try agg("quantile(2, cpu)") == ["=inf"])
+    }
+
+    @Test("operators: vector and scalar, one-to-one matching with on and ignoring, bool, and/or/unless, their errors")
+    func operators() throws {
+        func op(_ q: String) throws -> [String] { try run(q, at: [0], Self.fleet) }
+        #expect(try op("mem / 100") == ["source_id:a=1", "source_id:b=3"])
+        #expect(try op("mem > 200") == ["__name__:mem,source_id:b=300"])
+        #expect(try op("200 < mem") == ["__name__:mem,source_id:b=300"])
+        #expect(try op("mem > bool 200") == ["source_id:a=0", "source_id:b=1"])
+        #expect(try op("-mem") == ["source_id:a=-100", "source_id:b=-300"])
+        #expect(try op("mem / on(source_id) cpu{core=\"0\"}") == ["source_id:a=100", "source_id:b=60"])
+        #expect(try op("mem - ignoring(core) cpu{core=\"0\"}") == ["source_id:a=99", "source_id:b=295"])
+        #expect(throws: PromQL.BadData.self) { try op("mem / on(source_id) cpu") }  // two cpu series for a
+        #expect(throws: PromQL.BadData.self) { try op("cpu / on(source_id) mem") }  // many-to-one needs group_left
+        #expect(try op("cpu and on(source_id) mem{source_id=\"b\"}") == ["__name__:cpu,core:0,source_id:b=5"])
+        #expect(try op("cpu unless on(source_id) mem{source_id=\"b\"}").count == 2)
+        #expect(try op("mem{source_id=\"a\"} or mem").count == 2)
+        #expect(try op("sum(mem) + vector(1)") == ["=401"])
+        #expect(try op("scalar(mem) + 1") == ["scalar=nan"])
+        #expect(try op("scalar(mem{source_id=\"a\"}) + 1") == ["scalar=101"])
+        // Dropping the name makes two series one labelset: Prometheus' error.
+        #expect(throws: PromQL.BadData.self) {
+            try run("abs({source_id=\"a\"})", at: [0], [points("mem", [(0, 1)]), points("swap", [(0, 2)])])
+        }
+        #expect(throws: PromQL.BadData.self) {
+            try run("rate({__name__=~\"c|d\"}[30s])", at: [30], [Self.counter, points("d", [(0, 1), (30, 2)])])
+        }
+    }
+
+    @Test("instant functions and histogram_quantile as Prometheus: buckets merged, made monotonic, interpolated")
+    func functions() throws {
+        func f(_ q: String) throws -> [String] { try run(q, at: [0], Self.fleet) }
+        #expect(try f("abs(-mem)") == ["source_id:a=100", "source_id:b=300"])
+        #expect(try f("sqrt(mem{source_id=\"a\"})") == ["source_id:a=10"])
+        #expect(try f("log10(mem{source_id=\"a\"}) + ln(exp(mem{source_id=\"a\"} / 100))") == ["source_id:a=3"])
+        #expect(try f("clamp(mem, 150, 200)") == ["source_id:a=150", "source_id:b=200"])
+        #expect(try f("clamp(mem, 200, 150)") == [])
+        #expect(try f("clamp_max(mem, 150)") == ["source_id:a=100", "source_id:b=150"])
+        #expect(try f("round(mem / 7, 0.5)") == ["source_id:a=14.5", "source_id:b=43"])
+        #expect(try f("ceil(mem / 7) - floor(mem / 7) + sgn(-mem)") == ["source_id:a=0", "source_id:b=0"])
+        let buckets = [("1", 10.0), ("2", 20), ("+Inf", 20), ("2.0", 0)].map { le, n in
+            points("h_bucket", tags: [PlexusModel.Tag("le", le)], [(0, n)])
+        }
+        func hq(_ q: Double) throws -> [String] { try run("histogram_quantile(\(q), h_bucket)", at: [0], buckets) }
+        #expect(try hq(0.5) == ["source_id:a=1"])
+        #expect(try hq(0.75) == ["source_id:a=1.5"])
+        #expect(try hq(1) == ["source_id:a=2"])
+        #expect(try hq(-1) == ["source_id:a=-inf"])
+        let noInf = buckets.filter { $0.series.tags[0].value != "+Inf" }
+        #expect(try run("histogram_quantile(0.5, h_bucket)", at: [0], noInf) == ["source_id:a=nan"])
+    }
+
+    @Test("the evaluator refuses more cells than it may hold")
+    func limits() throws {
+        let many = (0..<100).map { points("m", source: "s\($0)", [(0, 1)]) }
+        let times = Array(stride(from: Int64(0), through: 49_999, by: 1))
+        #expect(throws: PromQL.BadData.self) { try evaluate("m", at: times, many) }
+    }
+}
