@@ -4,9 +4,10 @@
 //
 // Subscribes to a topic filter on an MQTT 3.1.1 broker (QoS 0) and sends every message as a
 // point: the topic becomes the metric (`sensors/greenhouse/temp` → `sensors.greenhouse.temp`),
-// a JSON payload its value (number, boolean, object, array), anything else a string. The
-// few MQTT packets a subscriber needs are written out below, so the example has no
-// dependency beyond SwiftNIO.
+// a JSON payload its value (number, boolean, object, array), anything else (also `NaN`,
+// which JSON does not have) a string. A message Plexus would refuse is skipped with a
+// warning. The few MQTT packets a subscriber needs are written out below, so the example
+// has no dependency beyond SwiftNIO.
 import ArgumentParser
 import Foundation
 import Logging
@@ -102,6 +103,7 @@ struct MQTTBridge: Service {
     let filter: String
     let username: String?
     let password: String?
+    let logger = Logger(label: "plexus-mqtt-bridge")
 
     func run() async throws {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -151,7 +153,13 @@ struct MQTTBridge: Service {
                     try await outbound.write(ByteBuffer(bytes: MQTT.subscribe(filter, packetID: 1)))
                 case 3:  // PUBLISH
                     if let m = MQTT.publish(flags: p.flags, body: p.body), let point = point(topic: m.topic, payload: m.payload) {
-                        try px.sendBatch([point])
+                        // A message Plexus would refuse (a name over 256 bytes, a string
+                        // over 64 KiB…) is skipped with a warning; the bridge goes on.
+                        do {
+                            try px.sendBatch([point])
+                        } catch {
+                            logger.warning("skipped a message on \(m.topic.prefix(80).debugDescription): \(error)")
+                        }
                     }
                 default:  // SUBACK, PINGRESP
                     break

@@ -84,7 +84,7 @@ public struct PlexusConfiguration: Sendable, Equatable {
     public static func resolve(
         apiKey: String? = nil, sourceID: String? = nil, gatewayURL: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        home: String = NSHomeDirectory()
+        home: String = ConfigFile.defaultHome
     ) throws(PlexusError) -> PlexusConfiguration {
         let file = ConfigFile(home: home)
         var stored = file.load()
@@ -142,7 +142,13 @@ public struct ConfigFile: Sendable {
     public let path: String
     public let directory: String
 
-    public init(home: String = NSHomeDirectory()) {
+    /// `$HOME`, as every Unix program reads it, else the account's home directory
+    /// (`NSHomeDirectory()` alone reads the password database on Linux and ignores `$HOME`).
+    public static var defaultHome: String {
+        ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+    }
+
+    public init(home: String = ConfigFile.defaultHome) {
         directory = home + "/.plexus"
         path = directory + "/config.json"
     }

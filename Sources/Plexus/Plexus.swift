@@ -184,7 +184,6 @@ public final class Plexus: Service, Sendable {
         guard !p.metric.isEmpty, p.metric.utf8.count <= Limits.maxMetricBytes else {
             throw PlexusError(.invalidArgument, "metric must be 1-\(Limits.maxMetricBytes) bytes")
         }
-        if case .number(let d) = p.value, !d.isFinite { throw PlexusError(.invalidArgument, "\(p.metric): value must be finite") }
         guard p.tags.count <= Limits.maxTags else { throw PlexusError(.invalidArgument, "at most \(Limits.maxTags) tags") }
         let at = ((p.timestamp ?? now).timeIntervalSince1970 * 1_000_000).rounded()
         var tags = p.tags
@@ -194,6 +193,10 @@ public final class Plexus: Service, Sendable {
         }
         var w = JSONWriter(capacity: 96)
         let point = Point(metric: p.metric, value: p.value, tags: tags.map { Tag($0.key, $0.value) }.sorted(), sessionID: sessionField)
+        // The server's own rules, so a point it would refuse never joins (and sinks) a batch.
+        if let refusal = Limits.refusal(point) {
+            throw PlexusError(.invalidArgument, "point \(String(p.metric.prefix(64)).debugDescription): \(refusal.dropFirst())")
+        }
         w.point(point, timestamp: Int64(at))
         return w.bytes
     }
@@ -324,7 +327,8 @@ public final class Plexus: Service, Sendable {
             if let disk, result.isSettled {
                 do { removed = try disk.remove(ids) } catch { logger.error("\(error)") }
             }
-            state.withLock { s in
+            let previous = state.withLock { s in
+                let previous = s.lastError
                 s.delivering = false
                 switch result {
                 case .success:
@@ -340,12 +344,30 @@ public final class Plexus: Service, Sendable {
                     }
                 }
                 s.firstPendingAt = s.isEmpty ? nil : .now
+                return previous
             }
+            logDelivery(result, points: batch.count, previous: previous)
             if case .failure(let e) = result {
                 failWaiters()
                 // Keep the points for the next tick; only at shutdown go on past a refused batch.
                 if !force || e.code != .rejected { return }
             }
+        }
+    }
+
+    /// Says what a delivery did when it matters: every refused batch (its points are
+    /// dropped), the first of a run of other failures (the points are kept and retried:
+    /// a wrong key would otherwise retry in silence), and the recovery after one.
+    private func logDelivery(_ result: Result<Void, PlexusError>, points: Int, previous: PlexusError?) {
+        switch result {
+        case .failure(let e) where e.code == .rejected:
+            logger.error("the server refused \(points) points, which are dropped: \(e)")
+        case .failure(let e) where previous?.code != e.code:
+            if !Task.isCancelled { logger.error("delivery failed, the points are kept and sent again: \(e)") }
+        case .success where previous != nil:
+            logger.notice("delivering again")
+        default:
+            break
         }
     }
 

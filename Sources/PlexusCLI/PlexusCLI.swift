@@ -32,7 +32,7 @@ struct DeviceHome {
 
     static var current: DeviceHome {
         let env = ProcessInfo.processInfo.environment
-        let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        let home = ConfigFile.defaultHome
         return DeviceHome(path: home, environment: env)
     }
 

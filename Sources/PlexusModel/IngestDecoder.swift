@@ -191,7 +191,7 @@ public enum IngestDecoder {
                 case "metric":
                     if c.peekKind() == .string {
                         let m = try c.readString()
-                        if m.isEmpty || m.utf8.count > Limits.maxMetricBytes || Identifier.hasControlCharacters(m) {
+                        if Limits.refusal(metric: m) != nil {
                             metricBad = true
                         } else {
                             metric = m
@@ -292,25 +292,19 @@ public enum IngestDecoder {
             try c.readNull()
             return (nil, 2, nil)
         case .number:
-            let d = try c.readNumber()
-            return (.number(d), 1, d.isFinite ? nil : ".value must be finite")
+            let v = PlexusValue.number(try c.readNumber())
+            return (v, 1, Limits.refusal(value: v))
         case .string:
-            let s = try c.readString()
-            return (
-                .string(s), 1,
-                s.utf8.count > Limits.maxStringValueBytes
-                    ? ".value string exceeds max length (\(Limits.maxStringValueBytes))" : nil
-            )
+            let v = PlexusValue.string(try c.readString())
+            return (v, 1, Limits.refusal(value: v))
         case .trueLiteral, .falseLiteral:
             return (.bool(try c.readBool()), 1, nil)
         case .object, .array:
             let isObject = c.peekKind() == .object
             let raw = try c.readRawValue(strict: true)
             let text = JSONText(unchecked: raw)
-            let err =
-                raw.utf8.count > Limits.maxStructuredValueBytes
-                ? ".value exceeds max bytes (\(Limits.maxStructuredValueBytes))" : nil
-            return (isObject ? .object(text) : .array(text), 1, err)
+            let v: PlexusValue = isObject ? .object(text) : .array(text)
+            return (v, 1, Limits.refusal(value: v))
         case .invalid:
             throw JSONCursor.SyntaxError(offset: c.offset)
         }
@@ -340,17 +334,7 @@ public enum IngestDecoder {
                     continue
                 }
                 let v = try c.readString()
-                if k.isEmpty {
-                    err = err ?? ".tags key must not be empty"
-                } else if Identifier.hasControlCharacters(k) || Identifier.hasControlCharacters(v) {
-                    err = err ?? ".tags keys and values must not contain control characters"
-                } else if k.utf8.count > Limits.maxTagBytes {
-                    err = err ?? ".tags key too long"
-                } else if k == "session_id" && v.isEmpty {
-                    err = err ?? ".tags[\"session_id\"] must not be empty"
-                } else if v.utf8.count > Limits.maxTagBytes {
-                    err = err ?? ".tags[\"\(k)\"] value too long"
-                }
+                err = err ?? Limits.refusal(tagKey: k, value: v)
                 tags.append(Tag(k, v))
             } while try !c.nextOrEnd(UInt8(ascii: "}"))
         }
@@ -399,7 +383,8 @@ extension PlexusValue {
 }
 
 extension PlexusValue {
-    /// Parses one JSON value (as written by ``jsonText``); nil for null or invalid text.
+    /// Parses one JSON value (as written by ``jsonText``); nil for null, invalid text, and
+    /// the NaN and Infinity that JSON does not have (also inside objects and arrays).
     public init?(jsonText: String) {
         var s = jsonText
         let v: PlexusValue? = s.withUTF8 { buf in
@@ -407,11 +392,14 @@ extension PlexusValue {
             do {
                 let v: PlexusValue?
                 switch c.peekKind() {
-                case .number: v = .number(try c.readNumber())
+                case .number:
+                    // JSON has no NaN or Infinity (the cursor reads them for the Python SDK's bodies).
+                    let d = try c.readNumber()
+                    v = d.isFinite ? .number(d) : nil
                 case .string: v = .string(try c.readString())
                 case .trueLiteral, .falseLiteral: v = .bool(try c.readBool())
-                case .object: v = .object(JSONText(unchecked: try c.readRawValue()))
-                case .array: v = .array(JSONText(unchecked: try c.readRawValue()))
+                case .object: v = .object(JSONText(unchecked: try c.readRawValue(strict: true)))
+                case .array: v = .array(JSONText(unchecked: try c.readRawValue(strict: true)))
                 case .null, .invalid: v = nil
                 }
                 return c.isAtEndIgnoringWhitespace() ? v : nil

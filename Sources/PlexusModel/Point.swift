@@ -51,6 +51,47 @@ public enum Limits {
     public static let maxStructuredValueBytes = 1024 * 1024
 }
 
+extension Limits {
+    /// Why a metric name is refused, or nil: 1...``maxMetricBytes`` bytes without control characters.
+    public static func refusal(metric m: String) -> String? {
+        m.isEmpty || m.utf8.count > maxMetricBytes || Identifier.hasControlCharacters(m) ? ".metric invalid" : nil
+    }
+
+    /// Why a value is refused, or nil: numbers finite, strings and JSON text within their sizes.
+    public static func refusal(value: PlexusValue) -> String? {
+        switch value {
+        case .number(let d): d.isFinite ? nil : ".value must be finite"
+        case .string(let s): s.utf8.count > maxStringValueBytes ? ".value string exceeds max length (\(maxStringValueBytes))" : nil
+        case .object(let t), .array(let t):
+            t.text.utf8.count > maxStructuredValueBytes ? ".value exceeds max bytes (\(maxStructuredValueBytes))" : nil
+        case .bool: nil
+        }
+    }
+
+    /// Why a tag is refused, or nil.
+    public static func refusal(tagKey k: String, value v: String) -> String? {
+        if k.isEmpty { return ".tags key must not be empty" }
+        if Identifier.hasControlCharacters(k) || Identifier.hasControlCharacters(v) {
+            return ".tags keys and values must not contain control characters"
+        }
+        if k.utf8.count > maxTagBytes { return ".tags key too long" }
+        if k == "session_id" && v.isEmpty { return ".tags[\"session_id\"] must not be empty" }
+        if v.utf8.count > maxTagBytes { return ".tags[\"\(k)\"] value too long" }
+        return nil
+    }
+
+    /// Why the server would refuse a point, or nil: the rules every ingest path applies,
+    /// for senders (the SDK) to check a point before it joins a batch it could sink.
+    public static func refusal(_ p: Point) -> String? {
+        if let r = refusal(metric: p.metric) ?? refusal(value: p.value) { return r }
+        for t in p.tags { if let r = refusal(tagKey: t.key, value: t.value) { return r } }
+        let counted = p.tags.count - (p.tags.contains { $0.key == "session_id" } ? 1 : 0)
+        if counted > maxTags { return ".tags exceeds max entries (\(maxTags))" }
+        if let session = p.sessionID, !Identifier.isValidSessionID(session) { return ".session_id invalid" }
+        return nil
+    }
+}
+
 /// Timestamp rules shared by every path: seconds (fractions kept), or milliseconds when
 /// the number is at least 1e12; stored as microseconds.
 public enum Timestamp {

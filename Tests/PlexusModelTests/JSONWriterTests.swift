@@ -27,4 +27,13 @@ struct JSONWriterTests {
         #expect(a.jsonText == #"[1,2.5,"s",true]"#)
         #expect(v.numericFields?.map(\.1) == [1.2, 3.4])
     }
+
+    @Test("PlexusValue(jsonText:) reads JSON only: no NaN or Infinity, also not inside objects and arrays")
+    func strictJSONText() {
+        for text in ["NaN", "-Infinity", "Infinity", "1e999", "[1, NaN]", #"{"a": Infinity}"#, "[1,", "01", "nul", ""] {
+            #expect(PlexusValue(jsonText: text) == nil, "\(text)")
+        }
+        #expect(PlexusValue(jsonText: " 42 ") == .number(42))
+        #expect(PlexusValue(jsonText: "[1, 2]") == .array(JSONText(unchecked: "[1, 2]")))
+    }
 }

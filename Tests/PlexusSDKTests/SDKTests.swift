@@ -121,6 +121,20 @@ struct SDKHTTPTests {
             let px = Plexus(configuration: config(s))
             #expect(throws: PlexusError.self) { try px.send("", 1) }
             #expect(throws: PlexusError.self) { try px.send("t", .number(.nan)) }
+            // Every rule the server applies to a point, checked when it is queued, so one bad
+            // point never sinks the batch it would have travelled in.
+            let refused: [(String, PlexusValue, [String: String])] = [
+                ("t", .string(String(repeating: "x", count: Limits.maxStringValueBytes + 1)), [:]),
+                ("t", .array(JSONText(unchecked: "[" + String(repeating: "1,", count: Limits.maxStructuredValueBytes / 2) + "1]")), [:]),
+                ("t", 1, ["k": "a\u{1}b"]), ("t", 1, ["": "v"]), ("t", 1, ["k": String(repeating: "v", count: 257)]),
+                ("t", 1, ["session_id": ""]), ("a\u{0}b", 1, [:]), (String(repeating: "m", count: 257), 1, [:]),
+            ]
+            for (metric, value, tags) in refused {
+                #expect(throws: PlexusError.self, "\(metric.prefix(20)) \(tags)") {
+                    try px.sendBatch([PlexusPoint(metric, value, tags: tags)])
+                }
+            }
+            #expect(px.bufferedPoints == 0)
             let readOnly = try await s.createKey(scopes: "read")
             for (key, code) in [("plx_00000000000000000000000000000000", PlexusError.Code.unauthorized), (readOnly, .forbidden)] {
                 // A retry would wait at least 30 s first (60 s × U(0.5, 1)), so finishing well before that
