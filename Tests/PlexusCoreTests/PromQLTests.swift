@@ -43,7 +43,8 @@ struct PromQLTests {
         for q in unsupported { #expect(refusal(q)?.contains("unsupported PromQL") == true, "\(q): \(refusal(q) ?? "accepted")") }
         #expect(refusal("foo(up)")?.contains("foo()") == true)
         let malformed = [
-            "", "1 +", "up[5m]", "{}", #"{job=~".*"}"#, #"{job=""}"#, "1 > 2", "up and 1", "1 or up", "rate(up)", "abs(up[5m])",
+            "", "1 +", "{}", "rate(up[5m]) + up[5m]", #"{job=~".*"}"#, #"{job=""}"#, "1 > 2", "up and 1", "1 or up", "rate(up)",
+            "abs(up[5m])",
             "rate(up[5m], 1)", "time(1)", "topk(up)", "topk(up, 3)", "sum(up[5m])", "up + on(a) 1", "up + bool up", "sum by (a (up)",
             "rate(up[0s])", "up offset", "up offset 5", "up offset 9999999999999y", "(up", "up)", "5m", "1 + 5m", "sum(up) by", "0x",
             "\u{0}", #"up{job="x"#, #"up{job}"#, #"up{job=x}"#, #"{"a", "b"}"#, "up{", "abs(", "topk(1,", "-", "up bool",

@@ -67,6 +67,7 @@ struct PrometheusQueryTests {
             let bad: [[(String, String)]] = [
                 [("query", "holt_winters(m[5m], 0.5, 0.5)"), ("start", "1700000000"), ("end", "1700000060"), ("step", "15")],
                 [("query", "m"), ("start", "1700000060"), ("end", "1700000000"), ("step", "15")],
+                [("query", "m[5m]"), ("start", "1700000000"), ("end", "1700000060"), ("step", "15")],
                 [("query", "m"), ("start", "1700000000"), ("end", "1700000060"), ("step", "0")],
                 [("query", "m"), ("start", "0"), ("end", "1700000060"), ("step", "1ms")],
                 [("query", "m"), ("start", "NaN"), ("end", "1700000060"), ("step", "15")],

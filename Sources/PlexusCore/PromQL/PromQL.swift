@@ -112,6 +112,12 @@ public enum PromQL {
         public var selector: Selector
         public var span: Int64
         public var inclusive: Bool
+
+        public init(selector: Selector, span: Int64, inclusive: Bool) {
+            self.selector = selector
+            self.span = span
+            self.inclusive = inclusive
+        }
     }
 
     /// `by (labels)` or `without (labels)`; `by ()` groups everything into one.

@@ -10,16 +10,14 @@ extension PromQL {
     static let maxNodes = 256
 
     /// Parses an expression of the supported subset (see ``PromQL``). What is not
-    /// supported is refused naming it; malformed input is refused saying where.
+    /// supported is refused naming it; malformed input is refused saying where. A range
+    /// vector (`x[5m]`) is an expression only for an instant query, which returns its samples.
     public static func parse(_ text: String) throws(BadData) -> Expr {
         guard text.utf8.count <= maxQueryBytes else { throw BadData("the query is longer than \(maxQueryBytes) bytes") }
         var p = Parser(Array(text.utf8))
         let e = try p.expression(0, depth: 0)
         p.skipSpace()
         guard p.atEnd else { throw p.unexpected() }
-        guard e.type != .matrix else {
-            throw BadData("unsupported PromQL: a range vector (x[5m]) is only accepted as a function's argument, e.g. rate(x[5m])")
-        }
         return e
     }
 

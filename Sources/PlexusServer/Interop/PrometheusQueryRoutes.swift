@@ -32,6 +32,17 @@ struct PrometheusQueryRoutes {
         api.get("label/:name/values") { request, context in
             try await labelValues(try await Params(request), context.caller, name: context.parameters.require("name"))
         }
+        // Plexus keeps no exemplars, recording or alerting rules, and no metric metadata
+        // (types and help texts): the empty answers Prometheus gives when there are none,
+        // which Grafana's data source asks for and expects.
+        for method in [HTTPRequest.Method.get, .post] {
+            api.on("query_exemplars", method: method) { request, _ in
+                _ = try (try await Params(request)).query()
+                return Self.success { $0.raw("[]") }
+            }
+        }
+        api.get("rules") { _, _ in Self.success { $0.raw("{\"groups\":[]}") } }
+        api.get("alerts") { _, _ in Self.success { $0.raw("{\"alerts\":[]}") } }
         api.get("metadata") { _, _ in Self.success { $0.raw("{}") } }
         api.get("status/buildinfo") { _, _ in
             Self.success { w in
@@ -100,6 +111,7 @@ struct PrometheusQueryRoutes {
     func query(_ p: Params, _ principal: Principal) async throws -> Response {
         let t = try p.time("time", default: state.config.now())
         let q = try p.query()
+        if case .matrix(let selector, let range) = q { return try await rawSamples(selector, range: range, principal, at: t) }
         let result = try await evaluate(q, principal, at: [t])
         switch result {
         case .scalar(let v):
@@ -133,6 +145,9 @@ struct PrometheusQueryRoutes {
         let end = try p.time("end")
         let times = try PromQL.steps(start: start, end: end, step: try p.step())
         let q = try p.query()
+        guard q.type != .matrix else {
+            throw PromQL.BadData("invalid expression type \"range vector\" for range query, must be Scalar or instant Vector")
+        }
         let matrix: [([String: String], [(Int64, Double)])]
         switch try await evaluate(q, principal, at: times) {
         case .scalar(let v):
@@ -143,16 +158,31 @@ struct PrometheusQueryRoutes {
                 return values.isEmpty ? nil : (s.labels, values)
             }.sorted { Self.labelOrder($0.0, $1.0) }
         }
-        return Self.success { w in
+        return Self.matrix(matrix)
+    }
+
+    static func matrix(_ matrix: [([String: String], [(Int64, Double)])]) -> Response {
+        success { w in
             w.raw("{\"resultType\":\"matrix\",\"result\":[")
             w.list(matrix) { w, item in
-                Self.metric(item.0, &w)
+                metric(item.0, &w)
                 w.raw(",\"values\":[")
-                w.list(item.1) { w, tv in Self.sample(tv.0, tv.1, &w) }
+                w.list(item.1) { w, tv in sample(tv.0, tv.1, &w) }
                 w.raw("]}")
             }
             w.raw("]}")
         }
+    }
+
+    /// An instant query of a range vector, `x[5m]`: every sample in [t − offset − range,
+    /// t − offset] at its own time, as Prometheus answers it (a matrix).
+    func rawSamples(_ selector: PromQL.Selector, range: Int64, _ principal: Principal, at t: Int64) async throws -> Response {
+        let fetch = PromQL.Fetch(selector: selector, span: range, inclusive: true)
+        let data = try await samples(fetch, principal, from: t, to: t, budget: Self.maxSamples)
+        let matrix = data.map { s in
+            (PromQL.labels(of: s.series), Array(zip(s.timestamps, s.values)))
+        }.filter { !$0.1.isEmpty }.sorted { Self.labelOrder($0.0, $1.0) }
+        return Self.matrix(matrix)
     }
 
     /// How an instant query's vector is ordered: by value for `sort`, `sort_desc`, `topk`
