@@ -69,6 +69,10 @@ public final class Plexus: Service, Sendable {
         var lastError: PlexusError?
         var flushWaiters: [CheckedContinuation<Void, any Error>] = []
         var delivering = false
+        /// After a failed delivery (a refused key, an unreachable server), the next
+        /// scheduled one waits: 0.5 s, doubling to 60 s, reset by a success. `flush()` does not wait.
+        var pausedUntil: ContinuousClock.Instant?
+        var failedDeliveries = 0
     }
 
     public init(configuration: PlexusConfiguration) {
@@ -284,8 +288,10 @@ public final class Plexus: Service, Sendable {
             let start = state.withLock { s -> [[UInt8]]? in
                 let total = s.pending.count + s.onDisk
                 let due =
-                    force || !s.flushWaiters.isEmpty || total >= configuration.maxBatchPoints
-                    || (s.firstPendingAt.map { $0.duration(to: .now) >= configuration.flushInterval } ?? false)
+                    force || !s.flushWaiters.isEmpty
+                    || ((s.pausedUntil.map { .now >= $0 } ?? true)
+                        && (total >= configuration.maxBatchPoints
+                            || (s.firstPendingAt.map { $0.duration(to: .now) >= configuration.flushInterval } ?? false)))
                 guard due, total > 0, !s.delivering else { return nil }
                 s.delivering = true
                 return disk == nil ? Array(s.pending.prefix(configuration.maxBatchPoints)) : []
@@ -333,8 +339,15 @@ public final class Plexus: Service, Sendable {
                 switch result {
                 case .success:
                     s.lastError = nil
+                    s.failedDeliveries = 0
+                    s.pausedUntil = nil
                 case .failure(let e):
                     s.lastError = e
+                    if e.code != .rejected {
+                        s.failedDeliveries += 1
+                        let delay = Duration.milliseconds(500) * (1 << min(s.failedDeliveries - 1, 7))
+                        s.pausedUntil = .now + min(delay, .seconds(60))
+                    }
                 }
                 if result.isSettled {
                     if disk == nil {
