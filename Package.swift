@@ -104,11 +104,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // PromQL, the part the query API answers: parser and evaluator over series points
+        // handed in by the caller. No I/O (fuzzed in Fuzz/ through a symlink).
+        .target(
+            name: "PlexusPromQL",
+            dependencies: ["PlexusModel", "PlexusStorage"],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP application (Hummingbird 2): ingest, sessions, read API, health, metrics.
         .target(
             name: "PlexusServer",
             dependencies: [
-                "PlexusModel", "PlexusStorage", "PlexusCore", "PlexusDashboard",
+                "PlexusModel", "PlexusStorage", "PlexusCore", "PlexusPromQL", "PlexusDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -253,6 +260,11 @@ let package = Package(
         .testTarget(
             name: "PlexusCoreTests",
             dependencies: ["PlexusModel", "PlexusStorage", "PlexusCore", "PlexusStorageSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PlexusPromQLTests",
+            dependencies: ["PlexusModel", "PlexusStorage", "PlexusPromQL"],
             swiftSettings: swiftSettings
         ),
         // Test support shared by the test targets that drive a server: `TestServer` (the

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 public import PlexusCore
 public import PlexusModel
+import PlexusPromQL
 public import PlexusStorage
 
 /// The one error type every HTTP route throws, and the one place errors become replies:

@@ -2,8 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import PlexusCore
 import PlexusModel
+import PlexusPromQL
 import PlexusStorage
 
 /// A Prometheus-compatible HTTP API for reading (docs/prometheus.md), so that Grafana's

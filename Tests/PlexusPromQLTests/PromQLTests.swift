@@ -1,5 +1,5 @@
-import PlexusCore
 import PlexusModel
+import PlexusPromQL
 import PlexusStorage
 import Testing
 
