@@ -47,19 +47,28 @@ final class ClientConnections: Sendable {
 }
 
 /// The first handler of every accepted connection: enforces the per-client cap, and closes
-/// a connection whose first request head (`\r\n\r\n`) has not arrived within the idle
-/// timeout. Hummingbird's own idle handler is only added once a first head has been
-/// parsed, so without this a socket that sends nothing, or half a header, stays open
-/// forever. After the first head it only passes bytes on.
-final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// a connection that goes quiet before its first response: no byte for the idle timeout
+/// before the first request head (`\r\n\r\n`) or after it, until the server writes its
+/// first response bytes. Hummingbird's own idle handler is only added once a first head has
+/// been parsed, and a head its parser refuses (a NUL in a value, a space in a name, bytes
+/// that are not HTTP) is neither answered nor closed by it; without this, such a socket, or
+/// one that sends nothing or half a header, would stay open forever. After the first
+/// response it only passes bytes on.
+final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
 
     let limits: ConnectionLimits
     let connections: ClientConnections
     private var client: String?
     private var deadline: Scheduled<Void>?
     private var sawHead = false
+    /// Set by the first write: from then on Hummingbird's handlers keep time.
+    private var answered = false
+    /// The last read after the head; the deadline, when it fires, waits on from here.
+    private var lastRead = NIODeadline.now()
     /// The last bytes seen, to find `\r\n\r\n` across reads.
     private var tail: UInt32 = 0
 
@@ -77,6 +86,8 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
         context.fireChannelActive()
     }
 
+    private var idle: TimeAmount { .nanoseconds(limits.idleTimeout.nanoseconds) }
+
     private func start(_ context: ChannelHandlerContext) {
         guard client == nil else { return }
         let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
@@ -89,27 +100,50 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         let connections = self.connections
         context.channel.closeFuture.whenComplete { _ in connections.close(address) }
+        schedule(context, in: idle)
+    }
+
+    /// Closes the connection at the deadline unless a read after the head moved it on.
+    private func schedule(_ context: ChannelHandlerContext, in delay: TimeAmount) {
         let channel = context.channel
-        deadline = context.eventLoop.scheduleTask(in: .nanoseconds(limits.idleTimeout.nanoseconds)) {
-            ServerMetrics.rejected(reason: "IDLE_TIMEOUT", transport: "tcp")
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: delay) {
+            let (handler, context) = loopBound.value
+            guard !handler.answered else { return }
+            let quietUntil = handler.lastRead + handler.idle
+            if handler.sawHead, quietUntil > .now() {
+                handler.schedule(context, in: quietUntil - .now())
+                return
+            }
+            ServerMetrics.rejected(reason: handler.sawHead ? "NO_RESPONSE" : "IDLE_TIMEOUT", transport: "tcp")
             channel.close(promise: nil)
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !sawHead {
+        if sawHead {
+            if !answered { lastRead = .now() }
+        } else {
             let buffer = unwrapInboundIn(data)
             for byte in buffer.readableBytesView {
                 tail = tail << 8 | UInt32(byte)
                 if tail == 0x0D0A_0D0A {
                     sawHead = true
-                    deadline?.cancel()
-                    deadline = nil
+                    lastRead = .now()
                     break
                 }
             }
         }
         context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if !answered {
+            answered = true
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.write(data, promise: promise)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -191,3 +191,41 @@ def test_connections_beyond_the_per_client_cap_are_closed(start_server, require_
     finally:
         for s in socks:
             s.close()
+
+
+MALFORMED = {
+    "a NUL in a header value": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+    "a space in a header name": b"GET /health HTTP/1.1\r\nHost: x\r\nX A: b\r\n\r\n",
+    "bytes that are not HTTP": b"\x16\x03\x01\x02\x00 hello\r\n\r\n",
+    "a head, then silence before the body": b"POST /ingest HTTP/1.1\r\nHost: x\r\ncontent-length: 10\r\n\r\n",
+}
+
+
+def test_requests_without_an_answer_are_closed(start_server, require_flags):
+    """A request head the HTTP parser refuses is neither answered nor closed by Hummingbird:
+    the connection guard closes it when it has been quiet for the idle timeout and nothing
+    was written, as it does a connection that never sends a head (no fd held forever)."""
+    require_flags(*FLAGS)
+    idle = 2
+    server = start_server(args=["--idle-timeout", str(idle), "--body-timeout", "30"])
+    port = int(server.base_url.rsplit(":", 1)[1])
+    sockets = {}
+    sent = time.monotonic()
+    for what, head in MALFORMED.items():
+        s = socket.create_connection(("127.0.0.1", port), timeout=idle + SLACK_S + 5)
+        s.sendall(head)
+        sockets[what] = s
+    closed = {}
+    for what, s in sockets.items():
+        data = b""
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        closed[what] = (time.monotonic() - sent, data[:40])
+        s.close()
+    for what, (after, data) in closed.items():
+        # Either answered with a 400, or closed once quiet for the idle timeout: never held.
+        assert data.startswith(b"HTTP/1.1 400") or idle * 0.5 <= after <= idle + SLACK_S, (what, after, data)
+    assert requests.get(server.base_url + "/health", timeout=10).status_code == 200
