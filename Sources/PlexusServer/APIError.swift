@@ -107,7 +107,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case let e as StoreError: self.init(e)
         case let e as PromQL.BadData: self = .badRequest(e.message, code: "BAD_DATA")
         case let e as HTTPError where e.status == .contentTooLarge: self = .payloadTooLarge
-        case let e as NIOTooManyBytesError: self = .payloadTooLarge(max: e.maxBytes ?? Limits.maxBodyBytes)
+        case is NIOTooManyBytesError: self = .payloadTooLarge  // routes collect with Request.collectBody, which names its limit
         case let e as HTTPError:
             switch e.status {
             case .notFound: self = .notFound("not found")

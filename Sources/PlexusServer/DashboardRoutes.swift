@@ -7,7 +7,7 @@ import PlexusDashboard
 import Synchronization
 
 /// Serves the web dashboard: `index.html` for every page of the app (the page routes
-/// itself), and `/assets/*`. Files are read once at start-up and answered from memory
+/// itself), and `/assets/*`; and the API's OpenAPI document, `/openapi.json`. Files are read once at start-up and answered from memory
 /// with an ETag; with `--dashboard-dir` they are re-read on every request instead.
 struct DashboardRoutes {
     /// nil: the binary was copied without its resource bundle and no folder was given.
@@ -38,6 +38,8 @@ struct DashboardRoutes {
             for page in Self.pages + Self.pageTrees {
                 router.on(RouterPath(page), method: method) { request, _ in try serve("index.html", request, page: true) }
             }
+            // The OpenAPI 3.1 document of every HTTP endpoint (Public/openapi.json).
+            router.on("/openapi.json", method: method) { request, _ in try serve("openapi.json", request, page: false) }
             router.on("/assets/**", method: method) { request, context in
                 let parts = context.parameters.getCatchAll()
                 guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && !$0.hasPrefix(".") }) else {

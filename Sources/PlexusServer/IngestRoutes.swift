@@ -41,12 +41,7 @@ struct IngestRoutes {
 
     /// A write's body, gunzipped when `Content-Encoding` says gzip; at most 5 MiB either way.
     static func body(of request: Request) async throws -> ByteBuffer {
-        var body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: Limits.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw APIError.payloadTooLarge
-        }
+        var body = try await request.collectBody(upTo: Limits.maxBodyBytes)
         if let enc = request.headers[.contentEncoding]?.lowercased(), enc != "identity" {
             guard enc == "gzip" || enc == "x-gzip" else {
                 throw APIError(.unsupportedMediaType, "INVALID_ENCODING", "unsupported Content-Encoding \(enc.prefix(32))")

@@ -106,12 +106,7 @@ enum JSONBody {
                 throw APIError(.unsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
             }
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw APIError.payloadTooLarge(max: limit)
-        }
+        let buffer = try await request.collectBody(upTo: limit)
         return try decode(type, from: buffer.readableBytes > 0 ? Data(buffer.readableBytesView) : Data("{}".utf8))
     }
 
@@ -225,6 +220,18 @@ enum SameOrigin {
         let originHost = url.port.map { "\(oh):\($0)" } ?? oh
         guard originHost.lowercased() == host.lowercased() else {
             throw APIError(.forbidden, "CROSS_ORIGIN", "cross-origin request refused")
+        }
+    }
+}
+
+extension Request {
+    /// The whole body, at most `limit` bytes: over it, 413 naming `limit` (NIO's own error
+    /// carries what was left of the limit after the first chunk, not the limit).
+    func collectBody(upTo limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge(max: limit)
         }
     }
 }

@@ -119,6 +119,11 @@ struct AccountTests {
             let secret = try #require(r.object["key"] as? String)
             let keyID = try #require(r.object["id"] as? String)
             #expect(secret.hasPrefix("plx_") && r.object["expires_at"] is String)
+            // An expiry past 9999-12-31 is refused, not written as a year-10005 date.
+            for far in ["2914000d", "999999999999d"] {
+                r = try await owner.call(.POST, "/api/keys", #"{"name":"far","expires_in":"\#(far)"}"#)
+                #expect(r.status == 400, "\(far)")
+            }
             #expect(try await s.ingest(#"{"source_id":"drone-7","points":[{"metric":"alt","value":12}]}"#, key: secret).status == 200)
             r = try await owner.call(.GET, "/api/keys")
             #expect(r.text.contains("drone-7") && !r.text.contains(secret))
@@ -178,7 +183,7 @@ struct AccountTests {
             let key = try #require(r.object["api_key"] as? String)
             #expect(try await s.ingest(#"{"source_id":"pi","points":[{"metric":"t","value":1}]}"#, key: key).status == 200)
             r = try await s.post("/api/auth/cli/signup", #"{"email":"dev@example.com","password":"device password"}"#, key: .some(nil))
-            #expect(r.status == 409)
+            #expect(r.status == 409 && r.object["error"] as? String == "account_exists" && r.object["code"] as? String == "ACCOUNT_EXISTS")
             r = try await s.post("/api/auth/cli/signin", #"{"email":"dev@example.com","password":"wrong password"}"#, key: .some(nil))
             #expect(r.status == 401 && r.object["error"] as? String == "invalid_credentials")
             r = try await s.post("/api/auth/cli/signin", #"{"email":"dev@example.com","password":"device password"}"#, key: .some(nil))

@@ -231,6 +231,12 @@ struct InfluxWriteTests {
             }
             r = try await s.request(.POST, "/query?q=CREATE+DATABASE+x", key: .some(nil))
             #expect(r.status == 401)
+            // Over the form's 64 KiB: 413 naming that limit (not what was left after the first chunk).
+            r = try await s.request(
+                .POST, "/query", key: .some(nil), body: Data(("q=" + String(repeating: "a", count: 200_000)).utf8), headers: s.token(),
+                contentType: "application/x-www-form-urlencoded")
+            #expect(r.status == 413)
+            #expect(r.text.contains("65536"), "\(r.text)")
         }
     }
 

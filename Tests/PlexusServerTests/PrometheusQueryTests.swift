@@ -57,6 +57,17 @@ struct PrometheusQueryTests {
             let found = try await s.prometheus("/api/v1/series", [("match[]", #"{source_id=~"node-2.*"}"#)])
             #expect((found.object["data"] as? [[String: String]])?.count == 1)
             #expect((try await s.prometheus("/api/v1/status/buildinfo", [])).object["status"] as? String == "success")
+            // Values that are not finite are written as Prometheus writes them.
+            for (q, want) in [("1/0", "+Inf"), ("-1/0", "-Inf"), ("0/0", "NaN"), ("node_load1 / 0", "+Inf")] {
+                let r = try await s.prometheus("/api/v1/query", [("query", q), ("time", "1700000030")])
+                let data = r.object["data"] as? [String: Any]
+                let result = data?["result"] as? [Any] ?? []
+                let pair = (result.first as? [String: Any])?["value"] as? [Any] ?? result  // a vector's sample or a scalar
+                #expect(pair.last as? String == want, "\(q): \(r.text)")
+            }
+            // A form body over 1 MiB: 413 naming the limit.
+            let big = try await s.prometheus("/api/v1/query", [("query", String(repeating: "a", count: 1_100_000))], post: true)
+            #expect(big.status == 413 && big.text.contains("1048576"), "\(big.text.prefix(200))")
         }
     }
 

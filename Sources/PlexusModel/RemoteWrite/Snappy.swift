@@ -16,6 +16,8 @@
 public enum Snappy {
     public struct CorruptInput: Error, Sendable, Equatable {
         public var reason: String
+        /// The input is well formed but declares more than the allowed length (a 413, not a 400).
+        public var tooLarge = false
     }
 
     /// Decompresses `input`; refuses (``CorruptInput``) a body that would decompress to
@@ -23,7 +25,9 @@ public enum Snappy {
     public static func decompress(_ input: UnsafeRawBufferPointer, maxLength: Int) throws(CorruptInput) -> [UInt8] {
         var i = 0
         guard let length = UVarint.read(input, at: &i) else { throw CorruptInput(reason: "bad length header") }
-        guard length <= UInt64(maxLength) else { throw CorruptInput(reason: "decompresses to more than \(maxLength) bytes") }
+        guard length <= UInt64(maxLength) else {
+            throw CorruptInput(reason: "decompresses to more than \(maxLength) bytes", tooLarge: true)
+        }
         let total = Int(length)
         var out: [UInt8] = []
         out.reserveCapacity(total)

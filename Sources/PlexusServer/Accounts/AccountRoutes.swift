@@ -67,7 +67,8 @@ struct AccountRoutes {
             do {
                 let user = try await createUser(email: email, password: password, name: name, invite: nil)
                 return try await deviceKey(for: user, name: "plexus start (\(email))", status: .created)
-            } catch let e as APIError where e.status == .conflict {
+            } catch  where (error as? StoreError)?.code == .conflict || (error as? APIError)?.status == .conflict {
+                // The store reports a taken email as a conflict; an invite check as an APIError.
                 throw cliError(.conflict, "account_exists", "an account with this email already exists: sign in")
             }
         }
@@ -130,7 +131,9 @@ struct AccountRoutes {
                 guard let us = Timestamp.duration(text), us > 0 else {
                     throw APIError.badRequest("expires_in must look like 30d, 12h, 15m or 90s")
                 }
-                expiresAt = state.config.now() + us
+                let (at, overflow) = state.config.now().addingReportingOverflow(us)
+                guard !overflow, Timestamp.isValid(at) else { throw APIError.badRequest("expires_in " + Timestamp.rangeMessage) }
+                expiresAt = at
             }
             let key = try await createKey(orgID: p.orgID, name: name, scopes: scopes, expiresAt: expiresAt)
             return try Reply.json(Self.body(key.record, secret: key.secret), status: .created)

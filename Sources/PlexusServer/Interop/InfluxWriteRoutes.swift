@@ -68,7 +68,7 @@ struct InfluxWriteRoutes {
     static func createDatabase(_ request: Request) async throws -> Response {
         var text = QueryString(request).get("q")
         if text == nil, request.method == .post {
-            let body = try await request.body.collect(upTo: 64 * 1024)
+            let body = try await request.collectBody(upTo: 64 * 1024)
             text = QueryString(String(buffer: body)).get("q")
         }
         let statements = (text ?? "").split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter {

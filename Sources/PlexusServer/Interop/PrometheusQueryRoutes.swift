@@ -62,7 +62,7 @@ struct PrometheusQueryRoutes {
         init(_ request: Request) async throws {
             pairs = QueryString(request).pairs
             if request.method == .post {
-                let body = try await request.body.collect(upTo: 1 << 20)
+                let body = try await request.collectBody(upTo: 1 << 20)
                 pairs += QueryString(String(buffer: body)).pairs
             }
         }
@@ -324,12 +324,17 @@ struct PrometheusQueryRoutes {
         labelObject(labels, &w)
     }
 
-    /// `[<unix seconds>, "<value>"]`.
+    /// `[<unix seconds>, "<value>"]`; a value that is not finite is `"NaN"`, `"+Inf"` or
+    /// `"-Inf"`, as Prometheus writes it (`1/0`, `0/0` and the like are ordinary answers).
     static func sample(_ us: Int64, _ v: Double, _ w: inout JSONWriter) {
         w.raw("[")
         w.number(Double(us) / 1_000_000)
         w.raw(",\"")
-        w.number(v)
+        if v.isFinite {
+            w.number(v)
+        } else {
+            w.raw(v.isNaN ? "NaN" : v > 0 ? "+Inf" : "-Inf")
+        }
         w.raw("\"]")
     }
 }

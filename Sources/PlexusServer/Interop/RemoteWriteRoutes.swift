@@ -21,7 +21,7 @@ struct RemoteWriteRoutes {
 
     func write(_ request: Request, _ principal: Principal) async throws -> Response {
         // Over 5 MiB: 413, by the one mapping from errors to replies.
-        let compressed = try await request.body.collect(upTo: Limits.maxBodyBytes)
+        let compressed = try await request.collectBody(upTo: Limits.maxBodyBytes)
         // Remote write 1.0 always compresses with snappy's block format.
         let encoding = request.headers[.contentEncoding]?.lowercased() ?? ""
         guard encoding == "snappy" else {
@@ -31,6 +31,7 @@ struct RemoteWriteRoutes {
         let body: [UInt8]
         switch Self.decompress(compressed) {
         case .success(let bytes): body = bytes
+        case .failure(let e) where e.tooLarge: throw APIError.payloadTooLarge(max: Limits.maxBodyBytes)
         case .failure(let e): throw APIError.badRequest("body is not snappy-compressed: \(e.reason)", code: "INVALID_ENCODING")
         }
         let decoded: RemoteWrite.Decoded
