@@ -9,6 +9,11 @@ for plexus-server's read API:
 start/end are epoch ms here (numbers >= 1e12 are ms); end is exclusive, the harness's
 end_ms inclusive, hence end_ms + 1.
 
+With PLEXUS_BENCH_QUERIES=promql (scripts/bench --promql), bucket_avg asks the
+Prometheus-style query API the very query the harness sends VictoriaMetrics, in one
+request: GET /api/v1/query_range?query=avg(avg_over_time(M[1m]))&step=60s over the same
+minutes (M in the quoted form, `{"temperature"}`, which also fits dotted names).
+
 The harness times raw_range and bucket_avg (HTTP round trips only) and calls the *_rows
 functions, untimed, to check the answers. ctx["http"] sends the bench API key.
 """
@@ -20,6 +25,7 @@ import urllib.parse
 # Metric names as the server stores them: line protocol's `temperature value=…` is the
 # metric `temperature.value` (scripts/bench --line-protocol sets ".value").
 SUFFIX = os.environ.get("PLEXUS_BENCH_METRIC_SUFFIX", "")
+PROMQL = os.environ.get("PLEXUS_BENCH_QUERIES", "") == "promql"
 
 
 def _path(source_id):
@@ -65,13 +71,30 @@ def raw_range_rows(body):
 
 
 def bucket_avg(ctx):
+    if PROMQL:
+        return _promql_bucket_avg(ctx)
     # The read API is per source, so this is one request per source (10 sequential
     # round trips in the default workload), timed together; the peers answer it in one.
     return [_get(ctx, source_id, metrics=ctx["bucket_metric"] + SUFFIX, interval="1m") for source_id in ctx["sources"]]
 
 
+def _promql_bucket_avg(ctx):
+    # The harness's VictoriaMetrics query (../shared/bench/peers.py), step for step.
+    start = (ctx["start_ms"] // 60000 + 1) * 60
+    end = ctx["end_ms"] // 1000 + 60
+    query = 'avg(avg_over_time({"%s"}[1m]))' % (ctx["bucket_metric"] + SUFFIX)
+    path = "/api/v1/query_range?" + urllib.parse.urlencode({"query": query, "start": start, "end": end, "step": "60s"})
+    status, body = ctx["http"].get(path)
+    if status != 200:
+        raise RuntimeError(f"GET {path}: HTTP {status}: {body[:300]!r}")
+    return body
+
+
 def bucket_avg_rows(bodies):
     """Rows of the merged answer: distinct 1-minute bucket timestamps over all sources."""
+    if PROMQL:
+        result = json.loads(bodies)["data"]["result"]
+        return len(result[0]["values"]) if result else 0
     buckets = set()
     for body in bodies:
         for s in _series(body, "bucket_avg").values():

@@ -22,7 +22,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -34,6 +33,7 @@ import paho.mqtt.client as paho
 import pytest
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
+from plexus_server import terminate
 
 SOURCE = "greenhouse"
 WAIT_S = 20  # ceiling of every wait; each returns as soon as its condition holds
@@ -112,13 +112,7 @@ def start_broker(tmp_path):
         yield start
     finally:
         for b in started:
-            if b.proc.poll() is None:
-                b.proc.terminate()
-                try:
-                    b.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    b.proc.kill()
-                    b.proc.wait(10)
+            terminate(b.proc, 10)
 
 
 class Publisher:
@@ -213,14 +207,7 @@ def start_bridge(server_bin, tmp_path):
 
 def stop(bridge: Bridge) -> int:
     """SIGTERM (SIGKILL after 10 s); the exit code."""
-    if bridge.proc.poll() is None:
-        bridge.proc.send_signal(signal.SIGTERM)
-        try:
-            bridge.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            bridge.proc.kill()
-            bridge.proc.wait(10)
-    return bridge.proc.returncode
+    return terminate(bridge.proc, 10)
 
 
 # ---- reading back -------------------------------------------------------------------------------

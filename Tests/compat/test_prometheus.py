@@ -11,6 +11,7 @@ import time
 
 import pytest
 import requests
+from plexus_server import terminate
 
 METRICS_TOKEN = "prometheus-scrape-token"
 
@@ -58,11 +59,7 @@ remote_write:
     try:
         yield server, f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        terminate(proc, 15)
         log.close()
 
 

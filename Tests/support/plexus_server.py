@@ -64,13 +64,20 @@ class Server:
 
     def stop(self):
         """SIGTERM, then SIGKILL if it has not exited within 15 s. Idempotent."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        terminate(self.proc, 15)
+
+
+def terminate(proc: subprocess.Popen, grace: float = 15) -> int:
+    """SIGTERM, then SIGKILL if the process has not exited within `grace` seconds; its exit
+    code. Idempotent. For every process a test starts (servers, brokers, bridges, Prometheus)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode
 
 
 def _pump(stream, lines: "queue.Queue[str | None]"):

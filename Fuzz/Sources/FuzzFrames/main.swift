@@ -26,10 +26,13 @@ func fields(_ s: String) -> Frames.Fields? {
 
 func fields(_ b: [UInt8]) -> Frames.Fields? { b.withUnsafeBytes { Frames.fields($0) } }
 
-/// One JSON value, read back through a PlexusValue where it is not null.
+/// One JSON value, read back through a PlexusValue where it is not null and strict JSON.
+/// PlexusValue(jsonText:) refuses NaN and Infinity, which Frames.fields reads (a known
+/// finding), and a number too large for a Double (`1e4000`), which is JSON but not finite.
 func requireSingleValue(_ raw: String, _ what: String) {
     requireJSON(raw, what)
-    if raw != "null" {
+    let overflows = Double(String(raw.filter { !$0.isWhitespace })).map { !$0.isFinite } ?? false
+    if raw != "null", StrictJSON.check(Array(raw.utf8)) == nil, !overflows {
         require(PlexusValue(jsonText: raw) != nil, "\(what) does not parse as a value: \(raw.prefix(200).debugDescription)")
     }
 }
