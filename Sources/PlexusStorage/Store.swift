@@ -59,6 +59,11 @@ public protocol TelemetryStore: Sendable {
     /// Every series an organisation has stored (not the derived fields of vector
     /// objects), for cardinality limits.
     func seriesIdentities(orgID: Int64) async throws -> [SeriesIdentity]
+    /// The series with stored points in `range`: at least every series with a point in it,
+    /// and possibly one whose stored span merely covers it (an engine may answer from the
+    /// bounds of its blocks, as Prometheus' series API does). What Grafana's metric browser
+    /// lists for a dashboard's time range.
+    func seriesIdentities(orgID: Int64, overlapping range: TimeRange) async throws -> [SeriesIdentity]
     /// The newest value of each metric of a source whose last point is at or after `since`.
     func latest(orgID: Int64, sourceID: String, since: Int64) async throws -> [LatestValue]
     /// Raw points ordered by metric, then time; at most `limit` in total.

@@ -97,15 +97,26 @@ extension SQLiteStore {
     }
 
     public func seriesIdentities(orgID: Int64) async throws -> [SeriesIdentity] {
+        try await identities(
+            "SELECT source_id, metric, tags, session_id, numeric FROM series WHERE org_id = ? AND derived = 0", [orgID])
+    }
+
+    /// From the chunks' bounds (every point is in a chunk once the store is readable): a
+    /// series whose chunk spans the range counts even when no point of it falls inside.
+    public func seriesIdentities(orgID: Int64, overlapping range: TimeRange) async throws -> [SeriesIdentity] {
+        try await identities(
+            """
+            SELECT s.source_id, s.metric, s.tags, s.session_id, s.numeric FROM series s
+            WHERE s.org_id = ? AND s.derived = 0
+              AND EXISTS (SELECT 1 FROM chunks c WHERE c.series_id = s.id AND c.max_ts >= ? AND c.min_ts < ?)
+            """, [orgID, range.start, range.end])
+    }
+
+    private func identities(_ sql: String, _ arguments: StatementArguments) async throws -> [SeriesIdentity] {
         try await readable()
         return try await translate {
             try await pool.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT source_id, metric, tags, session_id, numeric FROM series WHERE org_id = ? AND derived = 0
-                        """, arguments: [orgID]
-                ).map { r in
+                try Row.fetchAll(db, sql: sql, arguments: arguments).map { r in
                     let session: String = r[3]
                     return SeriesIdentity(
                         sourceID: r[0], metric: r[1], tags: Tag.parse(json: r[2]) ?? [],

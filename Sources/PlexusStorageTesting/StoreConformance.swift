@@ -27,6 +27,7 @@ public enum StoreConformance {
         Check(name: "telemetry: aggregates stay correct across separate writes", run: aggregatesAcrossWrites),
         Check(name: "telemetry: tag filters and session selection", run: tagsAndSessions),
         Check(name: "telemetry: per-series queries keep series with more tags and sessions apart", run: perSeries),
+        Check(name: "telemetry: the series with points in a time range", run: seriesInRange),
         Check(name: "telemetry: raw queries cap rows and report truncation", run: rawLimit),
         Check(name: "telemetry: aggregated queries cap buckets across metrics, in metric order", run: aggregatedLimit),
         Check(name: "telemetry: ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
@@ -360,6 +361,28 @@ public enum StoreConformance {
         #expect(capped.series.reduce(0) { $0 + $1.values.count } == 2)
         let other = try await store.querySeries(SeriesSelector(orgID: 2, sourceID: "ps"), range: all, limit: 100)
         #expect(other.series.isEmpty)
+    }
+
+    static func seriesInRange(_ store: any PlexusStore) async throws {
+        try await append(
+            store,
+            """
+            {"source_id":"ar","points":[
+            {"metric":"early","value":1,"timestamp":\(secs(t0))},
+            {"metric":"early","value":2,"timestamp":\(secs(t0 + 10))},
+            {"metric":"late","value":3,"timestamp":\(secs(t0 + 100))},
+            {"metric":"words","value":"text","timestamp":\(secs(t0 + 100))}]}
+            """)
+        func names(_ start: Int64, _ end: Int64, org: Int64 = 1) async throws -> [String] {
+            try await store.seriesIdentities(orgID: org, overlapping: TimeRange(start: start, end: end)).map(\.metric).sorted()
+        }
+        #expect(try await names(t0, t0 + 1) == ["early"])
+        #expect(try await names(t0 + 10, t0 + 11) == ["early"])
+        #expect(try await names(t0 + 11, t0 + 100) == [])  // half-open: late's first point is at the end
+        #expect(try await names(t0 + 100, t0 + 101) == ["late", "words"])
+        #expect(try await names(0, .max) == ["early", "late", "words"])
+        #expect(try await names(t0 - 100, t0) == [])
+        #expect(try await names(0, .max, org: 2) == [])
     }
 
     static func tenantIsolation(_ store: any PlexusStore) async throws {

@@ -56,6 +56,16 @@ struct PrometheusQueryTests {
             #expect(values.object["data"] as? [String] == ["node-1-9100", "node-2-9100"])
             let found = try await s.prometheus("/api/v1/series", [("match[]", #"{source_id=~"node-2.*"}"#)])
             #expect((found.object["data"] as? [[String: String]])?.count == 1)
+            // start/end: only the series with points in the range (Grafana sends the dashboard's).
+            let early = try await s.prometheus(
+                "/api/v1/label/source_id/values", [("start", "1699999000"), ("end", "1700000005")])
+            #expect(early.object["data"] as? [String] == ["node-1-9100"])
+            let later = try await s.prometheus("/api/v1/series", [("match[]", "node_load1"), ("start", "1700000100")])
+            #expect((later.object["data"] as? [Any])?.isEmpty == true, "\(later.text)")
+            let none = try await s.prometheus("/api/v1/labels", [("start", "1600000000"), ("end", "1600000001")])
+            #expect(none.object["data"] as? [String] == [])
+            let backwards = try await s.prometheus("/api/v1/labels", [("start", "1700000001"), ("end", "1700000000")])
+            #expect(backwards.status == 400)
             #expect((try await s.prometheus("/api/v1/status/buildinfo", [])).object["status"] as? String == "success")
             // Values that are not finite are written as Prometheus writes them.
             for (q, want) in [("1/0", "+Inf"), ("-1/0", "-Inf"), ("0/0", "NaN"), ("node_load1 / 0", "+Inf")] {

@@ -263,9 +263,8 @@ struct PrometheusQueryRoutes {
     // MARK: Metadata
 
     func series(_ p: Params, _ principal: Principal) async throws -> Response {
-        let matches = p.all("match[]")
-        guard !matches.isEmpty else { throw PromQL.BadData("no match[] parameter provided") }
-        let found = try await matching(matches, principal)
+        guard !p.all("match[]").isEmpty else { throw PromQL.BadData("no match[] parameter provided") }
+        let found = try await matching(p, principal)
         return Self.success { w in
             w.raw("[")
             w.list(found) { w, s in Self.labelObject(PromQL.labels(of: s), &w) }
@@ -274,20 +273,32 @@ struct PrometheusQueryRoutes {
     }
 
     func labels(_ p: Params, _ principal: Principal) async throws -> Response {
-        let found = try await matching(p.all("match[]"), principal)
+        let found = try await matching(p, principal)
         let names = Set(found.flatMap { PromQL.labels(of: $0).keys }).sorted()
         return Self.success { w in w.strings(names) }
     }
 
     func labelValues(_ p: Params, _ principal: Principal, name: String) async throws -> Response {
-        let found = try await matching(p.all("match[]"), principal)
+        let found = try await matching(p, principal)
         let values = Set(found.compactMap { PromQL.labels(of: $0)[name] }).sorted()
         return Self.success { w in w.strings(values) }
     }
 
-    /// The numeric series any of `matches` selects, or all of them without any.
-    func matching(_ matches: [String], _ principal: Principal) async throws -> [SeriesIdentity] {
-        let all = try await state.store.seriesIdentities(orgID: principal.orgID).filter(\.numeric)
+    /// The numeric series any `match[]` selects, or all of them without one; with `start`
+    /// or `end`, only those with points in [start, end] (from the store's block bounds, as
+    /// Prometheus answers from its blocks).
+    func matching(_ p: Params, _ principal: Principal) async throws -> [SeriesIdentity] {
+        let matches = p.all("match[]")
+        let stored: [SeriesIdentity]
+        if p.get("start") != nil || p.get("end") != nil {
+            let start = try p.time("start", default: Timestamp.validMicros.lowerBound)
+            let end = try p.time("end", default: Timestamp.validMicros.upperBound - 1)
+            guard end >= start else { throw PromQL.BadData("end timestamp must not be before start time") }
+            stored = try await state.store.seriesIdentities(orgID: principal.orgID, overlapping: TimeRange(start: start, end: end + 1))
+        } else {
+            stored = try await state.store.seriesIdentities(orgID: principal.orgID)
+        }
+        let all = stored.filter(\.numeric)
         guard !matches.isEmpty else { return all }
         var seen = Set<Key>()
         var out: [SeriesIdentity] = []
