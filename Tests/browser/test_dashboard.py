@@ -136,7 +136,7 @@ i = 0
 while not stop.is_set():
     px.send("battery", 100.0 - (i % 50) * 0.5)
     i += 1
-    time.sleep(0.05)
+    time.sleep(0.05)  # the device's sending rate (20 points/s), not a synchronisation
 px.close()
 print("sent", i, flush=True)
 """
@@ -382,14 +382,28 @@ def test_second_org_sees_nothing(browsers, server):
     r = o.fetch("/api/keys")
     assert r["status"] == 200 and json.loads(r["text"])["keys"] == [], r
     o.go("/sessions")
-    o.el("table.sessions")
-    time.sleep(0.5)
+    # The list has loaded when its rows or its empty message show.
+    o.wait(lambda: o.els("table.sessions tbody tr") or o._vis("div.empty"), msg="sessions never loaded")
     assert "Run A" not in o.el("main").text
     o.go("/settings")
-    o.el("table.keys")
-    time.sleep(0.5)
+    o.wait(lambda: "No API keys yet." in o.el("table.keys").text, msg="the other organisation's keys never loaded")
     assert "dev" not in o.el("table.keys").text.split()
     o.shot("other-org")
+
+
+def settled_width(b, timeout=10):
+    """[page width, window width] once two measurements two animation frames apart agree
+    (fonts, data and charts laid out), polled with a deadline."""
+    measure = ("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => "
+               "done([document.documentElement.scrollWidth, window.innerWidth])))")
+    last = b.d.execute_async_script(measure)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = b.d.execute_async_script(measure)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def test_viewer_cannot_control(browsers, server):
@@ -421,7 +435,7 @@ def test_viewer_cannot_control(browsers, server):
     v.go(f"/devices/{DEVICE}")
     v.el("section.metric-card canvas")
     v.wait(lambda: v.js("return window.__plexus.live.status") == "live")
-    time.sleep(0.5)
+    v.wait(lambda: v.els("[data-ctl]"), msg="control buttons missing")
     buttons = v.els("[data-ctl]")
     assert buttons, "control buttons missing"
     assert all(not btn.is_enabled() for btn in buttons), "viewer has enabled control buttons"
@@ -429,8 +443,13 @@ def test_viewer_cannot_control(browsers, server):
     r = v.fetch(f"/v1/sources/{DEVICE}/commands", "POST", {"command": "ping"})
     assert r["status"] == 403, r
     before = len(ctx["dev"].frames("stop_stream"))
+    # The server answers a viewer's control with a FORBIDDEN error frame instead of relaying
+    # it: once that frame is here, the control has been decided, and the device must not
+    # have it.
+    v.js("window.__refused = []; window.__plexus.live.addEventListener('error-frame', "
+         "(e) => window.__refused.push(e.detail.code))")
     v.js(f"window.__plexus.live.send({{type:'stop_stream', source_id:'{DEVICE}', id:'*'}})")
-    time.sleep(1)
+    v.wait(lambda: "FORBIDDEN" in v.js("return window.__refused"), msg="no FORBIDDEN answer to a viewer's control")
     assert len(ctx["dev"].frames("stop_stream")) == before, "viewer's control reached the device"
 
 
@@ -486,8 +505,7 @@ def test_phone_layout_and_keyboard(browsers):
                            ("/explore", "explore"), ("/settings", "settings")]:
             b.go(path)
             b.el("main h1")
-            time.sleep(0.3)
-            over = b.js("return [document.documentElement.scrollWidth, window.innerWidth]")
+            over = settled_width(b)
             assert over[0] <= over[1] + 1, f"{path} scrolls sideways on a phone: {over}"
             b.shot(f"phone-{name}")
     finally:

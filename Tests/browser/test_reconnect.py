@@ -31,7 +31,7 @@ def test_reconnects_after_server_restart(server_bin, tmp_path):
         b.wait(lambda: "reconnecting" in b.el("#conn").get_attribute("class").split(), msg="lost connection not shown")
         assert "reconnecting" in b.el("#conn").text
         b.shot("reconnecting")
-        time.sleep(1)
+        time.sleep(1)  # the outage lasts a second (the scenario), not a synchronisation
         srv = launch(server_bin, data, None, tmp_path / "b.stderr", port=port)
         b.wait(lambda: "live" in b.el("#conn").get_attribute("class").split(), timeout=40, msg="did not reconnect")
         assert b.el("#topbar").is_displayed() and "/devices" in b.d.current_url
