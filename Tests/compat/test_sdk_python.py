@@ -472,9 +472,16 @@ def test_sdk_0_1_0_plexus_start_dashboard_control(server, tmp_path):
 
         # stop_stream "*" → the frames stop.
         dash.control("stop_stream", "bench-01", id="*")
-        time.sleep(0.5)  # a frame already on its way may still arrive
+        # A barrier instead of a pause: the agent handles commands in order on its one socket,
+        # so once its pong for a later ping is here, stop_stream has been handled and every
+        # frame it sent before arrived (one socket, in order).
+        mark = dash.mark()
+        dash.control("ping", "bench-01")
+        dash.wait_for(lambda f: f.get("type") == "pong", 10, "pong after stop_stream", since=mark)
         quiet_from = dash.mark()
-        time.sleep(2.5)
+        # Absence can only be seen over time: streaming every 100 ms, ten intervals without a
+        # frame show that it stopped.
+        time.sleep(1.0)
         late = [f for f in dash.since(quiet_from) if is_telemetry("bench-01")(f)]
         assert late == [], late
 
