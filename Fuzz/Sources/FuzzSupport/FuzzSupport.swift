@@ -131,6 +131,14 @@ public struct StrictJSON {
         }
     }
 
+    /// After a member: `,` (false: another follows) or `close` (true), else a syntax error.
+    mutating func closes(_ close: UInt8) throws(Failure) -> Bool {
+        ws()
+        guard i < b.count, b[i] == UInt8(ascii: ",") || b[i] == close else { throw .syntax }
+        i += 1
+        return b[i - 1] == close
+    }
+
     mutating func value(depth: Int) throws(Failure) {
         guard depth < 512, i < b.count else { throw .syntax }
         switch b[i] {
@@ -148,17 +156,7 @@ public struct StrictJSON {
                 try lit(":")
                 ws()
                 try value(depth: depth + 1)
-                ws()
-                guard i < b.count else { throw .syntax }
-                if b[i] == UInt8(ascii: ",") {
-                    i += 1
-                    continue
-                }
-                if b[i] == UInt8(ascii: "}") {
-                    i += 1
-                    return
-                }
-                throw .syntax
+                if try closes(UInt8(ascii: "}")) { return }
             }
         case UInt8(ascii: "["):
             i += 1
@@ -170,17 +168,7 @@ public struct StrictJSON {
             while true {
                 ws()
                 try value(depth: depth + 1)
-                ws()
-                guard i < b.count else { throw .syntax }
-                if b[i] == UInt8(ascii: ",") {
-                    i += 1
-                    continue
-                }
-                if b[i] == UInt8(ascii: "]") {
-                    i += 1
-                    return
-                }
-                throw .syntax
+                if try closes(UInt8(ascii: "]")) { return }
             }
         case UInt8(ascii: "\""): try string()
         case UInt8(ascii: "t"): try lit("true")
