@@ -178,6 +178,17 @@ def test_query_api_answers_as_prometheus_does(prometheus):
          "--end", str(end), "--step", "1s", server.base_url, f'sum by (job) (rate({COUNTER}[3s]))'],
         capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and '{job="plexus"} =>' in out.stdout, (out.stdout, out.stderr)
+    # promtool 2.42's instant, series and labels queries have no --header: Go's HTTP client
+    # sends the credentials in the server URL as basic auth (any user, the key as password).
+    with_key = server.base_url.replace("http://", f"http://promtool:{server.key}@")
+    out = subprocess.run(["promtool", "query", "instant", "--time", str(end), with_key, 'sum by (job) (up)'],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith('{job="plexus"} => 1 @['), (out.stdout, out.stderr)
+    out = subprocess.run(["promtool", "query", "series", "--match", 'up{job="plexus"}', with_key],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and '__name__="up"' in out.stdout and 'job="plexus"' in out.stdout, (out.stdout, out.stderr)
+    out = subprocess.run(["promtool", "query", "labels", with_key, "job"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["plexus"], (out.stdout, out.stderr)
     # What is not supported is Prometheus' bad_data, which promtool reports.
     out = subprocess.run(
         ["promtool", "query", "range", "--header", f"Authorization: Bearer {server.key}", "--start", str(start),
