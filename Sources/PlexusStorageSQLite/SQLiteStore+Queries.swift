@@ -157,15 +157,11 @@ extension SQLiteStore {
                 var result: [RawSeries] = []
                 var total = 0
                 var truncated = false
-                var i = 0
-                while i < all.count {
-                    var j = i
-                    while j < all.count && all[j].metric == all[i].metric { j += 1 }
+                for group in Self.runsOfOneMetric(all) {
                     let (pts, more) = try self.limitedPoints(
-                        of: Array(all[i..<j]), range: range,
-                        limit: max(0, limit - total), newestFirst: false, db)
+                        of: Array(group), range: range, limit: max(0, limit - total), newestFirst: false, db)
                     if more { truncated = true }
-                    var s = RawSeries(metric: all[i].metric)
+                    var s = RawSeries(metric: group[group.startIndex].metric)
                     s.timestamps.reserveCapacity(pts.count)
                     s.values.reserveCapacity(pts.count)
                     for p in pts {
@@ -174,7 +170,6 @@ extension SQLiteStore {
                     }
                     total += pts.count
                     if !s.timestamps.isEmpty { result.append(s) }
-                    i = j
                 }
                 return RawResult(series: result, truncated: truncated)
             }
@@ -299,12 +294,9 @@ extension SQLiteStore {
                 var result: [AggregatedSeries] = []
                 var total = 0
                 var truncated = false
-                var i = 0
-                while i < all.count {
-                    var j = i
-                    while j < all.count && all[j].metric == all[i].metric { j += 1 }
+                for group in Self.runsOfOneMetric(all) {
                     var buckets: [Int64: Bucket] = [:]
-                    for s in all[i..<j] {
+                    for s in group {
                         let rows = try Row.fetchCursor(
                             db.cachedStatement(
                                 sql:
@@ -334,12 +326,24 @@ extension SQLiteStore {
                         sorted.removeLast(sorted.count - take)
                     }
                     total += take
-                    if !sorted.isEmpty { result.append(AggregatedSeries(metric: all[i].metric, buckets: sorted)) }
-                    i = j
+                    if !sorted.isEmpty { result.append(AggregatedSeries(metric: group[group.startIndex].metric, buckets: sorted)) }
                 }
                 return AggregatedResult(series: result, truncated: truncated)
             }
         }
+    }
+
+    /// The series (ordered by metric) cut into runs of one metric each.
+    static func runsOfOneMetric<S: Collection>(_ all: S) -> [S.SubSequence] where S.Element == SeriesRow {
+        var runs: [S.SubSequence] = []
+        var start = all.startIndex
+        while start < all.endIndex {
+            let metric = all[start].metric
+            let end = all[start...].firstIndex { $0.metric != metric } ?? all.endIndex
+            runs.append(all[start..<end])
+            start = end
+        }
+        return runs
     }
 
     public func logs(_ selector: SeriesSelector, range: TimeRange, limit: Int, newestFirst: Bool) async throws -> [StoredPoint] {
