@@ -67,6 +67,8 @@ public enum PromQL {
     /// A parsed expression (``parse(_:)``).
     public indirect enum Expr: Sendable, Equatable {
         case number(Double)
+        /// A string literal: only as a function's argument (`label_replace`, `label_join`).
+        case string(String)
         /// An instant vector selector.
         case vector(Selector)
         /// A range vector selector, `x[5m]`: only as a function's argument. Microseconds.
@@ -79,6 +81,7 @@ public enum PromQL {
         public var type: ValueType {
             switch self {
             case .number: .scalar
+            case .string: .string
             case .vector, .aggregate: .vector
             case .matrix: .matrix
             case .call(let f, _): f.returns
@@ -90,7 +93,7 @@ public enum PromQL {
         /// The data the expression reads: each selector with how far back it looks.
         public var fetches: Set<Fetch> {
             switch self {
-            case .number: []
+            case .number, .string: []
             case .vector(let s): [Fetch(selector: s, span: PromQL.lookback, inclusive: false)]
             case .matrix(let s, let range): [Fetch(selector: s, span: range, inclusive: true)]
             case .call(_, let args): args.reduce(into: []) { $0.formUnion($1.fetches) }
@@ -102,7 +105,7 @@ public enum PromQL {
     }
 
     public enum ValueType: String, Sendable {
-        case scalar, vector
+        case scalar, vector, string
         case matrix = "range vector"
     }
 
@@ -132,14 +135,28 @@ public enum PromQL {
 
     /// How a binary operator between two vectors matches their series, and `bool`.
     public struct Matching: Sendable, Equatable {
+        /// One-to-one, or many-to-one (`group_left`: the left side is the many) and
+        /// one-to-many (`group_right`).
+        public enum Cardinality: Sendable, Equatable {
+            case oneToOne, manyToOne, oneToMany
+        }
         public var returnBool = false
         /// `on(labels)` when true, else `ignoring(labels)` (empty: every label but the name).
         public var on = false
         public var labels: [String] = []
-        public init(returnBool: Bool = false, on: Bool = false, labels: [String] = []) {
+        public var cardinality = Cardinality.oneToOne
+        /// `group_left(labels)`: the labels copied from the "one" side into the result.
+        public var include: [String] = []
+
+        public init(
+            returnBool: Bool = false, on: Bool = false, labels: [String] = [], cardinality: Cardinality = .oneToOne,
+            include: [String] = []
+        ) {
             self.returnBool = returnBool
             self.on = on
             self.labels = labels
+            self.cardinality = cardinality
+            self.include = include
         }
     }
 
@@ -200,10 +217,28 @@ public enum PromQL {
         case histogramQuantile = "histogram_quantile"
         case scalar, vector, time, sort
         case sortDesc = "sort_desc"
+        case labelReplace = "label_replace"
+        case labelJoin = "label_join"
+        case absent
+        case absentOverTime = "absent_over_time"
+        case predictLinear = "predict_linear"
+        case timestamp
+        case minute, hour, month, year
+        case dayOfMonth = "day_of_month"
+        case dayOfWeek = "day_of_week"
+        case dayOfYear = "day_of_year"
+        case daysInMonth = "days_in_month"
 
-        /// Argument types; the arguments after `required` may be left out.
+        /// Argument types; the arguments after `required` may be left out; `label_join` takes
+        /// any number more of its last type.
         var arguments: (types: [ValueType], required: Int) {
             switch self {
+            case .labelReplace: ([.vector, .string, .string, .string, .string], 5)
+            case .labelJoin: ([.vector, .string, .string, .string], 3)
+            case .absent, .timestamp: ([.vector], 1)
+            case .absentOverTime: ([.matrix], 1)
+            case .predictLinear: ([.matrix, .scalar], 2)
+            case .minute, .hour, .month, .year, .dayOfMonth, .dayOfWeek, .dayOfYear, .daysInMonth: ([.vector], 0)
             case .rate, .irate, .increase, .delta, .idelta, .deriv, .changes, .resets, .avgOverTime, .minOverTime, .maxOverTime,
                 .sumOverTime, .countOverTime, .lastOverTime, .stddevOverTime, .stdvarOverTime, .presentOverTime:
                 ([.matrix], 1)
@@ -219,6 +254,7 @@ public enum PromQL {
         }
 
         var returns: ValueType { self == .scalar || self == .time ? .scalar : .vector }
+        var isVariadic: Bool { self == .labelJoin }
     }
 
     /// How far back an instant selector looks for a sample (Prometheus' default, 5 m).

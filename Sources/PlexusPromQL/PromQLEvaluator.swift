@@ -40,6 +40,8 @@ extension PromQL {
             switch e {
             case .number(let x):
                 return .scalar(Array(repeating: x, count: times.count))
+            case .string:
+                throw BadData("a string is only accepted as a function's argument")
             case .vector(let s):
                 let fetched = try samples(Fetch(selector: s, span: PromQL.lookback, inclusive: false))
                 return .vector(
@@ -124,6 +126,36 @@ extension PromQL {
                     })
             case .sort, .sortDesc:
                 return .vector(try vector(args[0]))
+            case .labelReplace, .labelJoin:
+                return .vector(try relabel(f, args))
+            case .absent:
+                let v = try vector(args[0])
+                let values: [Double?] = times.indices.map { t in v.contains { $0.values[t] != nil } ? nil : 1 }
+                return .vector(try Self.merge([Series(labels: Self.absentLabels(args[0]), values: values)]))
+            case .absentOverTime:
+                guard case .matrix(let selector, let range) = args[0] else { throw BadData("absent_over_time expects a range vector") }
+                let fetched = try samples(Fetch(selector: selector, span: range, inclusive: true))
+                let values: [Double?] = times.map { t in
+                    let end = t - selector.offset
+                    let any = fetched.contains { p in
+                        // The first sample at or after the window's start, if inside it.
+                        let k = p.timestamps.partitioningIndex { $0 >= end - range }
+                        return k < p.timestamps.count && p.timestamps[k] <= end
+                    }
+                    return any ? nil : 1
+                }
+                return .vector(try Self.merge([Series(labels: Self.absentLabels(args[0]), values: values)]))
+            case .timestamp:
+                return .vector(try timestamps(args[0]))
+            case .minute, .hour, .month, .year, .dayOfMonth, .dayOfWeek, .dayOfYear, .daysInMonth:
+                let v =
+                    try args.first.map { (a) throws(BadData) in try vector(a) }
+                    ?? [Series(labels: [:], values: times.map { Double($0) / 1_000_000 })]
+                let out = v.map { s in
+                    Series(
+                        labels: Self.droppingName(s.labels), values: s.values.map { $0.flatMap { Calendar.field(f, ofUnixSeconds: $0) } })
+                }
+                return .vector(try Self.merge(out))
             case .histogramQuantile:
                 return .vector(try histogramQuantile(try scalar(args[0]), try vector(args[1])))
             case .abs, .ceil, .floor, .exp, .ln, .log2, .log10, .sqrt, .sgn, .round, .clamp, .clampMin, .clampMax:
@@ -136,8 +168,12 @@ extension PromQL {
                 }
                 return .vector(try Self.merge(out))
             default:
-                guard case .matrix(let selector, let range) = args.last else { throw BadData("\(f.rawValue) expects a range vector") }
-                let parameter = args.count > 1 ? try scalar(args[0]) : nil
+                guard case .matrix(let selector, let range) = args.first(where: { $0.type == .matrix }) else {
+                    throw BadData("\(f.rawValue) expects a range vector")
+                }
+                // The scalar parameter: quantile_over_time's first argument, predict_linear's second.
+                let scalarArgument = args.first { $0.type == .scalar }
+                let parameter = try scalarArgument.map { (a) throws(BadData) in try scalar(a) }
                 return .vector(try rangeFunction(f, selector, range: range, parameter: parameter))
             }
         }
@@ -189,7 +225,8 @@ extension PromQL {
                         values.append(nil)
                         continue
                     }
-                    let window = Window(timestamps: ts[lo..<hi], values: s.values[lo..<hi], start: start, end: end, range: range)
+                    let window = Window(
+                        timestamps: ts[lo..<hi], values: s.values[lo..<hi], start: start, end: end, range: range, at: t)
                     values.append(window.apply(f, parameter: parameter?[k]))
                 }
                 var labels = PromQL.labels(of: s.series)
@@ -301,6 +338,7 @@ extension PromQL {
                 return .vector(try Self.merge(b.map { Self.vectorScalar(op, $0, a, swap: true, m.returnBool) }))
             case (.vector(let a), .vector(let b)):
                 if op.isSetOperator { return .vector(try Self.merge(setOperation(op, a, b, m))) }
+                if m.cardinality != .oneToOne { return .vector(try Self.merge(try grouped(op, a, b, m))) }
                 return .vector(try Self.merge(try oneToOne(op, a, b, m)))
             }
         }
@@ -378,6 +416,182 @@ extension PromQL {
                 }
             }
             return out
+        }
+
+        /// `group_left` / `group_right`: each series of the "many" side matched with the one
+        /// series of the other side that has its signature; the result keeps the many side's
+        /// labels (without the name for arithmetic and `bool`) plus the `group_x(…)` labels
+        /// copied from the one side. The value is always `left op right`.
+        func grouped(_ op: BinaryOp, _ a: [Series], _ b: [Series], _ m: Matching) throws(BadData) -> [Series] {
+            let (many, one) = m.cardinality == .manyToOne ? (a, b) : (b, a)
+            let manySig = many.map { Self.signature($0.labels, m) }
+            var oneBySig: [[String: String]: [Int]] = [:]
+            for (j, s) in one.enumerated() { oneBySig[Self.signature(s.labels, m), default: []].append(j) }
+            var out: [Series] = []
+            var index: [[String: String]: Int] = [:]
+            for t in times.indices {
+                var written = Set<[String: String]>()
+                for (k, s) in many.enumerated() {
+                    guard let x = s.values[t], let candidates = oneBySig[manySig[k]] else { continue }
+                    var match: Int?
+                    for j in candidates where one[j].values[t] != nil {
+                        guard match == nil else {
+                            throw BadData(
+                                "found duplicate series for the match group \(Self.describe(manySig[k])) on the \(m.cardinality == .manyToOne ? "right" : "left") hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
+                            )
+                        }
+                        match = j
+                    }
+                    guard let j = match, let y = one[j].values[t] else { continue }
+                    let (left, right) = m.cardinality == .manyToOne ? (x, y) : (y, x)
+                    let (v, keep) = Self.apply(op, left, right)
+                    guard keep || m.returnBool else { continue }
+                    var labels = Self.dropsName(op) || m.returnBool ? Self.droppingName(s.labels) : s.labels
+                    for name in m.include { labels[name] = one[j].labels[name] }
+                    guard written.insert(labels).inserted else {
+                        throw BadData("multiple matches for labels: grouping labels must ensure unique matches")
+                    }
+                    let slot: Int
+                    if let found = index[labels] {
+                        slot = found
+                    } else {
+                        slot = out.count
+                        index[labels] = slot
+                        out.append(Series(labels: labels, values: Array(repeating: nil, count: times.count)))
+                    }
+                    out[slot].values[t] = m.returnBool ? (keep ? 1 : 0) : v
+                }
+            }
+            return out
+        }
+
+        // MARK: Label functions, absent, timestamp
+
+        /// `label_replace(v, dst, replacement, src, regex)` and `label_join(v, dst, separator, src…)`.
+        func relabel(_ f: Function, _ args: [Expr]) throws(BadData) -> [Series] {
+            let v = try vector(args[0])
+            let strings = args.dropFirst().map { a -> String in
+                if case .string(let s) = a { return s }
+                return ""
+            }
+            let destination = strings[0]
+            guard Self.isLabelName(destination) else { throw BadData("invalid destination label name in \(f.rawValue)(): \(destination)") }
+            let out: [Series]
+            if f == .labelJoin {
+                let separator = strings[1]
+                let sources = Array(strings.dropFirst(2))
+                for name in sources where !Self.isLabelName(name) { throw BadData("invalid source label name in label_join(): \(name)") }
+                out = v.map { s in
+                    var labels = s.labels
+                    let joined = sources.map { s.labels[$0] ?? "" }.joined(separator: separator)
+                    labels[destination] = joined.isEmpty ? nil : joined
+                    return Series(labels: labels, values: s.values)
+                }
+            } else {
+                let (replacement, source, pattern) = (strings[1], strings[2], strings[3])
+                let regex: Regex<AnyRegexOutput>
+                do {
+                    regex = try Regex("^(?:" + pattern + ")$")
+                } catch {
+                    throw BadData("invalid regular expression in label_replace(): \(pattern)")
+                }
+                out = v.map { s in
+                    guard let match = try? regex.wholeMatch(in: s.labels[source] ?? "") else { return s }
+                    var labels = s.labels
+                    let value = Self.expand(replacement, match)
+                    labels[destination] = value.isEmpty ? nil : value
+                    return Series(labels: labels, values: s.values)
+                }
+            }
+            return try Self.merge(out)
+        }
+
+        static func isLabelName(_ s: String) -> Bool {
+            guard let first = s.utf8.first, first == UInt8(ascii: "_") || (first | 0x20 >= 0x61 && first | 0x20 <= 0x7A) else {
+                return false
+            }
+            return s.utf8.allSatisfy { $0 == UInt8(ascii: "_") || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) }
+        }
+
+        /// Go's `Regexp.Expand`, which label_replace uses: `$1`, `${1}`, `$name`, `${name}`,
+        /// `$$`; a name is the longest run of letters, digits and `_` (so `$1x` is the group
+        /// named "1x", empty); an unknown group is empty.
+        static func expand(_ template: String, _ match: Regex<AnyRegexOutput>.Match) -> String {
+            var out = ""
+            var rest = Substring(template)
+            while let dollar = rest.firstIndex(of: "$") {
+                out += rest[..<dollar]
+                rest = rest[rest.index(after: dollar)...]
+                if rest.first == "$" {
+                    out += "$"
+                    rest = rest.dropFirst()
+                    continue
+                }
+                var name: Substring
+                if rest.first == "{" {
+                    guard let close = rest.firstIndex(of: "}") else {
+                        out += "$"
+                        continue
+                    }
+                    name = rest[rest.index(after: rest.startIndex)..<close]
+                    rest = rest[rest.index(after: close)...]
+                } else {
+                    let end = rest.firstIndex { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_")) } ?? rest.endIndex
+                    name = rest[..<end]
+                    rest = rest[end...]
+                }
+                guard !name.isEmpty else {
+                    out += "$"
+                    continue
+                }
+                if let n = Int(name) {
+                    if n < match.output.count, let sub = match.output[n].substring { out += sub }
+                } else if let sub = match.output[String(name)]?.substring {
+                    out += sub
+                }
+            }
+            return out + rest
+        }
+
+        /// absent's labels: those an argument selector pins with one `=` matcher each.
+        static func absentLabels(_ e: Expr) -> [String: String] {
+            let matchers: [Matcher]
+            switch e {
+            case .vector(let s), .matrix(let s, _): matchers = s.matchers
+            default: return [:]
+            }
+            var out: [String: String] = [:]
+            var repeated = Set<String>()
+            for m in matchers where m.op == .equal && m.label != "__name__" {
+                if out[m.label] != nil { repeated.insert(m.label) }
+                out[m.label] = m.value
+            }
+            for r in repeated { out[r] = nil }
+            return out
+        }
+
+        /// `timestamp(v)`: the time of the sample a selector took at each step, else the step.
+        func timestamps(_ e: Expr) throws(BadData) -> [Series] {
+            guard case .vector(let selector) = e else {
+                return try Self.merge(
+                    try vector(e).map { s in
+                        Series(
+                            labels: Self.droppingName(s.labels),
+                            values: zip(times, s.values).map { t, v in v.map { _ in Double(t) / 1_000_000 } })
+                    })
+            }
+            let fetched = try samples(Fetch(selector: selector, span: PromQL.lookback, inclusive: false))
+            return try Self.merge(
+                fetched.map { p in
+                    var values: [Double?] = []
+                    var k = 0
+                    for t in times {
+                        let at = t - selector.offset
+                        while k < p.timestamps.count && p.timestamps[k] <= at { k += 1 }
+                        values.append(k > 0 && p.timestamps[k - 1] > at - PromQL.lookback ? Double(p.timestamps[k - 1]) / 1_000_000 : nil)
+                    }
+                    return Series(labels: Self.droppingName(PromQL.labels(of: p.series)), values: values)
+                })
         }
 
         /// `and`, `or`, `unless`, matched at each time on the signature.
@@ -481,5 +695,65 @@ extension PromQL {
         let upper = Swift.min(n - 1, lower + 1)
         let weight = rank - rank.rounded(.down)
         return v[Int(lower)] * (1 - weight) + v[Int(upper)] * weight
+    }
+}
+
+extension Array where Element == Int64 {
+    /// The first index whose element satisfies `belongs` (a predicate false then true along
+    /// the sorted array), by binary search.
+    func partitioningIndex(where belongs: (Int64) -> Bool) -> Int {
+        var lo = 0
+        var hi = count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if belongs(self[mid]) { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+}
+
+/// The calendar fields of PromQL's time functions, in UTC, from Unix seconds (Howard
+/// Hinnant's days-to-civil algorithm: no time zone database, exact for every valid time).
+enum Calendar {
+    static func field(_ f: PromQL.Function, ofUnixSeconds seconds: Double) -> Double? {
+        guard seconds.isFinite, Swift.abs(seconds) < 1e15 else { return nil }
+        let s = Int64(seconds.rounded(.down))
+        let days = s >= 0 ? s / 86_400 : (s - 86_399) / 86_400
+        let secondOfDay = s - days * 86_400
+        let (year, month, day) = civil(fromDays: days)
+        switch f {
+        case .minute: return Double(secondOfDay / 60 % 60)
+        case .hour: return Double(secondOfDay / 3_600)
+        case .month: return Double(month)
+        case .year: return Double(year)
+        case .dayOfMonth: return Double(day)
+        case .dayOfWeek: return Double(((days % 7) + 11) % 7)  // 1970-01-01 was a Thursday (4)
+        case .dayOfYear: return Double(days - daysFromCivil(year, 1, 1) + 1)
+        case .daysInMonth:
+            let next = month == 12 ? daysFromCivil(year + 1, 1, 1) : daysFromCivil(year, month + 1, 1)
+            return Double(next - daysFromCivil(year, month, 1))
+        default: return nil
+        }
+    }
+
+    static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
     }
 }

@@ -18,6 +18,7 @@ extension PromQL {
         let e = try p.expression(0, depth: 0)
         p.skipSpace()
         guard p.atEnd else { throw p.unexpected() }
+        guard e.type != .string else { throw BadData("unsupported PromQL: a string as the result of a query") }
         return e
     }
 
@@ -162,7 +163,19 @@ struct Parser {
             skipSpace()
             save = i
             if let next = identifier()?.lowercased(), next == "group_left" || next == "group_right" {
-                throw PromQL.BadData("unsupported PromQL: \(next) (many-to-one matching); only one-to-one matching is supported")
+                guard !op.isSetOperator else { throw PromQL.BadData("no grouping allowed for \"\(op.rawValue)\" operation") }
+                m.cardinality = next == "group_left" ? .manyToOne : .oneToMany
+                skipSpace()
+                if peek("(") { m.include = try labelList() }
+                if let both = m.include.first(where: { m.on && m.labels.contains($0) }) {
+                    throw PromQL.BadData("label \"\(both)\" must not occur in ON and GROUP clause at once")
+                }
+                return m
+            }
+        } else {
+            i = save
+            if let word = identifier()?.lowercased(), word == "group_left" || word == "group_right" {
+                throw PromQL.BadData("\(word) needs on(…) or ignoring(…) before it")
             }
         }
         i = save
@@ -173,7 +186,7 @@ struct Parser {
     static func binary(_ op: PromQL.BinaryOp, _ l: PromQL.Expr, _ r: PromQL.Expr, _ m: PromQL.Matching) throws(PromQL.BadData)
         -> PromQL.Expr
     {
-        guard l.type != .matrix, r.type != .matrix else {
+        guard l.type == .scalar || l.type == .vector, r.type == .scalar || r.type == .vector else {
             throw PromQL.BadData("binary expression must contain only scalar and instant vector types")
         }
         let scalars = l.type == .scalar && r.type == .scalar
@@ -195,7 +208,7 @@ struct Parser {
             let minus = peek("-")
             i += 1
             let e = try expression(PromQL.BinaryOp.pow.precedence, depth: depth + 1)
-            guard e.type != .matrix else {
+            guard e.type == .scalar || e.type == .vector else {
                 throw PromQL.BadData("unary expression only allowed on expressions of type scalar or instant vector")
             }
             guard minus else { return e }
@@ -218,9 +231,7 @@ struct Parser {
             return e
         }
         if (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: ".") { return .number(try number()) }
-        if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") {
-            throw PromQL.BadData("unsupported PromQL: string literals")
-        }
+        if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") { return .string(try quoted()) }
         if c == UInt8(ascii: "{") { return try selector(name: nil) }
         let start = i
         guard let name = identifier() else { throw unexpected() }
@@ -353,12 +364,13 @@ struct Parser {
             }
         }
         let (types, required) = f.arguments
-        guard args.count >= required, args.count <= types.count else {
+        guard args.count >= required, args.count <= types.count || f.isVariadic else {
             throw PromQL.BadData(
                 "expected \(required == types.count ? "\(required)" : "\(required) to \(types.count)") argument(s) in call to function \(f.rawValue), got \(args.count)"
             )
         }
-        for (a, t) in zip(args, types) where a.type != t {
+        for (k, a) in args.enumerated() where a.type != types[min(k, types.count - 1)] {
+            let t = types[min(k, types.count - 1)]
             throw PromQL.BadData("expected type \(t.rawValue) in call to function \(f.rawValue), got \(a.type.rawValue)")
         }
         return .call(f, args)

@@ -9,6 +9,8 @@ extension PromQL {
         var start: Int64
         var end: Int64
         var range: Int64
+        /// The evaluation time (the window ends here less the offset).
+        var at: Int64
 
         func apply(_ f: Function, parameter: Double?) -> Double? {
             switch f {
@@ -17,7 +19,8 @@ extension PromQL {
             case .delta: extrapolatedRate(counter: false, rate: false)
             case .irate: instantDelta(rate: true)
             case .idelta: instantDelta(rate: false)
-            case .deriv: values.count < 2 ? nil : slope()
+            case .deriv: values.count < 2 ? nil : regression(origin: timestamps.first!).slope
+            case .predictLinear: values.count < 2 ? nil : predicted(seconds: parameter ?? .nan)
             case .changes: Double(zip(values, values.dropFirst()).filter { a, b in a != b && !(a.isNaN && b.isNaN) }.count)
             case .resets: Double(zip(values, values.dropFirst()).filter { a, b in b < a }.count)
             case .avgOverTime:
@@ -33,6 +36,13 @@ extension PromQL {
             case .quantileOverTime: PromQL.quantile(parameter ?? .nan, Array(values))
             default: nil
             }
+        }
+
+        /// `predict_linear`: Prometheus regresses around the evaluation time, then goes
+        /// `seconds` further along the line.
+        func predicted(seconds: Double) -> Double {
+            let line = regression(origin: at)
+            return line.slope * seconds + line.intercept
         }
 
         /// Seconds between two timestamps.
@@ -80,12 +90,11 @@ extension PromQL {
             return result
         }
 
-        /// The slope of the least-squares line through the samples (per second), with
-        /// Prometheus' compensated sums and its answer for a constant series.
-        func slope() -> Double {
-            let origin = timestamps.first!
+        /// The least-squares line through the samples (slope per second, intercept at
+        /// `origin`), with Prometheus' compensated sums and its answer for a constant series.
+        func regression(origin: Int64) -> (slope: Double, intercept: Double) {
             let initial = values.first!
-            if values.allSatisfy({ $0 == initial }) { return initial.isInfinite ? .nan : 0 }
+            if values.allSatisfy({ $0 == initial }) { return initial.isInfinite ? (.nan, .nan) : (0, initial) }
             var n = 0.0
             var sumX = Kahan()
             var sumY = Kahan()
@@ -102,7 +111,8 @@ extension PromQL {
             let (sx, sy, sxy, sx2) = (sumX.value, sumY.value, sumXY.value, sumX2.value)
             let covariance = sxy - sx * sy / n
             let variance = sx2 - sx * sx / n
-            return covariance / variance
+            let slope = covariance / variance
+            return (slope, sy / n - slope * sx / n)
         }
 
         /// Welford's variance with compensated sums, as `stdvar_over_time`.

@@ -187,4 +187,78 @@ struct PromQLEvaluatorTests {
         let times = Array(stride(from: Int64(0), through: 49_999, by: 1))
         #expect(throws: PromQL.BadData.self) { try evaluate("m", at: times, many) }
     }
+
+    static let joined: [SeriesPoints] = [
+        points("http_total", source: "a", tags: [PlexusModel.Tag("route", "/x")], [(0, 10)]),
+        points("http_total", source: "a", tags: [PlexusModel.Tag("route", "/y")], [(0, 20)]),
+        points("http_total", source: "b", tags: [PlexusModel.Tag("route", "/x")], [(0, 30)]),
+        points("info", source: "a", tags: [PlexusModel.Tag("version", "1.2")], [(0, 1)]),
+        points("info", source: "b", tags: [PlexusModel.Tag("version", "2.0")], [(0, 2)]),
+    ]
+
+    @Test("group_left and group_right: many-to-one matching, the one side's labels copied in, Prometheus' errors")
+    func manyToOne() throws {
+        func j(_ q: String) throws -> [String] { try run(q, at: [0], Self.joined) }
+        #expect(
+            try j("http_total * on(source_id) group_left(version) info") == [
+                "route:/x,source_id:a,version:1.2=10", "route:/x,source_id:b,version:2.0=60", "route:/y,source_id:a,version:1.2=20",
+            ])
+        // group_right: the right side is the many; the value is still left op right.
+        #expect(
+            try j("info - on(source_id) group_right http_total") == [
+                "route:/x,source_id:a=-9", "route:/x,source_id:b=-28", "route:/y,source_id:a=-19",
+            ])
+        // A comparison keeps the left value and, without bool, the name.
+        #expect(
+            try j("http_total > on(source_id) group_left info") == [
+                "__name__:http_total,route:/x,source_id:a=10", "__name__:http_total,route:/x,source_id:b=30",
+                "__name__:http_total,route:/y,source_id:a=20",
+            ])
+        // The "one" side must be unique per match group.
+        #expect(throws: PromQL.BadData.self) { try j("info * on() group_left http_total") }
+        // Two results with one labelset.
+        let twoNames = Self.joined + [points("a_total", [(0, 1)]), points("b_total", [(0, 2)])]
+        #expect(throws: PromQL.BadData.self) {
+            try run(#"{__name__=~"a_total|b_total"} * on(source_id) group_left info"#, at: [0], twoNames)
+        }
+    }
+
+    @Test("label_replace (Go's $1, ${1}, $name expansion) and label_join; a bad destination or regex is bad_data")
+    func labels() throws {
+        func l(_ q: String) throws -> [String] { try run(q, at: [0], [points("up", source: "host-7.lab", [(0, 1)])]) }
+        #expect(try l(#"label_replace(up, "host", "$1", "source_id", "([a-z]+)-.*")"#) == ["__name__:up,host:host,source_id:host-7.lab=1"])
+        #expect(try l(#"label_replace(up, "n", "${2}x$$", "source_id", "(.*)-(\d+).*")"#) == ["__name__:up,n:7x$,source_id:host-7.lab=1"])
+        // `$2x` names the group "2x", which does not exist: empty, so no label.
+        #expect(try l(#"label_replace(up, "n", "$2x", "source_id", "(.*)-(\d+).*")"#) == ["__name__:up,source_id:host-7.lab=1"])
+        #expect(try l(#"label_replace(up, "n", "$site", "source_id", ".*\.(?<site>.*)")"#) == ["__name__:up,n:lab,source_id:host-7.lab=1"])
+        #expect(try l(#"label_replace(up, "n", "x", "source_id", "nomatch")"#) == ["__name__:up,source_id:host-7.lab=1"])
+        #expect(try l(#"label_replace(up, "source_id", "", "source_id", ".*")"#) == ["__name__:up=1"])
+        #expect(
+            try l(#"label_join(up, "j", "/", "source_id", "__name__", "missing")"#) == [
+                "__name__:up,j:host-7.lab/up/,source_id:host-7.lab=1"
+            ])
+        #expect(throws: PromQL.BadData.self) { try l(#"label_replace(up, "1bad", "x", "source_id", ".*")"#) }
+        #expect(throws: PromQL.BadData.self) { try l(#"label_replace(up, "n", "x", "source_id", "(")"#) }
+    }
+
+    @Test("absent and absent_over_time, predict_linear, timestamp and the calendar functions")
+    func moreFunctions() throws {
+        let line = points("l", [(0, 1), (10, 21), (20, 41), (30, 61)])
+        #expect(try run(#"absent(nope{job="x", a=~"y"})"#, at: [0], [line]) == ["job:x=1"])
+        #expect(try run("absent(l)", at: [30, 1_000], [line]) == ["=_ 1"])
+        #expect(try run("absent_over_time(l[10s])", at: [30, 45], [line]) == ["=_ 1"])
+        #expect(try run(#"absent_over_time(nope{job="x"}[10s])"#, at: [30, 45], [line]) == ["job:x=1 1"])
+        // The line 2x + 1 at 30 s, 60 s further on: 2 * 90 + 1.
+        #expect(try run("predict_linear(l[30s], 60)", at: [30], [line]) == ["source_id:a=181"])
+        #expect(try run("timestamp(l)", at: [25, 30], [line]) == ["source_id:a=20 30"])
+        #expect(try run("timestamp(l * 2)", at: [25], [line]) == ["source_id:a=25"])
+        // 2024-02-29T13:45:00Z, a Thursday in a leap year.
+        let t: Int64 = 1_709_214_300
+        #expect(try run("hour() + minute() / 100", at: [t]) == ["=13.45"])
+        #expect(try run("day_of_week()", at: [t]) == ["=4"])
+        #expect(try run("days_in_month()", at: [t]) == ["=29"])
+        #expect(try run("day_of_year()", at: [t]) == ["=60"])
+        #expect(try run("year() * 100 + month()", at: [t]) == ["=202402"])
+        #expect(try run("day_of_month(l - l + 1)", at: [0], [line]) == ["source_id:a=1"])  // 1970-01-01T00:00:01Z
+    }
 }

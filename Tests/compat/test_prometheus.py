@@ -243,6 +243,14 @@ EXPRESSIONS = [
     f'abs(-{DURATION})', f'clamp({DURATION}, 0, 0.001)', f'clamp_min({DURATION}, 0.001)', f'clamp_max({DURATION}, 0.001)',
     f'round({DURATION}, 0.001)', f'ceil({DURATION} * 1000)', f'floor({DURATION} * 1000)', f'sqrt({SAMPLES})',
     f'ln({SAMPLES})', f'log2({SAMPLES})', f'log10({SAMPLES})', f'exp(up)', f'sgn({DURATION})',
+    # many-to-one matching, label functions, absent, predict_linear, timestamp, calendar
+    f'{COUNTER} * on(job) group_left up', f'up * on(job) group_right {COUNTER}',
+    f'{COUNTER} + on(job) group_left(__name__) up', f'{COUNTER} > bool on(job) group_left {SAMPLES}',
+    'label_replace(up, "target", "$1-$2", "job", "(pl)(.*)")', 'label_replace(up, "job", "", "job", ".*")',
+    'label_join(up, "both", "/", "job", "__name__")', 'absent(nothing_here{job="x", mode=~"a"})',
+    'absent_over_time(nothing_here{job="y"}[2s])', f'predict_linear({COUNTER}[4s], 60)', 'timestamp(up)',
+    f'timestamp({DURATION} * 2)', 'hour() + minute()', 'day_of_week(up * 1700000000)', 'days_in_month()',
+    'year(up * 951782400) + month(up * 951782400) + day_of_year(up * 951782400)',
     # histograms
     f'histogram_quantile(0.9, sum by (le) (rate({BUCKETS}[3s])))', f'histogram_quantile(0.5, rate({BUCKETS}[4s]))',
     f'histogram_quantile(0.99, {BUCKETS})',
