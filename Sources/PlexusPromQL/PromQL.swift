@@ -73,6 +73,10 @@ public enum PromQL {
         case vector(Selector)
         /// A range vector selector, `x[5m]`: only as a function's argument. Microseconds.
         case matrix(Selector, range: Int64)
+        /// `expr[range:step] offset d`: the expression evaluated every `step` (aligned to
+        /// multiples of it; nil: one minute, Prometheus' default evaluation interval) over
+        /// the range, as a range vector: only as a function's argument. Microseconds.
+        case subquery(Expr, range: Int64, step: Int64?, offset: Int64)
         case call(Function, [Expr])
         case aggregate(Aggregation, Expr, parameter: Expr?, grouping: Grouping)
         case binary(BinaryOp, Expr, Expr, Matching)
@@ -83,7 +87,7 @@ public enum PromQL {
             case .number: .scalar
             case .string: .string
             case .vector, .aggregate: .vector
-            case .matrix: .matrix
+            case .matrix, .subquery: .matrix
             case .call(let f, _): f.returns
             case .negate(let e): e.type
             case .binary(_, let l, let r, _): l.type == .scalar && r.type == .scalar ? .scalar : .vector
@@ -96,6 +100,12 @@ public enum PromQL {
             case .number, .string: []
             case .vector(let s): [Fetch(selector: s, span: PromQL.lookback, inclusive: false)]
             case .matrix(let s, let range): [Fetch(selector: s, span: range, inclusive: true)]
+            case .subquery(let inner, let range, _, let offset):
+                // The inner expression runs at times up to `offset` earlier and `range` before the first.
+                Set(
+                    inner.fetches.map { f in
+                        Fetch(selector: f.selector, span: f.span, inclusive: f.inclusive, shift: f.shift + offset, lead: f.lead + range)
+                    })
             case .call(_, let args): args.reduce(into: []) { $0.formUnion($1.fetches) }
             case .aggregate(_, let e, let p, _): e.fetches.union(p?.fetches ?? [])
             case .binary(_, let l, let r, _): l.fetches.union(r.fetches)
@@ -111,15 +121,21 @@ public enum PromQL {
 
     /// A selector and the window of samples it needs before each evaluation time (after
     /// its offset): the lookback, whose far end is excluded, or a range, which includes it.
+    /// Inside subqueries the selector is evaluated at other times: up to `shift` earlier
+    /// (their offsets) and from `lead` before the first evaluation time (their ranges).
     public struct Fetch: Sendable, Hashable {
         public var selector: Selector
         public var span: Int64
         public var inclusive: Bool
+        public var shift: Int64
+        public var lead: Int64
 
-        public init(selector: Selector, span: Int64, inclusive: Bool) {
+        public init(selector: Selector, span: Int64, inclusive: Bool, shift: Int64 = 0, lead: Int64 = 0) {
             self.selector = selector
             self.span = span
             self.inclusive = inclusive
+            self.shift = shift
+            self.lead = lead
         }
     }
 

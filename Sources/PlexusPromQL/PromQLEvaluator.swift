@@ -27,13 +27,29 @@ extension PromQL {
     public struct Evaluator: Sendable {
         public let times: [Int64]
         let data: [Fetch: [SeriesPoints]]
+        /// Inside subqueries: their offsets and ranges so far (``Fetch/shift``, ``Fetch/lead``).
+        let shift: Int64
+        let lead: Int64
 
         /// The most values (series × evaluation times) one selector may produce.
         public static let maxCells = 4_000_000
+        /// The most evaluation times one subquery may have.
+        public static let maxSubquerySteps = 100_000
 
         public init(times: [Int64], data: [Fetch: [SeriesPoints]]) {
+            self.init(times: times, data: data, shift: 0, lead: 0)
+        }
+
+        init(times: [Int64], data: [Fetch: [SeriesPoints]], shift: Int64, lead: Int64) {
             self.times = times
             self.data = data
+            self.shift = shift
+            self.lead = lead
+        }
+
+        /// The key under which the caller put a selector's samples, in this evaluator's context.
+        func fetch(_ selector: Selector, span: Int64, inclusive: Bool) -> Fetch {
+            Fetch(selector: selector, span: span, inclusive: inclusive, shift: shift, lead: lead)
         }
 
         public func evaluate(_ e: Expr) throws(BadData) -> Value {
@@ -43,11 +59,11 @@ extension PromQL {
             case .string:
                 throw BadData("a string is only accepted as a function's argument")
             case .vector(let s):
-                let fetched = try samples(Fetch(selector: s, span: PromQL.lookback, inclusive: false))
+                let fetched = try samples(fetch(s, span: PromQL.lookback, inclusive: false))
                 return .vector(
                     fetched.map { Series(labels: PromQL.labels(of: $0.series), values: PromQL.evaluate($0, at: times, offset: s.offset)) })
-            case .matrix:
-                throw BadData("a range vector (x[5m]) is only accepted as a function's argument")
+            case .matrix, .subquery:
+                throw BadData("a range vector (x[5m], x[5m:1m]) is only accepted as a function's argument")
             case .negate(let inner):
                 switch try evaluate(inner) {
                 case .scalar(let v): return .scalar(v.map { -$0 })
@@ -134,7 +150,7 @@ extension PromQL {
                 return .vector(try Self.merge([Series(labels: Self.absentLabels(args[0]), values: values)]))
             case .absentOverTime:
                 guard case .matrix(let selector, let range) = args[0] else { throw BadData("absent_over_time expects a range vector") }
-                let fetched = try samples(Fetch(selector: selector, span: range, inclusive: true))
+                let fetched = try samples(fetch(selector, span: range, inclusive: true))
                 let values: [Double?] = times.map { t in
                     let end = t - selector.offset
                     let any = fetched.contains { p in
@@ -168,13 +184,20 @@ extension PromQL {
                 }
                 return .vector(try Self.merge(out))
             default:
-                guard case .matrix(let selector, let range) = args.first(where: { $0.type == .matrix }) else {
-                    throw BadData("\(f.rawValue) expects a range vector")
-                }
                 // The scalar parameter: quantile_over_time's first argument, predict_linear's second.
                 let scalarArgument = args.first { $0.type == .scalar }
                 let parameter = try scalarArgument.map { (a) throws(BadData) in try scalar(a) }
-                return .vector(try rangeFunction(f, selector, range: range, parameter: parameter))
+                switch args.first(where: { $0.type == .matrix }) {
+                case .matrix(let selector, let range):
+                    let fetched = try samples(fetch(selector, span: range, inclusive: true))
+                    let input = fetched.map { (PromQL.labels(of: $0.series), $0.timestamps, $0.values) }
+                    return .vector(try rangeFunction(f, input, offset: selector.offset, range: range, parameter: parameter))
+                case .subquery(let inner, let range, let step, let offset):
+                    let input = try subquery(inner, range: range, step: step ?? 60_000_000, offset: offset)
+                    return .vector(try rangeFunction(f, input, offset: offset, range: range, parameter: parameter))
+                default:
+                    throw BadData("\(f.rawValue) expects a range vector")
+                }
             }
         }
 
@@ -206,18 +229,50 @@ extension PromQL {
         static func goMax(_ a: Double, _ b: Double) -> Double { a.isNaN || b.isNaN ? .nan : Swift.max(a, b) }
         static func goMin(_ a: Double, _ b: Double) -> Double { a.isNaN || b.isNaN ? .nan : Swift.min(a, b) }
 
-        func rangeFunction(_ f: Function, _ selector: Selector, range: Int64, parameter: [Double]?) throws(BadData) -> [Series] {
-            let fetched = try samples(Fetch(selector: selector, span: range, inclusive: true))
+        /// A subquery's inner expression at every `step` (multiples of it) from `range` before
+        /// the first evaluation time to the last, less the offset: one series of samples each.
+        func subquery(_ inner: Expr, range: Int64, step: Int64, offset: Int64) throws(BadData) -> [SeriesSamples] {
+            let (first, o1) = times.first!.subtractingReportingOverflow(offset)
+            let (last, o2) = times.last!.subtractingReportingOverflow(offset)
+            let (lower, o3) = first.subtractingReportingOverflow(range)
+            guard !o1, !o2, !o3 else { throw BadData("subquery offset or range out of range") }
+            // The first multiple of the step at or after `lower` (division rounding down).
+            let below = lower >= 0 ? lower / step : (lower - step + 1) / step
+            var start = below * step
+            if start < lower { start += step }
+            guard start <= last else { return [] }
+            guard (last - start) / step < Int64(Self.maxSubquerySteps) else {
+                throw BadData("a subquery would be evaluated at more than \(Self.maxSubquerySteps) times; raise its step")
+            }
+            let subTimes = Array(stride(from: start, through: last, by: Int(step)))
+            let sub = Evaluator(times: subTimes, data: data, shift: shift + offset, lead: lead + range)
+            let series: [Series]
+            switch try sub.evaluate(inner) {
+            case .scalar(let v): series = [Series(labels: [:], values: v)]
+            case .vector(let v): series = v
+            }
+            return series.compactMap { s in
+                let present = zip(subTimes, s.values).compactMap { t, v in v.map { (t, $0) } }
+                return present.isEmpty ? nil : (s.labels, present.map(\.0), present.map(\.1))
+            }
+        }
+
+        /// A series' labels and samples, whichever way they were got.
+        typealias SeriesSamples = (labels: [String: String], timestamps: [Int64], values: [Double])
+
+        func rangeFunction(_ f: Function, _ input: [SeriesSamples], offset: Int64, range: Int64, parameter: [Double]?)
+            throws(BadData) -> [Series]
+        {
             var out: [Series] = []
-            out.reserveCapacity(fetched.count)
-            for s in fetched {
+            out.reserveCapacity(input.count)
+            for s in input {
                 var values: [Double?] = []
                 values.reserveCapacity(times.count)
                 var lo = 0
                 var hi = 0
                 let ts = s.timestamps
                 for (k, t) in times.enumerated() {
-                    let end = t - selector.offset
+                    let end = t - offset
                     let start = end - range
                     while hi < ts.count && ts[hi] <= end { hi += 1 }
                     while lo < hi && ts[lo] < start { lo += 1 }
@@ -229,7 +284,7 @@ extension PromQL {
                         timestamps: ts[lo..<hi], values: s.values[lo..<hi], start: start, end: end, range: range, at: t)
                     values.append(window.apply(f, parameter: parameter?[k]))
                 }
-                var labels = PromQL.labels(of: s.series)
+                var labels = s.labels
                 if f != .lastOverTime { labels["__name__"] = nil }
                 out.append(Series(labels: labels, values: values))
             }
@@ -580,7 +635,7 @@ extension PromQL {
                             values: zip(times, s.values).map { t, v in v.map { _ in Double(t) / 1_000_000 } })
                     })
             }
-            let fetched = try samples(Fetch(selector: selector, span: PromQL.lookback, inclusive: false))
+            let fetched = try samples(fetch(selector, span: PromQL.lookback, inclusive: false))
             return try Self.merge(
                 fetched.map { p in
                     var values: [Double?] = []

@@ -226,9 +226,7 @@ struct Parser {
             i += 1
             let e = try expression(0, depth: depth + 1)
             try expect(")", "to close the parenthesis")
-            skipSpace()
-            if peek("[") { throw PromQL.BadData("unsupported PromQL: subqueries (expr[range:step])") }
-            return e
+            return try subquery(of: e)
         }
         if (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: ".") { return .number(try number()) }
         if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") { return .string(try quoted()) }
@@ -248,7 +246,7 @@ struct Parser {
             skipSpace()
             if peek("(") || identifier().map({ ["by", "without"].contains($0.lowercased()) }) == true {
                 i = start + name.utf8.count
-                return try aggregate(aggregation, depth: depth)
+                return try subquery(of: try aggregate(aggregation, depth: depth))
             }
             i = start + name.utf8.count
         }
@@ -260,7 +258,7 @@ struct Parser {
                 )
             }
             i += 1
-            return try call(function, depth: depth)
+            return try subquery(of: try call(function, depth: depth))
         }
         i = start + name.utf8.count
         return try selector(name: name)
@@ -395,7 +393,10 @@ struct Parser {
             skipSpace()
             let r = try duration()
             skipSpace()
-            if peek(":") { throw PromQL.BadData("unsupported PromQL: subqueries (expr[range:step])") }
+            if peek(":") {
+                try PromQL.checkNonEmpty(selector)
+                return try subqueryTail(of: .vector(selector), range: r)
+            }
             guard peek("]") else { throw PromQL.BadData("parse error at char \(i + 1): expected ] after the range") }
             guard r > 0 else { throw PromQL.BadData("a range must be positive") }
             i += 1
@@ -419,6 +420,56 @@ struct Parser {
         if peek("@") { throw PromQL.BadData("unsupported PromQL: the @ modifier") }
         if let range { return .matrix(selector, range: range) }
         return .vector(selector)
+    }
+
+    /// `[range:step] offset d` after an expression, if there.
+    mutating func subquery(of e: PromQL.Expr) throws(PromQL.BadData) -> PromQL.Expr {
+        skipSpace()
+        guard peek("[") else { return e }
+        i += 1
+        skipSpace()
+        let range = try duration()
+        skipSpace()
+        guard peek(":") else { throw PromQL.BadData("a range ([5m]) only follows a vector selector; a subquery is expr[5m:1m]") }
+        return try subqueryTail(of: e, range: range)
+    }
+
+    /// From the `:` of `[range:step]`: the step, `]`, an offset.
+    mutating func subqueryTail(of e: PromQL.Expr, range: Int64) throws(PromQL.BadData) -> PromQL.Expr {
+        guard e.type == .vector || e.type == .scalar else {
+            throw PromQL.BadData("subquery is only allowed on instant vector, got \(e.type.rawValue)")
+        }
+        guard range > 0 else { throw PromQL.BadData("a subquery's range must be positive") }
+        i += 1  // ':'
+        skipSpace()
+        var step: Int64?
+        if !peek("]") {
+            let d = try duration()
+            guard d > 0 else { throw PromQL.BadData("a subquery's step must be positive") }
+            step = d
+            skipSpace()
+        }
+        guard peek("]") else { throw PromQL.BadData("parse error at char \(i + 1): expected ] after the subquery's step") }
+        i += 1
+        skipSpace()
+        var offset: Int64 = 0
+        let save = i
+        if identifier()?.lowercased() == "offset" {
+            skipSpace()
+            var negative = false
+            if peek("-") {
+                negative = true
+                i += 1
+            }
+            guard let d = try? duration() else { throw PromQL.BadData("offset needs a duration, e.g. offset 5m") }
+            offset = negative ? -d : d
+        } else {
+            i = save
+        }
+        skipSpace()
+        if peek("@") { throw PromQL.BadData("unsupported PromQL: the @ modifier") }
+        if peek("[") { throw PromQL.BadData("subquery is only allowed on instant vector, got range vector") }
+        return .subquery(e, range: range, step: step, offset: offset)
     }
 
     mutating func braces(_ matchers: inout [PromQL.Matcher]) throws(PromQL.BadData) {

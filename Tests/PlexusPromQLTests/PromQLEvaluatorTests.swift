@@ -261,4 +261,25 @@ struct PromQLEvaluatorTests {
         #expect(try run("year() * 100 + month()", at: [t]) == ["=202402"])
         #expect(try run("day_of_month(l - l + 1)", at: [0], [line]) == ["source_id:a=1"])  // 1970-01-01T00:00:01Z
     }
+
+    @Test("subqueries: the inner expression at every step (multiples of it) over the range, then the range function")
+    func subqueries() throws {
+        // c at 0, 10, 20, 30 s: 0, 10, 20, 5. Sub-steps 0, 10, 20, 30 see those values.
+        #expect(try run("max_over_time(c[30s:10s])", at: [30]) == ["source_id:a=20"])
+        #expect(try run("sum_over_time(c[30s:10s])", at: [30]) == ["source_id:a=35"])
+        // rate over 10 s at 10, 20 and 30 s: 1, 1 and 0.5 (the reset); their max and last.
+        #expect(try run("max_over_time(rate(c[10s])[20s:10s])", at: [30]) == ["source_id:a=1"])
+        #expect(try run("last_over_time(rate(c[10s])[20s:10s])", at: [30]) == ["source_id:a=0.5"])
+        // Offset moves the sub-steps back: at 40 s with offset 10 s, the same as at 30 s.
+        #expect(try run("max_over_time(rate(c[10s])[20s:10s] offset 10s)", at: [40]) == ["source_id:a=1"])
+        // Sub-steps are multiples of the step, not of the evaluation time: at 35 s over 20 s by
+        // 10 s they are 20 and 30 s (c = 20, 5).
+        #expect(try run("count_over_time(c[20s:10s])", at: [35]) == ["source_id:a=2"])
+        #expect(try run("min_over_time(c[20s:10s])", at: [35]) == ["source_id:a=5"])
+        // The default step is a minute; a scalar inner expression is one series without labels.
+        #expect(try run("count_over_time(c[2m:])", at: [60]) == ["source_id:a=2"])
+        #expect(try run("sum_over_time(vector(2)[30s:10s])", at: [30]) == ["=8"])
+        #expect(throws: PromQL.BadData.self) { try run("max_over_time(c[9999d:1ms])", at: [30]) }
+        #expect(throws: PromQL.BadData.self) { try run("c[30s:10s]", at: [30]) }
+    }
 }

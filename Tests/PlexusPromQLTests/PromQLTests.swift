@@ -37,8 +37,7 @@ struct PromQLTests {
             }
         }
         let unsupported = [
-            "foo(up)", #"count_values("v", up)"#, "holt_winters(up[5m], 0.5, 0.5)", "up[5m:1m]", "rate(up[5m:])", "(up)[5m:1m]",
-            "up @ 100", #""text""#,
+            "foo(up)", #"count_values("v", up)"#, "holt_winters(up[5m], 0.5, 0.5)", "up @ 100", #""text""#,
         ]
         for q in unsupported { #expect(refusal(q)?.contains("unsupported PromQL") == true, "\(q): \(refusal(q) ?? "accepted")") }
         #expect(refusal("foo(up)")?.contains("foo()") == true)
@@ -48,6 +47,7 @@ struct PromQLTests {
             "rate(up[5m], 1)", "time(1)", "topk(up)", "topk(up, 3)", "sum(up[5m])", "up + on(a) 1", "up + bool up", "sum by (a (up)",
             "rate(up[0s])", "up offset", "up offset 5", "up offset 9999999999999y", "(up", "up)", "5m", "1 + 5m", "sum(up) by", "0x",
             "\u{0}", #"up{job="x"#, #"up{job}"#, #"up{job=x}"#, #"{"a", "b"}"#, "up{", "abs(", "topk(1,", "-", "up bool",
+            "up[5m:0s]", "rate(up[5m])[5m]", "up[5m:1m][5m:1m]", "(up)[5m]", "rate(up[5m:1m]", "up[5m:1m] + 1",
             "a * group_left b", "a and on(x) group_left b", "a * on(x) group_left(x) b", #"label_replace(up, "a")"#,
             #"label_join(up, 1, "b")"#, #"abs("x")"#, #""a" + 1"#, #"-"a""#, #"label_replace(up, "a", "b", "c", 1)"#,
             String(repeating: "(", count: 100) + "1" + String(repeating: ")", count: 100),
@@ -89,6 +89,20 @@ struct PromQLTests {
         #expect(try PromQL.parse("time()").type == .scalar)
         #expect(try PromQL.parse("scalar(up) * 2").type == .scalar)
         #expect(try PromQL.parse("sum").type == .vector)  // a metric called sum
+        #expect(
+            try PromQL.parse("max_over_time(rate(c[10s])[30s:10s] offset 1m)")
+                == .call(
+                    .maxOverTime,
+                    [
+                        .subquery(
+                            .call(.rate, [.matrix(.init(matchers: [.init("__name__", .equal, "c")]), range: 10_000_000)]),
+                            range: 30_000_000, step: 10_000_000, offset: 60_000_000)
+                    ]))
+        #expect(
+            try PromQL.parse("avg_over_time(up[1m:])") == .call(.avgOverTime, [.subquery(v("up"), range: 60_000_000, step: nil, offset: 0)])
+        )
+        #expect(try PromQL.parse("min_over_time((up + 1)[5m:1m])").type == .vector)
+        #expect(try PromQL.parse("sum_over_time(sum by (job) (up)[5m:30s])").type == .vector)
     }
 
     @Test("matching: missing labels are empty, regexes are anchored, only numeric series")

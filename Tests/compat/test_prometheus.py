@@ -251,6 +251,10 @@ EXPRESSIONS = [
     'absent_over_time(nothing_here{job="y"}[2s])', f'predict_linear({COUNTER}[4s], 60)', 'timestamp(up)',
     f'timestamp({DURATION} * 2)', 'hour() + minute()', 'day_of_week(up * 1700000000)', 'days_in_month()',
     'year(up * 951782400) + month(up * 951782400) + day_of_year(up * 951782400)',
+    # subqueries
+    f'max_over_time(rate({COUNTER}[2s])[4s:1s])', 'avg_over_time(up[3s:500ms])',
+    f'min_over_time(({DURATION} * 1000)[3s:1s] offset 1s)', f'sum_over_time(sum by (job) ({SCRAPE})[2s:500ms])',
+    f'deriv(max_over_time({SAMPLES}[2s])[4s:1s])',
     # histograms
     f'histogram_quantile(0.9, sum by (le) (rate({BUCKETS}[3s])))', f'histogram_quantile(0.5, rate({BUCKETS}[4s]))',
     f'histogram_quantile(0.99, {BUCKETS})',

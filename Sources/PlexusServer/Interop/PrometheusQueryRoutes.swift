@@ -225,10 +225,13 @@ struct PrometheusQueryRoutes {
         guard chosen.count <= Self.maxSeries else {
             throw PromQL.BadData("the query selects \(chosen.count) series, more than \(Self.maxSeries); add matchers")
         }
-        let (back, o0) = sel.offset.addingReportingOverflow(fetch.span)
-        let (lo, o1) = from.subtractingReportingOverflow(back)
-        let (hi, o2) = to.subtractingReportingOverflow(sel.offset)
-        guard !o0, !o1, !o2 else { throw PromQL.BadData("offset or range out of range") }
+        // Evaluated at times up to `shift` earlier, from `lead` before the first (subqueries).
+        let (shifted, o0) = sel.offset.addingReportingOverflow(fetch.shift)
+        let (before, o1) = shifted.addingReportingOverflow(fetch.span)
+        let (back, o2) = before.addingReportingOverflow(fetch.lead)
+        let (lo, o3) = from.subtractingReportingOverflow(back)
+        let (hi, o4) = to.subtractingReportingOverflow(shifted)
+        guard !o0, !o1, !o2, !o3, !o4 else { throw PromQL.BadData("offset or range out of range") }
         guard hi >= 0 else { return [] }
         let range = TimeRange(start: max(0, fetch.inclusive ? lo : lo + 1), end: hi + 1)
         let wanted = Set(chosen.map { Key($0) })
