@@ -98,13 +98,15 @@ public enum PromQL {
         public var fetches: Set<Fetch> {
             switch self {
             case .number, .string: []
-            case .vector(let s): [Fetch(selector: s, span: PromQL.lookback, inclusive: false)]
+            case .vector(let s): [Fetch(selector: s, span: PromQL.lookback, inclusive: true)]
             case .matrix(let s, let range): [Fetch(selector: s, span: range, inclusive: true)]
             case .subquery(let inner, let range, _, let offset):
                 // The inner expression runs at times up to `offset` earlier and `range` before the first.
                 Set(
                     inner.fetches.map { f in
-                        Fetch(selector: f.selector, span: f.span, inclusive: f.inclusive, shift: f.shift + offset, lead: f.lead + range)
+                        Fetch(
+                            selector: f.selector, span: f.span, inclusive: f.inclusive, shift: PromQL.saturating(f.shift, offset),
+                            lead: PromQL.saturating(f.lead, range))
                     })
             case .call(_, let args): args.reduce(into: []) { $0.formUnion($1.fetches) }
             case .aggregate(_, let e, let p, _): e.fetches.union(p?.fetches ?? [])
@@ -120,7 +122,7 @@ public enum PromQL {
     }
 
     /// A selector and the window of samples it needs before each evaluation time (after
-    /// its offset): the lookback, whose far end is excluded, or a range, which includes it.
+    /// its offset): the lookback or a range, both ends included as in Prometheus 2.x.
     /// Inside subqueries the selector is evaluated at other times: up to `shift` earlier
     /// (their offsets) and from `lead` before the first evaluation time (their ranges).
     public struct Fetch: Sendable, Hashable {
@@ -273,7 +275,14 @@ public enum PromQL {
         var isVariadic: Bool { self == .labelJoin }
     }
 
-    /// How far back an instant selector looks for a sample (Prometheus' default, 5 m).
+    /// `a + b`, held at Int64's ends instead of trapping (the server refuses what is out of range).
+    static func saturating(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : sum
+    }
+
+    /// How far back an instant selector looks for a sample (Prometheus' default, 5 m); a
+    /// sample exactly that old still counts, as in Prometheus 2.x.
     public static let lookback: Int64 = 300_000_000
     /// The most evaluation steps a range query may have (Prometheus' limit).
     public static let maxSteps = 11_000
@@ -286,6 +295,86 @@ public enum PromQL {
         return out
     }
 
+    /// A regular expression of a query. Prometheus' engine (RE2) runs in linear time;
+    /// Swift's backtracks, so a repeated group that itself repeats or alternates (`(a+)+`,
+    /// `(a|aa)*`), which can take exponential time, is refused, as is a pattern over 4 KiB.
+    public static func regex(_ pattern: String) throws(BadData) -> Regex<AnyRegexOutput> {
+        guard pattern.utf8.count <= 4_096 else { throw BadData("regular expression longer than 4096 bytes") }
+        guard !hasNestedRepetition(Array(pattern.utf8)) else {
+            throw BadData(
+                "unsupported regular expression: a repeated group that repeats or alternates inside (like (a+)+) can take exponential time here"
+            )
+        }
+        do {
+            return try Regex(pattern)
+        } catch {
+            throw BadData("invalid regular expression \(pattern.prefix(80).debugDescription)")
+        }
+    }
+
+    /// Whether a group followed by `*`, `+` or `{n,}`/`{n,m}` (m > 1) contains a repetition
+    /// or an alternation: the shapes that make a backtracking engine exponential.
+    static func hasNestedRepetition(_ p: [UInt8]) -> Bool {
+        var stack: [Bool] = []  // per open group: whether it contains a repetition or `|`
+        var i = 0
+        func repeats(at j: Int) -> (Bool, Int) {  // a repetition operator at j, and its length
+            guard j < p.count else { return (false, 0) }
+            switch p[j] {
+            case UInt8(ascii: "*"), UInt8(ascii: "+"): return (true, 1)
+            case UInt8(ascii: "?"): return (false, 1)
+            case UInt8(ascii: "{"):
+                guard let close = p[j...].firstIndex(of: UInt8(ascii: "}")) else { return (false, 0) }
+                let body = String(decoding: p[(j + 1)..<close], as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false)
+                guard (1...2).contains(body.count), body.allSatisfy({ $0.isEmpty || Int($0) != nil }) else { return (false, 0) }
+                let many = body.count == 2 ? (body[1].isEmpty || Int(body[1])! > 1) : Int(body[0]) ?? 0 > 1
+                return (many, close - j + 1)
+            default: return (false, 0)
+            }
+        }
+        while i < p.count {
+            switch p[i] {
+            case UInt8(ascii: "\\"):
+                i += 2
+                if let (r, n) = Optional(repeats(at: i)), n > 0 {
+                    if r, !stack.isEmpty { stack[stack.count - 1] = true }
+                    i += n
+                }
+                continue
+            case UInt8(ascii: "["):
+                var j = i + 1
+                if j < p.count, p[j] == UInt8(ascii: "^") { j += 1 }
+                if j < p.count, p[j] == UInt8(ascii: "]") { j += 1 }
+                while j < p.count, p[j] != UInt8(ascii: "]") { j += p[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                i = j + 1
+            case UInt8(ascii: "("):
+                stack.append(false)
+                i += 1
+                if i < p.count, p[i] == UInt8(ascii: "?") {  // (?:…), (?P<name>…), (?i)
+                    while i < p.count, p[i] != UInt8(ascii: ":"), p[i] != UInt8(ascii: ">"), p[i] != UInt8(ascii: ")") { i += 1 }
+                    if i < p.count, p[i] != UInt8(ascii: ")") { i += 1 }
+                }
+                continue
+            case UInt8(ascii: ")"):
+                let inner = stack.popLast() ?? false
+                i += 1
+                let (r, n) = repeats(at: i)
+                if r && inner { return true }
+                if r || inner, !stack.isEmpty { stack[stack.count - 1] = true }
+                i += n
+                continue
+            case UInt8(ascii: "|"):
+                if !stack.isEmpty { stack[stack.count - 1] = true }
+                i += 1
+            default:
+                i += 1
+            }
+            let (r, n) = repeats(at: i)
+            if r, !stack.isEmpty { stack[stack.count - 1] = true }
+            i += n
+        }
+        return false
+    }
+
     /// The series of `all` that `selector` selects (numeric series only).
     public static func select(_ selector: Selector, from all: [SeriesIdentity]) throws(BadData) -> [SeriesIdentity] {
         var regexes: [Regex<AnyRegexOutput>?] = []
@@ -295,7 +384,7 @@ public enum PromQL {
                 continue
             }
             do {
-                regexes.append(try Regex(m.value))
+                regexes.append(try regex(m.value))
             } catch {
                 throw BadData("invalid regular expression in matcher for \(m.label)")
             }
@@ -309,7 +398,7 @@ public enum PromQL {
     }
 
     /// One series' values at each evaluation time `times` (microseconds): the newest
-    /// sample in (t − offset − lookback, t − offset]; nil where there is none.
+    /// sample in [t − offset − lookback, t − offset]; nil where there is none.
     public static func evaluate(_ points: SeriesPoints, at times: [Int64], offset: Int64) -> [Double?] {
         var out: [Double?] = []
         out.reserveCapacity(times.count)
@@ -317,7 +406,7 @@ public enum PromQL {
         for t in times {
             let at = t - offset
             while k < points.timestamps.count && points.timestamps[k] <= at { k += 1 }
-            if k > 0, points.timestamps[k - 1] > at - lookback {
+            if k > 0, points.timestamps[k - 1] >= at - lookback {
                 out.append(points.values[k - 1])
             } else {
                 out.append(nil)
@@ -331,7 +420,7 @@ public enum PromQL {
         guard step > 0 else { throw BadData("zero or negative query resolution step widths are not accepted. Try a positive integer") }
         guard end >= start else { throw BadData("end timestamp must not be before start time") }
         let (span, overflow) = end.subtractingReportingOverflow(start)
-        guard !overflow, span / step < Int64(maxSteps) else {
+        guard !overflow, span / step <= Int64(maxSteps) else {
             throw BadData(
                 "exceeded maximum resolution of \(maxSteps) points per timeseries. Try decreasing the query resolution (?step=XX)")
         }

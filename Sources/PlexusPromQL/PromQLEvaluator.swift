@@ -1,6 +1,7 @@
 import Foundation
 import PlexusModel
 public import PlexusStorage
+import Synchronization
 
 extension PromQL {
     /// One evaluated series: its labels and its value, or none, at each evaluation time.
@@ -30,21 +31,53 @@ extension PromQL {
         /// Inside subqueries: their offsets and ranges so far (``Fetch/shift``, ``Fetch/lead``).
         let shift: Int64
         let lead: Int64
+        /// What the whole query may still spend, shared with nested evaluators.
+        let budget: Budget
+
+        /// Work one query may do: values held (series × evaluation times, over all its
+        /// selectors and subqueries) and samples visited by range functions' windows.
+        final class Budget: Sendable {
+            let left: Mutex<(cells: Int, visits: Int)>
+
+            init(cells: Int, visits: Int) { left = Mutex((cells, visits)) }
+
+            func spend(cells: Int = 0, visits: Int = 0) throws(BadData) {
+                let ok = left.withLock { l in
+                    l.cells -= cells
+                    l.visits -= visits
+                    return l.cells >= 0 && l.visits >= 0
+                }
+                guard ok else {
+                    throw BadData(
+                        "query processing would load too many samples into memory or visit too many: narrow the selectors, shorten the ranges or raise the step"
+                    )
+                }
+            }
+        }
+
+        /// The most values one query may hold, and the most samples its windows may visit.
+        public static let maxQueryCells = 10_000_000
+        public static let maxWindowVisits = 50_000_000
 
         /// The most values (series × evaluation times) one selector may produce.
         public static let maxCells = 4_000_000
         /// The most evaluation times one subquery may have.
         public static let maxSubquerySteps = 100_000
 
-        public init(times: [Int64], data: [Fetch: [SeriesPoints]]) {
-            self.init(times: times, data: data, shift: 0, lead: 0)
+        /// `maxCells` and `maxVisits` bound the whole query (``maxQueryCells``, ``maxWindowVisits``).
+        public init(
+            times: [Int64], data: [Fetch: [SeriesPoints]], maxCells: Int = Evaluator.maxQueryCells,
+            maxVisits: Int = Evaluator.maxWindowVisits
+        ) {
+            self.init(times: times, data: data, shift: 0, lead: 0, budget: Budget(cells: maxCells, visits: maxVisits))
         }
 
-        init(times: [Int64], data: [Fetch: [SeriesPoints]], shift: Int64, lead: Int64) {
+        init(times: [Int64], data: [Fetch: [SeriesPoints]], shift: Int64, lead: Int64, budget: Budget) {
             self.times = times
             self.data = data
             self.shift = shift
             self.lead = lead
+            self.budget = budget
         }
 
         /// The key under which the caller put a selector's samples, in this evaluator's context.
@@ -59,7 +92,7 @@ extension PromQL {
             case .string:
                 throw BadData("a string is only accepted as a function's argument")
             case .vector(let s):
-                let fetched = try samples(fetch(s, span: PromQL.lookback, inclusive: false))
+                let fetched = try samples(fetch(s, span: PromQL.lookback, inclusive: true))
                 return .vector(
                     fetched.map { Series(labels: PromQL.labels(of: $0.series), values: PromQL.evaluate($0, at: times, offset: s.offset)) })
             case .matrix, .subquery:
@@ -69,7 +102,7 @@ extension PromQL {
                 case .scalar(let v): return .scalar(v.map { -$0 })
                 case .vector(let v):
                     return .vector(
-                        try Self.merge(v.map { Series(labels: Self.droppingName($0.labels), values: $0.values.map { $0.map { -$0 } }) }))
+                        try Self.distinct(v.map { Series(labels: Self.droppingName($0.labels), values: $0.values.map { $0.map { -$0 } }) }))
                 }
             case .call(let f, let args):
                 return try call(f, args)
@@ -87,6 +120,7 @@ extension PromQL {
                     "query processing would load too many samples into memory: \(fetched.count) series × \(times.count) steps; narrow the selector or raise the step"
                 )
             }
+            try budget.spend(cells: fetched.count * times.count)
             return fetched
         }
 
@@ -149,11 +183,23 @@ extension PromQL {
                 let values: [Double?] = times.indices.map { t in v.contains { $0.values[t] != nil } ? nil : 1 }
                 return .vector(try Self.merge([Series(labels: Self.absentLabels(args[0]), values: values)]))
             case .absentOverTime:
-                guard case .matrix(let selector, let range) = args[0] else { throw BadData("absent_over_time expects a range vector") }
-                let fetched = try samples(fetch(selector, span: range, inclusive: true))
+                let input: [SeriesSamples]
+                let (range, offset): (Int64, Int64)
+                switch args[0] {
+                case .matrix(let selector, let r):
+                    input = try samples(fetch(selector, span: r, inclusive: true)).map {
+                        (PromQL.labels(of: $0.series), $0.timestamps, $0.values)
+                    }
+                    (range, offset) = (r, selector.offset)
+                case .subquery(let inner, let r, let step, let o):
+                    input = try subquery(inner, range: r, step: step ?? 60_000_000, offset: o)
+                    (range, offset) = (r, o)
+                default:
+                    throw BadData("absent_over_time expects a range vector")
+                }
                 let values: [Double?] = times.map { t in
-                    let end = t - selector.offset
-                    let any = fetched.contains { p in
+                    let end = t - offset
+                    let any = input.contains { p in
                         // The first sample at or after the window's start, if inside it.
                         let k = p.timestamps.partitioningIndex { $0 >= end - range }
                         return k < p.timestamps.count && p.timestamps[k] <= end
@@ -217,7 +263,7 @@ extension PromQL {
                 let inverse = 1 / (p.first ?? 1)
                 return (x * inverse + 0.5).rounded(.down) / inverse
             case .clamp:
-                guard p[1] >= p[0] else { return nil }
+                if p[1] < p[0] { return nil }  // NaN bounds go on, as in Prometheus: the answer is NaN
                 return goMax(p[0], goMin(p[1], x))
             case .clampMin: return goMax(p[0], x)
             case .clampMax: return goMin(p[0], x)
@@ -235,7 +281,11 @@ extension PromQL {
             let (first, o1) = times.first!.subtractingReportingOverflow(offset)
             let (last, o2) = times.last!.subtractingReportingOverflow(offset)
             let (lower, o3) = first.subtractingReportingOverflow(range)
-            guard !o1, !o2, !o3 else { throw BadData("subquery offset or range out of range") }
+            // Far enough from Int64's ends that the alignment below cannot overflow.
+            let bound = Int64.max / 4
+            guard !o1, !o2, !o3, abs(lower) < bound, abs(last) < bound, step < bound else {
+                throw BadData("subquery offset or range out of range")
+            }
             // The first multiple of the step at or after `lower` (division rounding down).
             let below = lower >= 0 ? lower / step : (lower - step + 1) / step
             var start = below * step
@@ -245,7 +295,10 @@ extension PromQL {
                 throw BadData("a subquery would be evaluated at more than \(Self.maxSubquerySteps) times; raise its step")
             }
             let subTimes = Array(stride(from: start, through: last, by: Int(step)))
-            let sub = Evaluator(times: subTimes, data: data, shift: shift + offset, lead: lead + range)
+            try budget.spend(cells: subTimes.count)
+            let sub = Evaluator(
+                times: subTimes, data: data, shift: PromQL.saturating(shift, offset), lead: PromQL.saturating(lead, range),
+                budget: budget)
             let series: [Series]
             switch try sub.evaluate(inner) {
             case .scalar(let v): series = [Series(labels: [:], values: v)]
@@ -265,6 +318,7 @@ extension PromQL {
         {
             var out: [Series] = []
             out.reserveCapacity(input.count)
+            var visits = 0
             for s in input {
                 var values: [Double?] = []
                 values.reserveCapacity(times.count)
@@ -280,6 +334,11 @@ extension PromQL {
                         values.append(nil)
                         continue
                     }
+                    visits += hi - lo
+                    if visits >= 1_000_000 {  // charged as it goes: one huge window must not run to the end first
+                        try budget.spend(visits: visits)
+                        visits = 0
+                    }
                     let window = Window(
                         timestamps: ts[lo..<hi], values: s.values[lo..<hi], start: start, end: end, range: range, at: t)
                     values.append(window.apply(f, parameter: parameter?[k]))
@@ -288,7 +347,19 @@ extension PromQL {
                 if f != .lastOverTime { labels["__name__"] = nil }
                 out.append(Series(labels: labels, values: values))
             }
-            return try Self.merge(out)
+            try budget.spend(visits: visits)
+            return try Self.distinct(out)
+        }
+
+        /// Series that must have distinct labelsets across all steps, as Prometheus checks a
+        /// range function's or a negation's whole matrix (not step by step).
+        static func distinct(_ series: [Series]) throws(BadData) -> [Series] {
+            var seen = Set<[String: String]>()
+            let kept = series.filter { $0.values.contains { $0 != nil } }
+            for s in kept where !seen.insert(s.labels).inserted {
+                throw BadData("vector cannot contain metrics with the same labelset")
+            }
+            return kept
         }
 
         // MARK: Aggregations
@@ -296,6 +367,9 @@ extension PromQL {
         func aggregate(_ op: Aggregation, _ inner: Expr, _ parameter: Expr?, _ grouping: Grouping) throws(BadData) -> Value {
             let input = try vector(inner)
             let p = try parameter.map { (e) throws(BadData) in try scalar(e) }
+            if op == .topk || op == .bottomk, let bad = p?.first(where: { !$0.isFinite || Swift.abs($0) >= 9.2e18 }) {
+                throw BadData("Scalar value \(bad) overflows int64")
+            }
             var groups: [[String: String]: [Int]] = [:]
             var order: [[String: String]] = []
             for (k, s) in input.enumerated() {
@@ -365,7 +439,7 @@ extension PromQL {
         func select(_ op: Aggregation, _ members: [Series], k: [Double]) -> [Series] {
             var out = members.map { Series(labels: $0.labels, values: Array(repeating: nil, count: times.count)) }
             for t in times.indices {
-                let n = k[t].isNaN || k[t] < 1 ? 0 : k[t] >= Double(members.count) ? members.count : Int(k[t])
+                let n = k[t] < 1 ? 0 : k[t] >= Double(members.count) ? members.count : Int(k[t])
                 guard n > 0 else { continue }
                 let present = members.indices.compactMap { m in members[m].values[t].map { (m, $0) } }
                 let ranked = present.sorted { a, b in
@@ -418,7 +492,8 @@ extension PromQL {
             }
         }
 
-        static func dropsName(_ op: BinaryOp) -> Bool { op.precedence >= 4 }
+        /// Arithmetic drops the metric name; `atan2` does not, in Prometheus 2.x.
+        static func dropsName(_ op: BinaryOp) -> Bool { op.precedence >= 4 && op != .atan2 }
 
         /// A vector's series against a scalar; a comparison keeps the vector's value on either side.
         static func vectorScalar(_ op: BinaryOp, _ s: Series, _ scalar: [Double], swap: Bool, _ returnBool: Bool) -> Series {
@@ -448,6 +523,7 @@ extension PromQL {
                 return Series(labels: labels, values: Array(repeating: nil, count: times.count))
             }
             for t in times.indices {
+                try Self.requireUnique(right, b, at: t, side: "right")
                 var matched = Set<[String: String]>()
                 for (k, s) in a.enumerated() {
                     guard let x = s.values[t], let candidates = right[left[k]] else { continue }
@@ -485,6 +561,7 @@ extension PromQL {
             var out: [Series] = []
             var index: [[String: String]: Int] = [:]
             for t in times.indices {
+                try Self.requireUnique(oneBySig, one, at: t, side: m.cardinality == .manyToOne ? "right" : "left")
                 var written = Set<[String: String]>()
                 for (k, s) in many.enumerated() {
                     guard let x = s.values[t], let candidates = oneBySig[manySig[k]] else { continue }
@@ -544,12 +621,7 @@ extension PromQL {
                 }
             } else {
                 let (replacement, source, pattern) = (strings[1], strings[2], strings[3])
-                let regex: Regex<AnyRegexOutput>
-                do {
-                    regex = try Regex("^(?:" + pattern + ")$")
-                } catch {
-                    throw BadData("invalid regular expression in label_replace(): \(pattern)")
-                }
+                let regex = try PromQL.regex("^(?:" + pattern + ")$")
                 out = v.map { s in
                     guard let match = try? regex.wholeMatch(in: s.labels[source] ?? "") else { return s }
                     var labels = s.labels
@@ -569,8 +641,9 @@ extension PromQL {
         }
 
         /// Go's `Regexp.Expand`, which label_replace uses: `$1`, `${1}`, `$name`, `${name}`,
-        /// `$$`; a name is the longest run of letters, digits and `_` (so `$1x` is the group
-        /// named "1x", empty); an unknown group is empty.
+        /// `$$`. A name is the longest run of letters, digits and `_` (so `$1x` is the group
+        /// named "1x"); a number with a leading zero is a name; an unknown group is empty; a
+        /// `$` not followed by a valid reference (`${}`, `${1-x}`) is kept as it is.
         static func expand(_ template: String, _ match: Regex<AnyRegexOutput>.Match) -> String {
             var out = ""
             var rest = Substring(template)
@@ -582,24 +655,18 @@ extension PromQL {
                     rest = rest.dropFirst()
                     continue
                 }
-                var name: Substring
-                if rest.first == "{" {
-                    guard let close = rest.firstIndex(of: "}") else {
-                        out += "$"
-                        continue
-                    }
-                    name = rest[rest.index(after: rest.startIndex)..<close]
-                    rest = rest[rest.index(after: close)...]
-                } else {
-                    let end = rest.firstIndex { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_")) } ?? rest.endIndex
-                    name = rest[..<end]
-                    rest = rest[end...]
-                }
-                guard !name.isEmpty else {
-                    out += "$"
+                let braced = rest.first == "{"
+                var body = braced ? rest.dropFirst() : rest
+                let end = body.firstIndex { !($0.isLetter || $0.isNumber || $0 == "_") } ?? body.endIndex
+                let name = body[..<end]
+                body = body[end...]
+                guard !name.isEmpty, !braced || body.first == "}" else {
+                    out += "$"  // malformed: the `$` is text
                     continue
                 }
-                if let n = Int(name) {
+                rest = braced ? body.dropFirst() : body
+                let number = name.first != "0" || name.count == 1 ? Int(name) : nil
+                if let n = number {
                     if n < match.output.count, let sub = match.output[n].substring { out += sub }
                 } else if let sub = match.output[String(name)]?.substring {
                     out += sub
@@ -608,7 +675,9 @@ extension PromQL {
             return out + rest
         }
 
-        /// absent's labels: those an argument selector pins with one `=` matcher each.
+        /// absent's labels, as Prometheus builds them: each label the argument selector pins
+        /// with its first `=` matcher to a non-empty value; a label with any other matcher
+        /// on it (or a second one) is left out.
         static func absentLabels(_ e: Expr) -> [String: String] {
             let matchers: [Matcher]
             switch e {
@@ -616,13 +685,16 @@ extension PromQL {
             default: return [:]
             }
             var out: [String: String] = [:]
-            var repeated = Set<String>()
-            for m in matchers where m.op == .equal && m.label != "__name__" {
-                if out[m.label] != nil { repeated.insert(m.label) }
-                out[m.label] = m.value
+            var dropped = Set<String>()
+            for m in matchers where m.label != "__name__" {
+                if m.op == .equal && out[m.label] == nil && !dropped.contains(m.label) {
+                    out[m.label] = m.value
+                } else {
+                    dropped.insert(m.label)
+                }
             }
-            for r in repeated { out[r] = nil }
-            return out
+            for d in dropped { out[d] = nil }
+            return out.filter { !$0.value.isEmpty }
         }
 
         /// `timestamp(v)`: the time of the sample a selector took at each step, else the step.
@@ -635,7 +707,7 @@ extension PromQL {
                             values: zip(times, s.values).map { t, v in v.map { _ in Double(t) / 1_000_000 } })
                     })
             }
-            let fetched = try samples(fetch(selector, span: PromQL.lookback, inclusive: false))
+            let fetched = try samples(fetch(selector, span: PromQL.lookback, inclusive: true))
             return try Self.merge(
                 fetched.map { p in
                     var values: [Double?] = []
@@ -643,7 +715,7 @@ extension PromQL {
                     for t in times {
                         let at = t - selector.offset
                         while k < p.timestamps.count && p.timestamps[k] <= at { k += 1 }
-                        values.append(k > 0 && p.timestamps[k - 1] > at - PromQL.lookback ? Double(p.timestamps[k - 1]) / 1_000_000 : nil)
+                        values.append(k > 0 && p.timestamps[k - 1] >= at - PromQL.lookback ? Double(p.timestamps[k - 1]) / 1_000_000 : nil)
                     }
                     return Series(labels: Self.droppingName(PromQL.labels(of: p.series)), values: values)
                 })
@@ -668,6 +740,20 @@ extension PromQL {
             return outA + outB
         }
 
+        /// Prometheus refuses a "one" side with two series of one match group at a step,
+        /// whether or not anything on the other side matches them.
+        static func requireUnique(_ bySignature: [[String: String]: [Int]], _ series: [Series], at t: Int, side: String)
+            throws(BadData)
+        {
+            for (signature, members) in bySignature where members.count > 1 {
+                guard members.filter({ series[$0].values[t] != nil }).count <= 1 else {
+                    throw BadData(
+                        "found duplicate series for the match group \(describe(signature)) on the \(side) hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
+                    )
+                }
+            }
+        }
+
         static func describe(_ labels: [String: String]) -> String {
             "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.debugDescription)" }.joined(separator: ", ") + "}"
         }
@@ -679,9 +765,9 @@ extension PromQL {
             var order: [[String: String]] = []
             for (k, s) in input.enumerated() {
                 guard let text = s.labels["le"], let le = Double(text) else { continue }
+                // Grouped with the name (two histograms stay apart), answered without it.
                 var labels = s.labels
                 labels["le"] = nil
-                labels["__name__"] = nil
                 if groups[labels] == nil { order.append(labels) }
                 groups[labels, default: []].append((le, k))
             }
@@ -692,7 +778,7 @@ extension PromQL {
                         let present = buckets.compactMap { b in input[b.series].values[t].map { (b.le, $0) } }
                         return present.isEmpty ? nil : Self.bucketQuantile(q[t], present)
                     }
-                    return Series(labels: labels, values: values)
+                    return Series(labels: Self.droppingName(labels), values: values)
                 })
         }
 
@@ -743,7 +829,7 @@ extension PromQL {
         guard !values.isEmpty, !q.isNaN else { return .nan }
         if q < 0 { return -.infinity }
         if q > 1 { return .infinity }
-        let v = values.sorted()
+        let v = values.sorted { a, b in a.isNaN ? !b.isNaN : a < b }  // NaN first, as Prometheus sorts
         let n = Double(v.count)
         let rank = q * (n - 1)
         let lower = Swift.max(0, rank.rounded(.down))

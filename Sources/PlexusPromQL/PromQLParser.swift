@@ -1,6 +1,9 @@
 import PlexusModel
 
 extension PromQL {
+    /// The longest duration accepted: Int64 nanoseconds, as in Prometheus (about 292 years).
+    public static let maxDuration: Int64 = Int64.max / 1_000
+
     /// The longest query text accepted.
     public static let maxQueryBytes = 64 * 1024
     /// The deepest nesting of parentheses, calls and operators accepted.
@@ -39,7 +42,7 @@ extension PromQL {
     }
 
     static func checkNonEmpty(_ selector: Selector) throws(BadData) {
-        guard selector.matchers.contains(where: { !$0.matches("", try? Regex<AnyRegexOutput>($0.value)) }) else {
+        guard selector.matchers.contains(where: { !$0.matches("", try? regex($0.value)) }) else {
             throw BadData("vector selector must contain at least one non-empty matcher")
         }
     }
@@ -384,6 +387,7 @@ struct Parser {
             try braces(&matchers)
         }
         guard !matchers.isEmpty else { throw unexpected() }
+        for m in matchers where m.op == .matches || m.op == .notMatches { _ = try PromQL.regex(m.value) }
         var selector = PromQL.Selector(matchers: matchers)
         try PromQL.checkNonEmpty(selector)
         skipSpace()
@@ -436,9 +440,7 @@ struct Parser {
 
     /// From the `:` of `[range:step]`: the step, `]`, an offset.
     mutating func subqueryTail(of e: PromQL.Expr, range: Int64) throws(PromQL.BadData) -> PromQL.Expr {
-        guard e.type == .vector || e.type == .scalar else {
-            throw PromQL.BadData("subquery is only allowed on instant vector, got \(e.type.rawValue)")
-        }
+        guard e.type == .vector else { throw PromQL.BadData("subquery is only allowed on instant vector, got \(e.type.rawValue)") }
         guard range > 0 else { throw PromQL.BadData("a subquery's range must be positive") }
         i += 1  // ':'
         skipSpace()
@@ -527,22 +529,49 @@ struct Parser {
             i += 1
             if c == q { return String(decoding: out, as: UTF8.self) }
             if c == UInt8(ascii: "\\"), q != UInt8(ascii: "`"), i < b.count {
-                let e = b[i]
-                i += 1
-                switch e {
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: "'"): out.append(e)
-                default:
-                    out.append(c)
-                    out.append(e)
-                }
+                try escape(quote: q, into: &out)
                 continue
             }
             out.append(c)
         }
         throw PromQL.BadData("unterminated quoted string")
+    }
+
+    /// One escape after a backslash, as PromQL's lexer reads them: the string's own quote,
+    /// `\a \b \f \n \r \t \v \\`, three octal digits, `\x` and two hex digits (a byte),
+    /// `\u` and four or `\U` and eight hex digits (a character). Anything else is refused.
+    mutating func escape(quote q: UInt8, into out: inout [UInt8]) throws(PromQL.BadData) {
+        let e = b[i]
+        i += 1
+        let simple: [UInt8: UInt8] = [
+            UInt8(ascii: "a"): 0x07, UInt8(ascii: "b"): 0x08, UInt8(ascii: "f"): 0x0C, UInt8(ascii: "n"): 0x0A,
+            UInt8(ascii: "r"): 0x0D, UInt8(ascii: "t"): 0x09, UInt8(ascii: "v"): 0x0B, UInt8(ascii: "\\"): 0x5C, q: q,
+        ]
+        if let byte = simple[e] {
+            out.append(byte)
+            return
+        }
+        let (count, radix): (Int, Int)
+        switch e {
+        case UInt8(ascii: "0")...UInt8(ascii: "7"):
+            (count, radix) = (3, 8)
+            i -= 1
+        case UInt8(ascii: "x"): (count, radix) = (2, 16)
+        case UInt8(ascii: "u"): (count, radix) = (4, 16)
+        case UInt8(ascii: "U"): (count, radix) = (8, 16)
+        default: throw PromQL.BadData("unknown escape sequence \\\(String(UnicodeScalar(e))) in a string")
+        }
+        guard i + count <= b.count, let value = UInt32(String(decoding: b[i..<(i + count)], as: UTF8.self), radix: radix) else {
+            throw PromQL.BadData("invalid escape sequence in a string")
+        }
+        i += count
+        if e == UInt8(ascii: "x") || radix == 8 {
+            guard value <= 255 else { throw PromQL.BadData("octal escape value > 255 in a string") }
+            out.append(UInt8(value))
+        } else {
+            guard let scalar = Unicode.Scalar(value) else { throw PromQL.BadData("escape sequence is an invalid Unicode code point") }
+            out += Array(String(Character(scalar)).utf8)
+        }
     }
 
     /// `1h30m`: units y, w, d, h, m, s, ms, in decreasing order, each at most once.
@@ -553,6 +582,7 @@ struct Parser {
         ]
         var total: Int64 = 0
         var any = false
+        var lastScale = Int64.max  // units must come largest first, each once
         while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
             var n: Int64 = 0
             while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
@@ -566,9 +596,12 @@ struct Parser {
                 throw PromQL.BadData("duration needs a unit (ms, s, m, h, d, w, y)")
             }
             i += unit.utf8.count
+            guard scale < lastScale else { throw PromQL.BadData("duration units must be given largest first, each once (1h30m)") }
+            lastScale = scale
             let (v, o1) = n.multipliedReportingOverflow(by: scale)
             let (t, o2) = total.addingReportingOverflow(v)
-            guard !o1, !o2, t <= Timestamp.validMicros.upperBound else { throw PromQL.BadData("duration out of range") }
+            // Prometheus' durations are nanoseconds in an Int64: about 292 years at most.
+            guard !o1, !o2, t <= PromQL.maxDuration else { throw PromQL.BadData("duration out of range") }
             total = t
             any = true
         }

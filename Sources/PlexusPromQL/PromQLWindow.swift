@@ -23,12 +23,10 @@ extension PromQL {
             case .predictLinear: values.count < 2 ? nil : predicted(seconds: parameter ?? .nan)
             case .changes: Double(zip(values, values.dropFirst()).filter { a, b in a != b && !(a.isNaN && b.isNaN) }.count)
             case .resets: Double(zip(values, values.dropFirst()).filter { a, b in b < a }.count)
-            case .avgOverTime:
-                // Prometheus' running mean, which stays finite where a plain sum would overflow.
-                values.enumerated().reduce(0.0) { mean, e in mean + (e.element - mean) / Double(e.offset + 1) }
+            case .avgOverTime: runningMean()
             case .minOverTime: values.dropFirst().reduce(values.first!) { m, x in m > x || m.isNaN ? x : m }
             case .maxOverTime: values.dropFirst().reduce(values.first!) { m, x in m < x || m.isNaN ? x : m }
-            case .sumOverTime: values.reduce(0, +)
+            case .sumOverTime: compensatedSum()
             case .countOverTime: Double(values.count)
             case .lastOverTime: values.last
             case .presentOverTime: 1
@@ -43,6 +41,30 @@ extension PromQL {
         func predicted(seconds: Double) -> Double {
             let line = regression(origin: at)
             return line.slope * seconds + line.intercept
+        }
+
+        /// `avg_over_time` as Prometheus 2.x: a compensated running mean (finite where a plain
+        /// sum overflows) that, once infinite, stays so through finite values and
+        /// same-signed infinities.
+        func runningMean() -> Double {
+            var mean = Kahan()
+            var count = 0.0
+            for v in values {
+                count += 1
+                if mean.sum.isInfinite {
+                    if v.isInfinite && (mean.sum > 0) == (v > 0) { continue }
+                    if !v.isInfinite && !v.isNaN { continue }
+                }
+                mean.add(v / count - mean.sum / count)
+            }
+            return mean.sum.isInfinite ? mean.sum : mean.value
+        }
+
+        /// `sum_over_time` as Prometheus 2.x: compensated (Kahan–Neumaier) summation.
+        func compensatedSum() -> Double {
+            var sum = Kahan()
+            for v in values { sum.add(v) }
+            return sum.sum.isInfinite ? sum.sum : sum.value
         }
 
         /// Seconds between two timestamps.

@@ -6,14 +6,18 @@ import Testing
 /// Evaluates `query` at `times` (seconds) over `fixture`, selecting for each of the
 /// query's fetches the way the server does (the window is the server's concern; here every
 /// sample is given).
-func evaluate(_ query: String, at times: [Int64], _ fixture: [SeriesPoints]) throws -> PromQL.Value {
+func evaluate(
+    _ query: String, at times: [Int64], _ fixture: [SeriesPoints], maxCells: Int = PromQL.Evaluator.maxQueryCells,
+    maxVisits: Int = PromQL.Evaluator.maxWindowVisits
+) throws -> PromQL.Value {
     let expr = try PromQL.parse(query)
     var data: [PromQL.Fetch: [SeriesPoints]] = [:]
     for fetch in expr.fetches {
         let chosen = Set(try PromQL.select(fetch.selector, from: fixture.map(\.series)))
         data[fetch] = fixture.filter { chosen.contains($0.series) }
     }
-    return try PromQL.Evaluator(times: times.map { $0 * 1_000_000 }, data: data).evaluate(expr)
+    return try PromQL.Evaluator(times: times.map { $0 * 1_000_000 }, data: data, maxCells: maxCells, maxVisits: maxVisits)
+        .evaluate(expr)
 }
 
 /// Each result series as "labels=values", values joined by spaces, absent as "_".
@@ -124,9 +128,10 @@ struct PromQLEvaluatorTests {
         #expect(try agg("topk by (source_id) (1, cpu)") == ["__name__:cpu,core:0,source_id:b=5", "__name__:cpu,core:1,source_id:a=3"])
         // Hostile parameters: no crash, Prometheus' answers.
         #expect(try agg("topk(0, cpu)") == [])
-        #expect(try agg("topk(NaN, cpu)") == [])
-        #expect(try agg("topk(-Inf, cpu)") == [])
-        #expect(try agg("topk(1e300, cpu)").count == 3)
+        #expect(try agg("topk(-1, cpu)") == [])
+        #expect(try agg("topk(1e18, cpu)").count == 3)
+        // Prometheus: "Scalar value … overflows int64".
+        for k in ["NaN", "Inf", "-Inf", "1e300"] { #expect(throws: PromQL.BadData.self, "\(k)") { try agg("topk(\(k), cpu)") } }
         #expect(try agg("quantile(NaN, cpu)") == ["=nan"])
         #expect(try agg("quantile(2, cpu)") == ["=inf"])
     }
@@ -227,10 +232,10 @@ struct PromQLEvaluatorTests {
     func labels() throws {
         func l(_ q: String) throws -> [String] { try run(q, at: [0], [points("up", source: "host-7.lab", [(0, 1)])]) }
         #expect(try l(#"label_replace(up, "host", "$1", "source_id", "([a-z]+)-.*")"#) == ["__name__:up,host:host,source_id:host-7.lab=1"])
-        #expect(try l(#"label_replace(up, "n", "${2}x$$", "source_id", "(.*)-(\d+).*")"#) == ["__name__:up,n:7x$,source_id:host-7.lab=1"])
+        #expect(try l(#"label_replace(up, "n", "${2}x$$", "source_id", "(.*)-(\\d+).*")"#) == ["__name__:up,n:7x$,source_id:host-7.lab=1"])
         // `$2x` names the group "2x", which does not exist: empty, so no label.
-        #expect(try l(#"label_replace(up, "n", "$2x", "source_id", "(.*)-(\d+).*")"#) == ["__name__:up,source_id:host-7.lab=1"])
-        #expect(try l(#"label_replace(up, "n", "$site", "source_id", ".*\.(?<site>.*)")"#) == ["__name__:up,n:lab,source_id:host-7.lab=1"])
+        #expect(try l(#"label_replace(up, "n", "$2x", "source_id", "(.*)-(\\d+).*")"#) == ["__name__:up,source_id:host-7.lab=1"])
+        #expect(try l(#"label_replace(up, "n", "$site", "source_id", ".*\\.(?<site>.*)")"#) == ["__name__:up,n:lab,source_id:host-7.lab=1"])
         #expect(try l(#"label_replace(up, "n", "x", "source_id", "nomatch")"#) == ["__name__:up,source_id:host-7.lab=1"])
         #expect(try l(#"label_replace(up, "source_id", "", "source_id", ".*")"#) == ["__name__:up=1"])
         #expect(
@@ -281,5 +286,53 @@ struct PromQLEvaluatorTests {
         #expect(try run("sum_over_time(vector(2)[30s:10s])", at: [30]) == ["=8"])
         #expect(throws: PromQL.BadData.self) { try run("max_over_time(c[9999d:1ms])", at: [30]) }
         #expect(throws: PromQL.BadData.self) { try run("c[30s:10s]", at: [30]) }
+    }
+
+    @Test("what a review against Prometheus 2.42 found: each answer now as Prometheus gives it")
+    func reviewFindings() throws {
+        // A sample exactly five minutes old still counts.
+        let edge = points("edge", [(0, 1), (60, 2)])
+        #expect(try run("edge", at: [360, 361], [edge]) == ["__name__:edge,source_id:a=2 _"])
+        // sum_over_time is compensated: 1e100 + 1 − 1e100 is 1, not 0.
+        let kahan = points("k", [(0, 1e100), (10, 1), (20, -1e100)])
+        #expect(try run("sum_over_time(k[30s])", at: [20], [kahan]) == ["source_id:a=1"])
+        // avg_over_time stays finite where the plain sum overflows, and infinite once infinite.
+        let big = points("big", [(0, 1.5e308), (10, -1.5e308)])
+        #expect(try run("avg_over_time(big[30s])", at: [10], [big]) == ["source_id:a=0"])
+        #expect(try run("avg_over_time((vector(1) / 0 or vector(1))[30s:10s])", at: [30]) == ["=inf"])
+        // histogram_quantile keeps two histograms apart, and then refuses their one labelset.
+        let two = [
+            points("h_bucket", tags: [PlexusModel.Tag("le", "+Inf")], [(0, 1)]),
+            points("h2_bucket", tags: [PlexusModel.Tag("le", "+Inf")], [(0, 1)]),
+        ]
+        #expect(throws: PromQL.BadData.self) { try run(#"histogram_quantile(0.9, {__name__=~"h_bucket|h2_bucket"})"#, at: [0], two) }
+        // atan2 keeps the metric name.
+        #expect(try run("mem atan2 0", at: [0], Self.fleet).allSatisfy { $0.hasPrefix("__name__:mem") })
+        // A range function's two series with one labelset fail even when they never overlap in time.
+        let disjoint = [points("ra", [(0, 1), (10, 2)]), points("rb", [(1_000, 1), (1_010, 2)])]
+        #expect(throws: PromQL.BadData.self) { try run(#"rate({__name__=~"ra|rb"}[1m])"#, at: [10, 1_010], disjoint) }
+        // absent's labels: only a label's single `=` to a non-empty value.
+        #expect(try run(#"absent(nope{job=""})"#, at: [0], Self.fleet) == ["=1"])
+        #expect(try run(#"absent(nope{job="a", job!="b", x="y", x="z"})"#, at: [0], Self.fleet) == ["=1"])
+        // label_replace's `$`: malformed references are text; `$01` is a (missing) named group.
+        func l(_ q: String) throws -> [String] { try run(q, at: [0], [points("up", source: "abc", [(0, 1)])]) }
+        #expect(try l(#"label_replace(up, "d", "${1-x}", "source_id", "(.*)")"#) == ["__name__:up,d:${1-x},source_id:abc=1"])
+        #expect(try l(#"label_replace(up, "d", "a${}b", "source_id", "(.*)")"#) == ["__name__:up,d:a${}b,source_id:abc=1"])
+        #expect(try l(#"label_replace(up, "d", "$01", "source_id", "(.*)")"#) == ["__name__:up,source_id:abc=1"])
+        #expect(throws: PromQL.BadData.self) { try l(#"label_replace(up, "d", "x", "source_id", "(a+)+")"#) }
+        // A duplicate on the "one" side fails even when nothing on the other side matches it.
+        #expect(throws: PromQL.BadData.self) { try run(#"mem + on(zone) label_replace(cpu, "zone", "z", "", "")"#, at: [0], Self.fleet) }
+        // quantile sorts NaN first; clamp with a NaN bound answers NaN.
+        #expect(try run("quantile(0.5, cpu / 0 * 0 or mem)", at: [0], Self.fleet).count == 1)
+        #expect(try run("clamp(mem, NaN, 5)", at: [0], Self.fleet) == ["source_id:a=nan", "source_id:b=nan"])
+        // absent_over_time of a subquery.
+        #expect(try run("absent_over_time(nope[1m:10s])", at: [60]) == ["=1"])
+        // One query's work is bounded across all its selectors, not per selector.
+        // (Small budgets here, so the refusals come fast in a debug build.)
+        let many = (0..<40).map { points("w", source: "s\($0)", [(0, 1)]) }
+        let times = Array(stride(from: Int64(0), through: 100, by: 1))
+        #expect(throws: Never.self) { try evaluate("w + (w + w)", at: times, many, maxCells: 20_000) }
+        #expect(throws: PromQL.BadData.self) { try evaluate("w + (w + (w + (w + w)))", at: times, many, maxCells: 20_000) }
+        #expect(throws: PromQL.BadData.self) { try evaluate("sum_over_time(vector(1)[1000s:1s])", at: times, [], maxVisits: 50_000) }
     }
 }

@@ -48,6 +48,8 @@ struct PromQLTests {
             "rate(up[0s])", "up offset", "up offset 5", "up offset 9999999999999y", "(up", "up)", "5m", "1 + 5m", "sum(up) by", "0x",
             "\u{0}", #"up{job="x"#, #"up{job}"#, #"up{job=x}"#, #"{"a", "b"}"#, "up{", "abs(", "topk(1,", "-", "up bool",
             "up[5m:0s]", "rate(up[5m])[5m]", "up[5m:1m][5m:1m]", "(up)[5m]", "rate(up[5m:1m]", "up[5m:1m] + 1",
+            "up offset 293y", "up[5m1h]", "up[1m1m]", "up offset 1h1h", #"up{a="\d"}"#, #"up{a="\x4"}"#, #"up{a="\uD800"}"#,
+            #"up{a=~"(a+)+"}"#, #"up{a=~"(x|xy)*z"}"#, #"up{a=~"(a{2,})+"}"#, "avg_over_time((time() / 3)[30s:10s])",
             "a * group_left b", "a and on(x) group_left b", "a * on(x) group_left(x) b", #"label_replace(up, "a")"#,
             #"label_join(up, 1, "b")"#, #"abs("x")"#, #""a" + 1"#, #"-"a""#, #"label_replace(up, "a", "b", "c", 1)"#,
             String(repeating: "(", count: 100) + "1" + String(repeating: ")", count: 100),
@@ -89,6 +91,14 @@ struct PromQLTests {
         #expect(try PromQL.parse("time()").type == .scalar)
         #expect(try PromQL.parse("scalar(up) * 2").type == .scalar)
         #expect(try PromQL.parse("sum").type == .vector)  // a metric called sum
+        // Go's escapes in strings; regexes that stay linear are accepted.
+        #expect(try PromQL.parseSelector(#"up{a="\x41\u00e9\101\t", b='\''}"#).matchers.map(\.value) == ["up", "Aé" + "A\t", "'"])
+        for ok in [
+            #"up{a=~"(foo|bar).*"}"#, #"up{a=~"(eth|wlan)[0-9]+"}"#, #"up{a=~"[(a+)+]+"}"#, #"up{a=~"(a+)?"}"#, #"up{a=~"\\(a+\\)+"}"#,
+        ] {
+            #expect(throws: Never.self, "\(ok)") { try PromQL.parse(ok) }
+        }
+        #expect(PromQL.duration("292y") != nil)
         #expect(
             try PromQL.parse("max_over_time(rate(c[10s])[30s:10s] offset 1m)")
                 == .call(
@@ -134,18 +144,19 @@ struct PromQLTests {
             timestamps: [100 * s, 160 * s, 700 * s], values: [1, 2, 3])
         let times = try PromQL.steps(start: 50 * s, end: 1_000 * s, step: 50 * s)
         let got = PromQL.evaluate(points, at: times, offset: 0)
-        // 100 s and 150 s see 1; 160 s to 450 s see 2; at 460 s the sample of 160 s is exactly
-        // 300 s old and out of the lookback; 700 s on see 3 until 1,000 s.
+        // 100 s and 150 s see 1; 160 s to 450 s see 2; 700 s to 1,000 s see 3, the last one
+        // exactly 300 s old: the lookback includes its far end, as in Prometheus 2.x.
         var want: [Double?] = []
         for t in times {
             switch t / s {
             case 100..<160: want.append(1)
             case 160..<460: want.append(2)
-            case 700..<1_000: want.append(3)
+            case 700...1_000: want.append(3)
             default: want.append(nil)
             }
         }
         #expect(got == want)
+        #expect(PromQL.evaluate(points, at: [460 * s, 461 * s], offset: 0) == [2, nil])
         #expect(PromQL.evaluate(points, at: [800 * s], offset: 640 * s) == [2])
         #expect(throws: PromQL.BadData.self) { try PromQL.steps(start: 0, end: 20_000 * s, step: s) }
         #expect(throws: PromQL.BadData.self) { try PromQL.steps(start: 0, end: s, step: 0) }

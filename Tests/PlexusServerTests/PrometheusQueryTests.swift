@@ -96,13 +96,33 @@ struct PrometheusQueryTests {
                 [("query", "m"), ("start", "yesterday"), ("end", "1700000060"), ("step", "15")],
                 [("start", "1700000000"), ("end", "1700000060"), ("step", "15")],
             ]
+            // Hostile: times past Int64 as RFC 3339, durations past Prometheus' 292 years,
+            // offsets that would overflow when nested, catastrophic regexes.
+            let nested = (0..<36).reduce("(m offset -292y)") { e, _ in "last_over_time(\(e)[1ms:1ms] offset -292y)" }
+            for q in [
+                nested, "last_over_time(m[1s:1s] offset 293y)", #"m{a=~"(a+)+"}"#,
+                #"label_replace(m, "x", "y", "__name__", "(.*a){30}")"#,
+            ] {
+                let r = try await s.prometheus("/api/v1/query", [("query", q), ("time", "1700000000")])
+                #expect(r.status == 400 || r.status == 200, "\(q.prefix(60)): \(r.status)")
+            }
+            for time in ["300000-01-01T00:00:00Z", "9999999999999999999", "-1e20"] {
+                let r = try await s.prometheus("/api/v1/query", [("query", "time()"), ("time", time)])
+                #expect(r.status == 400, "\(time)")
+            }
+            // 11,000 intervals (11,001 points) are allowed, as in Prometheus; one more is not.
+            var r = try await s.prometheus("/api/v1/query_range", [("query", "1"), ("start", "0"), ("end", "11000"), ("step", "1")])
+            #expect(r.status == 200)
+            r = try await s.prometheus("/api/v1/query_range", [("query", "1"), ("start", "0"), ("end", "11001"), ("step", "1")])
+            #expect(r.status == 400)
+            #expect(try await s.get("/health").status == 200)
             for params in bad {
                 let r = try await s.prometheus("/api/v1/query_range", params)
                 #expect(r.status == 400, "\(params)")
                 #expect(r.object["status"] as? String == "error")
                 #expect(r.object["errorType"] as? String == "bad_data")
             }
-            var r = try await s.prometheus("/api/v1/query", [("query", "m")], key: "plx_00000000000000000000000000000000")
+            r = try await s.prometheus("/api/v1/query", [("query", "m")], key: "plx_00000000000000000000000000000000")
             #expect(r.status == 401)
             #expect(r.object["errorType"] as? String == "unauthorized")
             r = try await s.prometheus("/api/v1/query", [("query", "m")], key: try await s.createKey(scopes: "write"))

@@ -70,32 +70,37 @@ struct PrometheusQueryRoutes {
         func get(_ key: String) -> String? { pairs.first { $0.key == key && !$0.value.isEmpty }?.value }
         func all(_ key: String) -> [String] { pairs.filter { $0.key == key }.map(\.value) }
 
-        /// A time: Unix seconds (with a fraction) or RFC 3339.
+        /// A time: Unix seconds (with a fraction) or RFC 3339, to the millisecond as
+        /// Prometheus takes it (a fraction is rounded to whole milliseconds).
         func time(_ key: String, default fallback: Int64? = nil) throws -> Int64 {
             guard let text = get(key) else {
                 if let fallback { return fallback }
                 throw PromQL.BadData("missing parameter \(key)")
             }
-            if let seconds = Double(text), seconds.isFinite {
-                let us = (seconds * 1_000_000).rounded()
-                guard abs(us) < 9.2e18, Timestamp.isValid(Int64(us)) else { throw PromQL.BadData("\(key) " + Timestamp.rangeMessage) }
-                return Int64(us)
+            let seconds: Double
+            if let s = Double(text), s.isFinite {
+                seconds = s
+            } else {
+                let f = ISO8601DateFormatter()
+                f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                let g = ISO8601DateFormatter()
+                guard let date = f.date(from: text) ?? g.date(from: text) else {
+                    throw PromQL.BadData("invalid parameter \(key): cannot parse \(text.prefix(40).debugDescription) to a valid timestamp")
+                }
+                seconds = date.timeIntervalSince1970
             }
-            let f = ISO8601DateFormatter()
-            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            let g = ISO8601DateFormatter()
-            guard let date = f.date(from: text) ?? g.date(from: text) else {
-                throw PromQL.BadData("invalid parameter \(key): cannot parse \(text.prefix(40).debugDescription) to a valid timestamp")
+            // Checked as a Double first: converting one past Int64's range would trap.
+            let ms = (seconds * 1_000).rounded()
+            guard ms.isFinite, abs(ms) < 9.2e15, Timestamp.isValid(Int64(ms) * 1_000) else {
+                throw PromQL.BadData("\(key) " + Timestamp.rangeMessage)
             }
-            let us = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-            guard Timestamp.isValid(us) else { throw PromQL.BadData("\(key) " + Timestamp.rangeMessage) }
-            return us
+            return Int64(ms) * 1_000
         }
 
-        /// A step: seconds (with a fraction) or a duration (`15s`).
+        /// A step: seconds (with a fraction) or a duration (`15s`), in whole milliseconds.
         func step() throws -> Int64 {
             guard let text = get("step") else { throw PromQL.BadData("missing parameter step") }
-            if let seconds = Double(text), seconds.isFinite, abs(seconds) < 1e12 { return Int64((seconds * 1_000_000).rounded()) }
+            if let seconds = Double(text), seconds.isFinite, abs(seconds) < 1e12 { return Int64((seconds * 1_000).rounded()) * 1_000 }
             guard let d = PromQL.duration(text) else { throw PromQL.BadData("invalid parameter step") }
             return d
         }
@@ -231,7 +236,7 @@ struct PrometheusQueryRoutes {
         let (back, o2) = before.addingReportingOverflow(fetch.lead)
         let (lo, o3) = from.subtractingReportingOverflow(back)
         let (hi, o4) = to.subtractingReportingOverflow(shifted)
-        guard !o0, !o1, !o2, !o3, !o4 else { throw PromQL.BadData("offset or range out of range") }
+        guard !o0, !o1, !o2, !o3, !o4, hi < Int64.max else { throw PromQL.BadData("offset or range out of range") }
         guard hi >= 0 else { return [] }
         let range = TimeRange(start: max(0, fetch.inclusive ? lo : lo + 1), end: hi + 1)
         let wanted = Set(chosen.map { Key($0) })
