@@ -407,23 +407,25 @@ struct Parser {
             range = r
             skipSpace()
         }
-        let save = i
-        if identifier()?.lowercased() == "offset" {
-            skipSpace()
-            var negative = false
-            if peek("-") {
-                negative = true
-                i += 1
-            }
-            guard let d = try? duration() else { throw PromQL.BadData("offset needs a duration, e.g. offset 5m") }
-            selector.offset = negative ? -d : d
-        } else {
-            i = save
-        }
+        selector.offset = try offsetModifier()
         skipSpace()
         if peek("@") { throw PromQL.BadData("unsupported PromQL: the @ modifier") }
         if let range { return .matrix(selector, range: range) }
         return .vector(selector)
+    }
+
+    /// `offset 5m` (or `offset -5m`) if it comes next, else 0.
+    mutating func offsetModifier() throws(PromQL.BadData) -> Int64 {
+        let save = i
+        guard identifier()?.lowercased() == "offset" else {
+            i = save
+            return 0
+        }
+        skipSpace()
+        let negative = peek("-")
+        if negative { i += 1 }
+        guard let d = try? duration() else { throw PromQL.BadData("offset needs a duration, e.g. offset 5m") }
+        return negative ? -d : d
     }
 
     /// `[range:step] offset d` after an expression, if there.
@@ -454,20 +456,7 @@ struct Parser {
         guard peek("]") else { throw PromQL.BadData("parse error at char \(i + 1): expected ] after the subquery's step") }
         i += 1
         skipSpace()
-        var offset: Int64 = 0
-        let save = i
-        if identifier()?.lowercased() == "offset" {
-            skipSpace()
-            var negative = false
-            if peek("-") {
-                negative = true
-                i += 1
-            }
-            guard let d = try? duration() else { throw PromQL.BadData("offset needs a duration, e.g. offset 5m") }
-            offset = negative ? -d : d
-        } else {
-            i = save
-        }
+        let offset = try offsetModifier()
         skipSpace()
         if peek("@") { throw PromQL.BadData("unsupported PromQL: the @ modifier") }
         if peek("[") { throw PromQL.BadData("subquery is only allowed on instant vector, got range vector") }
