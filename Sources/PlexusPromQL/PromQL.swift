@@ -98,14 +98,14 @@ public enum PromQL {
         public var fetches: Set<Fetch> {
             switch self {
             case .number, .string: []
-            case .vector(let s): [Fetch(selector: s, span: PromQL.lookback, inclusive: true)]
-            case .matrix(let s, let range): [Fetch(selector: s, span: range, inclusive: true)]
+            case .vector(let s): [Fetch(selector: s, span: PromQL.lookback)]
+            case .matrix(let s, let range): [Fetch(selector: s, span: range)]
             case .subquery(let inner, let range, _, let offset):
                 // The inner expression runs at times up to `offset` earlier and `range` before the first.
                 Set(
                     inner.fetches.map { f in
                         Fetch(
-                            selector: f.selector, span: f.span, inclusive: f.inclusive, shift: PromQL.saturating(f.shift, offset),
+                            selector: f.selector, span: f.span, shift: PromQL.saturating(f.shift, offset),
                             lead: PromQL.saturating(f.lead, range))
                     })
             case .call(_, let args): args.reduce(into: []) { $0.formUnion($1.fetches) }
@@ -128,14 +128,12 @@ public enum PromQL {
     public struct Fetch: Sendable, Hashable {
         public var selector: Selector
         public var span: Int64
-        public var inclusive: Bool
         public var shift: Int64
         public var lead: Int64
 
-        public init(selector: Selector, span: Int64, inclusive: Bool, shift: Int64 = 0, lead: Int64 = 0) {
+        public init(selector: Selector, span: Int64, shift: Int64 = 0, lead: Int64 = 0) {
             self.selector = selector
             self.span = span
-            self.inclusive = inclusive
             self.shift = shift
             self.lead = lead
         }
@@ -400,17 +398,19 @@ public enum PromQL {
     /// One series' values at each evaluation time `times` (microseconds): the newest
     /// sample in [t − offset − lookback, t − offset]; nil where there is none.
     public static func evaluate(_ points: SeriesPoints, at times: [Int64], offset: Int64) -> [Double?] {
-        var out: [Double?] = []
+        newest(points.timestamps, at: times, offset: offset).map { $0.map { points.values[$0] } }
+    }
+
+    /// The index of the sample an instant selector takes at each time (Prometheus' lookback,
+    /// both ends included), or nil.
+    static func newest(_ timestamps: [Int64], at times: [Int64], offset: Int64) -> [Int?] {
+        var out: [Int?] = []
         out.reserveCapacity(times.count)
         var k = 0  // first sample after the current time
         for t in times {
             let at = t - offset
-            while k < points.timestamps.count && points.timestamps[k] <= at { k += 1 }
-            if k > 0, points.timestamps[k - 1] >= at - lookback {
-                out.append(points.values[k - 1])
-            } else {
-                out.append(nil)
-            }
+            while k < timestamps.count && timestamps[k] <= at { k += 1 }
+            out.append(k > 0 && timestamps[k - 1] >= at - lookback ? k - 1 : nil)
         }
         return out
     }

@@ -81,8 +81,8 @@ extension PromQL {
         }
 
         /// The key under which the caller put a selector's samples, in this evaluator's context.
-        func fetch(_ selector: Selector, span: Int64, inclusive: Bool) -> Fetch {
-            Fetch(selector: selector, span: span, inclusive: inclusive, shift: shift, lead: lead)
+        func fetch(_ selector: Selector, span: Int64) -> Fetch {
+            Fetch(selector: selector, span: span, shift: shift, lead: lead)
         }
 
         public func evaluate(_ e: Expr) throws(BadData) -> Value {
@@ -92,7 +92,7 @@ extension PromQL {
             case .string:
                 throw BadData("a string is only accepted as a function's argument")
             case .vector(let s):
-                let fetched = try samples(fetch(s, span: PromQL.lookback, inclusive: true))
+                let fetched = try samples(fetch(s, span: PromQL.lookback))
                 return .vector(
                     fetched.map { Series(labels: PromQL.labels(of: $0.series), values: PromQL.evaluate($0, at: times, offset: s.offset)) })
             case .matrix, .subquery:
@@ -187,7 +187,7 @@ extension PromQL {
                 let (range, offset): (Int64, Int64)
                 switch args[0] {
                 case .matrix(let selector, let r):
-                    input = try samples(fetch(selector, span: r, inclusive: true)).map {
+                    input = try samples(fetch(selector, span: r)).map {
                         (PromQL.labels(of: $0.series), $0.timestamps, $0.values)
                     }
                     (range, offset) = (r, selector.offset)
@@ -235,7 +235,7 @@ extension PromQL {
                 let parameter = try scalarArgument.map { (a) throws(BadData) in try scalar(a) }
                 switch args.first(where: { $0.type == .matrix }) {
                 case .matrix(let selector, let range):
-                    let fetched = try samples(fetch(selector, span: range, inclusive: true))
+                    let fetched = try samples(fetch(selector, span: range))
                     let input = fetched.map { (PromQL.labels(of: $0.series), $0.timestamps, $0.values) }
                     return .vector(try rangeFunction(f, input, offset: selector.offset, range: range, parameter: parameter))
                 case .subquery(let inner, let range, let step, let offset):
@@ -707,17 +707,13 @@ extension PromQL {
                             values: zip(times, s.values).map { t, v in v.map { _ in Double(t) / 1_000_000 } })
                     })
             }
-            let fetched = try samples(fetch(selector, span: PromQL.lookback, inclusive: true))
+            let fetched = try samples(fetch(selector, span: PromQL.lookback))
             return try Self.merge(
                 fetched.map { p in
-                    var values: [Double?] = []
-                    var k = 0
-                    for t in times {
-                        let at = t - selector.offset
-                        while k < p.timestamps.count && p.timestamps[k] <= at { k += 1 }
-                        values.append(k > 0 && p.timestamps[k - 1] >= at - PromQL.lookback ? Double(p.timestamps[k - 1]) / 1_000_000 : nil)
-                    }
-                    return Series(labels: Self.droppingName(PromQL.labels(of: p.series)), values: values)
+                    let taken = PromQL.newest(p.timestamps, at: times, offset: selector.offset)
+                    return Series(
+                        labels: Self.droppingName(PromQL.labels(of: p.series)),
+                        values: taken.map { $0.map { Double(p.timestamps[$0]) / 1_000_000 } })
                 })
         }
 

@@ -182,8 +182,9 @@ struct PrometheusQueryRoutes {
     /// An instant query of a range vector, `x[5m]`: every sample in [t − offset − range,
     /// t − offset] at its own time, as Prometheus answers it (a matrix).
     func rawSamples(_ selector: PromQL.Selector, range: Int64, _ principal: Principal, at t: Int64) async throws -> Response {
-        let fetch = PromQL.Fetch(selector: selector, span: range, inclusive: true)
-        let data = try await samples(fetch, principal, from: t, to: t, budget: Self.maxSamples)
+        let fetch = PromQL.Fetch(selector: selector, span: range)
+        let all = try await state.store.seriesIdentities(orgID: principal.orgID)
+        let data = try await samples(fetch, all, principal, from: t, to: t, budget: Self.maxSamples)
         let matrix = data.map { s in
             (PromQL.labels(of: s.series), Array(zip(s.timestamps, s.values)))
         }.filter { !$0.1.isEmpty }.sorted { Self.labelOrder($0.0, $1.0) }
@@ -213,8 +214,10 @@ struct PrometheusQueryRoutes {
     func evaluate(_ q: PromQL.Expr, _ principal: Principal, at times: [Int64]) async throws -> PromQL.Value {
         var data: [PromQL.Fetch: [SeriesPoints]] = [:]
         var budget = Self.maxSamples
+        // The organisation's series, listed once for every selector of the query.
+        let all = q.fetches.isEmpty ? [] : try await state.store.seriesIdentities(orgID: principal.orgID)
         for fetch in q.fetches {
-            let points = try await samples(fetch, principal, from: times.first!, to: times.last!, budget: budget)
+            let points = try await samples(fetch, all, principal, from: times.first!, to: times.last!, budget: budget)
             budget -= points.reduce(0) { $0 + $1.timestamps.count }
             data[fetch] = points
         }
@@ -223,9 +226,10 @@ struct PrometheusQueryRoutes {
 
     /// The points of every series a selector selects that can count for evaluation times
     /// in [from, to]: from one lookback (or the range) before, shifted by the offset.
-    func samples(_ fetch: PromQL.Fetch, _ principal: Principal, from: Int64, to: Int64, budget: Int) async throws -> [SeriesPoints] {
+    func samples(_ fetch: PromQL.Fetch, _ all: [SeriesIdentity], _ principal: Principal, from: Int64, to: Int64, budget: Int)
+        async throws -> [SeriesPoints]
+    {
         let sel = fetch.selector
-        let all = try await state.store.seriesIdentities(orgID: principal.orgID)
         let chosen = try PromQL.select(sel, from: all)
         guard chosen.count <= Self.maxSeries else {
             throw PromQL.BadData("the query selects \(chosen.count) series, more than \(Self.maxSeries); add matchers")
@@ -238,8 +242,8 @@ struct PrometheusQueryRoutes {
         let (hi, o4) = to.subtractingReportingOverflow(shifted)
         guard !o0, !o1, !o2, !o3, !o4, hi < Int64.max else { throw PromQL.BadData("offset or range out of range") }
         guard hi >= 0 else { return [] }
-        let range = TimeRange(start: max(0, fetch.inclusive ? lo : lo + 1), end: hi + 1)
-        let wanted = Set(chosen.map { Key($0) })
+        let range = TimeRange(start: max(0, lo), end: hi + 1)
+        let wanted = Set(chosen)
         var out: [SeriesPoints] = []
         var left = budget
         for (source, series) in Dictionary(grouping: chosen, by: \.sourceID).sorted(by: { $0.key < $1.key }) {
@@ -247,25 +251,11 @@ struct PrometheusQueryRoutes {
             let r = try await state.store.querySeries(
                 SeriesSelector(orgID: principal.orgID, sourceID: source, metrics: metrics), range: range, limit: max(0, left))
             guard !r.truncated else { throw PromQL.BadData("the query reads more than \(Self.maxSamples) samples; narrow it") }
-            let kept = r.series.filter { wanted.contains(Key($0.series)) }
+            let kept = r.series.filter { wanted.contains($0.series) }
             left -= kept.reduce(0) { $0 + $1.timestamps.count }
             out += kept
         }
         return out
-    }
-
-    /// A series' identity without its numeric flag.
-    struct Key: Hashable {
-        var source: String
-        var metric: String
-        var tags: [Tag]
-        var session: String?
-        init(_ s: SeriesIdentity) {
-            source = s.sourceID
-            metric = s.metric
-            tags = s.tags
-            session = s.sessionID
-        }
     }
 
     // MARK: Metadata
@@ -308,10 +298,10 @@ struct PrometheusQueryRoutes {
         }
         let all = stored.filter(\.numeric)
         guard !matches.isEmpty else { return all }
-        var seen = Set<Key>()
+        var seen = Set<SeriesIdentity>()
         var out: [SeriesIdentity] = []
         for m in matches {
-            for s in try PromQL.select(try PromQL.parseSelector(m, allowOffset: false), from: all) where seen.insert(Key(s)).inserted {
+            for s in try PromQL.select(try PromQL.parseSelector(m, allowOffset: false), from: all) where seen.insert(s).inserted {
                 out.append(s)
             }
         }
