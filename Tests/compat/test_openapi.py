@@ -172,29 +172,27 @@ ROUTE_CALL = re.compile(r"\.(get|post|put|patch|delete|head|on|ws)\s*(?=[({])")
 METHOD_NAME = re.compile(r"(?:^|\.)(get|post|put|patch|delete|head|options)$")
 
 
-def match_forward(code: str, i: int) -> int:
-    """Index of the bracket closing the one at i."""
+def match_bracket(code: str, i: int, step: int = 1) -> int:
+    """Index of the bracket matching the one at i: forward from an opener (step 1), backward
+    from a closer (step -1)."""
+    opens, closes = (OPENERS, CLOSERS) if step == 1 else (CLOSERS, OPENERS)
     depth = 0
-    for j in range(i, len(code)):
-        if code[j] in OPENERS:
+    for j in range(i, len(code) if step == 1 else -1, step):
+        if code[j] in opens:
             depth += 1
-        elif code[j] in CLOSERS:
+        elif code[j] in closes:
             depth -= 1
             if depth == 0:
                 return j
     raise Unresolved(f"unbalanced bracket at offset {i}")
+
+
+def match_forward(code: str, i: int) -> int:
+    return match_bracket(code, i, 1)
 
 
 def match_backward(code: str, i: int) -> int:
-    depth = 0
-    for j in range(i, -1, -1):
-        if code[j] in CLOSERS:
-            depth += 1
-        elif code[j] in OPENERS:
-            depth -= 1
-            if depth == 0:
-                return j
-    raise Unresolved(f"unbalanced bracket at offset {i}")
+    return match_bracket(code, i, -1)
 
 
 def split_args(text: str) -> list:
