@@ -15,6 +15,10 @@ public enum ServerMetrics {
     public static func rejected(reason: String, transport: String, count: Int = 1) {
         counter("plexus_rejects_total", [("reason", reason), ("transport", transport)]).increment(by: Int64(count))
     }
+    /// A PromQL selector read for a query, from the rollups or as raw samples.
+    public static func promqlSelectorRead(from: String) {
+        counter("plexus_promql_selector_reads_total", [("from", from)]).increment()
+    }
     public static func storeLatency(_ op: String, _ d: Duration) {
         timer("plexus_store_seconds", [("op", op)]).recordNanoseconds(
             d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)

@@ -95,23 +95,33 @@ public enum PromQL {
         }
 
         /// The data the expression reads: each selector with how far back it looks.
-        public var fetches: Set<Fetch> {
+        public var fetches: Set<Fetch> { fetches(besides: []) }
+
+        /// The samples the expression reads when the range functions over the selectors in
+        /// `rolled` are answered from rollups instead (``ReadPlan``).
+        func fetches(besides rolled: Set<Fetch>) -> Set<Fetch> {
             switch self {
             case .number, .string: []
             case .vector(let s): [Fetch(selector: s, span: PromQL.lookback)]
             case .matrix(let s, let range): [Fetch(selector: s, span: range)]
             case .subquery(let inner, let range, _, let offset):
-                // The inner expression runs at times up to `offset` earlier and `range` before the first.
+                // The inner expression runs at times up to `offset` earlier and `range` before
+                // the first; never from rollups.
                 Set(
                     inner.fetches.map { f in
                         Fetch(
                             selector: f.selector, span: f.span, shift: PromQL.saturating(f.shift, offset),
                             lead: PromQL.saturating(f.lead, range))
                     })
-            case .call(_, let args): args.reduce(into: []) { $0.formUnion($1.fetches) }
-            case .aggregate(_, let e, let p, _): e.fetches.union(p?.fetches ?? [])
-            case .binary(_, let l, let r, _): l.fetches.union(r.fetches)
-            case .negate(let e): e.fetches
+            case .call(let f, let args):
+                if let fetch = PromQL.rollupFetch(f, args), rolled.contains(fetch) {
+                    []
+                } else {
+                    args.reduce(into: []) { $0.formUnion($1.fetches(besides: rolled)) }
+                }
+            case .aggregate(_, let e, let p, _): e.fetches(besides: rolled).union(p?.fetches(besides: rolled) ?? [])
+            case .binary(_, let l, let r, _): l.fetches(besides: rolled).union(r.fetches(besides: rolled))
+            case .negate(let e): e.fetches(besides: rolled)
             }
         }
     }

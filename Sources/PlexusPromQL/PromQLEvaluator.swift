@@ -28,6 +28,8 @@ extension PromQL {
     public struct Evaluator: Sendable {
         public let times: [Int64]
         let data: [Fetch: [SeriesPoints]]
+        /// The selectors ``ReadPlan`` reads through rollups (only at the top, not in subqueries).
+        let rollups: [Fetch: [SeriesRollup]]
         /// Inside subqueries: their offsets and ranges so far (``Fetch/shift``, ``Fetch/lead``).
         let shift: Int64
         let lead: Int64
@@ -64,17 +66,24 @@ extension PromQL {
         /// The most evaluation times one subquery may have.
         public static let maxSubquerySteps = 100_000
 
-        /// `maxCells` and `maxVisits` bound the whole query (``maxQueryCells``, ``maxWindowVisits``).
+        /// `data` holds the raw samples of ``ReadPlan/raw``, `rollups` those of
+        /// ``ReadPlan/rollups``; `maxCells` and `maxVisits` bound the whole query
+        /// (``maxQueryCells``, ``maxWindowVisits``).
         public init(
-            times: [Int64], data: [Fetch: [SeriesPoints]], maxCells: Int = Evaluator.maxQueryCells,
-            maxVisits: Int = Evaluator.maxWindowVisits
+            times: [Int64], data: [Fetch: [SeriesPoints]], rollups: [Fetch: [SeriesRollup]] = [:],
+            maxCells: Int = Evaluator.maxQueryCells, maxVisits: Int = Evaluator.maxWindowVisits
         ) {
-            self.init(times: times, data: data, shift: 0, lead: 0, budget: Budget(cells: maxCells, visits: maxVisits))
+            self.init(
+                times: times, data: data, rollups: rollups, shift: 0, lead: 0, budget: Budget(cells: maxCells, visits: maxVisits))
         }
 
-        init(times: [Int64], data: [Fetch: [SeriesPoints]], shift: Int64, lead: Int64, budget: Budget) {
+        init(
+            times: [Int64], data: [Fetch: [SeriesPoints]], rollups: [Fetch: [SeriesRollup]], shift: Int64, lead: Int64,
+            budget: Budget
+        ) {
             self.times = times
             self.data = data
+            self.rollups = rollups
             self.shift = shift
             self.lead = lead
             self.budget = budget
@@ -233,6 +242,9 @@ extension PromQL {
                 // The scalar parameter: quantile_over_time's first argument, predict_linear's second.
                 let scalarArgument = args.first { $0.type == .scalar }
                 let parameter = try scalarArgument.map { (a) throws(BadData) in try scalar(a) }
+                if let fetch = PromQL.rollupFetch(f, args), let input = rollups[fetch] {
+                    return .vector(try rollupFunction(f, input, offset: fetch.selector.offset, range: fetch.span))
+                }
                 switch args.first(where: { $0.type == .matrix }) {
                 case .matrix(let selector, let range):
                     let fetched = try samples(fetch(selector, span: range))
@@ -297,7 +309,7 @@ extension PromQL {
             let subTimes = Array(stride(from: start, through: last, by: Int(step)))
             try budget.spend(cells: subTimes.count)
             let sub = Evaluator(
-                times: subTimes, data: data, shift: PromQL.saturating(shift, offset), lead: PromQL.saturating(lead, range),
+                times: subTimes, data: data, rollups: [:], shift: PromQL.saturating(shift, offset), lead: PromQL.saturating(lead, range),
                 budget: budget)
             let series: [Series]
             switch try sub.evaluate(inner) {
@@ -343,12 +355,17 @@ extension PromQL {
                         timestamps: ts[lo..<hi], values: s.values[lo..<hi], start: start, end: end, range: range, at: t)
                     values.append(window.apply(f, parameter: parameter?[k]))
                 }
-                var labels = s.labels
-                if f != .lastOverTime { labels["__name__"] = nil }
-                out.append(Series(labels: labels, values: values))
+                out.append(Series(labels: Self.rangeFunctionLabels(f, s.labels), values: values))
             }
             try budget.spend(visits: visits)
             return try Self.distinct(out)
+        }
+
+        /// A range function's series keep their labels but the metric name (`last_over_time` keeps it too).
+        static func rangeFunctionLabels(_ f: Function, _ labels: [String: String]) -> [String: String] {
+            var labels = labels
+            if f != .lastOverTime { labels["__name__"] = nil }
+            return labels
         }
 
         /// Series that must have distinct labelsets across all steps, as Prometheus checks a

@@ -83,6 +83,32 @@ public struct Bucket: Sendable, Hashable {
         self.sum = sum
         self.count = count
     }
+
+    /// Adds one value (the sum saturates, ``saturatingAdd(_:_:)``).
+    public mutating func add(_ value: Double) {
+        merge(Bucket(start: start, min: value, max: value, sum: value, count: 1))
+    }
+
+    /// Folds in another bucket's points (an empty one changes nothing).
+    public mutating func merge(_ other: Bucket) {
+        guard other.count > 0 else { return }
+        if count == 0 {
+            (min, max) = (other.min, other.max)
+        } else {
+            min = Swift.min(min, other.min)
+            max = Swift.max(max, other.max)
+        }
+        sum = Self.saturatingAdd(sum, other.sum)
+        count += other.count
+    }
+
+    /// `a + b`, held at ±`Double.greatestFiniteMagnitude` instead of overflowing to ±inf,
+    /// so a stored aggregate is always finite (`inf + -inf` would be NaN).
+    public static func saturatingAdd(_ a: Double, _ b: Double) -> Double {
+        let s = a + b
+        if s.isFinite { return s }
+        return s > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
+    }
 }
 
 public struct AggregatedSeries: Sendable, Hashable {
@@ -135,5 +161,70 @@ public struct SeriesPointsResult: Sendable, Hashable {
     public init(series: [SeriesPoints], truncated: Bool) {
         self.series = series
         self.truncated = truncated
+    }
+}
+
+/// The widths stores keep per-series rollups at (``TelemetryStore/querySeriesRollups(_:range:width:limit:)``).
+public enum RollupWidth: Sendable, Hashable, CaseIterable {
+    case minute
+    case hour
+
+    public var micros: Int64 {
+        switch self {
+        case .minute: Resolution.minute.micros
+        case .hour: Resolution.hour.micros
+        }
+    }
+}
+
+/// One series' rollup buckets: each bucket aggregates the half-open `[start, start + width)`,
+/// and `edges` aggregates apart the points exactly at a bucket's start. Together they
+/// answer any closed range `[a, b]` whose ends are bucket starts exactly: the buckets from
+/// `a` up to `b`, plus the edge at `b` (what PromQL 2.x's ranges are).
+public struct SeriesRollup: Sendable, Hashable {
+    public var series: SeriesIdentity
+    /// In time order, one per bucket with points.
+    public var buckets: [Bucket]
+    /// In time order, one per bucket with points exactly at its start (`start` is that time).
+    public var edges: [Bucket]
+
+    public init(series: SeriesIdentity, buckets: [Bucket] = [], edges: [Bucket] = []) {
+        self.series = series
+        self.buckets = buckets
+        self.edges = edges
+    }
+}
+
+extension SeriesRollup {
+    /// The rollup of points in time order: per bucket, all its points, and apart those
+    /// exactly at its start (what a store keeps; also the reference its tests check against).
+    public static func buckets(timestamps: [Int64], values: [Double], width: RollupWidth) -> (buckets: [Bucket], edges: [Bucket]) {
+        var buckets: [Bucket] = []
+        var edges: [Bucket] = []
+        let w = width.micros
+        for (t, v) in zip(timestamps, values) {
+            let start = t - ((t % w) + w) % w  // rounded down, before 1970 too
+            if buckets.last?.start != start { buckets.append(Bucket(start: start, min: v, max: v, sum: 0, count: 0)) }
+            buckets[buckets.count - 1].add(v)
+            guard t == start else { continue }
+            if edges.last?.start != start { edges.append(Bucket(start: start, min: v, max: v, sum: 0, count: 0)) }
+            edges[edges.count - 1].add(v)
+        }
+        return (buckets, edges)
+    }
+}
+
+public struct SeriesRollupResult: Sendable, Hashable {
+    /// Series with buckets in the range, in the order of (metric, series).
+    public var series: [SeriesRollup]
+    public var truncated: Bool
+    /// False when some bucket in the range cannot say which of its points lie exactly at its
+    /// start (written before the store kept edges): the raw points must answer instead.
+    public var edgesKnown: Bool
+
+    public init(series: [SeriesRollup], truncated: Bool, edgesKnown: Bool) {
+        self.series = series
+        self.truncated = truncated
+        self.edgesKnown = edgesKnown
     }
 }

@@ -122,8 +122,8 @@ extension SQLiteStore {
         let lastValue: PlexusValue = key.numeric ? .number(nums[nums.count - 1]) : others[others.count - 1]
         try st.setLast.execute(arguments: [ts[ts.count - 1], lastValue.jsonText, id, ts[ts.count - 1]])
         if key.numeric {
-            try Self.rollup(ts, nums, width: Resolution.minute.micros, id: id, statement: st.roll1m)
-            try Self.rollup(ts, nums, width: Resolution.hour.micros, id: id, statement: st.roll1h)
+            try Self.rollup(ts, nums, width: .minute, id: id, statement: st.roll1m)
+            try Self.rollup(ts, nums, width: .hour, id: id, statement: st.roll1h)
         }
     }
 
@@ -184,22 +184,25 @@ extension SQLiteStore {
 
     /// Sums saturate at ±`Double.greatestFiniteMagnitude` here and in SQL, so a rollup is
     /// always finite: `inf` would be stored, and `inf + -inf` is NaN, which SQLite stores as
-    /// NULL and the NOT NULL column refuses, failing every later flush.
+    /// NULL and the NOT NULL column refuses, failing every later flush. The edge columns
+    /// aggregate the points exactly at the bucket's start (NULL values when there are none;
+    /// a NULL count, from before they were kept, stays unknown).
     static func rollupUpsert(_ table: String) -> String {
         """
-        INSERT INTO \(table) (series_id, bucket, min, max, sum, count) VALUES (?, ?, ?, ?, ?, ?)
+        INSERT INTO \(table) (series_id, bucket, min, max, sum, count, edge_count, edge_min, edge_max, edge_sum)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (series_id, bucket) DO UPDATE SET
             min = min(min, excluded.min), max = max(max, excluded.max),
             sum = max(-1.7976931348623157e308, min(1.7976931348623157e308, sum + excluded.sum)),
-            count = count + excluded.count
+            count = count + excluded.count,
+            edge_count = edge_count + excluded.edge_count,
+            edge_min = CASE WHEN excluded.edge_count = 0 THEN edge_min WHEN edge_count = 0 THEN excluded.edge_min
+                ELSE min(edge_min, excluded.edge_min) END,
+            edge_max = CASE WHEN excluded.edge_count = 0 THEN edge_max WHEN edge_count = 0 THEN excluded.edge_max
+                ELSE max(edge_max, excluded.edge_max) END,
+            edge_sum = CASE WHEN excluded.edge_count = 0 THEN edge_sum WHEN edge_count = 0 THEN excluded.edge_sum
+                ELSE max(-1.7976931348623157e308, min(1.7976931348623157e308, edge_sum + excluded.edge_sum)) END
         """
-    }
-
-    /// `a + b`, held at ±`Double.greatestFiniteMagnitude` instead of overflowing to ±inf.
-    static func saturatingAdd(_ a: Double, _ b: Double) -> Double {
-        let s = a + b
-        if s.isFinite { return s }
-        return s > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
     }
 
     static func isSorted(_ ts: [Int64]) -> Bool {
@@ -217,24 +220,18 @@ extension SQLiteStore {
         return (t % width != 0 && t < 0 ? q - 1 : q) * width
     }
 
-    /// Aggregates sorted points into buckets and upserts them.
-    static func rollup(_ ts: [Int64], _ values: [Double], width: Int64, id: Int64, statement: Statement) throws {
-        var i = 0
-        while i < ts.count {
-            let b = bucketStart(ts[i], width)
-            var lo = values[i]
-            var hi = values[i]
-            var sum = 0.0
-            var n: Int64 = 0
-            while i < ts.count && bucketStart(ts[i], width) == b {
-                let v = values[i]
-                lo = min(lo, v)
-                hi = max(hi, v)
-                sum = Self.saturatingAdd(sum, v)
-                n += 1
-                i += 1
+    /// Aggregates sorted points into buckets and upserts them, with each bucket's points
+    /// exactly at its start aggregated apart (its edge).
+    static func rollup(_ ts: [Int64], _ values: [Double], width: RollupWidth, id: Int64, statement: Statement) throws {
+        let (buckets, edges) = SeriesRollup.buckets(timestamps: ts, values: values, width: width)
+        var e = 0
+        for b in buckets {
+            var edge: (count: Int64, min: Double?, max: Double?, sum: Double?) = (0, nil, nil, nil)
+            if e < edges.count && edges[e].start == b.start {
+                edge = (edges[e].count, edges[e].min, edges[e].max, edges[e].sum)
+                e += 1
             }
-            try statement.execute(arguments: [id, b, lo, hi, sum, n])
+            try statement.execute(arguments: [id, b.start, b.min, b.max, b.sum, b.count, edge.count, edge.min, edge.max, edge.sum])
         }
     }
 

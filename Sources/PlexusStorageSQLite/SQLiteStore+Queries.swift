@@ -10,6 +10,10 @@ struct SeriesRow {
     var numeric: Bool
     var tags: [Tag]
     var sessionID: String
+
+    var identity: SeriesIdentity {
+        SeriesIdentity(sourceID: sourceID, metric: metric, tags: tags, sessionID: sessionID.isEmpty ? nil : sessionID, numeric: numeric)
+    }
 }
 
 extension SQLiteStore {
@@ -182,12 +186,7 @@ extension SQLiteStore {
             try await pool.read { db in
                 let rows = try self.matchingSeries(selector, numeric: true, db)
                 let (points, more) = try self.limitedPoints(of: rows, range: range, limit: max(0, limit), newestFirst: false, db)
-                var out = rows.map { r in
-                    SeriesPoints(
-                        series: SeriesIdentity(
-                            sourceID: r.sourceID, metric: r.metric, tags: r.tags, sessionID: r.sessionID.isEmpty ? nil : r.sessionID,
-                            numeric: true))
-                }
+                var out = rows.map { SeriesPoints(series: $0.identity) }
                 for p in points {
                     guard case .number(let v) = p.value else { continue }
                     out[p.series].timestamps.append(p.timestamp)
@@ -304,19 +303,8 @@ extension SQLiteStore {
                             arguments: [s.id, lo, range.end])
                         while let r = try rows.next() {
                             let b = Self.bucketStart(r[0], width)
-                            let mn: Double = r[1]
-                            let mx: Double = r[2]
-                            let sum: Double = r[3]
-                            let n: Int64 = r[4]
-                            if var e = buckets[b] {
-                                e.min = Swift.min(e.min, mn)
-                                e.max = Swift.max(e.max, mx)
-                                e.sum = Self.saturatingAdd(e.sum, sum)
-                                e.count += n
-                                buckets[b] = e
-                            } else {
-                                buckets[b] = Bucket(start: b, min: mn, max: mx, sum: sum, count: n)
-                            }
+                            buckets[b, default: Bucket(start: b, min: 0, max: 0, sum: 0, count: 0)].merge(
+                                Bucket(start: b, min: r[1], max: r[2], sum: r[3], count: r[4]))
                         }
                     }
                     var sorted = buckets.values.sorted { $0.start < $1.start }
@@ -329,6 +317,49 @@ extension SQLiteStore {
                     if !sorted.isEmpty { result.append(AggregatedSeries(metric: group[group.startIndex].metric, buckets: sorted)) }
                 }
                 return AggregatedResult(series: result, truncated: truncated)
+            }
+        }
+    }
+
+    public func querySeriesRollups(_ selector: SeriesSelector, range: TimeRange, width: RollupWidth, limit: Int) async throws
+        -> SeriesRollupResult
+    {
+        try await readable()
+        let table = width == .minute ? "rollup_1m" : "rollup_1h"
+        return try await translate {
+            try await pool.read { db in
+                let rows = try self.matchingSeries(selector, numeric: true, db)
+                let statement = try db.cachedStatement(
+                    sql: """
+                        SELECT bucket, min, max, sum, count, edge_count, edge_min, edge_max, edge_sum FROM \(table)
+                        WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket LIMIT ?
+                        """)
+                var out: [SeriesRollup] = []
+                var left = max(0, limit)
+                var truncated = false
+                var edgesKnown = true
+                for s in rows {
+                    var rollup = SeriesRollup(series: s.identity)
+                    // One more than is left, to tell a cut from an exact fit.
+                    let cursor = try Row.fetchCursor(statement, arguments: [s.id, range.start, range.end, min(left, Int.max - 1) + 1])
+                    while let r = try cursor.next() {
+                        guard left > 0 else {
+                            truncated = true
+                            break
+                        }
+                        left -= 1
+                        let start: Int64 = r[0]
+                        rollup.buckets.append(Bucket(start: start, min: r[1], max: r[2], sum: r[3], count: r[4]))
+                        guard let n: Int64 = r[5] else {
+                            edgesKnown = false
+                            continue
+                        }
+                        if n > 0 { rollup.edges.append(Bucket(start: start, min: r[6], max: r[7], sum: r[8], count: n)) }
+                    }
+                    if !rollup.buckets.isEmpty { out.append(rollup) }
+                    if truncated { break }
+                }
+                return SeriesRollupResult(series: out, truncated: truncated, edgesKnown: edgesKnown)
             }
         }
     }

@@ -130,6 +130,20 @@ enum Schema {
                         used_at INTEGER) WITHOUT ROWID;
                     """)
         }
+        // Each rollup row also aggregates apart its points exactly at the bucket's start,
+        // so a closed range whose ends are bucket starts is answered from rollups exactly
+        // (PromQL's ranges). Rows written before this have a NULL edge_count: unknown.
+        m.registerMigration("v5_rollup_edges") { db in
+            for table in ["rollup_1m", "rollup_1h"] {
+                try db.execute(
+                    sql: """
+                        ALTER TABLE \(table) ADD COLUMN edge_count INTEGER;
+                        ALTER TABLE \(table) ADD COLUMN edge_min REAL;
+                        ALTER TABLE \(table) ADD COLUMN edge_max REAL;
+                        ALTER TABLE \(table) ADD COLUMN edge_sum REAL;
+                        """)
+            }
+        }
         return m
     }
 }

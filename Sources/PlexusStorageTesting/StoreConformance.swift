@@ -30,6 +30,7 @@ public enum StoreConformance {
         Check(name: "telemetry: the series with points in a time range", run: seriesInRange),
         Check(name: "telemetry: raw queries cap rows and report truncation", run: rawLimit),
         Check(name: "telemetry: aggregated queries cap buckets across metrics, in metric order", run: aggregatedLimit),
+        Check(name: "telemetry: per-series rollups and their edges agree with the points", run: rollupsMatchPoints),
         Check(name: "telemetry: ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
         Check(name: "telemetry: points without a timestamp get the receive time", run: receiveTime),
         Check(name: "telemetry: batches appended together are all stored, in their order", run: appendTogether),
@@ -437,6 +438,67 @@ public enum StoreConformance {
         #expect(cut.series.last?.buckets.map(\.count) == [1, 1, 1, 1, 1])
         // Each bucket is exact: one point per minute.
         #expect(cut.series.first?.buckets.map(\.sum) == (0..<10).map(Double.init))
+    }
+
+    static func rollupsMatchPoints(_ store: any PlexusStore) async throws {
+        // Two series of one metric (tags apart), three writes with a read between each (an
+        // engine that flushes then merges buckets across writes), times on a 5 s grid so
+        // that one in twelve falls exactly on a minute's start, none twice in a series.
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ n: UInt64) -> Int64 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int64((seed >> 33) % n)
+        }
+        var used: [String: Set<Int64>] = [:]
+        let sel = SeriesSelector(orgID: 1, sourceID: "roll", metrics: ["v"])
+        for _ in 0..<3 {
+            var points: [String] = []
+            for tag in ["a", "b"] {
+                for _ in 0..<60 {
+                    let t = t0 + next(1_440) * 5_000_000
+                    guard used[tag, default: []].insert(t).inserted else { continue }
+                    let value = Double(next(10_000) - 5_000) / 100
+                    points.append(#"{"metric":"v","value":\#(value),"timestamp":\#(secs(t)),"tags":{"k":"\#(tag)"}}"#)
+                }
+            }
+            try await append(store, #"{"source_id":"roll","points":[\#(points.joined(separator: ","))]}"#)
+            _ = try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 1)
+        }
+        let raw = try await store.querySeries(sel, range: all, limit: 1_000)
+        #expect(raw.series.count == 2)
+        for width in RollupWidth.allCases {
+            let got = try await store.querySeriesRollups(sel, range: all, width: width, limit: 10_000)
+            #expect(!got.truncated && got.edgesKnown)
+            #expect(got.series.map(\.series) == raw.series.map(\.series))
+            for (r, p) in zip(got.series, raw.series) {
+                let expected = SeriesRollup.buckets(timestamps: p.timestamps, values: p.values, width: width)
+                #expect(Self.same(r.buckets, expected.buckets), "\(width) buckets")
+                #expect(Self.same(r.edges, expected.edges), "\(width) edges")
+                #expect(r.buckets.count > 1)
+                if width == .minute { #expect(!r.edges.isEmpty) }
+            }
+        }
+        // Only buckets starting in the range; a cap is reported; other organisations see none.
+        let part = try await store.querySeriesRollups(
+            sel, range: TimeRange(start: t0 + 60_000_000, end: t0 + 180_000_000), width: .minute, limit: 100)
+        #expect(part.series.allSatisfy { $0.buckets.map(\.start) == [t0 + 60_000_000, t0 + 120_000_000] })
+        #expect(part.series.allSatisfy { $0.edges.allSatisfy { [t0 + 60_000_000, t0 + 120_000_000].contains($0.start) } })
+        let total = try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 10_000).series.reduce(0) {
+            $0 + $1.buckets.count
+        }
+        let cut = try await store.querySeriesRollups(sel, range: all, width: .minute, limit: total - 1)
+        #expect(cut.truncated && cut.series.reduce(0) { $0 + $1.buckets.count } == total - 1)
+        #expect(try await store.querySeriesRollups(sel, range: all, width: .minute, limit: total).truncated == false)
+        let other = try await store.querySeriesRollups(SeriesSelector(orgID: 2, sourceID: "roll"), range: all, width: .minute, limit: 100)
+        #expect(other.series.isEmpty)
+    }
+
+    /// Buckets equal but for the order their sums were added in.
+    static func same(_ a: [Bucket], _ b: [Bucket]) -> Bool {
+        a.count == b.count
+            && zip(a, b).allSatisfy { x, y in
+                (x.start, x.min, x.max, x.count) == (y.start, y.min, y.max, y.count) && abs(x.sum - y.sum) <= 1e-9 * max(1, abs(y.sum))
+            }
     }
 
     static func rawLimit(_ store: any PlexusStore) async throws {

@@ -81,6 +81,35 @@ struct PrometheusQueryTests {
         }
     }
 
+    @Test("minute-aligned *_over_time read the rollups and count the samples at both ends of each window, as Prometheus 2.x")
+    func fromRollups() async throws {
+        try await withServer { s in
+            let m0: Int64 = 1_700_000_040_000  // on a minute's start, in milliseconds
+            let points: [(Double, Int64)] = [(1, m0), (2, m0 + 30_000), (4, m0 + 60_000), (8, m0 + 90_000), (16, m0 + 120_000)]
+            _ = try await s.remoteWrite([series("temp", points), series("big", [(1.7e308, m0), (1.7e308, m0 + 30_000)])])
+            func values(_ q: String, start: Int64 = m0 / 1000 + 60, end: Int64 = m0 / 1000 + 120) async throws -> [String] {
+                let r = try await s.prometheus(
+                    "/api/v1/query_range", [("query", q), ("start", "\(start)"), ("end", "\(end)"), ("step", "60")])
+                #expect(r.status == 200, "\(q): \(r.text)")
+                let result = ((r.object["data"] as? [String: Any])?["result"] as? [[String: Any]]) ?? []
+                return ((result.first?["values"] as? [[Any]]) ?? []).map { $0[1] as? String ?? "?" }
+            }
+            // [m0, m0 + 60 s] holds 1, 2 and 4; [m0 + 60 s, m0 + 120 s] holds 4, 8 and 16.
+            #expect(try await values("sum_over_time(temp[1m])") == ["7", "28"])
+            #expect(try await values("count_over_time(temp[1m])") == ["3", "3"])
+            #expect(try await values("min_over_time(temp[1m])") == ["1", "4"])
+            #expect(try await values("max_over_time(temp[2m])") == ["4", "16"])
+            #expect(try await values("sum_over_time(temp[1m] offset 1m)", end: m0 / 1000 + 180) == ["1", "7", "28"])
+            #expect(try await values("avg_over_time(temp[2m])", start: m0 / 1000 + 120) == ["6.2"])
+            #expect(try await values("present_over_time(temp[1m] offset 3m)", end: m0 / 1000 + 240) == ["1", "1"])
+            // The same selector read raw by another part of the query: the raw samples answer both.
+            #expect(try await values("sum_over_time(temp[1m]) + 0 * last_over_time(temp[1m])") == ["7", "28"])
+            // Sums that saturated in the rollup: the raw samples answer (Prometheus' running mean).
+            #expect(try await values("avg_over_time(big[1m])", start: m0 / 1000 + 60, end: m0 / 1000 + 60) == ["1.7e+308"])
+            #expect(try await values("sum_over_time(big[1m])", start: m0 / 1000 + 60, end: m0 / 1000 + 60) == ["+Inf"])
+        }
+    }
+
     @Test("refusals: unsupported PromQL, bad times and steps, no key, a write-only key; another organisation sees nothing")
     func refusals() async throws {
         try await withServer { s in

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import PlexusModel
 import PlexusStorage
@@ -67,6 +68,36 @@ struct SQLiteStoreTests {
             _ = try await server.createOrganization(name: "tenant-c", at: StoreConformance.t0)
             #expect(try await admin.organizations().map(\.name).contains("tenant-c"))
             #expect(throws: StoreError.self) { _ = try SQLiteStore(directory: dir, logger: Logger(label: "second")) }
+        }
+    }
+
+    @Test("rollup rows from before edges were kept say so, stay unknown when points join them, and do not taint newer ones")
+    func rollupsWithoutEdges() async throws {
+        try await withTemporarySQLiteStore { store in
+            let t0 = StoreConformance.t0
+            func point(_ t: Int64, _ v: Int) -> String {
+                #"{"source_id":"old","points":[{"metric":"m","value":\#(v),"timestamp":\#(Double(t) / 1_000_000)}]}"#
+            }
+            let sel = SeriesSelector(orgID: 1, sourceID: "old")
+            let all = TimeRange(start: 0, end: .max / 4)
+            try await StoreConformance.append(store, point(t0, 1))
+            #expect(try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 10).edgesKnown)
+            // As schema v4 left them (migration v5 adds the columns as NULL).
+            try await store.pool.write { db in
+                for table in ["rollup_1m", "rollup_1h"] {
+                    try db.execute(sql: "UPDATE \(table) SET edge_count = NULL, edge_min = NULL, edge_max = NULL, edge_sum = NULL")
+                }
+            }
+            #expect(try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 10).edgesKnown == false)
+            try await StoreConformance.append(store, point(t0 + 1_000_000, 2))
+            let merged = try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 10)
+            #expect(merged.edgesKnown == false)
+            #expect(merged.series.first?.buckets.first?.count == 2)
+            try await StoreConformance.append(store, point(t0 + 60_000_000, 3))
+            let later = try await store.querySeriesRollups(
+                sel, range: TimeRange(start: t0 + 60_000_000, end: t0 + 120_000_000), width: .minute, limit: 10)
+            #expect(later.edgesKnown)
+            #expect(later.series.first?.edges == [Bucket(start: t0 + 60_000_000, min: 3, max: 3, sum: 3, count: 1)])
         }
     }
 }

@@ -5,7 +5,10 @@
 //  * an accepted expression evaluates, or is refused as bad_data, at every step: a
 //    scalar has one value per step, a vector's series one value or none per step, and no
 //    two of its series share a labelset;
-//  * parseSelector and duration never crash on the same text.
+//  * parseSelector and duration never crash on the same text;
+//  * at minute-aligned times, over samples half of which lie on a minute's start, what the
+//    read plan answers from rollups evaluates as well, and a rollup function of a selector
+//    (or an aggregation of one) answers as it does from the raw samples.
 import FuzzSupport
 import PlexusModel
 import PlexusPromQL
@@ -34,6 +37,66 @@ let fixture: [SeriesPoints] = [
 let identities = fixture.map(\.series)
 let times: [Int64] = [0, 10, 25, 50, 60, 400].map { $0 * 1_000_000 }
 
+// The same series with a sample every 30 s (every other one on a minute's start), read at
+// whole minutes: what rollups answer.
+let spread = fixture.map { p in SeriesPoints(series: p.series, timestamps: p.timestamps.map { $0 * 3 }, values: p.values) }
+let minutes: [Int64] = [0, 60, 120, 180].map { $0 * 1_000_000 }
+
+func select(_ fetches: some Sequence<PromQL.Fetch>, from points: [SeriesPoints]) -> [PromQL.Fetch: [SeriesPoints]]? {
+    var out: [PromQL.Fetch: [SeriesPoints]] = [:]
+    for fetch in fetches {
+        guard let chosen = try? Set(PromQL.select(fetch.selector, from: identities)) else { return nil }
+        out[fetch] = points.filter { chosen.contains($0.series) }
+    }
+    return out
+}
+
+/// Evaluates at whole minutes from raw samples and through the read plan's rollups.
+func compareWithRollups(_ expr: PromQL.Expr) {
+    let plan = PromQL.plan(expr, at: minutes)
+    guard !plan.rollups.isEmpty, let raw = select(expr.fetches, from: spread), var data = select(plan.raw, from: spread),
+        let rolledPoints = select(plan.rollups.keys, from: spread)
+    else { return }
+    var rollups: [PromQL.Fetch: [SeriesRollup]] = [:]
+    for (fetch, width) in plan.rollups {
+        let r = rolledPoints[fetch, default: []].map { p in
+            let (buckets, edges) = SeriesRollup.buckets(timestamps: p.timestamps, values: p.values, width: width)
+            return SeriesRollup(series: p.series, buckets: buckets, edges: edges)
+        }
+        if PromQL.rollupsAnswerExactly(r) { rollups[fetch] = r } else { data[fetch] = rolledPoints[fetch] }
+    }
+    guard let expected = try? PromQL.Evaluator(times: minutes, data: raw).evaluate(expr) else { return }
+    let got: PromQL.Value
+    do {
+        got = try PromQL.Evaluator(times: minutes, data: data, rollups: rollups).evaluate(expr)
+    } catch {
+        require(false, "the raw samples evaluate but the rollups fail: \(error.message)")
+        return
+    }
+    // Beyond a rollup function or an aggregation of one, operators may turn the last bit of
+    // a sum into a different answer (a comparison, a cancellation): no value check there.
+    var direct = false
+    switch expr {
+    case .call(let f, let args): direct = PromQL.rollupFetch(f, args) != nil
+    case .aggregate(let op, .call(let f, let args), nil, _):
+        direct = op != .stddev && op != .stdvar && PromQL.rollupFetch(f, args) != nil
+    default: break
+    }
+    guard direct, case .vector(let a) = expected, case .vector(let b) = got else { return }
+    let mine = Dictionary(b.map { ($0.labels, $0.values) }, uniquingKeysWith: { x, _ in x })
+    require(a.count == b.count, "\(a.count) series from raw samples, \(b.count) from rollups")
+    for s in a {
+        guard let values = mine[s.labels] else {
+            require(false, "series \(s.labels) missing from the rollups' answer")
+            return
+        }
+        for (x, y) in zip(values, s.values) {
+            require((x == nil) == (y == nil), "a value from one and not the other: \(String(describing: x)) vs \(String(describing: y))")
+            if let x, let y { require(x == y || abs(x - y) <= 1e-9 * max(1, abs(y)), "\(x) from rollups, \(y) from samples") }
+        }
+    }
+}
+
 func fuzzPromQL(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data else { return 0 }
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
@@ -46,12 +109,9 @@ func fuzzPromQL(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         require(!error.message.isEmpty, "a refusal without a message")
         return 0
     }
-    var fetched: [PromQL.Fetch: [SeriesPoints]] = [:]
-    for fetch in expr.fetches {
-        guard let chosen = try? Set(PromQL.select(fetch.selector, from: identities)) else { return 0 }
-        fetched[fetch] = fixture.filter { chosen.contains($0.series) }
-    }
+    guard let fetched = select(expr.fetches, from: fixture) else { return 0 }
     guard expr.type != .matrix else { return 0 }
+    compareWithRollups(expr)
     let value: PromQL.Value
     do {
         value = try PromQL.Evaluator(times: times, data: fetched).evaluate(expr)

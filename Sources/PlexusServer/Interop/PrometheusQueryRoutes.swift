@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import PlexusCore
 import PlexusModel
 import PlexusPromQL
 import PlexusStorage
@@ -210,18 +211,33 @@ struct PrometheusQueryRoutes {
         return x.count < y.count
     }
 
-    /// Reads what the expression's selectors need, then evaluates it at `times`.
+    /// Reads what the expression's selectors need, from rollups where they answer exactly
+    /// (``PromQL/ReadPlan``), then evaluates it at `times`.
     func evaluate(_ q: PromQL.Expr, _ principal: Principal, at times: [Int64]) async throws -> PromQL.Value {
-        var data: [PromQL.Fetch: [SeriesPoints]] = [:]
+        let plan = PromQL.plan(q, at: times)
         var budget = Self.maxSamples
         // The organisation's series, listed once for every selector of the query.
         let all = q.fetches.isEmpty ? [] : try await state.store.seriesIdentities(orgID: principal.orgID)
-        for fetch in q.fetches {
+        var rollups: [PromQL.Fetch: [SeriesRollup]] = [:]
+        var raw = plan.raw
+        for (fetch, width) in plan.rollups {
+            let read = try await self.rollups(fetch, width, all, principal, from: times.first!, to: times.last!, budget: budget)
+            if let read, PromQL.rollupsAnswerExactly(read) {
+                budget -= read.reduce(0) { $0 + $1.cost }
+                rollups[fetch] = read
+            } else {
+                raw.insert(fetch)
+            }
+        }
+        for _ in rollups { ServerMetrics.promqlSelectorRead(from: "rollups") }
+        for _ in raw { ServerMetrics.promqlSelectorRead(from: "samples") }
+        var data: [PromQL.Fetch: [SeriesPoints]] = [:]
+        for fetch in raw {
             let points = try await samples(fetch, all, principal, from: times.first!, to: times.last!, budget: budget)
-            budget -= points.reduce(0) { $0 + $1.timestamps.count }
+            budget -= points.reduce(0) { $0 + $1.cost }
             data[fetch] = points
         }
-        return try PromQL.Evaluator(times: times, data: data).evaluate(q)
+        return try PromQL.Evaluator(times: times, data: data, rollups: rollups).evaluate(q)
     }
 
     /// The points of every series a selector selects that can count for evaluation times
@@ -229,30 +245,65 @@ struct PrometheusQueryRoutes {
     func samples(_ fetch: PromQL.Fetch, _ all: [SeriesIdentity], _ principal: Principal, from: Int64, to: Int64, budget: Int)
         async throws -> [SeriesPoints]
     {
-        let sel = fetch.selector
-        let chosen = try PromQL.select(sel, from: all)
-        guard chosen.count <= Self.maxSeries else {
-            throw PromQL.BadData("the query selects \(chosen.count) series, more than \(Self.maxSeries); add matchers")
+        guard let range = try Self.window(fetch, from: from, to: to) else { return [] }
+        return try await eachSource(fetch, all, principal, budget: budget) { selector, left in
+            let r = try await state.store.querySeries(selector, range: range, limit: left)
+            return (r.series, r.truncated)
         }
-        // Evaluated at times up to `shift` earlier, from `lead` before the first (subqueries).
-        let (shifted, o0) = sel.offset.addingReportingOverflow(fetch.shift)
+    }
+
+    /// The rollups of every series a selector selects for evaluation times in [from, to]:
+    /// the buckets starting in the same window as ``samples(_:_:_:from:to:budget:)``'s; nil
+    /// when some bucket there predates edges (``SeriesRollupResult/edgesKnown``).
+    func rollups(
+        _ fetch: PromQL.Fetch, _ width: RollupWidth, _ all: [SeriesIdentity], _ principal: Principal, from: Int64, to: Int64,
+        budget: Int
+    ) async throws -> [SeriesRollup]? {
+        guard let range = try Self.window(fetch, from: from, to: to) else { return [] }
+        var known = true
+        let read = try await eachSource(fetch, all, principal, budget: budget) { selector, left in
+            let r = try await state.store.querySeriesRollups(selector, range: range, width: width, limit: left)
+            known = known && r.edgesKnown
+            return (r.series, r.truncated)
+        }
+        return known ? read : nil
+    }
+
+    /// The times a selector's reads cover for evaluation times in [from, to]: one lookback
+    /// (or its range) before, shifted by its offset, and inside subqueries their offsets and
+    /// ranges (``PromQL/Fetch/shift``, ``PromQL/Fetch/lead``); nil when all of it is before 1970.
+    static func window(_ fetch: PromQL.Fetch, from: Int64, to: Int64) throws -> TimeRange? {
+        let (shifted, o0) = fetch.selector.offset.addingReportingOverflow(fetch.shift)
         let (before, o1) = shifted.addingReportingOverflow(fetch.span)
         let (back, o2) = before.addingReportingOverflow(fetch.lead)
         let (lo, o3) = from.subtractingReportingOverflow(back)
         let (hi, o4) = to.subtractingReportingOverflow(shifted)
         guard !o0, !o1, !o2, !o3, !o4, hi < Int64.max else { throw PromQL.BadData("offset or range out of range") }
-        guard hi >= 0 else { return [] }
-        let range = TimeRange(start: max(0, lo), end: hi + 1)
+        guard hi >= 0 else { return nil }
+        return TimeRange(start: max(0, lo), end: hi + 1)
+    }
+
+    /// Reads the series a selector selects, source by source, through `read(selector, left)`,
+    /// which answers with its series and whether it was cut at `left`; the whole read may
+    /// cost at most `budget` samples.
+    func eachSource<S: SeriesRead>(
+        _ fetch: PromQL.Fetch, _ all: [SeriesIdentity], _ principal: Principal, budget: Int,
+        _ read: (SeriesSelector, Int) async throws -> ([S], truncated: Bool)
+    ) async throws -> [S] {
+        let chosen = try PromQL.select(fetch.selector, from: all)
+        guard chosen.count <= Self.maxSeries else {
+            throw PromQL.BadData("the query selects \(chosen.count) series, more than \(Self.maxSeries); add matchers")
+        }
         let wanted = Set(chosen)
-        var out: [SeriesPoints] = []
+        var out: [S] = []
         var left = budget
         for (source, series) in Dictionary(grouping: chosen, by: \.sourceID).sorted(by: { $0.key < $1.key }) {
             let metrics = Array(Set(series.map(\.metric))).sorted()
-            let r = try await state.store.querySeries(
-                SeriesSelector(orgID: principal.orgID, sourceID: source, metrics: metrics), range: range, limit: max(0, left))
-            guard !r.truncated else { throw PromQL.BadData("the query reads more than \(Self.maxSamples) samples; narrow it") }
-            let kept = r.series.filter { wanted.contains($0.series) }
-            left -= kept.reduce(0) { $0 + $1.timestamps.count }
+            let (got, truncated) = try await read(
+                SeriesSelector(orgID: principal.orgID, sourceID: source, metrics: metrics), max(0, left))
+            guard !truncated else { throw PromQL.BadData("the query reads more than \(Self.maxSamples) samples; narrow it") }
+            let kept = got.filter { wanted.contains($0.series) }
+            left -= kept.reduce(0) { $0 + $1.cost }
             out += kept
         }
         return out
@@ -346,4 +397,18 @@ struct PrometheusQueryRoutes {
         }
         w.raw("\"]")
     }
+}
+
+/// One series as a query read it, and what it cost against ``PrometheusQueryRoutes/maxSamples``.
+protocol SeriesRead: Sendable {
+    var series: SeriesIdentity { get }
+    var cost: Int { get }
+}
+
+extension SeriesPoints: SeriesRead {
+    var cost: Int { timestamps.count }
+}
+
+extension SeriesRollup: SeriesRead {
+    var cost: Int { buckets.count + edges.count }
 }

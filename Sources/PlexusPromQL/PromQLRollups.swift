@@ -1,0 +1,136 @@
+public import PlexusStorage
+
+extension PromQL {
+    /// The range functions whose value over a window follows from the count, minimum,
+    /// maximum and sum of its samples, so that rollups answer them.
+    static let rollupFunctions: Set<Function> = [
+        .sumOverTime, .countOverTime, .minOverTime, .maxOverTime, .avgOverTime, .presentOverTime,
+    ]
+
+    /// The selector a call reads through rollups if it can: a rollup function of a range
+    /// selector (not of a subquery).
+    public static func rollupFetch(_ f: Function, _ args: [Expr]) -> Fetch? {
+        guard rollupFunctions.contains(f), args.count == 1, case .matrix(let s, let range) = args[0] else { return nil }
+        return Fetch(selector: s, span: range)
+    }
+
+    /// What a query reads to be evaluated at given times: some range functions' selectors
+    /// through per-series rollups, the rest as raw samples.
+    ///
+    /// A rollup bucket holds `[b, b + width)` and, apart, its samples exactly at `b`
+    /// (``SeriesRollup``). A window of Prometheus 2.x, `[t − offset − range, t − offset]`
+    /// with both ends included, whose ends are bucket starts is then exactly the buckets
+    /// from its start up to its end plus the edge at its end: the same samples Prometheus
+    /// reads. So a rollup function's selector is read from rollups when every evaluation
+    /// time, the range and the offset are multiples of the width (1 h preferred, then 1 m),
+    /// outside subqueries, and when no other part of the query needs its raw samples anyway.
+    public struct ReadPlan: Sendable, Equatable {
+        public var rollups: [Fetch: RollupWidth]
+        public var raw: Set<Fetch>
+    }
+
+    public static func plan(_ e: Expr, at times: [Int64]) -> ReadPlan {
+        var rolled: [Fetch: RollupWidth] = [:]
+        e.rollupCandidates(at: times, into: &rolled)
+        let raw = e.fetches(besides: Set(rolled.keys))
+        for f in raw { rolled[f] = nil }
+        return ReadPlan(rollups: rolled, raw: raw)
+    }
+
+    /// The widest rollup whose buckets start at every window's two ends.
+    static func rollupWidth(range: Int64, offset: Int64, times: [Int64]) -> RollupWidth? {
+        guard let first = times.first else { return nil }
+        let step = times.count > 1 ? times[1] - times[0] : 0
+        return [RollupWidth.hour, .minute].first { w in
+            [range, offset, first, step].allSatisfy { $0 % w.micros == 0 }
+        }
+    }
+
+    /// Whether rollups answer as the raw samples would: no sum so large that adding the
+    /// buckets' sums could overflow where Prometheus' compensated sum or running mean would
+    /// not (stored sums saturate), which finite sensor data never comes near.
+    public static func rollupsAnswerExactly(_ series: [SeriesRollup]) -> Bool {
+        series.allSatisfy { s in s.buckets.allSatisfy { abs($0.sum) <= 1e300 } && s.edges.allSatisfy { abs($0.sum) <= 1e300 } }
+    }
+}
+
+extension PromQL.Expr {
+    /// The rollup functions' selectors rollups can answer at `times`, with their width.
+    func rollupCandidates(at times: [Int64], into found: inout [PromQL.Fetch: RollupWidth]) {
+        switch self {
+        case .call(let f, let args):
+            if let fetch = PromQL.rollupFetch(f, args),
+                let w = PromQL.rollupWidth(range: fetch.span, offset: fetch.selector.offset, times: times)
+            {
+                found[fetch] = w
+            }
+            for a in args { a.rollupCandidates(at: times, into: &found) }
+        case .aggregate(_, let e, let p, _):
+            e.rollupCandidates(at: times, into: &found)
+            p?.rollupCandidates(at: times, into: &found)
+        case .binary(_, let l, let r, _):
+            l.rollupCandidates(at: times, into: &found)
+            r.rollupCandidates(at: times, into: &found)
+        case .negate(let e):
+            e.rollupCandidates(at: times, into: &found)
+        case .number, .string, .vector, .matrix, .subquery:
+            break
+        }
+    }
+}
+
+extension PromQL.Evaluator {
+    /// A rollup function over each series' rollups (``PromQL/ReadPlan``): at every time, the
+    /// buckets starting in `[end − range, end)` and the edge at `end` (`end` is the time
+    /// less the offset), combined as Prometheus combines the samples: a compensated sum,
+    /// the mean of that sum.
+    func rollupFunction(_ f: PromQL.Function, _ input: [SeriesRollup], offset: Int64, range: Int64) throws(PromQL.BadData)
+        -> [PromQL.Series]
+    {
+        try budget.spend(cells: input.count * times.count)
+        var out: [PromQL.Series] = []
+        out.reserveCapacity(input.count)
+        var visits = 0
+        for s in input {
+            var values: [Double?] = []
+            values.reserveCapacity(times.count)
+            var (lo, hi, edge) = (0, 0, 0)
+            let (buckets, edges) = (s.buckets, s.edges)
+            for t in times {
+                let end = t - offset
+                let start = end - range
+                while hi < buckets.count && buckets[hi].start < end { hi += 1 }
+                while lo < hi && buckets[lo].start < start { lo += 1 }
+                while edge < edges.count && edges[edge].start < end { edge += 1 }
+                let atEnd = edge < edges.count && edges[edge].start == end ? edges[edge] : nil
+                visits += hi - lo + 1
+                values.append(Self.combine(f, buckets[lo..<hi], atEnd))
+            }
+            out.append(PromQL.Series(labels: Self.rangeFunctionLabels(f, PromQL.labels(of: s.series)), values: values))
+        }
+        try budget.spend(visits: visits)
+        return try Self.distinct(out)
+    }
+
+    /// A rollup function's value over the buckets of one window and the edge at its end;
+    /// nil when they hold no sample.
+    static func combine(_ f: PromQL.Function, _ buckets: ArraySlice<Bucket>, _ edge: Bucket?) -> Double? {
+        var all = edge ?? Bucket(start: 0, min: 0, max: 0, sum: 0, count: 0)
+        var sum = PromQL.Kahan()
+        sum.add(all.sum)
+        for b in buckets {
+            all.merge(b)
+            sum.add(b.sum)
+        }
+        guard all.count > 0 else { return nil }
+        switch f {
+        case .countOverTime: return Double(all.count)
+        case .presentOverTime: return 1
+        case .minOverTime: return all.min
+        case .maxOverTime: return all.max
+        case .sumOverTime: return sum.value
+        case .avgOverTime: return sum.value / Double(all.count)
+        default: return nil
+        }
+    }
+}
