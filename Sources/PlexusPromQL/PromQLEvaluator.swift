@@ -124,13 +124,18 @@ extension PromQL {
 
         func samples(_ fetch: Fetch) throws(BadData) -> [SeriesPoints] {
             let fetched = data[fetch] ?? []
-            guard fetched.count * times.count <= Self.maxCells else {
+            try charge(series: fetched.count)
+            return fetched
+        }
+
+        /// Charges a selector's values, series × evaluation times, to its limit and the query's.
+        func charge(series: Int) throws(BadData) {
+            guard series * times.count <= Self.maxCells else {
                 throw BadData(
-                    "query processing would load too many samples into memory: \(fetched.count) series × \(times.count) steps; narrow the selector or raise the step"
+                    "query processing would load too many samples into memory: \(series) series × \(times.count) steps; narrow the selector or raise the step"
                 )
             }
-            try budget.spend(cells: fetched.count * times.count)
-            return fetched
+            try budget.spend(cells: series * times.count)
         }
 
         func vector(_ e: Expr) throws(BadData) -> [Series] {

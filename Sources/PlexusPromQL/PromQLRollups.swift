@@ -39,18 +39,66 @@ extension PromQL {
 
     /// The widest rollup whose buckets start at every window's two ends.
     static func rollupWidth(range: Int64, offset: Int64, times: [Int64]) -> RollupWidth? {
-        guard let first = times.first else { return nil }
-        let step = times.count > 1 ? times[1] - times[0] : 0
+        guard !times.isEmpty else { return nil }
         return [RollupWidth.hour, .minute].first { w in
-            [range, offset, first, step].allSatisfy { $0 % w.micros == 0 }
+            range % w.micros == 0 && offset % w.micros == 0 && times.allSatisfy { $0 % w.micros == 0 }
         }
     }
 
-    /// Whether rollups answer as the raw samples would: no sum so large that adding the
-    /// buckets' sums could overflow where Prometheus' compensated sum or running mean would
-    /// not (stored sums saturate), which finite sensor data never comes near.
-    public static func rollupsAnswerExactly(_ series: [SeriesRollup]) -> Bool {
-        series.allSatisfy { s in s.buckets.allSatisfy { abs($0.sum) <= 1e300 } && s.edges.allSatisfy { abs($0.sum) <= 1e300 } }
+    /// Whether rollups answer every window at `times` as the raw samples would. Counts,
+    /// minima and maxima always do; a bucket's sum was added plainly (in the flush and the
+    /// store's merge) where Prometheus adds the samples with compensation, so a window is
+    /// answered from rollups only when the worst rounding of its buckets' sums, at most
+    /// (n − 1)·u·n·max|v| for n samples, is below 1e-12 of the window's sum, and no sample
+    /// comes near the largest double (where a sum saturates and can come back down). Sensor
+    /// data passes; sums that cancel (`1, 1e100, 1, −1e100`) or overflow read the samples.
+    public static func rollupsAnswerExactly(_ series: [SeriesRollup], times: [Int64], offset: Int64, range: Int64) -> Bool {
+        let u = Double.ulpOfOne / 2
+        func rounding(_ b: Bucket) -> Double {
+            let n = Double(b.count)
+            return (n - 1) * u * n * Swift.max(Swift.abs(b.min), Swift.abs(b.max))
+        }
+        for s in series {
+            guard s.buckets.allSatisfy({ Swift.max(Swift.abs($0.min), Swift.abs($0.max)) <= 1e300 }) else { return false }
+            for (buckets, edge) in RollupWindows(s, ends: times.map { $0 - offset }, range: range) {
+                var sum = Kahan()
+                var bound = edge.map(rounding) ?? 0
+                sum.add(edge?.sum ?? 0)
+                for b in buckets {
+                    sum.add(b.sum)
+                    bound += rounding(b)
+                }
+                if bound > 1e-12 * Swift.abs(sum.value) { return false }
+            }
+        }
+        return true
+    }
+
+    /// Each window `[end − range, end]` of one series' rollups, in the order of `ends`
+    /// (ascending): the buckets that start in `[end − range, end)` and the edge at `end`.
+    struct RollupWindows: Sequence, IteratorProtocol {
+        let buckets: [Bucket]
+        let edges: [Bucket]
+        let ends: [Int64]
+        let range: Int64
+        var k = 0
+        var lo = 0
+        var hi = 0
+        var edge = 0
+
+        init(_ s: SeriesRollup, ends: [Int64], range: Int64) {
+            (buckets, edges, self.ends, self.range) = (s.buckets, s.edges, ends, range)
+        }
+
+        mutating func next() -> (buckets: ArraySlice<Bucket>, edge: Bucket?)? {
+            guard k < ends.count else { return nil }
+            let end = ends[k]
+            k += 1
+            while hi < buckets.count && buckets[hi].start < end { hi += 1 }
+            while lo < hi && buckets[lo].start < end - range { lo += 1 }
+            while edge < edges.count && edges[edge].start < end { edge += 1 }
+            return (buckets[lo..<hi], edge < edges.count && edges[edge].start == end ? edges[edge] : nil)
+        }
     }
 }
 
@@ -87,24 +135,21 @@ extension PromQL.Evaluator {
     func rollupFunction(_ f: PromQL.Function, _ input: [SeriesRollup], offset: Int64, range: Int64) throws(PromQL.BadData)
         -> [PromQL.Series]
     {
-        try budget.spend(cells: input.count * times.count)
+        try charge(series: input.count)
         var out: [PromQL.Series] = []
         out.reserveCapacity(input.count)
+        let ends = times.map { $0 - offset }
         var visits = 0
         for s in input {
             var values: [Double?] = []
             values.reserveCapacity(times.count)
-            var (lo, hi, edge) = (0, 0, 0)
-            let (buckets, edges) = (s.buckets, s.edges)
-            for t in times {
-                let end = t - offset
-                let start = end - range
-                while hi < buckets.count && buckets[hi].start < end { hi += 1 }
-                while lo < hi && buckets[lo].start < start { lo += 1 }
-                while edge < edges.count && edges[edge].start < end { edge += 1 }
-                let atEnd = edge < edges.count && edges[edge].start == end ? edges[edge] : nil
-                visits += hi - lo + 1
-                values.append(Self.combine(f, buckets[lo..<hi], atEnd))
+            for (buckets, edge) in PromQL.RollupWindows(s, ends: ends, range: range) {
+                visits += buckets.count + 1
+                if visits >= 1_000_000 {  // charged as it goes, as the samples' windows are
+                    try budget.spend(visits: visits)
+                    visits = 0
+                }
+                values.append(Self.combine(f, buckets, edge))
             }
             out.append(PromQL.Series(labels: Self.rangeFunctionLabels(f, PromQL.labels(of: s.series)), values: values))
         }

@@ -146,14 +146,29 @@ struct PromQLRollupTests {
         #expect(try sum(SeriesRollup(series: series, buckets: buckets, edges: [edges[0]])) == 3)
     }
 
-    @Test("rollups with sums near the largest double are not used (their sums saturate where Prometheus' would not)")
-    func hugeSums() {
+    @Test("rollups whose plain sums could differ from Prometheus' compensated ones are not used: saturation, cancellation")
+    func inexactSums() {
         let series = SeriesIdentity(sourceID: "a", metric: "x", tags: [], sessionID: nil, numeric: true)
-        let ok = SeriesRollup(series: series, buckets: [Bucket(start: 0, min: 1, max: 1e300, sum: 1e300, count: 2)])
-        let huge = SeriesRollup(series: series, buckets: [Bucket(start: 0, min: 1, max: 1e308, sum: .greatestFiniteMagnitude, count: 2)])
-        let edge = SeriesRollup(series: series, buckets: [], edges: [Bucket(start: 0, min: -1e301, max: -1e301, sum: -1e301, count: 1)])
-        #expect(PromQL.rollupsAnswerExactly([ok]))
-        #expect(!PromQL.rollupsAnswerExactly([ok, huge]))
-        #expect(!PromQL.rollupsAnswerExactly([edge]))
+        func exact(_ buckets: [Bucket], edges: [Bucket] = [], range: Int64 = Self.m) -> Bool {
+            PromQL.rollupsAnswerExactly(
+                [SeriesRollup(series: series, buckets: buckets, edges: edges)], times: [Self.m, 2 * Self.m], offset: 0, range: range)
+        }
+        // Temperatures, and a window of zeros (nothing to round).
+        #expect(
+            exact([
+                Bucket(start: 0, min: 19.5, max: 31.25, sum: 1_500.5, count: 60), Bucket(start: Self.m, min: 0, max: 0, sum: 0, count: 9),
+            ]))
+        // M, M, −M: the stored sum saturated at M, then came back to 0; Prometheus says +Inf.
+        let m = Double.greatestFiniteMagnitude
+        #expect(!exact([Bucket(start: 0, min: -m, max: m, sum: 0, count: 3)]))
+        // 1, 1e100, 1, −1e100: a plain sum says 0, Prometheus' compensated sum 2.
+        #expect(!exact([Bucket(start: Self.m, min: -1e100, max: 1e100, sum: 0, count: 4)]))
+        // The same cancellation across two buckets and an edge.
+        #expect(
+            !exact(
+                [Bucket(start: 0, min: 1, max: 1e100, sum: 1e100, count: 2)],
+                edges: [Bucket(start: Self.m, min: -1e100, max: -1e100, sum: -1e100, count: 1)]))
+        // Outside every window (the range reaches back one minute from 1 and 2 minutes): no matter.
+        #expect(exact([Bucket(start: 10 * Self.m, min: -1e100, max: 1e100, sum: 0, count: 4)]))
     }
 }

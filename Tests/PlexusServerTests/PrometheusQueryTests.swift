@@ -86,7 +86,10 @@ struct PrometheusQueryTests {
         try await withServer { s in
             let m0: Int64 = 1_700_000_040_000  // on a minute's start, in milliseconds
             let points: [(Double, Int64)] = [(1, m0), (2, m0 + 30_000), (4, m0 + 60_000), (8, m0 + 90_000), (16, m0 + 120_000)]
-            _ = try await s.remoteWrite([series("temp", points), series("big", [(1.7e308, m0), (1.7e308, m0 + 30_000)])])
+            _ = try await s.remoteWrite([
+                series("temp", points), series("big", [(1.7e308, m0), (1.7e308, m0 + 30_000)]),
+                series("cancel", [(1, m0 + 1_000), (1e100, m0 + 2_000), (1, m0 + 3_000), (-1e100, m0 + 4_000)]),
+            ])
             func values(_ q: String, start: Int64 = m0 / 1000 + 60, end: Int64 = m0 / 1000 + 120) async throws -> [String] {
                 let r = try await s.prometheus(
                     "/api/v1/query_range", [("query", q), ("start", "\(start)"), ("end", "\(end)"), ("step", "60")])
@@ -107,6 +110,8 @@ struct PrometheusQueryTests {
             // Sums that saturated in the rollup: the raw samples answer (Prometheus' running mean).
             #expect(try await values("avg_over_time(big[1m])", start: m0 / 1000 + 60, end: m0 / 1000 + 60) == ["1.7e+308"])
             #expect(try await values("sum_over_time(big[1m])", start: m0 / 1000 + 60, end: m0 / 1000 + 60) == ["+Inf"])
+            // Sums that cancel, which a plain sum loses: the raw samples answer (compensated).
+            #expect(try await values("sum_over_time(cancel[1m])", start: m0 / 1000 + 60, end: m0 / 1000 + 60) == ["2"])
         }
     }
 

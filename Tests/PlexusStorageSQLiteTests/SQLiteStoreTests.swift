@@ -71,6 +71,25 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("a bucket's edge merges across flushes: two points at its start in two writes, then one inside")
+    func edgesMergeAcrossFlushes() async throws {
+        try await withTemporarySQLiteStore { store in
+            let t0 = StoreConformance.t0
+            let sel = SeriesSelector(orgID: 1, sourceID: "dup")
+            for (t, v) in [(t0, 2), (t0, -5), (t0 + 1_000_000, 7)] {
+                try await StoreConformance.append(
+                    store, #"{"source_id":"dup","points":[{"metric":"m","value":\#(v),"timestamp":\#(Double(t) / 1_000_000)}]}"#)
+                _ = try await store.querySeriesRollups(sel, range: TimeRange(start: 0, end: .max / 4), width: .minute, limit: 10)
+            }
+            for width in RollupWidth.allCases {
+                let r = try await store.querySeriesRollups(sel, range: TimeRange(start: 0, end: .max / 4), width: width, limit: 10)
+                let start = t0 - t0 % width.micros
+                #expect(r.series.first?.buckets == [Bucket(start: start, min: -5, max: 7, sum: 4, count: 3)])
+                #expect(r.series.first?.edges == (width == .minute ? [Bucket(start: t0, min: -5, max: 2, sum: -3, count: 2)] : []))
+            }
+        }
+    }
+
     @Test("rollup rows from before edges were kept say so, stay unknown when points join them, and do not taint newer ones")
     func rollupsWithoutEdges() async throws {
         try await withTemporarySQLiteStore { store in

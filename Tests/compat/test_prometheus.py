@@ -264,6 +264,8 @@ EXPRESSIONS = [
 def backfilled_prometheus(tmp_path, openmetrics: str) -> tuple[subprocess.Popen, str]:
     """A Prometheus over blocks `promtool tsdb create-blocks-from openmetrics` made from
     `openmetrics`, scraping nothing; (process, base URL) once it is ready."""
+    if shutil.which("prometheus") is None or shutil.which("promtool") is None:
+        pytest.fail("prometheus is not installed (scripts/test installs Debian's prometheus package)", pytrace=False)
     source = tmp_path / "samples.om"
     source.write_text(openmetrics)
     tsdb = tmp_path / "backfilled"

@@ -222,7 +222,9 @@ struct PrometheusQueryRoutes {
         var raw = plan.raw
         for (fetch, width) in plan.rollups {
             let read = try await self.rollups(fetch, width, all, principal, from: times.first!, to: times.last!, budget: budget)
-            if let read, PromQL.rollupsAnswerExactly(read) {
+            if let read,
+                PromQL.rollupsAnswerExactly(read, times: times, offset: fetch.selector.offset, range: fetch.span)
+            {
                 budget -= read.reduce(0) { $0 + $1.cost }
                 rollups[fetch] = read
             } else {
@@ -410,5 +412,6 @@ extension SeriesPoints: SeriesRead {
 }
 
 extension SeriesRollup: SeriesRead {
-    var cost: Int { buckets.count + edges.count }
+    /// One per bucket: its edge is in the same row.
+    var cost: Int { buckets.count }
 }
