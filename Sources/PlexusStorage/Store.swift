@@ -75,9 +75,10 @@ public protocol TelemetryStore: Sendable {
     /// Numeric points bucketed; min/max/sum/count per bucket, at most `limit` buckets in total.
     func queryAggregated(_ selector: SeriesSelector, range: TimeRange, resolution: Resolution, limit: Int) async throws
         -> AggregatedResult
-    /// The rollup buckets of each numeric series the selector matches (as ``querySeries(_:range:limit:)``
-    /// separates them) whose start lies in `range`, with their edges; at most `limit` buckets in all.
-    func querySeriesRollups(_ selector: SeriesSelector, range: TimeRange, width: RollupWidth, limit: Int) async throws
+    /// The rollup buckets of each numeric series the selectors match (as ``querySeries(_:range:limit:)``
+    /// separates them; selector by selector) whose start lies in `range`, with their edges;
+    /// at most `limit` buckets in all. Several selectors are one read.
+    func querySeriesRollups(_ selectors: [SeriesSelector], range: TimeRange, width: RollupWidth, limit: Int) async throws
         -> SeriesRollupResult
     /// Non-numeric points (strings, booleans, objects, arrays) in time order.
     /// With `newestFirst`, the newest `limit` points (still returned oldest first).

@@ -462,12 +462,12 @@ public enum StoreConformance {
                 }
             }
             try await append(store, #"{"source_id":"roll","points":[\#(points.joined(separator: ","))]}"#)
-            _ = try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 1)
+            _ = try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 1)
         }
         let raw = try await store.querySeries(sel, range: all, limit: 1_000)
         #expect(raw.series.count == 2)
         for width in RollupWidth.allCases {
-            let got = try await store.querySeriesRollups(sel, range: all, width: width, limit: 10_000)
+            let got = try await store.querySeriesRollups([sel], range: all, width: width, limit: 10_000)
             #expect(!got.truncated && got.edgesKnown)
             #expect(got.series.map(\.series) == raw.series.map(\.series))
             for (r, p) in zip(got.series, raw.series) {
@@ -479,17 +479,21 @@ public enum StoreConformance {
             }
         }
         // Only buckets starting in the range; a cap is reported; other organisations see none.
-        let part = try await store.querySeriesRollups(
-            sel, range: TimeRange(start: t0 + 60_000_000, end: t0 + 180_000_000), width: .minute, limit: 100)
+        let part = try await store.querySeriesRollups([sel], range: TimeRange(start: t0 + 60_000_000, end: t0 + 180_000_000), width: .minute, limit: 100)
         #expect(part.series.allSatisfy { $0.buckets.map(\.start) == [t0 + 60_000_000, t0 + 120_000_000] })
         #expect(part.series.allSatisfy { $0.edges.allSatisfy { [t0 + 60_000_000, t0 + 120_000_000].contains($0.start) } })
-        let total = try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 10_000).series.reduce(0) {
+        let total = try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 10_000).series.reduce(0) {
             $0 + $1.buckets.count
         }
-        let cut = try await store.querySeriesRollups(sel, range: all, width: .minute, limit: total - 1)
+        let cut = try await store.querySeriesRollups([sel], range: all, width: .minute, limit: total - 1)
         #expect(cut.truncated && cut.series.reduce(0) { $0 + $1.buckets.count } == total - 1)
-        #expect(try await store.querySeriesRollups(sel, range: all, width: .minute, limit: total).truncated == false)
-        let other = try await store.querySeriesRollups(SeriesSelector(orgID: 2, sourceID: "roll"), range: all, width: .minute, limit: 100)
+        #expect(try await store.querySeriesRollups([sel], range: all, width: .minute, limit: total).truncated == false)
+        // Several selectors are one read, selector by selector; another organisation's selects nothing.
+        let both = try await store.querySeriesRollups(
+            [SeriesSelector(orgID: 2, sourceID: "roll"), sel, SeriesSelector(orgID: 1, sourceID: "none")], range: all, width: .hour,
+            limit: 10_000)
+        #expect(both == (try await store.querySeriesRollups([sel], range: all, width: .hour, limit: 10_000)))
+        let other = try await store.querySeriesRollups([SeriesSelector(orgID: 2, sourceID: "roll")], range: all, width: .minute, limit: 100)
         #expect(other.series.isEmpty)
     }
 

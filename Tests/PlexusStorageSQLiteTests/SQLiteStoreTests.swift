@@ -79,10 +79,10 @@ struct SQLiteStoreTests {
             for (t, v) in [(t0, 2), (t0, -5), (t0 + 1_000_000, 7)] {
                 try await StoreConformance.append(
                     store, #"{"source_id":"dup","points":[{"metric":"m","value":\#(v),"timestamp":\#(Double(t) / 1_000_000)}]}"#)
-                _ = try await store.querySeriesRollups(sel, range: TimeRange(start: 0, end: .max / 4), width: .minute, limit: 10)
+                _ = try await store.querySeriesRollups([sel], range: TimeRange(start: 0, end: .max / 4), width: .minute, limit: 10)
             }
             for width in RollupWidth.allCases {
-                let r = try await store.querySeriesRollups(sel, range: TimeRange(start: 0, end: .max / 4), width: width, limit: 10)
+                let r = try await store.querySeriesRollups([sel], range: TimeRange(start: 0, end: .max / 4), width: width, limit: 10)
                 let start = t0 - t0 % width.micros
                 #expect(r.series.first?.buckets == [Bucket(start: start, min: -5, max: 7, sum: 4, count: 3)])
                 #expect(r.series.first?.edges == (width == .minute ? [Bucket(start: t0, min: -5, max: 2, sum: -3, count: 2)] : []))
@@ -100,21 +100,20 @@ struct SQLiteStoreTests {
             let sel = SeriesSelector(orgID: 1, sourceID: "old")
             let all = TimeRange(start: 0, end: .max / 4)
             try await StoreConformance.append(store, point(t0, 1))
-            #expect(try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 10).edgesKnown)
+            #expect(try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 10).edgesKnown)
             // As schema v4 left them (migration v5 adds the columns as NULL).
             try await store.pool.write { db in
                 for table in ["rollup_1m", "rollup_1h"] {
                     try db.execute(sql: "UPDATE \(table) SET edge_count = NULL, edge_min = NULL, edge_max = NULL, edge_sum = NULL")
                 }
             }
-            #expect(try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 10).edgesKnown == false)
+            #expect(try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 10).edgesKnown == false)
             try await StoreConformance.append(store, point(t0 + 1_000_000, 2))
-            let merged = try await store.querySeriesRollups(sel, range: all, width: .minute, limit: 10)
+            let merged = try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 10)
             #expect(merged.edgesKnown == false)
             #expect(merged.series.first?.buckets.first?.count == 2)
             try await StoreConformance.append(store, point(t0 + 60_000_000, 3))
-            let later = try await store.querySeriesRollups(
-                sel, range: TimeRange(start: t0 + 60_000_000, end: t0 + 120_000_000), width: .minute, limit: 10)
+            let later = try await store.querySeriesRollups([sel], range: TimeRange(start: t0 + 60_000_000, end: t0 + 120_000_000), width: .minute, limit: 10)
             #expect(later.edgesKnown)
             #expect(later.series.first?.edges == [Bucket(start: t0 + 60_000_000, min: 3, max: 3, sum: 3, count: 1)])
         }

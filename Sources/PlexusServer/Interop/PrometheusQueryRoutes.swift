@@ -225,7 +225,7 @@ struct PrometheusQueryRoutes {
             if let read,
                 PromQL.rollupsAnswerExactly(read, times: times, offset: fetch.selector.offset, range: fetch.span)
             {
-                budget -= read.reduce(0) { $0 + $1.cost }
+                budget -= read.reduce(0) { $0 + $1.buckets.count }  // an edge is in its bucket's row
                 rollups[fetch] = read
             } else {
                 raw.insert(fetch)
@@ -236,7 +236,7 @@ struct PrometheusQueryRoutes {
         var data: [PromQL.Fetch: [SeriesPoints]] = [:]
         for fetch in raw {
             let points = try await samples(fetch, all, principal, from: times.first!, to: times.last!, budget: budget)
-            budget -= points.reduce(0) { $0 + $1.cost }
+            budget -= points.reduce(0) { $0 + $1.timestamps.count }
             data[fetch] = points
         }
         return try PromQL.Evaluator(times: times, data: data, rollups: rollups).evaluate(q)
@@ -248,28 +248,34 @@ struct PrometheusQueryRoutes {
         async throws -> [SeriesPoints]
     {
         guard let range = try Self.window(fetch, from: from, to: to) else { return [] }
-        return try await eachSource(fetch, all, principal, budget: budget) { selector, left in
-            let r = try await state.store.querySeries(selector, range: range, limit: left)
-            return (r.series, r.truncated)
+        let (selectors, wanted) = try Self.storeSelectors(fetch, all, principal)
+        var out: [SeriesPoints] = []
+        var left = budget
+        for selector in selectors {
+            let r = try await state.store.querySeries(selector, range: range, limit: max(0, left))
+            guard !r.truncated else { throw Self.tooManySamples }
+            let kept = r.series.filter { wanted.contains($0.series) }
+            left -= kept.reduce(0) { $0 + $1.timestamps.count }
+            out += kept
         }
+        return out
     }
 
     /// The rollups of every series a selector selects for evaluation times in [from, to]:
-    /// the buckets starting in the same window as ``samples(_:_:_:from:to:budget:)``'s; nil
-    /// when some bucket there predates edges (``SeriesRollupResult/edgesKnown``).
+    /// the buckets starting in the same window as ``samples(_:_:_:from:to:budget:)``'s, in
+    /// one read; nil when some bucket there predates edges (``SeriesRollupResult/edgesKnown``).
     func rollups(
         _ fetch: PromQL.Fetch, _ width: RollupWidth, _ all: [SeriesIdentity], _ principal: Principal, from: Int64, to: Int64,
         budget: Int
     ) async throws -> [SeriesRollup]? {
         guard let range = try Self.window(fetch, from: from, to: to) else { return [] }
-        var known = true
-        let read = try await eachSource(fetch, all, principal, budget: budget) { selector, left in
-            let r = try await state.store.querySeriesRollups(selector, range: range, width: width, limit: left)
-            known = known && r.edgesKnown
-            return (r.series, r.truncated)
-        }
-        return known ? read : nil
+        let (selectors, wanted) = try Self.storeSelectors(fetch, all, principal)
+        let r = try await state.store.querySeriesRollups(selectors, range: range, width: width, limit: max(0, budget))
+        guard !r.truncated else { throw Self.tooManySamples }
+        return r.edgesKnown ? r.series.filter { wanted.contains($0.series) } : nil
     }
+
+    static let tooManySamples = PromQL.BadData("the query reads more than \(maxSamples) samples; narrow it")
 
     /// The times a selector's reads cover for evaluation times in [from, to]: one lookback
     /// (or its range) before, shifted by its offset, and inside subqueries their offsets and
@@ -285,30 +291,19 @@ struct PrometheusQueryRoutes {
         return TimeRange(start: max(0, lo), end: hi + 1)
     }
 
-    /// Reads the series a selector selects, source by source, through `read(selector, left)`,
-    /// which answers with its series and whether it was cut at `left`; the whole read may
-    /// cost at most `budget` samples.
-    func eachSource<S: SeriesRead>(
-        _ fetch: PromQL.Fetch, _ all: [SeriesIdentity], _ principal: Principal, budget: Int,
-        _ read: (SeriesSelector, Int) async throws -> ([S], truncated: Bool)
-    ) async throws -> [S] {
+    /// What the store is asked for the series a selector selects: one selector per source
+    /// naming their metrics (it may answer more series of those metrics; keep the `wanted`).
+    static func storeSelectors(_ fetch: PromQL.Fetch, _ all: [SeriesIdentity], _ principal: Principal) throws
+        -> (selectors: [SeriesSelector], wanted: Set<SeriesIdentity>)
+    {
         let chosen = try PromQL.select(fetch.selector, from: all)
         guard chosen.count <= Self.maxSeries else {
             throw PromQL.BadData("the query selects \(chosen.count) series, more than \(Self.maxSeries); add matchers")
         }
-        let wanted = Set(chosen)
-        var out: [S] = []
-        var left = budget
-        for (source, series) in Dictionary(grouping: chosen, by: \.sourceID).sorted(by: { $0.key < $1.key }) {
-            let metrics = Array(Set(series.map(\.metric))).sorted()
-            let (got, truncated) = try await read(
-                SeriesSelector(orgID: principal.orgID, sourceID: source, metrics: metrics), max(0, left))
-            guard !truncated else { throw PromQL.BadData("the query reads more than \(Self.maxSamples) samples; narrow it") }
-            let kept = got.filter { wanted.contains($0.series) }
-            left -= kept.reduce(0) { $0 + $1.cost }
-            out += kept
+        let selectors = Dictionary(grouping: chosen, by: \.sourceID).sorted { $0.key < $1.key }.map { source, series in
+            SeriesSelector(orgID: principal.orgID, sourceID: source, metrics: Array(Set(series.map(\.metric))).sorted())
         }
-        return out
+        return (selectors, Set(chosen))
     }
 
     // MARK: Metadata
@@ -399,19 +394,4 @@ struct PrometheusQueryRoutes {
         }
         w.raw("\"]")
     }
-}
-
-/// One series as a query read it, and what it cost against ``PrometheusQueryRoutes/maxSamples``.
-protocol SeriesRead: Sendable {
-    var series: SeriesIdentity { get }
-    var cost: Int { get }
-}
-
-extension SeriesPoints: SeriesRead {
-    var cost: Int { timestamps.count }
-}
-
-extension SeriesRollup: SeriesRead {
-    /// One per bucket: its edge is in the same row.
-    var cost: Int { buckets.count }
 }
