@@ -479,7 +479,8 @@ public enum StoreConformance {
             }
         }
         // Only buckets starting in the range; a cap is reported; other organisations see none.
-        let part = try await store.querySeriesRollups([sel], range: TimeRange(start: t0 + 60_000_000, end: t0 + 180_000_000), width: .minute, limit: 100)
+        let part = try await store.querySeriesRollups(
+            [sel], range: TimeRange(start: t0 + 60_000_000, end: t0 + 180_000_000), width: .minute, limit: 100)
         #expect(part.series.allSatisfy { $0.buckets.map(\.start) == [t0 + 60_000_000, t0 + 120_000_000] })
         #expect(part.series.allSatisfy { $0.edges.allSatisfy { [t0 + 60_000_000, t0 + 120_000_000].contains($0.start) } })
         let total = try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 10_000).series.reduce(0) {

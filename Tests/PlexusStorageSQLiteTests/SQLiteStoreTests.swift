@@ -113,7 +113,8 @@ struct SQLiteStoreTests {
             #expect(merged.edgesKnown == false)
             #expect(merged.series.first?.buckets.first?.count == 2)
             try await StoreConformance.append(store, point(t0 + 60_000_000, 3))
-            let later = try await store.querySeriesRollups([sel], range: TimeRange(start: t0 + 60_000_000, end: t0 + 120_000_000), width: .minute, limit: 10)
+            let later = try await store.querySeriesRollups(
+                [sel], range: TimeRange(start: t0 + 60_000_000, end: t0 + 120_000_000), width: .minute, limit: 10)
             #expect(later.edgesKnown)
             #expect(later.series.first?.edges == [Bucket(start: t0 + 60_000_000, min: 3, max: 3, sum: 3, count: 1)])
         }
