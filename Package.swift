@@ -69,11 +69,18 @@ let package = Package(
             dependencies: ["PlexusModel", "PlexusStorage"],
             swiftSettings: swiftSettings
         ),
+        // The chunk codec: how a run of one series' points is encoded (decimal or XOR
+        // numbers, constant or delta-of-delta times). No I/O; fuzzed in Fuzz/. Every engine's.
+        .target(
+            name: "PlexusChunks",
+            dependencies: ["PlexusModel"],
+            swiftSettings: swiftSettings
+        ),
         // The embedded store: write-ahead log + SQLite (GRDB) chunk storage and rollups.
         .target(
             name: "PlexusStorageSQLite",
             dependencies: [
-                "PlexusModel", "PlexusStorage", "PlexusWAL",
+                "PlexusModel", "PlexusStorage", "PlexusWAL", "PlexusChunks",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -245,6 +252,11 @@ let package = Package(
         .testTarget(
             name: "PlexusWALTests",
             dependencies: ["PlexusModel", "PlexusStorage", "PlexusWAL"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PlexusChunksTests",
+            dependencies: ["PlexusModel", "PlexusChunks"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

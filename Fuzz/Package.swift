@@ -5,7 +5,7 @@ import PackageDescription
 // `-sanitize=fuzzer`, never by the root package's build. Each target's `main` hands its
 // test function to libFuzzer's driver (CFuzzerDriver).
 //
-// Sources/PlexusModel, PlexusStorage, PlexusWAL and PlexusPromQL are symlinks to the root package's own
+// Sources/PlexusModel, PlexusStorage, PlexusWAL, PlexusPromQL and PlexusChunks are symlinks to the root package's own
 // source directories: the fuzzers compile (and instrument) exactly that code, without
 // resolving the root package's dependencies (Hummingbird, GRDB, NIO, ...) and without the
 // root package having to publish these modules as products.
@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "PlexusStorage", dependencies: ["PlexusModel"], swiftSettings: swiftSettings),
         .target(name: "PlexusWAL", dependencies: ["PlexusModel", "PlexusStorage"], swiftSettings: swiftSettings),
         .target(name: "PlexusPromQL", dependencies: ["PlexusModel", "PlexusStorage"], swiftSettings: swiftSettings),
+        .target(name: "PlexusChunks", dependencies: ["PlexusModel"], swiftSettings: swiftSettings),
         .target(name: "CFuzzerDriver"),
         .target(name: "FuzzSupport", dependencies: ["PlexusModel", "CFuzzerDriver"], swiftSettings: swiftSettings),
         // IngestDecoder.decode: HTTP bodies and telemetry frames.
@@ -41,6 +42,8 @@ let package = Package(
         fuzzer("FuzzRemoteWrite", ["PlexusModel"]),
         // PromQL.parse (the query API's `query`), then the evaluator on fixed series.
         fuzzer("FuzzPromQL", ["PlexusModel", "PlexusStorage", "PlexusPromQL"]),
+        // The chunk codec: any bytes decoded, and encode/decode round trips bit for bit.
+        fuzzer("FuzzChunks", ["PlexusModel", "PlexusChunks"]),
         // One WAL segment's bytes: framing, CRC-32C, links, WALRecord.decode, then the
         // ingest decode replay does.
         fuzzer("FuzzWALSegment", ["PlexusModel", "PlexusWAL"]),

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import Metrics
+import PlexusChunks
 import PlexusModel
 import PlexusStorage
 import PlexusWAL

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PlexusChunks
 import PlexusModel
 public import PlexusStorage
 

@@ -175,52 +175,6 @@ struct WriteAheadLogTests {
     }
 }
 
-@Suite("Chunk codec")
-struct ChunkCodecTests {
-    static func decodeAll(_ data: [UInt8]) throws -> [(Int64, PlexusValue)] {
-        var out: [(Int64, PlexusValue)] = []
-        try data.withUnsafeBytes { try ChunkCodec.decode($0) { out.append(($0, $1)) } }
-        return out
-    }
-
-    @Test("numbers round-trip bit for bit, with irregular and negative times")
-    func numeric() throws {
-        var rng = SystemRandomNumberGenerator()
-        var ts: [Int64] = [-5_000_000, 0, 1, 1, 1_700_000_000_000_000]
-        var vs: [Double] = [0, -0.0, .greatestFiniteMagnitude, .leastNonzeroMagnitude, 72.5]
-        var t: Int64 = 1_700_000_000_000_000
-        var v = 20.0
-        for _ in 0..<5_000 {
-            t += Int64.random(in: 0...2_000_000, using: &rng)
-            v += Double.random(in: -1...1, using: &rng)
-            ts.append(t)
-            vs.append((v * 100).rounded() / 100)
-        }
-        let data = ChunkCodec.encodeNumeric(timestamps: ts, values: vs)
-        let back = try Self.decodeAll(data)
-        #expect(back.map(\.0) == ts)
-        #expect(back.map { if case .number(let d) = $0.1 { d.bitPattern } else { 0 } } == vs.map(\.bitPattern))
-    }
-
-    @Test("other values keep their type")
-    func other() throws {
-        let vs: [PlexusValue] = [
-            .string("idle"), .bool(true), .bool(false), .object(JSONText(unchecked: #"{"a":1}"#)),
-            .array(JSONText(unchecked: "[]")), .string(""), .number(3),
-        ]
-        let ts = (0..<Int64(vs.count)).map { $0 * 1_000 }
-        #expect(try Self.decodeAll(ChunkCodec.encodeOther(timestamps: ts, values: vs)).map(\.1) == vs)
-    }
-
-    @Test("truncated chunks are an error, never a crash")
-    func truncated() {
-        let data = ChunkCodec.encodeNumeric(timestamps: [1, 2, 3], values: [1.5, 2.5, 3.5])
-        for n in 0..<data.count {
-            #expect(throws: (any Error).self) { _ = try Self.decodeAll(Array(data.prefix(n))) }
-        }
-    }
-}
-
 @Suite("Write-ahead log: damage and housekeeping")
 struct WriteAheadLogDamageTests {
     @Test("damage before the newest segment refuses to start instead of dropping acknowledged data")

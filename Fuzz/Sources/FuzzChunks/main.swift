@@ -1,0 +1,76 @@
+// libFuzzer target: the chunk codec (PlexusChunks). The input is decoded as a chunk
+// (what a damaged database would hand the store), then read as points to encode:
+//  * decoding any bytes throws or returns points, never crashes or allocates past the
+//    bytes given;
+//  * encodeNumeric then decode gives back every timestamp and every value bit for bit
+//    (−0.0, NaN payloads, subnormals, decimals near 2^53), whichever way it encodes them;
+//  * encodeOther then decode gives back every value of every kind.
+import FuzzSupport
+import PlexusChunks
+import PlexusModel
+
+func decodeAll(_ data: [UInt8]) throws -> [(Int64, PlexusValue)] {
+    var out: [(Int64, PlexusValue)] = []
+    try data.withUnsafeBytes { try ChunkCodec.decode($0) { out.append(($0, $1)) } }
+    return out
+}
+
+func fuzzChunks(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard let data else { return 0 }
+    let raw = UnsafeRawBufferPointer(start: data, count: size)
+    var decoded = 0
+    _ = try? ChunkCodec.decode(raw) { _, _ in decoded += 1 }
+    require(decoded <= size, "\(decoded) points from \(size) bytes")
+
+    var input = FuzzInput(raw)
+    var ts: [Int64] = []
+    var vs: [Double] = []
+    var t = Int64(bitPattern: input.uint64())
+    while !input.isEmpty && ts.count < 4_096 {
+        // How the next time moves: the same step, a small one, or anywhere.
+        switch input.byte() % 4 {
+        case 0: t = t &+ 1_000_000
+        case 1: t = t &+ Int64(Int8(bitPattern: input.byte()))
+        case 2: t = Int64(bitPattern: input.uint64())
+        default: break
+        }
+        // The value: a decimal with up to 17 digits after the point, or any bits.
+        let v: Double
+        switch input.byte() % 3 {
+        case 0:
+            let digits = Int(input.byte() % 18)
+            let m = Int64(bitPattern: input.uint64()) >> Int64(input.byte() % 64)
+            v = Double(m) / (0..<digits).reduce(1.0) { r, _ in r * 10 }
+        case 1: v = Double(Int16(bitPattern: input.uint16())) / 100
+        default: v = Double(bitPattern: input.uint64())
+        }
+        ts.append(t)
+        vs.append(v)
+    }
+    let chunk = ChunkCodec.encodeNumeric(timestamps: ts, values: vs)
+    guard let back = try? decodeAll(chunk) else {
+        require(false, "a chunk of \(ts.count) numbers does not decode")
+        return 0
+    }
+    require(back.map(\.0) == ts, "timestamps changed")
+    require(
+        back.map { p -> UInt64 in if case .number(let d) = p.1 { d.bitPattern } else { 0 } } == vs.map(\.bitPattern),
+        "values changed")
+    let others: [PlexusValue] = vs.prefix(64).enumerated().map { i, v in
+        switch i % 4 {
+        case 0: .number(v)
+        case 1: .bool(v.bitPattern & 1 == 1)
+        case 2: .string(String(v.bitPattern, radix: 36))
+        default: .array(JSONText(unchecked: "[\(v.bitPattern)]"))
+        }
+    }
+    let otherBack = try? decodeAll(ChunkCodec.encodeOther(timestamps: Array(ts.prefix(others.count)), values: others))
+    // Compared bit for bit: a NaN number is not == itself.
+    func bits(_ v: PlexusValue) -> PlexusValue { if case .number(let d) = v { .string("\(d.bitPattern)") } else { v } }
+    require(
+        otherBack?.map { bits($0.1) } == others.map(bits) && otherBack?.map(\.0) == Array(ts.prefix(others.count)),
+        "other values changed")
+    return 0
+}
+
+runFuzzer(fuzzChunks)

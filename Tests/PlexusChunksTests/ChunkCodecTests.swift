@@ -1,0 +1,98 @@
+import PlexusChunks
+import PlexusModel
+import Testing
+
+@Suite("Chunk codec")
+struct ChunkCodecTests {
+    static func decodeAll(_ data: [UInt8]) throws -> [(Int64, PlexusValue)] {
+        var out: [(Int64, PlexusValue)] = []
+        try data.withUnsafeBytes { try ChunkCodec.decode($0) { out.append(($0, $1)) } }
+        return out
+    }
+
+    static func roundTrip(_ ts: [Int64], _ vs: [Double]) throws -> [UInt8] {
+        let data = ChunkCodec.encodeNumeric(timestamps: ts, values: vs)
+        let back = try decodeAll(data)
+        #expect(back.map(\.0) == ts)
+        #expect(back.map { if case .number(let d) = $0.1 { d.bitPattern } else { 0 } } == vs.map(\.bitPattern))
+        return data
+    }
+
+    @Test("numbers round-trip bit for bit, with irregular and negative times, −0, extremes and subnormals")
+    func numeric() throws {
+        var rng = SystemRandomNumberGenerator()
+        var ts: [Int64] = [-5_000_000, 0, 1, 1, 1_700_000_000_000_000]
+        var vs: [Double] = [0, -0.0, .greatestFiniteMagnitude, .leastNonzeroMagnitude, 72.5]
+        var t: Int64 = 1_700_000_000_000_000
+        var v = 20.0
+        for _ in 0..<5_000 {
+            t += Int64.random(in: 0...2_000_000, using: &rng)
+            v += Double.random(in: -1...1, using: &rng)
+            ts.append(t)
+            vs.append((v * 100).rounded() / 100)
+        }
+        let data = try Self.roundTrip(ts, vs)
+        #expect(data[0] == 2 && data.count > 5_000 * 2, "−0 and the extremes force the XOR values")
+        _ = try Self.roundTrip([], [])
+        _ = try Self.roundTrip([7], [-0.0])
+        _ = try Self.roundTrip([.min, .max, 0], [1e300, -1e-300, 0.1 + 0.2])
+    }
+
+    @Test("decimal sensor readings at a steady rate: the mantissas' deltas and one time delta, about a byte a point")
+    func decimalAndSteady() throws {
+        var rng = SystemRandomNumberGenerator()
+        var v = 55.0
+        var vs: [Double] = []
+        for _ in 0..<8_192 {
+            v += Double.random(in: -0.5...0.5, using: &rng)
+            vs.append((v * 100).rounded() / 100)
+        }
+        let ts = (0..<Int64(vs.count)).map { 1_700_000_000_000_000 + $0 * 1_000_000 }
+        let data = try Self.roundTrip(ts, vs)
+        #expect(Double(data.count) / Double(vs.count) < 1.3, "\(data.count) bytes")
+        // Whole numbers (exponent 0), negative, and an integer-valued counter at 10 ms.
+        let counter = (0..<1_000).map { Double($0 * 3 - 500) }
+        let fast = try Self.roundTrip((0..<Int64(1_000)).map { $0 * 10_000 }, counter)
+        #expect(fast.count < 1_100)
+        // Six digits after the point, and values near 2^53 / 10^e that must not lose a bit.
+        _ = try Self.roundTrip([1, 2, 3], [0.000001, 123.456789, -98.7654321])
+        _ = try Self.roundTrip([1, 2], [9_007_199_254_740_991, -9_007_199_254_740_991])
+        _ = try Self.roundTrip([1, 2], [9_007_199_254.740_991, 1])
+    }
+
+    @Test("chunks written before (version 1) stay readable")
+    func versionOne() throws {
+        // 3 points at 10, 20, 35 µs: 1.5, 1.5, 2.5, as version 1 wrote them.
+        let v1: [UInt8] = [1, 0, 3, 0x14, 0x14, 0x0A, 0, 0, 0, 0, 0, 0, 0xF8, 0x3F, 0x00, 0x86, 0xFC, 0x7F]
+        let back = try Self.decodeAll(v1)
+        #expect(back.map(\.0) == [10, 20, 35])
+        #expect(back.map(\.1) == [.number(1.5), .number(1.5), .number(2.5)])
+    }
+
+    @Test("other values keep their type")
+    func other() throws {
+        let vs: [PlexusValue] = [
+            .string("idle"), .bool(true), .bool(false), .object(JSONText(unchecked: #"{"a":1}"#)),
+            .array(JSONText(unchecked: "[]")), .string(""), .number(3),
+        ]
+        let ts = (0..<Int64(vs.count)).map { $0 * 1_000 }
+        #expect(try Self.decodeAll(ChunkCodec.encodeOther(timestamps: ts, values: vs)).map(\.1) == vs)
+    }
+
+    @Test("truncated or damaged chunks are an error, never a crash")
+    func truncated() {
+        for data in [
+            ChunkCodec.encodeNumeric(timestamps: [1, 2, 3], values: [1.5, 2.5, 3.5]),
+            ChunkCodec.encodeNumeric(timestamps: [1, 5, 6], values: [1.5, -0.0, 3.5]),
+            ChunkCodec.encodeOther(timestamps: [1, 2], values: [.string("ab"), .bool(true)]),
+        ] {
+            for n in 0..<data.count {
+                #expect(throws: (any Error).self) { _ = try Self.decodeAll(Array(data.prefix(n))) }
+            }
+        }
+        // A version or mode that does not exist; a count past the bytes; an exponent past 15.
+        for bad: [UInt8] in [[3, 0, 0], [2, 0, 2, 2, 7, 0, 0, 0], [2, 0, 0xFF, 0xFF, 0x03, 0], [2, 0, 1, 2, 0, 16, 2], [2, 1, 0]] {
+            #expect(throws: (any Error).self) { _ = try Self.decodeAll(bad) }
+        }
+    }
+}
