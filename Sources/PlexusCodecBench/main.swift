@@ -6,7 +6,9 @@
 //   PlexusCodecBench [--rounds N]      prints ns per point for each codec
 //
 // Under `valgrind --tool=callgrind` (instruction counts, stable on a shared machine),
-// run with a small --rounds.
+// run with a small --rounds. Then the chunk codec, encode and decode, on 8,192-point chunks.
+import Foundation
+import PlexusChunks
 import PlexusModel
 
 let rounds = CommandLine.arguments.firstIndex(of: "--rounds").flatMap { Int(CommandLine.arguments[$0 + 1]) } ?? 2_000
@@ -44,7 +46,7 @@ let remoteBody: [UInt8] = Snappy.literalBlock(
                 samples: (0..<(pointsPerBody / 20)).map { (value(m + $0 * 20), 1_795_561_200_000 + Int64($0) * 1_000) })
         }))
 
-func measure(_ name: String, _ body: () throws -> Int) rethrows {
+func measure(_ name: String, rounds: Int = rounds, _ body: () throws -> Int) rethrows {
     var points = 0
     let start = ContinuousClock.now
     for _ in 0..<rounds { points += try body() }
@@ -67,4 +69,32 @@ try measure("remote write unsnappy + decode + WAL JSON") {
     let raw = try remoteBody.withUnsafeBytes { try Snappy.decompress($0, maxLength: 1 << 22) }
     let d = try raw.withUnsafeBytes { try RemoteWrite.decode($0) }
     return IngestEncoder.body(d.points).isEmpty ? 0 : d.points.count
+}
+
+// The chunk codec (PlexusChunks) on one series' chunk of 8,192 points at one per second:
+// the harness's two-decimal random walk (decimal values, one time delta) and the same
+// walk with a −0.0 in it (every value XOR'd, as version 1 wrote all numbers).
+let chunkTimes = (0..<Int64(8_192)).map { 1_795_561_200_000_000 + $0 * 1_000_000 }
+let walk: [Double] = {
+    var v = 55.0
+    var state: UInt64 = 42
+    return chunkTimes.map { _ in
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        v += Double(Int64(state >> 33) % 51 - 25) / 100
+        return (v * 100).rounded() / 100
+    }
+}()
+// 100 points a round for the bodies above; a chunk is 8,192.
+let chunkRounds = max(1, rounds / 80)
+for (name, values) in [("decimal", walk), ("xor", [-0.0] + walk.dropFirst())] {
+    let chunk = ChunkCodec.encodeNumeric(timestamps: chunkTimes, values: values)
+    print("chunk \(name): \(String(format: "%.3f", Double(chunk.count) / Double(values.count))) bytes/point")
+    measure("chunk \(name) encode", rounds: chunkRounds) {
+        ChunkCodec.encodeNumeric(timestamps: chunkTimes, values: values).isEmpty ? 0 : values.count
+    }
+    try measure("chunk \(name) decode", rounds: chunkRounds) {
+        var n = 0
+        try chunk.withUnsafeBytes { try ChunkCodec.decode($0) { _, _ in n += 1 } }
+        return n
+    }
 }
