@@ -120,6 +120,19 @@ struct MPUMotionCore: Sendable {
         gyroRange = gyro
     }
 
+    /// A driver's `configure`: the ranges into a copy of `current`, the rest into the common
+    /// settings, nothing changed if any option is invalid. The new core when a range changed
+    /// (the chip must be set up again before its next read), else nil.
+    static func reconfigured(
+        _ current: MPUMotionCore, _ options: [String: PlexusValue], settings: SensorSettings, driver: String
+    ) throws -> MPUMotionCore? {
+        var rest = options
+        var core = current
+        try core.apply(&rest, driver: driver)
+        try settings.apply(rest, sensor: driver, driverOptions: Self.options)
+        return core.accelRange != current.accelRange || core.gyroRange != current.gyroRange ? core : nil
+    }
+
     static func checkIdentity(_ device: I2CDevice, accepted: Set<UInt8>, driver: String) throws {
         let id = try device.readByte(register: MPURegister.whoAmI)
         guard accepted.contains(id) else {
@@ -202,15 +215,12 @@ public final class MPU6050: Sensor {
     }
 
     public func configure(_ options: [String: PlexusValue]) throws {
-        var rest = options
-        var core = state.withLock { $0.core }
-        try core.apply(&rest, driver: name)
-        try settings.apply(rest, sensor: name, driverOptions: MPUMotionCore.options)
+        guard let core = try MPUMotionCore.reconfigured(state.withLock { $0.core }, options, settings: settings, driver: name) else {
+            return
+        }
         state.withLock { s in
-            if core.accelRange != s.core.accelRange || core.gyroRange != s.core.gyroRange {
-                s.core = core
-                s.ready = false  // the next read writes the new ranges
-            }
+            s.core = core
+            s.ready = false  // the next read writes the new ranges
         }
     }
 

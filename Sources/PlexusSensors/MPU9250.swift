@@ -142,15 +142,12 @@ public final class MPU9250: Sensor {
     }
 
     public func configure(_ options: [String: PlexusValue]) throws {
-        var rest = options
-        var core = state.withLock { $0.core }
-        try core.apply(&rest, driver: name)
-        try settings.apply(rest, sensor: name, driverOptions: MPUMotionCore.options)
+        guard let core = try MPUMotionCore.reconfigured(state.withLock { $0.core }, options, settings: settings, driver: name) else {
+            return
+        }
         state.withLock { s in
-            if core.accelRange != s.core.accelRange || core.gyroRange != s.core.gyroRange {
-                s.core = core
-                s.ready = false
-            }
+            s.core = core
+            s.ready = false  // the next read writes the new ranges
         }
     }
 
