@@ -75,13 +75,34 @@ public struct Bucket: Sendable, Hashable {
     public var max: Double
     public var sum: Double
     public var count: Int64
-    public var average: Double { count == 0 ? 0 : sum / Double(count) }
+    /// The mean of the points when `sum` could not hold their sum (it saturates at
+    /// ±`Double.greatestFiniteMagnitude`): set by a store from the points themselves.
+    public var mean: Double?
+    public var average: Double { mean ?? (count == 0 ? 0 : sum / Double(count)) }
     public init(start: Int64, min: Double, max: Double, sum: Double, count: Int64) {
         self.start = start
         self.min = min
         self.max = max
         self.sum = sum
         self.count = count
+    }
+
+    /// Whether adding the points could have passed the largest double (so `sum` may have
+    /// saturated and `sum / count` is not their mean): count × max|value| beyond it.
+    public var sumMayHaveSaturated: Bool {
+        count > 0 && Swift.max(Swift.abs(min), Swift.abs(max)) > .greatestFiniteMagnitude / Double(count)
+    }
+
+    /// The mean of `values` added as Prometheus' `avg_over_time` does (v/n − mean/n), which
+    /// stays finite for finite values where their sum would not.
+    public static func runningMean(_ values: some Sequence<Double>) -> Double {
+        var mean = 0.0
+        var n = 0.0
+        for v in values {
+            n += 1
+            mean += v / n - mean / n
+        }
+        return mean
     }
 
     /// Adds one value (the sum saturates, ``saturatingAdd(_:_:)``).
@@ -92,6 +113,7 @@ public struct Bucket: Sendable, Hashable {
     /// Folds in another bucket's points (an empty one changes nothing).
     public mutating func merge(_ other: Bucket) {
         guard other.count > 0 else { return }
+        mean = nil
         if count == 0 {
             (min, max) = (other.min, other.max)
         } else {

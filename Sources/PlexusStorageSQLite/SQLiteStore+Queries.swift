@@ -318,6 +318,13 @@ extension SQLiteStore {
                         truncated = true
                         sorted.removeLast(sorted.count - take)
                     }
+                    // A sum that saturated says nothing of the mean: take it from the points.
+                    for k in sorted.indices where sorted[k].sumMayHaveSaturated {
+                        let points = try self.points(
+                            of: Array(group), range: TimeRange(start: sorted[k].start, end: sorted[k].start + width), db)
+                        sorted[k].mean = Bucket.runningMean(
+                            points.lazy.compactMap { if case .number(let v) = $0.1 { v } else { nil } })
+                    }
                     total += take
                     if !sorted.isEmpty { result.append(AggregatedSeries(metric: group[group.startIndex].metric, buckets: sorted)) }
                 }

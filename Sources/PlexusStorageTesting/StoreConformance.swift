@@ -31,6 +31,7 @@ public enum StoreConformance {
         Check(name: "telemetry: raw queries cap rows and report truncation", run: rawLimit),
         Check(name: "telemetry: aggregated queries cap buckets across metrics, in metric order", run: aggregatedLimit),
         Check(name: "telemetry: per-series rollups and their edges agree with the points", run: rollupsMatchPoints),
+        Check(name: "telemetry: a bucket whose sum overflows still has its points' mean", run: overflowingMean),
         Check(name: "telemetry: ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
         Check(name: "telemetry: points without a timestamp get the receive time", run: receiveTime),
         Check(name: "telemetry: batches appended together are all stored, in their order", run: appendTogether),
@@ -496,6 +497,29 @@ public enum StoreConformance {
         #expect(both == (try await store.querySeriesRollups([sel], range: all, width: .hour, limit: 10_000)))
         let other = try await store.querySeriesRollups([SeriesSelector(orgID: 2, sourceID: "roll")], range: all, width: .minute, limit: 100)
         #expect(other.series.isEmpty)
+    }
+
+    static func overflowingMean(_ store: any PlexusStore) async throws {
+        // 1.7e308 twice, then −1.7e308 in another write: the sum passes the largest double
+        // on the way (it saturates); the mean is 1.7e308 / 3. And a bucket far from it.
+        let m = 1.7e308
+        try await append(
+            store,
+            #"{"source_id":"huge","points":[{"metric":"v","value":\#(m),"timestamp":\#(secs(t0))},{"metric":"v","value":\#(m),"timestamp":\#(secs(t0 + 1_000_000))}]}"#
+        )
+        _ = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "huge"), range: all, limit: 10)
+        try await append(
+            store,
+            #"{"source_id":"huge","points":[{"metric":"v","value":\#(-m),"timestamp":\#(secs(t0 + 2_000_000))},{"metric":"v","value":2.5,"timestamp":\#(secs(t0 + 7_200_000_000))}]}"#
+        )
+        let sel = SeriesSelector(orgID: 1, sourceID: "huge", metrics: ["v"])
+        for res in Resolution.allCases {
+            let b = try #require(try await store.queryAggregated(sel, range: all, resolution: res, limit: 10).series.first?.buckets)
+            #expect(b.count == 2, "\(res)")
+            #expect(abs(b[0].average - m / 3) <= 1e-12 * m, "\(res): \(b[0].average)")
+            #expect((b[0].min, b[0].max, b[0].count) == (-m, m, 3))
+            #expect(b[1].average == 2.5 && b[1].mean == nil, "\(res)")
+        }
     }
 
     /// Buckets equal but for the order their sums were added in.
