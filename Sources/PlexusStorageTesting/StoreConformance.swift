@@ -254,6 +254,18 @@ public enum StoreConformance {
     }
 
     static func secs(_ us: Int64) -> String { String(Double(us) / 1_000_000) }
+
+    /// Points (time, value) of metric `v` of `source` in two writes with a read between
+    /// them, so an engine that flushes on reads merges the second into what the first left.
+    static func appendInTwoWrites(
+        _ store: any PlexusStore, source: String, _ first: [(Int64, Double)], then second: [(Int64, Double)]
+    ) async throws {
+        for (k, points) in [first, second].enumerated() {
+            if k == 1 { _ = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: source), range: all, limit: 10) }
+            let list = points.map { #"{"metric":"v","value":\#($0.1),"timestamp":\#(secs($0.0))}"# }.joined(separator: ",")
+            try await append(store, #"{"source_id":"\#(source)","points":[\#(list)]}"#)
+        }
+    }
     static let all = TimeRange(start: 0, end: Int64.max / 4)
 
     static func valueTypesRoundTrip(_ store: any PlexusStore) async throws {
@@ -291,15 +303,8 @@ public enum StoreConformance {
 
     static func aggregatesAcrossWrites(_ store: any PlexusStore) async throws {
         // Two writes into the same minute, with a read in between, must merge exactly.
-        try await append(
-            store,
-            #"{"source_id":"agg","points":[{"metric":"v","value":1,"timestamp":\#(secs(t0))},{"metric":"v","value":5,"timestamp":\#(secs(t0 + 10_000_000))}]}"#
-        )
-        _ = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "agg"), range: all, limit: 10)
-        try await append(
-            store,
-            #"{"source_id":"agg","points":[{"metric":"v","value":-3,"timestamp":\#(secs(t0 + 20_000_000))},{"metric":"v","value":9,"timestamp":\#(secs(t0 + 61_000_000))}]}"#
-        )
+        try await appendInTwoWrites(
+            store, source: "agg", [(t0, 1), (t0 + 10_000_000, 5)], then: [(t0 + 20_000_000, -3), (t0 + 61_000_000, 9)])
         let sel = SeriesSelector(orgID: 1, sourceID: "agg", metrics: ["v"])
         let m = try await store.queryAggregated(sel, range: all, resolution: .minute, limit: 100)
         let b = try #require(m.series.first?.buckets)
@@ -503,15 +508,8 @@ public enum StoreConformance {
         // 1.7e308 twice, then −1.7e308 in another write: the sum passes the largest double
         // on the way (it saturates); the mean is 1.7e308 / 3. And a bucket far from it.
         let m = 1.7e308
-        try await append(
-            store,
-            #"{"source_id":"huge","points":[{"metric":"v","value":\#(m),"timestamp":\#(secs(t0))},{"metric":"v","value":\#(m),"timestamp":\#(secs(t0 + 1_000_000))}]}"#
-        )
-        _ = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "huge"), range: all, limit: 10)
-        try await append(
-            store,
-            #"{"source_id":"huge","points":[{"metric":"v","value":\#(-m),"timestamp":\#(secs(t0 + 2_000_000))},{"metric":"v","value":2.5,"timestamp":\#(secs(t0 + 7_200_000_000))}]}"#
-        )
+        try await appendInTwoWrites(
+            store, source: "huge", [(t0, m), (t0 + 1_000_000, m)], then: [(t0 + 2_000_000, -m), (t0 + 7_200_000_000, 2.5)])
         let sel = SeriesSelector(orgID: 1, sourceID: "huge", metrics: ["v"])
         for res in Resolution.allCases {
             let b = try #require(try await store.queryAggregated(sel, range: all, resolution: res, limit: 10).series.first?.buckets)
