@@ -87,11 +87,19 @@ public struct Bucket: Sendable, Hashable {
         self.count = count
     }
 
+    /// The start of the bucket of `width` that holds `t`: floor division, so buckets
+    /// before 1970 are aligned too.
+    public static func start(of t: Int64, width: Int64) -> Int64 {
+        let q = t / width
+        return (t % width != 0 && t < 0 ? q - 1 : q) * width
+    }
+
+    /// The largest magnitude of the points: every one of them lies within ±this.
+    public var magnitude: Double { Swift.max(Swift.abs(min), Swift.abs(max)) }
+
     /// Whether adding the points could have passed the largest double (so `sum` may have
     /// saturated and `sum / count` is not their mean): count × max|value| beyond it.
-    public var sumMayHaveSaturated: Bool {
-        count > 0 && Swift.max(Swift.abs(min), Swift.abs(max)) > .greatestFiniteMagnitude / Double(count)
-    }
+    public var sumMayHaveSaturated: Bool { count > 0 && magnitude > .greatestFiniteMagnitude / Double(count) }
 
     /// The mean of `values` added as Prometheus' `avg_over_time` does (v/n − mean/n), which
     /// stays finite for finite values where their sum would not.
@@ -199,6 +207,12 @@ public enum RollupWidth: Sendable, Hashable, CaseIterable {
     }
 }
 
+extension Resolution {
+    /// The rollup an aggregated query at this resolution reads: 1-minute for `1m` and
+    /// `10m`, 1-hour for `1h` and `1d`.
+    public var rollup: RollupWidth { self == .minute || self == .tenMinutes ? .minute : .hour }
+}
+
 /// One series' rollup buckets: each bucket aggregates the half-open `[start, start + width)`,
 /// and `edges` aggregates apart the points exactly at a bucket's start. Together they
 /// answer any closed range `[a, b]` whose ends are bucket starts exactly: the buckets from
@@ -223,9 +237,8 @@ extension SeriesRollup {
     public static func buckets(timestamps: [Int64], values: [Double], width: RollupWidth) -> (buckets: [Bucket], edges: [Bucket]) {
         var buckets: [Bucket] = []
         var edges: [Bucket] = []
-        let w = width.micros
         for (t, v) in zip(timestamps, values) {
-            let start = t - ((t % w) + w) % w  // rounded down, before 1970 too
+            let start = Bucket.start(of: t, width: width.micros)
             if buckets.last?.start != start { buckets.append(Bucket(start: start, min: v, max: v, sum: 0, count: 0)) }
             buckets[buckets.count - 1].add(v)
             guard t == start else { continue }

@@ -81,8 +81,8 @@ extension SQLiteStore {
             setLast = try db.makeStatement(
                 sql:
                     "UPDATE series SET last_ts = ?, last_value = ? WHERE id = ? AND (last_ts IS NULL OR last_ts <= ?)")
-            roll1m = try db.makeStatement(sql: SQLiteStore.rollupUpsert("rollup_1m"))
-            roll1h = try db.makeStatement(sql: SQLiteStore.rollupUpsert("rollup_1h"))
+            roll1m = try db.makeStatement(sql: SQLiteStore.rollupUpsert(SQLiteStore.table(.minute)))
+            roll1h = try db.makeStatement(sql: SQLiteStore.rollupUpsert(SQLiteStore.table(.hour)))
         }
     }
 
@@ -213,12 +213,6 @@ extension SQLiteStore {
             i += 1
         }
         return true
-    }
-
-    /// Floor division, so buckets before 1970 are aligned too.
-    static func bucketStart(_ t: Int64, _ width: Int64) -> Int64 {
-        let q = t / width
-        return (t % width != 0 && t < 0 ? q - 1 : q) * width
     }
 
     /// Aggregates sorted points into buckets and upserts them, with each bucket's points

@@ -289,12 +289,15 @@ extension SQLiteStore {
         -> AggregatedResult
     {
         try await readable()
-        let table = resolution == .minute || resolution == .tenMinutes ? "rollup_1m" : "rollup_1h"
+        let table = Self.table(resolution.rollup)
         let width = resolution.micros
+        // The rows read hold the points from `lo` to the end of the row that holds `range.end - 1`.
+        let rowWidth = resolution.rollup.micros
+        let rowsEnd = Bucket.start(of: range.end - 1, width: rowWidth) + rowWidth
         return try await translate {
             try await pool.read { db in
                 let all = try self.matchingSeries(selector, numeric: true, db)
-                let lo = Self.bucketStart(range.start, width)
+                let lo = Bucket.start(of: range.start, width: width)
                 var result: [AggregatedSeries] = []
                 var total = 0
                 var truncated = false
@@ -307,7 +310,7 @@ extension SQLiteStore {
                                     "SELECT bucket, min, max, sum, count FROM \(table) WHERE series_id = ? AND bucket >= ? AND bucket < ?"),
                             arguments: [s.id, lo, range.end])
                         while let r = try rows.next() {
-                            let b = Self.bucketStart(r[0], width)
+                            let b = Bucket.start(of: r[0], width: width)
                             buckets[b, default: Bucket(start: b, min: 0, max: 0, sum: 0, count: 0)].merge(
                                 Bucket(start: b, min: r[1], max: r[2], sum: r[3], count: r[4]))
                         }
@@ -318,10 +321,11 @@ extension SQLiteStore {
                         truncated = true
                         sorted.removeLast(sorted.count - take)
                     }
-                    // A sum that saturated says nothing of the mean: take it from the points.
+                    // A sum that saturated says nothing of the mean: take it from the points
+                    // the bucket's rows hold.
                     for k in sorted.indices where sorted[k].sumMayHaveSaturated {
                         let points = try self.points(
-                            of: Array(group), range: TimeRange(start: sorted[k].start, end: sorted[k].start + width), db)
+                            of: Array(group), range: TimeRange(start: sorted[k].start, end: min(sorted[k].start + width, rowsEnd)), db)
                         sorted[k].mean = Bucket.runningMean(
                             points.lazy.compactMap { if case .number(let v) = $0.1 { v } else { nil } })
                     }
@@ -337,7 +341,7 @@ extension SQLiteStore {
         -> SeriesRollupResult
     {
         try await readable()
-        let table = width == .minute ? "rollup_1m" : "rollup_1h"
+        let table = Self.table(width)
         return try await translate {
             try await pool.read { db in
                 let rows = try selectors.flatMap { try self.matchingSeries($0, numeric: true, db) }
@@ -375,6 +379,9 @@ extension SQLiteStore {
             }
         }
     }
+
+    /// The table that holds the rollups of `width`.
+    static func table(_ width: RollupWidth) -> String { width == .minute ? "rollup_1m" : "rollup_1h" }
 
     /// The series (ordered by metric) cut into runs of one metric each.
     static func runsOfOneMetric<S: Collection>(_ all: S) -> [S.SubSequence] where S.Element == SeriesRow {
@@ -612,7 +619,7 @@ extension SQLiteStore {
                     db, sql: "SELECT id FROM series WHERE org_id = ? AND session_id = ?",
                     arguments: [orgID, sessionID])
                 for id in ids {
-                    for table in ["chunks", "rollup_1m", "rollup_1h"] {
+                    for table in ["chunks"] + RollupWidth.allCases.map(Self.table) {
                         try db.execute(sql: "DELETE FROM \(table) WHERE series_id = ?", arguments: [id])
                     }
                     try db.execute(sql: "DELETE FROM series WHERE id = ?", arguments: [id])
