@@ -15,9 +15,9 @@ public enum ServerMetrics {
     public static func rejected(reason: String, transport: String, count: Int = 1) {
         counter("plexus_rejects_total", [("reason", reason), ("transport", transport)]).increment(by: Int64(count))
     }
-    /// A PromQL selector read for a query, from the rollups or as raw samples.
-    public static func promqlSelectorRead(from: String) {
-        counter("plexus_promql_selector_reads_total", [("from", from)]).increment()
+    /// PromQL selectors read for a query, from the rollups or as raw samples.
+    public static func promqlSelectorReads(from: String, count: Int) {
+        counter("plexus_promql_selector_reads_total", [("from", from)]).increment(by: Int64(count))
     }
     public static func storeLatency(_ op: String, _ d: Duration) {
         timer("plexus_store_seconds", [("op", op)]).recordNanoseconds(

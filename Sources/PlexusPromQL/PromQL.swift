@@ -342,12 +342,7 @@ public enum PromQL {
         while i < p.count {
             switch p[i] {
             case UInt8(ascii: "\\"):
-                i += 2
-                if let (r, n) = Optional(repeats(at: i)), n > 0 {
-                    if r, !stack.isEmpty { stack[stack.count - 1] = true }
-                    i += n
-                }
-                continue
+                i += 2  // an escaped character, then whatever repeats it (below)
             case UInt8(ascii: "["):
                 var j = i + 1
                 if j < p.count, p[j] == UInt8(ascii: "^") { j += 1 }
@@ -385,17 +380,8 @@ public enum PromQL {
 
     /// The series of `all` that `selector` selects (numeric series only).
     public static func select(_ selector: Selector, from all: [SeriesIdentity]) throws(BadData) -> [SeriesIdentity] {
-        var regexes: [Regex<AnyRegexOutput>?] = []
-        for m in selector.matchers {
-            guard m.op == .matches || m.op == .notMatches else {
-                regexes.append(nil)
-                continue
-            }
-            do {
-                regexes.append(try regex(m.value))
-            } catch {
-                throw BadData("invalid regular expression in matcher for \(m.label)")
-            }
+        let regexes = try selector.matchers.map { (m) throws(BadData) in
+            m.op == .matches || m.op == .notMatches ? try regex(m.value) : nil
         }
         return all.filter { s in
             guard s.numeric else { return false }

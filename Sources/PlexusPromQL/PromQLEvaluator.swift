@@ -197,20 +197,7 @@ extension PromQL {
                 let values: [Double?] = times.indices.map { t in v.contains { $0.values[t] != nil } ? nil : 1 }
                 return .vector(try Self.merge([Series(labels: Self.absentLabels(args[0]), values: values)]))
             case .absentOverTime:
-                let input: [SeriesSamples]
-                let (range, offset): (Int64, Int64)
-                switch args[0] {
-                case .matrix(let selector, let r):
-                    input = try samples(fetch(selector, span: r)).map {
-                        (PromQL.labels(of: $0.series), $0.timestamps, $0.values)
-                    }
-                    (range, offset) = (r, selector.offset)
-                case .subquery(let inner, let r, let step, let o):
-                    input = try subquery(inner, range: r, step: step ?? 60_000_000, offset: o)
-                    (range, offset) = (r, o)
-                default:
-                    throw BadData("absent_over_time expects a range vector")
-                }
+                let (input, range, offset) = try rangeArgument(f, args)
                 let values: [Double?] = times.map { t in
                     let end = t - offset
                     let any = input.contains { p in
@@ -250,17 +237,22 @@ extension PromQL {
                 if let fetch = PromQL.rollupFetch(f, args), let input = rollups[fetch] {
                     return .vector(try rollupFunction(f, input, offset: fetch.selector.offset, range: fetch.span))
                 }
-                switch args.first(where: { $0.type == .matrix }) {
-                case .matrix(let selector, let range):
-                    let fetched = try samples(fetch(selector, span: range))
-                    let input = fetched.map { (PromQL.labels(of: $0.series), $0.timestamps, $0.values) }
-                    return .vector(try rangeFunction(f, input, offset: selector.offset, range: range, parameter: parameter))
-                case .subquery(let inner, let range, let step, let offset):
-                    let input = try subquery(inner, range: range, step: step ?? 60_000_000, offset: offset)
-                    return .vector(try rangeFunction(f, input, offset: offset, range: range, parameter: parameter))
-                default:
-                    throw BadData("\(f.rawValue) expects a range vector")
-                }
+                let (input, range, offset) = try rangeArgument(f, args)
+                return .vector(try rangeFunction(f, input, offset: offset, range: range, parameter: parameter))
+            }
+        }
+
+        /// A range function's range-vector argument as samples per series, with its range
+        /// and offset: a range selector's samples, or a subquery evaluated.
+        func rangeArgument(_ f: Function, _ args: [Expr]) throws(BadData) -> (input: [SeriesSamples], range: Int64, offset: Int64) {
+            switch args.first(where: { $0.type == .matrix }) {
+            case .matrix(let selector, let range):
+                let fetched = try samples(fetch(selector, span: range))
+                return (fetched.map { (PromQL.labels(of: $0.series), $0.timestamps, $0.values) }, range, selector.offset)
+            case .subquery(let inner, let range, let step, let offset):
+                return (try subquery(inner, range: range, step: step ?? 60_000_000, offset: offset), range, offset)
+            default:
+                throw BadData("\(f.rawValue) expects a range vector")
             }
         }
 

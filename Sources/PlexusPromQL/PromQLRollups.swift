@@ -53,25 +53,37 @@ extension PromQL {
     /// comes near the largest double (where a sum saturates and can come back down). Sensor
     /// data passes; sums that cancel (`1, 1e100, 1, −1e100`) or overflow read the samples.
     public static func rollupsAnswerExactly(_ series: [SeriesRollup], times: [Int64], offset: Int64, range: Int64) -> Bool {
-        let u = Double.ulpOfOne / 2
-        func rounding(_ b: Bucket) -> Double {
-            let n = Double(b.count)
-            return (n - 1) * u * n * Swift.max(Swift.abs(b.min), Swift.abs(b.max))
-        }
-        for s in series {
-            guard s.buckets.allSatisfy({ Swift.max(Swift.abs($0.min), Swift.abs($0.max)) <= 1e300 }) else { return false }
-            for (buckets, edge) in RollupWindows(s, ends: times.map { $0 - offset }, range: range) {
-                var sum = Kahan()
-                var bound = edge.map(rounding) ?? 0
-                sum.add(edge?.sum ?? 0)
-                for b in buckets {
-                    sum.add(b.sum)
-                    bound += rounding(b)
+        series.allSatisfy { s in
+            s.buckets.allSatisfy { $0.magnitude <= 1e300 }
+                && RollupWindows(s, ends: times.map { $0 - offset }, range: range).allSatisfy { buckets, edge in
+                    let total = WindowTotal(buckets, edge)
+                    return total.rounding <= 1e-12 * Swift.abs(total.sum)
                 }
-                if bound > 1e-12 * Swift.abs(sum.value) { return false }
-            }
         }
-        return true
+    }
+
+    /// What one window's buckets and edge hold together: their aggregate, the sum of their
+    /// sums added with compensation, and how far those plainly added bucket sums may be
+    /// from the exact sum of the samples, (n − 1)·u·n·max|v| for a bucket of n.
+    struct WindowTotal {
+        var all: Bucket
+        var sum: Double
+        var rounding: Double
+
+        init(_ buckets: ArraySlice<Bucket>, _ edge: Bucket?) {
+            var all = Bucket(start: 0, min: 0, max: 0, sum: 0, count: 0)
+            var sum = Kahan()
+            var rounding = 0.0
+            func add(_ b: Bucket) {
+                all.merge(b)
+                sum.add(b.sum)
+                let n = Double(b.count)
+                rounding += (n - 1) * (Double.ulpOfOne / 2) * n * b.magnitude
+            }
+            if let edge { add(edge) }
+            for b in buckets { add(b) }
+            (self.all, self.sum, self.rounding) = (all, sum.value, rounding)
+        }
     }
 
     /// Each window `[end − range, end]` of one series' rollups, in the order of `ends`
@@ -160,21 +172,15 @@ extension PromQL.Evaluator {
     /// A rollup function's value over the buckets of one window and the edge at its end;
     /// nil when they hold no sample.
     static func combine(_ f: PromQL.Function, _ buckets: ArraySlice<Bucket>, _ edge: Bucket?) -> Double? {
-        var all = edge ?? Bucket(start: 0, min: 0, max: 0, sum: 0, count: 0)
-        var sum = PromQL.Kahan()
-        sum.add(all.sum)
-        for b in buckets {
-            all.merge(b)
-            sum.add(b.sum)
-        }
-        guard all.count > 0 else { return nil }
+        let total = PromQL.WindowTotal(buckets, edge)
+        guard total.all.count > 0 else { return nil }
         switch f {
-        case .countOverTime: return Double(all.count)
+        case .countOverTime: return Double(total.all.count)
         case .presentOverTime: return 1
-        case .minOverTime: return all.min
-        case .maxOverTime: return all.max
-        case .sumOverTime: return sum.value
-        case .avgOverTime: return sum.value / Double(all.count)
+        case .minOverTime: return total.all.min
+        case .maxOverTime: return total.all.max
+        case .sumOverTime: return total.sum
+        case .avgOverTime: return total.sum / Double(total.all.count)
         default: return nil
         }
     }

@@ -231,8 +231,8 @@ struct PrometheusQueryRoutes {
                 raw.insert(fetch)
             }
         }
-        for _ in rollups { ServerMetrics.promqlSelectorRead(from: "rollups") }
-        for _ in raw { ServerMetrics.promqlSelectorRead(from: "samples") }
+        ServerMetrics.promqlSelectorReads(from: "rollups", count: rollups.count)
+        ServerMetrics.promqlSelectorReads(from: "samples", count: raw.count)
         var data: [PromQL.Fetch: [SeriesPoints]] = [:]
         for fetch in raw {
             let points = try await samples(fetch, all, principal, from: times.first!, to: times.last!, budget: budget)
