@@ -75,23 +75,27 @@ public enum ChunkCodec {
     /// digits have none).
     static func decimal(_ values: [Double]) -> (Int, [Int64])? {
         var e = 0
-        for v in values {
-            while !fits(v, e) {
-                e += 1
-                if e > maxExponent { return nil }
-            }
-        }
-        // A value that fit at a smaller exponent is checked again at the final one.
         var mantissas: [Int64] = []
         mantissas.reserveCapacity(values.count)
-        for v in values {
-            guard let m = mantissa(v, e) else { return nil }
-            mantissas.append(m)
+        for (i, v) in values.enumerated() {
+            if let m = mantissa(v, e) {
+                mantissas.append(m)
+                continue
+            }
+            // More digits than so far: the exponent this value needs, then every value up to
+            // it again at that exponent (the exponent only grows, at most 15 times a chunk).
+            repeat {
+                e += 1
+                guard e <= maxExponent else { return nil }
+            } while mantissa(v, e) == nil
+            mantissas.removeAll(keepingCapacity: true)
+            for w in values[...i] {
+                guard let m = mantissa(w, e) else { return nil }
+                mantissas.append(m)
+            }
         }
         return (e, mantissas)
     }
-
-    static func fits(_ v: Double, _ e: Int) -> Bool { mantissa(v, e) != nil }
 
     static func mantissa(_ v: Double, _ e: Int) -> Int64? {
         let scaled = (v * powersOfTen[e]).rounded()
