@@ -112,6 +112,28 @@ struct PrometheusQueryTests {
             #expect(try await values("sum_over_time(big[1m])", start: m0 / 1000 + 60, end: m0 / 1000 + 60) == ["+Inf"])
             // Sums that cancel, which a plain sum loses: the raw samples answer (compensated).
             #expect(try await values("sum_over_time(cancel[1m])", start: m0 / 1000 + 60, end: m0 / 1000 + 60) == ["2"])
+            // Hostile aligned queries: ranges and offsets at Prometheus' 292 years, whole hours
+            // over 11,000 steps; each answers or is bad_data, and the server goes on.
+            for q in [
+                "sum_over_time(temp[292y])", "count_over_time(temp[1m] offset -292y)", "avg_over_time(temp[1h] offset 292y)",
+                "max_over_time(temp[292y] offset -292y)", "min_over_time(temp[1h])",
+            ] {
+                for (start, step) in [(m0 / 1000 + 60, "60"), (0, "3600")] {
+                    let r = try await s.prometheus(
+                        "/api/v1/query_range",
+                        [("query", q), ("start", "\(start)"), ("end", "\(start + 11_000 * Int64(step)!)"), ("step", step)])
+                    #expect(r.status == 200 || r.object["errorType"] as? String == "bad_data", "\(q): \(r.status) \(r.text.prefix(200))")
+                }
+            }
+            #expect(try await s.get("/health").status == 200)
+            // Another organisation's key reads nothing through the rollups.
+            _ = try await s.cli(["orgs", "create", "--data-dir", s.dataDir, "other"])
+            let other = try await s.createKey(scopes: "read", org: "other")
+            let r = try await s.prometheus(
+                "/api/v1/query_range",
+                [("query", "sum_over_time(temp[1m])"), ("start", "\(m0 / 1000 + 60)"), ("end", "\(m0 / 1000 + 120)"), ("step", "60")],
+                key: other)
+            #expect(r.status == 200 && ((r.object["data"] as? [String: Any])?["result"] as? [Any])?.isEmpty == true, "\(r.text)")
         }
     }
 
