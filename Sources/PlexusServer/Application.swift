@@ -48,6 +48,10 @@ public struct ServerConfiguration: Sendable {
     public var lineProtocol = LineProtocol.Mapping()
     /// How Prometheus remote write becomes points: which labels name the source.
     public var remoteWrite = RemoteWrite.Mapping()
+    /// How long data is kept, unless an organisation sets its own (`--retention`,
+    /// `--rollup-retention`); applied at start and every `retentionInterval`.
+    public var retention = RetentionPolicy()
+    public var retentionInterval: Duration = .seconds(600)
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, now: @escaping @Sendable () -> Int64,
@@ -132,7 +136,12 @@ public func buildApplication(
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "plexus"),
-        services: services + [SocketWatch(hub: hub, store: store, now: configuration.now)],
+        services: services + [
+            SocketWatch(hub: hub, store: store, now: configuration.now),
+            RetentionService(
+                store: store, policy: configuration.retention, now: configuration.now,
+                interval: configuration.retentionInterval, logger: logger),
+        ],
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }

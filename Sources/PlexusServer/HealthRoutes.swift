@@ -17,7 +17,12 @@ struct HealthRoutes {
                 w.int(uptime)
                 w.raw(",\"version\":")
                 w.string(state.config.version)
-                w.raw("}")
+                // The server's default; an organisation may set its own.
+                w.raw(",\"retention\":{\"raw\":")
+                w.string(state.config.retention.raw.description)
+                w.raw(",\"rollups\":")
+                w.string(state.config.retention.rollups.description)
+                w.raw("}}")
             }
         }
         // Prometheus text, counted across every organisation: for the operator only.

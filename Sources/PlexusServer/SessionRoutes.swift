@@ -26,7 +26,7 @@ struct SessionRoutes {
         SessionBody(
             sessionID: s.sessionID, name: s.name, sourceID: s.sourceID, status: s.status.rawValue,
             tags: Self.object(s.tags), metadata: Self.object(s.metadata), startedAt: Times.iso(s.startedAt),
-            endedAt: s.endedAt.map(Times.iso), createdAt: Times.iso(s.createdAt),
+            endedAt: s.endedAt.map(Times.iso), createdAt: Times.iso(s.createdAt), pinned: s.pinned,
             summary: summary.map {
                 .init(
                     metrics: $0.metrics, pointCount: $0.pointCount, firstTimestampMs: $0.firstTimestamp.map(Timestamp.millis),
@@ -66,6 +66,7 @@ struct SessionRoutes {
         f.metadata = try body.metadata.map(JSONText.canonical)
         f.startedAt = try Self.time(body.startedAt, "started_at")
         f.endedAt = try Self.time(body.endedAt, "ended_at")
+        f.pinned = body.pinned
         return f
     }
 

@@ -132,6 +132,34 @@ struct Serve: AsyncParsableCommand {
             "Prometheus remote write (/api/v1/write): the labels that name a sample's source, in order (env PLEXUS_PROMETHEUS_SOURCE_LABELS, default instance).",
             valueName: "labels"))
     var prometheusSourceLabels: String?
+    @Option(
+        help: ArgumentHelp(
+            "Keep raw points this long, e.g. 30d or 12h; forever by default (env PLEXUS_RETENTION). An organisation may set its own (orgs retention).",
+            valueName: "duration"))
+    var retention: String?
+    @Option(
+        help: ArgumentHelp(
+            "Keep the minute and hour rollups this long, at least as long as the points; forever by default (env PLEXUS_ROLLUP_RETENTION).",
+            valueName: "duration"))
+    var rollupRetention: String?
+
+    /// The retention from the flags, else the environment, else forever.
+    func retentionPolicy(_ env: [String: String]) throws -> RetentionPolicy {
+        var policy = RetentionPolicy()
+        if let text = retention ?? env["PLEXUS_RETENTION"] { policy.raw = try Self.period(text, "retention") }
+        if let text = rollupRetention ?? env["PLEXUS_ROLLUP_RETENTION"] {
+            policy.rollups = try Self.period(text, "rollup-retention")
+        }
+        if let problem = policy.problem { throw ValidationError(problem) }
+        return policy
+    }
+
+    static func period(_ text: String, _ flag: String) throws -> RetentionPeriod {
+        guard let period = RetentionPeriod(text) else {
+            throw ValidationError("\(flag) must be a duration such as 30d, 12h or 90m, or forever")
+        }
+        return period
+    }
 
     /// The remote-write mapping from the flag, else the environment, else the default.
     func remoteWriteMapping(_ env: [String: String]) throws -> RemoteWrite.Mapping {
@@ -218,6 +246,7 @@ struct Serve: AsyncParsableCommand {
         quotas.maxMetricsPerSource = try setting(maxMetricsPerSource, "PLEXUS_MAX_METRICS_PER_SOURCE", 1_000)
         let lineProtocol = try lineProtocolMapping(env)
         let remoteWrite = try remoteWriteMapping(env)
+        let retention = try retentionPolicy(env)
         let logger = Logger(label: "plexus.server")
         let dataDir = store.resolvedDataDir
         // One clock for the server and its store.
@@ -249,6 +278,7 @@ struct Serve: AsyncParsableCommand {
         config.quotas = quotas
         config.lineProtocol = lineProtocol
         config.remoteWrite = remoteWrite
+        config.retention = retention
         // Recordings started before a restart go on: untagged points still join them.
         let hub = Hub()
         hub.restoreRecordings(try await sqlite.recordings())
@@ -402,7 +432,7 @@ struct Keys: AsyncParsableCommand {
 struct Orgs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Organisations (tenants). A fresh store has one, named default.",
-        subcommands: [Create.self, List.self])
+        subcommands: [Create.self, List.self, Retention.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an organisation.")
@@ -422,6 +452,41 @@ struct Orgs: AsyncParsableCommand {
 
         func run() async throws {
             for o in try await store.openAdminStore().organizations() { print(o.name) }
+        }
+    }
+
+    struct Retention: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or set how long an organisation's data is kept, over the server's --retention.",
+            discussion: """
+                Each option takes a duration (30d, 12h, 90m), forever, or default (the server's \
+                --retention or --rollup-retention). A running server applies it at its next retention run.
+                """)
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The organisation's name.") var name: String
+        @Option(help: ArgumentHelp("Raw points.", valueName: "duration")) var raw: String?
+        @Option(help: ArgumentHelp("Minute and hour rollups.", valueName: "duration")) var rollups: String?
+
+        func run() async throws {
+            let admin = try store.openAdminStore()
+            guard let org = try await admin.organization(named: name) else { throw CLIError("no organisation named \(name)") }
+            var retention = org.retention
+            if let raw { retention.raw = try Self.setting(raw, "raw") }
+            if let rollups { retention.rollups = try Self.setting(rollups, "rollups") }
+            let check = RetentionPolicy(raw: retention.raw ?? .forever, rollups: retention.rollups ?? .forever)
+            if let problem = check.problem, retention.raw != nil, retention.rollups != nil { throw ValidationError(problem) }
+            for case .micros(let us) in [retention.raw, retention.rollups].compactMap({ $0 }) where us < RetentionPolicy.minimum {
+                throw ValidationError("a retention must be at least 1h (or forever)")
+            }
+            if raw != nil || rollups != nil { _ = try await admin.setRetention(orgID: org.id, retention) }
+            print("raw: \(retention.raw.map(\.description) ?? "default")")
+            print("rollups: \(retention.rollups.map(\.description) ?? "default")")
+        }
+
+        /// nil: the server's default.
+        static func setting(_ text: String, _ flag: String) throws -> RetentionPeriod? {
+            if text == "default" { return nil }
+            return try Serve.period(text, flag)
         }
     }
 }

@@ -5,10 +5,13 @@ public struct Organization: Sendable, Hashable, Codable {
     public var id: Int64
     public var name: String
     public var createdAt: Int64
-    public init(id: Int64, name: String, createdAt: Int64) {
+    /// Its own retention, over the server's default.
+    public var retention: RetentionOverride
+    public init(id: Int64, name: String, createdAt: Int64, retention: RetentionOverride = RetentionOverride()) {
         self.id = id
         self.name = name
         self.createdAt = createdAt
+        self.retention = retention
     }
 }
 
@@ -76,11 +79,13 @@ public struct SessionRecord: Sendable, Hashable {
     /// True for a session that exists only because points named it; a later
     /// `POST /api/sessions` may claim it (give it a name, tags, metadata).
     public var createdByData: Bool
+    /// A pinned session's points are kept whatever the retention.
+    public var pinned: Bool
 
     public init(
         orgID: Int64, sessionID: String, name: String, sourceID: String, status: SessionStatus,
         tags: String = "{}", metadata: String = "{}", startedAt: Int64, startedAtExplicit: Bool = true,
-        endedAt: Int64? = nil, createdAt: Int64, createdByData: Bool = false
+        endedAt: Int64? = nil, createdAt: Int64, createdByData: Bool = false, pinned: Bool = false
     ) {
         self.orgID = orgID
         self.sessionID = sessionID
@@ -94,6 +99,7 @@ public struct SessionRecord: Sendable, Hashable {
         self.endedAt = endedAt
         self.createdAt = createdAt
         self.createdByData = createdByData
+        self.pinned = pinned
     }
 }
 

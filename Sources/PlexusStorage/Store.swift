@@ -88,6 +88,13 @@ public protocol TelemetryStore: Sendable {
     func scanSession(
         orgID: Int64, sessionID: String, batchSize: Int,
         _ body: ([StoredPoint]) async throws -> Void) async throws
+    /// Removes what retention no longer keeps at `now`, organisation by organisation (its
+    /// ``Organization/retention`` over `defaults`): raw points older than the raw period
+    /// and rollup buckets that end before the rollup period, never the points (nor their
+    /// rollups) of a pinned session, and gives the space back. An engine removes whole
+    /// storage blocks, so a point may outlive the limit while it shares a block with
+    /// newer points; it never removes a point inside the limit.
+    func applyRetention(_ defaults: RetentionPolicy, at now: Int64) async throws -> RetentionSweep
 }
 
 /// Organisations and their API keys.
@@ -101,6 +108,8 @@ public protocol TenantStore: Sendable {
     func apiKeys(orgID: Int64?) async throws -> [APIKeyRecord]
     /// Returns false when no such key exists.
     func revokeAPIKey(id: String, at: Int64) async throws -> Bool
+    /// Sets an organisation's own retention. False when no such organisation exists.
+    func setRetention(orgID: Int64, _ retention: RetentionOverride) async throws -> Bool
 }
 
 /// People who sign in to the dashboard, their login sessions and invites.

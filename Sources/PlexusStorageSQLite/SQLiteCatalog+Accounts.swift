@@ -75,8 +75,7 @@ extension SQLiteCatalog {
                 let user = UserRecord(
                     id: db.lastInsertedRowID, orgID: orgID, email: email, name: new.name,
                     passwordHash: new.passwordHash, role: role, createdAt: new.createdAt)
-                let org = try Row.fetchOne(db, sql: "SELECT id, name, created_at FROM orgs WHERE id = ?", arguments: [orgID])
-                    .map { Organization(id: $0[0], name: $0[1], createdAt: $0[2]) }
+                let org = try Self.fetchOrganization(id: orgID, db)
                 guard let org else { throw StoreError(.internalError, "organisation vanished") }
                 return (user, org)
             }

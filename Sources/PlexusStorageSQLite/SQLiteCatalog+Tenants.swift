@@ -16,28 +16,58 @@ extension SQLiteCatalog {
         }
     }
 
-    private static func org(_ row: Row) -> Organization { Organization(id: row[0], name: row[1], createdAt: row[2]) }
+    private static let orgColumns = "id, name, created_at, raw_retention_us, rollup_retention_us"
+
+    private static func org(_ row: Row) -> Organization {
+        Organization(
+            id: row[0], name: row[1], createdAt: row[2],
+            retention: RetentionOverride(raw: period(row[3]), rollups: period(row[4])))
+    }
+
+    /// A retention column: NULL is the server's default, 0 forever, else microseconds.
+    static func period(_ stored: Int64?) -> RetentionPeriod? {
+        stored.map { $0 == 0 ? .forever : .micros($0) }
+    }
+
+    static func column(_ period: RetentionPeriod?) -> Int64? {
+        switch period {
+        case nil: nil
+        case .forever: 0
+        case .micros(let us): us
+        }
+    }
+
+    public func setRetention(orgID: Int64, _ retention: RetentionOverride) async throws -> Bool {
+        try await translate {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE orgs SET raw_retention_us = ?, rollup_retention_us = ? WHERE id = ?",
+                    arguments: [Self.column(retention.raw), Self.column(retention.rollups), orgID])
+                return db.changesCount > 0
+            }
+        }
+    }
 
     public func organization(named name: String) async throws -> Organization? {
         try await translate {
             try await pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT id, name, created_at FROM orgs WHERE name = ?", arguments: [name]).map(Self.org)
+                try Row.fetchOne(db, sql: "SELECT \(Self.orgColumns) FROM orgs WHERE name = ?", arguments: [name]).map(Self.org)
             }
         }
     }
 
     public func organization(id: Int64) async throws -> Organization? {
-        try await translate {
-            try await pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT id, name, created_at FROM orgs WHERE id = ?", arguments: [id]).map(Self.org)
-            }
-        }
+        try await translate { try await pool.read { db in try Self.fetchOrganization(id: id, db) } }
+    }
+
+    static func fetchOrganization(id: Int64, _ db: Database) throws -> Organization? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.orgColumns) FROM orgs WHERE id = ?", arguments: [id]).map(Self.org)
     }
 
     public func organizations() async throws -> [Organization] {
         try await translate {
             try await pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT id, name, created_at FROM orgs ORDER BY id").map(Self.org)
+                try Row.fetchAll(db, sql: "SELECT \(Self.orgColumns) FROM orgs ORDER BY id").map(Self.org)
             }
         }
     }

@@ -25,6 +25,14 @@ public class SQLiteCatalog: TenantStore, AccountStore, DeviceStore, @unchecked S
         }
         do {
             pool = try DatabasePool(path: directory + "/plexus.sqlite", configuration: dbConfig)
+            // A new database gives the pages that retention frees back to the file system
+            // (PRAGMA incremental_vacuum); this can only be chosen before the first table.
+            try pool.writeWithoutTransaction { db in
+                if try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0 {
+                    // In WAL mode the setting takes effect through a VACUUM (instant here).
+                    try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL; VACUUM")
+                }
+            }
             try Schema.migrator().migrate(pool)
         } catch {
             throw StoreError(.unavailable, "cannot open the database in \(directory)", underlying: error)

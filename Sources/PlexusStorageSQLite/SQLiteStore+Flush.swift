@@ -9,8 +9,16 @@ import PlexusWAL
 import Synchronization
 
 extension SQLiteStore {
-    /// Writes one head snapshot. Returns series ids created, to cache after the commit.
-    func write(_ snap: HeadSnapshot, _ db: Database) throws -> [SeriesKey: Int64] {
+    /// What one flush wrote.
+    struct Written {
+        /// Series ids created, to cache after the commit.
+        var created: [SeriesKey: Int64] = [:]
+        /// Points not stored because their series already held them (``PointIdentity``).
+        var duplicates = 0
+    }
+
+    /// Writes one head snapshot.
+    func write(_ snap: HeadSnapshot, _ db: Database) throws -> Written {
         let now = config.now()
         let upsertSource = try db.makeStatement(
             sql: """
@@ -35,6 +43,7 @@ extension SQLiteStore {
         // cached statement would carry it into the next series or the next flush.
         var statements = try SeriesStatements(db)
         var setAside: [(SeriesKey, SeriesBuffer, String)] = []
+        var duplicates = 0
         for (key, buffer) in snap.series {
             // Each series in its own savepoint: data one series cannot store (a value the
             // database refuses) is set aside instead of failing the flush for everyone.
@@ -42,7 +51,7 @@ extension SQLiteStore {
             // which keeps everything in the WAL and retries.
             do {
                 try db.inSavepoint {
-                    try self.writeSeries(key, buffer, db, created: &created, statements)
+                    duplicates += try self.writeSeries(key, buffer, db, created: &created, statements)
                     return .commit
                 }
             } catch let e as DatabaseError where Self.isDataError(e) {
@@ -55,7 +64,7 @@ extension SQLiteStore {
         try db.execute(
             sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('wal_segment', ?), ('wal_offset', ?)",
             arguments: [Int64(snap.walPosition.segment), snap.walPosition.offset])
-        return created
+        return Written(created: created, duplicates: duplicates)
     }
 
     /// The statements a flush writes series with.
@@ -63,6 +72,7 @@ extension SQLiteStore {
         var findSeries: Statement
         var insertSeries: Statement
         var insertChunk: Statement
+        var overlapping: Statement
         var setLast: Statement
         var roll1m: Statement
         var roll1h: Statement
@@ -78,6 +88,7 @@ extension SQLiteStore {
                     INSERT INTO series (org_id, source_id, metric, numeric, tags, session_id, derived) VALUES (?, ?, ?, ?, ?, ?, ?)
                     """)
             insertChunk = try db.makeStatement(sql: "INSERT INTO chunks (series_id, min_ts, max_ts, count, data) VALUES (?, ?, ?, ?, ?)")
+            overlapping = try db.makeStatement(sql: "SELECT data FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts <= ?")
             setLast = try db.makeStatement(
                 sql:
                     "UPDATE series SET last_ts = ?, last_value = ? WHERE id = ? AND (last_ts IS NULL OR last_ts <= ?)")
@@ -94,19 +105,31 @@ extension SQLiteStore {
         }
     }
 
+    /// Stores the points of one series that it does not hold yet; returns how many it
+    /// already held (duplicates, not stored).
     func writeSeries(
         _ key: SeriesKey, _ buffer: SeriesBuffer, _ db: Database, created: inout [SeriesKey: Int64],
         _ st: SeriesStatements
-    ) throws {
+    ) throws -> Int {
         let id = try seriesID(key, db, created: &created, st)
         var ts = buffer.timestamps
         var nums = buffer.numbers
         var others = buffer.others
-        if !Self.isSorted(ts) {
-            let order = ts.indices.sorted { ts[$0] < ts[$1] }
-            ts = order.map { ts[$0] }
-            if key.numeric { nums = order.map { nums[$0] } } else { others = order.map { others[$0] } }
+        let keep =
+            key.numeric
+            ? PointIdentity.toStore(
+                timestamps: ts, key: { nums[$0].bitPattern },
+                stored: try storedIdentities(id, timestamps: ts, st) { v in
+                    if case .number(let d) = v { d.bitPattern } else { nil }
+                })
+            : PointIdentity.toStore(
+                timestamps: ts, key: { others[$0] }, stored: try storedIdentities(id, timestamps: ts, st) { $0 })
+        if let keep {
+            ts = keep.map { ts[$0] }
+            if key.numeric { nums = keep.map { nums[$0] } } else { others = keep.map { others[$0] } }
         }
+        let duplicates = buffer.count - ts.count
+        guard !ts.isEmpty else { return duplicates }
         var lo = 0
         while lo < ts.count {
             let hi =
@@ -126,6 +149,29 @@ extension SQLiteStore {
             try Self.rollup(ts, nums, width: .minute, id: id, statement: st.roll1m)
             try Self.rollup(ts, nums, width: .hour, id: id, statement: st.roll1h)
         }
+        return duplicates
+    }
+
+    /// The identities (``PointIdentity``) series `id` already holds at the times in
+    /// `timestamps`. One indexed probe finds no chunk for data newer than what is stored,
+    /// the common case; otherwise the chunks overlapping the batch's span are decoded.
+    func storedIdentities<K: Hashable>(
+        _ id: Int64, timestamps: [Int64], _ st: SeriesStatements, key: (PlexusValue) -> K?
+    ) throws -> [Int64: Set<K>] {
+        guard let lo = timestamps.min(), let hi = timestamps.max() else { return [:] }
+        let rows = try Row.fetchCursor(st.overlapping, arguments: [id, lo, hi])
+        var times: Set<Int64> = []
+        var stored: [Int64: Set<K>] = [:]
+        while let row = try rows.next() {
+            if times.isEmpty { times = Set(timestamps) }
+            let data: Data = row[0]
+            try data.withUnsafeBytes { raw in
+                try ChunkCodec.decode(raw) { t, v in
+                    if times.contains(t), let k = key(v) { stored[t, default: []].insert(k) }
+                }
+            }
+        }
+        return stored
     }
 
     /// Where a chunk of non-numeric values that starts at `lo` ends: at `maxPoints` values

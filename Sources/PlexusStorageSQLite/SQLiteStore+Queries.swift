@@ -525,14 +525,14 @@ extension SQLiteStore {
     // MARK: Sessions
 
     private static let sessionColumns =
-        "org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit, ended_at, created_at, created_by_data"
+        "org_id, session_id, name, source_id, status, tags, metadata, started_at, started_explicit, ended_at, created_at, created_by_data, pinned"
 
     private static func session(_ r: Row) -> SessionRecord {
         SessionRecord(
             orgID: r[0], sessionID: r[1], name: r[2], sourceID: r[3],
             status: SessionStatus(rawValue: r[4]) ?? .active, tags: r[5], metadata: r[6],
             startedAt: r[7], startedAtExplicit: (r[8] as Int64) != 0, endedAt: r[9], createdAt: r[10],
-            createdByData: (r[11] as Int64) != 0)
+            createdByData: (r[11] as Int64) != 0, pinned: (r[12] as Int64) != 0)
     }
 
     public func createSession(_ s: SessionRecord) async throws -> (SessionRecord, created: Bool) {
@@ -558,11 +558,12 @@ extension SQLiteStore {
     static func insert(_ s: SessionRecord, _ db: Database) throws {
         try db.execute(
             sql: """
-                INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO sessions (\(Self.sessionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 s.orgID, s.sessionID, s.name, s.sourceID, s.status.rawValue, s.tags, s.metadata,
                 s.startedAt, s.startedAtExplicit ? 1 : 0, s.endedAt, s.createdAt, s.createdByData ? 1 : 0,
+                s.pinned ? 1 : 0,
             ])
     }
 
@@ -599,12 +600,12 @@ extension SQLiteStore {
                 try db.execute(
                     sql: """
                         UPDATE sessions SET name = ?, status = ?, tags = ?, metadata = ?, started_at = ?, started_explicit = ?,
-                            ended_at = ?, created_by_data = ?
+                            ended_at = ?, created_by_data = ?, pinned = ?
                         WHERE org_id = ? AND session_id = ?
                         """,
                     arguments: [
                         s.name, s.status.rawValue, s.tags, s.metadata, s.startedAt, s.startedAtExplicit ? 1 : 0,
-                        s.endedAt, s.createdByData ? 1 : 0, s.orgID, s.sessionID,
+                        s.endedAt, s.createdByData ? 1 : 0, s.pinned ? 1 : 0, s.orgID, s.sessionID,
                     ])
                 if db.changesCount == 0 { throw StoreError(.notFound, "session not found") }
             }

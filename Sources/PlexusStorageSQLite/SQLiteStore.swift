@@ -62,6 +62,7 @@ public final class SQLiteStore: SQLiteCatalog, PlexusStore, Service, @unchecked 
     private let lockFD: Int32
     /// Made once: making a handle asks the metrics backend to look up its name.
     private let pointsStored = Metrics.Counter(label: "plexus_points_stored_total")
+    private let duplicatesDropped = Metrics.Counter(label: "plexus_points_duplicate_total")
 
     struct PendingAppend: Sendable {
         var payload: [UInt8]
@@ -231,8 +232,9 @@ public final class SQLiteStore: SQLiteCatalog, PlexusStore, Service, @unchecked 
         }
         let start = ContinuousClock.now
         do {
-            let newIDs = try await pool.write { db in try self.write(snap, db) }
-            cacheSeriesIDs(newIDs)
+            let written = try await pool.write { db in try self.write(snap, db) }
+            cacheSeriesIDs(written.created)
+            if written.duplicates > 0 { duplicatesDropped.increment(by: written.duplicates) }
         } catch {
             // Nothing was committed: the snapshot goes back into the head (it is still in
             // the WAL) and the next flush tries again.

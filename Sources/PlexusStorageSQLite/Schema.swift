@@ -144,6 +144,16 @@ enum Schema {
                         """)
             }
         }
+        // Retention: an organisation's own periods (NULL: the server's default; 0: forever;
+        // else microseconds) and sessions pinned against it.
+        m.registerMigration("v6_retention") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE orgs ADD COLUMN raw_retention_us INTEGER;
+                    ALTER TABLE orgs ADD COLUMN rollup_retention_us INTEGER;
+                    ALTER TABLE sessions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return m
     }
 }

@@ -35,6 +35,10 @@ public enum StoreConformance {
         Check(name: "telemetry: ranges are half-open and out-of-order points come back sorted", run: rangesAndOrder),
         Check(name: "telemetry: points without a timestamp get the receive time", run: receiveTime),
         Check(name: "telemetry: batches appended together are all stored, in their order", run: appendTogether),
+        Check(name: "telemetry: a point sent again is stored and rolled up once; other values at its time are kept", run: resent),
+        Check(
+            name: "telemetry: retention removes old points, then old rollups; pinned sessions and organisations' own periods keep theirs",
+            run: retention),
     ]
 
     /// ``TenantStore``: organisations, keys, and that they never see each other's data.
@@ -573,6 +577,110 @@ public enum StoreConformance {
         #expect(r.series.first?.values == [.number(0), .number(1), .number(2)])
         let other = try await store.queryRaw(SeriesSelector(orgID: 2, sourceID: "grp"), range: all, limit: 10)
         #expect(other.series.first?.timestamps == [t0 + 5_000])
+    }
+
+    static func resent(_ store: any PlexusStore) async throws {
+        let body = """
+            {"source_id":"again","points":[
+            {"metric":"v","value":1.5,"timestamp":\(secs(t0))},
+            {"metric":"v","value":2.5,"timestamp":\(secs(t0 + 1_000))},
+            {"metric":"s","value":"on","timestamp":\(secs(t0))},
+            {"metric":"o","value":{"x":1,"y":2},"timestamp":\(secs(t0))}]}
+            """
+        let sel = SeriesSelector(orgID: 1, sourceID: "again")
+        // Sent three times: twice back to back (one flush may hold both), once after a read.
+        try await append(store, body)
+        try await append(store, body)
+        _ = try await store.queryRaw(sel, range: all, limit: 1)
+        try await append(store, body)
+        // A resend that overlaps what is stored, with a new point twice in one request.
+        try await append(
+            store,
+            """
+            {"source_id":"again","points":[
+            {"metric":"v","value":2.5,"timestamp":\(secs(t0 + 1_000))},
+            {"metric":"v","value":4,"timestamp":\(secs(t0 + 2_000))},
+            {"metric":"v","value":4,"timestamp":\(secs(t0 + 2_000))}]}
+            """)
+        // Other values at a time already held are other readings, kept in arrival order;
+        // -0.0 is not 0.
+        try await append(
+            store,
+            """
+            {"source_id":"again","points":[
+            {"metric":"v","value":7,"timestamp":\(secs(t0))},
+            {"metric":"z","value":0,"timestamp":\(secs(t0))},
+            {"metric":"z","value":-0.0,"timestamp":\(secs(t0))},
+            {"metric":"s","value":"off","timestamp":\(secs(t0))}]}
+            """)
+        let raw = try await store.queryRaw(sel, range: all, limit: 100)
+        let by = Dictionary(uniqueKeysWithValues: raw.series.map { ($0.metric, $0) })
+        #expect(by["v"]?.timestamps == [t0, t0, t0 + 1_000, t0 + 2_000])
+        #expect(by["v"]?.values == [.number(1.5), .number(7), .number(2.5), .number(4)])
+        #expect(by["s"]?.values == [.string("on"), .string("off")])
+        #expect(by["o"]?.values == [.object(JSONText(unchecked: #"{"x":1,"y":2}"#))])
+        #expect(by["o.y"]?.values == [.number(2)])
+        let signs = by["z"]?.values.map { v -> FloatingPointSign? in
+            if case .number(let d) = v, d == 0 { return d.sign }
+            return nil
+        }
+        #expect(signs == [.plus, .minus])
+        let v = SeriesSelector(orgID: 1, sourceID: "again", metrics: ["v"])
+        let m = try await store.queryAggregated(v, range: all, resolution: .minute, limit: 10)
+        #expect(m.series.first?.buckets == [Bucket(start: t0, min: 1.5, max: 7, sum: 15, count: 4)])
+        let r = try await store.querySeriesRollups([v], range: all, width: .minute, limit: 10)
+        #expect(r.series.first?.edges == [Bucket(start: t0, min: 1.5, max: 7, sum: 8.5, count: 2)])
+        #expect(try await store.latest(orgID: 1, sourceID: "again", since: t0).first { $0.metric == "v" }?.value == .number(4))
+    }
+
+    static func retention(_ store: any PlexusStore) async throws {
+        let hour: Int64 = 3_600_000_000
+        let day = 24 * hour
+        let now = t0 + 10 * day
+        let forever = try await store.createOrganization(name: "keeps-forever", at: t0)
+        #expect(try await store.setRetention(orgID: forever.id, RetentionOverride(raw: .forever)))
+        #expect(try await store.setRetention(orgID: 9_999, RetentionOverride()) == false)
+        #expect(try await store.organization(id: forever.id)?.retention == RetentionOverride(raw: .forever))
+        #expect(try await store.organization(id: 1)?.retention == RetentionOverride())
+        _ = try await store.createSession(
+            SessionRecord(
+                orgID: 1, sessionID: "keep", name: "keep", sourceID: "ret", status: .completed, startedAt: t0,
+                endedAt: t0 + hour, createdAt: t0, pinned: true))
+        func write(org: Int64 = 1, _ at: Int64, _ values: [Double], session: String? = nil, text: String? = nil) async throws {
+            var points = values.enumerated().map { #"{"metric":"v","value":\#($1),"timestamp":\#(secs(at + Int64($0) * 60_000_000))}"# }
+            if let text { points.append(#"{"metric":"s","value":"\#(text)","timestamp":\#(secs(at))}"#) }
+            let sessionField = session.map { #","session_id":"\#($0)""# } ?? ""
+            try await append(store, org: org, #"{"source_id":"ret"\#(sessionField),"points":[\#(points.joined(separator: ","))]}"#)
+            // Read, so an engine that keeps recent points in memory stores these apart from later ones.
+            _ = try await store.queryRaw(SeriesSelector(orgID: org, sourceID: "ret"), range: all, limit: 1)
+        }
+        try await write(t0, [1, 2, 3], text: "old")  // day 0: past both periods
+        try await write(t0, [10], session: "keep")  // day 0, in a pinned session
+        try await write(org: forever.id, t0, [20])  // day 0, an organisation keeping points forever
+        try await write(now - 3 * day, [4, 5])  // day 7: past the raw period, within the rollups'
+        try await write(now - 12 * hour, [6])  // within both
+        let policy = RetentionPolicy(raw: .micros(2 * day), rollups: .micros(5 * day))
+        let sweep = try await store.applyRetention(policy, at: now)
+        #expect(sweep.points == 6 && sweep.blocks > 0 && sweep.rollupRows > 0, "\(sweep)")
+
+        let plain = SeriesSelector(orgID: 1, sourceID: "ret", metrics: ["v"], sessionID: "")
+        #expect(try await store.queryRaw(plain, range: all, limit: 100).series.first?.values == [.number(6)])
+        #expect(try await store.logs(SeriesSelector(orgID: 1, sourceID: "ret"), range: all, limit: 10, newestFirst: false).isEmpty)
+        let hours = try await store.queryAggregated(plain, range: all, resolution: .hour, limit: 100)
+        #expect(hours.series.first?.buckets.map(\.sum) == [9, 6])
+        let pinned = SeriesSelector(orgID: 1, sourceID: "ret", sessionID: "keep")
+        #expect(try await store.queryRaw(pinned, range: all, limit: 10).series.first?.values == [.number(10)])
+        #expect(try await store.queryAggregated(pinned, range: all, resolution: .minute, limit: 10).series.first?.buckets.count == 1)
+        let other = SeriesSelector(orgID: forever.id, sourceID: "ret")
+        #expect(try await store.queryRaw(other, range: all, limit: 10).series.first?.values == [.number(20)])
+        // Its rollups are kept as long as its points, though the default says 5 days.
+        #expect(try await store.queryAggregated(other, range: all, resolution: .minute, limit: 10).series.first?.buckets.count == 1)
+        // Nothing left to remove; a later run removes what has aged since.
+        #expect(try await store.applyRetention(policy, at: now) == RetentionSweep())
+        let later = try await store.applyRetention(policy, at: now + 3 * day)
+        #expect(later.points == 1)
+        #expect(try await store.queryRaw(plain, range: all, limit: 100).series.isEmpty)
+        #expect(try await store.queryAggregated(plain, range: all, resolution: .hour, limit: 100).series.first?.buckets.map(\.sum) == [6])
     }
 
     static func rangesAndOrder(_ store: any PlexusStore) async throws {

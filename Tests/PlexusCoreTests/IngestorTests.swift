@@ -70,14 +70,15 @@ struct IngestorTests {
     @Test("over the request rate: refused with a retry time, nothing shown or stored; a paced connection is not counted")
     func rate() async throws {
         try await Self.withIngestor(limiter: RateLimiter(perSecond: 1, burst: 1)) { ingestor, shown, store in
-            let body = #"{"source_id":"s","points":[{"metric":"m","value":1,"timestamp":1699999980}]}"#
-            try await ingestor.ingest(Self.submission(body))
-            await #expect(throws: CoreError.rateLimited(retryAfterSeconds: 1)) { try await ingestor.ingest(Self.submission(body)) }
+            // Each body another value: the same point sent again would be stored once.
+            func body(_ v: Int) -> String { #"{"source_id":"s","points":[{"metric":"m","value":\#(v),"timestamp":1699999980}]}"# }
+            try await ingestor.ingest(Self.submission(body(0)))
+            await #expect(throws: CoreError.rateLimited(retryAfterSeconds: 1)) { try await ingestor.ingest(Self.submission(body(9))) }
             #expect(shown.batches.count == 1)
-            for _ in 0..<5 { try await ingestor.ingest(Self.submission(body, pacing: .pacedByConnection)) }
+            for v in 1...5 { try await ingestor.ingest(Self.submission(body(v), pacing: .pacedByConnection)) }
             #expect(shown.batches.count == 6)
             let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "s"), range: Self.all, limit: 100)
-            #expect(r.series.first?.values.count == 6)
+            #expect(r.series.first?.values == (0...5).map { .number(Double($0)) })
         }
     }
 

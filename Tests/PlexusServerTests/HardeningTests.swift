@@ -81,9 +81,12 @@ struct HardeningTests {
     @Test("huge and opposite numbers in one minute leave every organisation's queries and flushes working")
     func rollupPoison() async throws {
         try await withServer { s in
-            for v in ["1.7e308", "1.7e308", "-1.7e308"] {
+            // Each at its own second of one minute: the same point twice would be stored once.
+            for (k, v) in ["1.7e308", "1.7e308", "-1.7e308"].enumerated() {
                 #expect(
-                    try await s.ingest(#"{"source_id":"p","points":[{"metric":"x","value":\#(v),"timestamp":1700000000}]}"#).status == 200)
+                    try await s.ingest(
+                        #"{"source_id":"p","points":[{"metric":"x","value":\#(v),"timestamp":\#(1_700_000_000 + k)}]}"#
+                    ).status == 200)
                 // A read forces a flush of what came before, so each lands in its own upsert.
                 #expect(try await s.get("/v1/sources/p/metrics/query?start=1699999000&end=1700001000&interval=1m").status == 200)
             }
@@ -179,7 +182,7 @@ struct HardeningTests {
     func healthAndMetrics() async throws {
         try await withServerProcess(environment: ["PLEXUS_METRICS_TOKEN": ""]) { s in
             let r = try await s.get("/health", key: .some(nil))
-            #expect(r.status == 200 && Set(r.object.keys) == ["status", "store", "uptime_s", "version"])
+            #expect(r.status == 200 && Set(r.object.keys) == ["status", "store", "uptime_s", "version", "retention"])
             #expect(try await s.get("/metrics", key: .some(nil)).status == 404)
             #expect(try await s.get("/metrics").status == 404)  // an API key is not enough
         }
@@ -311,6 +314,9 @@ struct HardeningTests {
             // The mappings of the other protocols: empty, only commas, a name over 256 bytes, an unknown form.
             ["--influx-source-tags", ""], ["--influx-source-tags", " , ,"], ["--influx-source-tags", String(repeating: "k", count: 300)],
             ["--influx-metric-names", "measurement"], ["--prometheus-source-labels", ","],
+            // Retention: under an hour, negative, zero-length, no unit, overflowing, rollups shorter than points.
+            ["--retention", "5m"], ["--retention", "-1d"], ["--retention", ""], ["--retention", "30"],
+            ["--retention", "99999999999999d"], ["--rollup-retention", "nan"], ["--retention", "2d", "--rollup-retention", "1d"],
         ] {
             await #expect(throws: TestServer.CLIFailure.self, "\(args)") {
                 try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"] + args)
@@ -319,7 +325,10 @@ struct HardeningTests {
         await #expect(throws: TestServer.CLIFailure.self) {
             try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"], environment: ["PLEXUS_IDLE_TIMEOUT": "inf"])
         }
-        for env in [["PLEXUS_INFLUX_METRIC_NAMES": "Field"], ["PLEXUS_PROMETHEUS_SOURCE_LABELS": ""]] {
+        for env in [
+            ["PLEXUS_INFLUX_METRIC_NAMES": "Field"], ["PLEXUS_PROMETHEUS_SOURCE_LABELS": ""], ["PLEXUS_RETENTION": "1e3d"],
+            ["PLEXUS_RETENTION": "forever", "PLEXUS_ROLLUP_RETENTION": "90d"],
+        ] {
             await #expect(throws: TestServer.CLIFailure.self, "\(env)") {
                 try await s.cli(["serve", "--port", "0", "--data-dir", s.dataDir + "-other"], environment: env)
             }

@@ -8,7 +8,7 @@ import Testing
 
 @Suite("HTTP ingest", .timeLimit(.minutes(2)))
 struct IngestTests {
-    @Test("the spec's body is accepted on /ingest and /api/ingest, and reads back")
+    @Test("the spec's body is accepted on /ingest and /api/ingest, and reads back once (the same point sent twice)")
     func specBody() async throws {
         try await withServer { s in
             for path in ["/ingest", "/api/ingest"] {
@@ -24,8 +24,8 @@ struct IngestTests {
                 #expect(r.object["source_id"] as? String == "sensor-001")
             }
             let (ts, vs) = try await s.rawValues("sensor-001", "temperature")
-            #expect(ts == [1_699_900_000_123, 1_699_900_000_123])
-            #expect(vs.compactMap { $0 as? Double } == [72.5, 72.5])
+            #expect(ts == [1_699_900_000_123])
+            #expect(vs.compactMap { $0 as? Double } == [72.5])
         }
     }
 

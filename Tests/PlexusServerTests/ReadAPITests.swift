@@ -80,6 +80,33 @@ struct ReadAPITests {
         }
     }
 
+    @Test("retention: the server's default in /health; an organisation's own set and checked by orgs retention")
+    func retentionSettings() async throws {
+        try await withServerProcess(environment: ["PLEXUS_RETENTION": "30d", "PLEXUS_ROLLUP_RETENTION": "400d"]) { s in
+            let health = try await s.get("/health", key: .some(nil))
+            #expect(health.object["retention"] as? [String: String] == ["raw": "30d", "rollups": "400d"])
+            func retention(_ args: String...) async throws -> String {
+                try await s.cli(["orgs", "retention", "--data-dir", s.dataDir] + args)
+            }
+            #expect(try await retention("default") == "raw: default\nrollups: default")
+            #expect(try await retention("default", "--raw", "24h") == "raw: 1d\nrollups: default")
+            #expect(try await retention("default", "--rollups", "36h") == "raw: 1d\nrollups: 36h")
+            // Under an hour, rollups shorter than the points (2d, forever), not a duration.
+            for bad in [
+                ["--raw", "10m"], ["--raw", "2d"], ["--raw", "forever"], ["--rollups", "0.5d"], ["--raw", "-3h"], ["--raw", ""],
+            ] {
+                await #expect(throws: TestServer.CLIFailure.self, "\(bad)") {
+                    try await s.cli(["orgs", "retention", "--data-dir", s.dataDir, "default"] + bad)
+                }
+            }
+            await #expect(throws: TestServer.CLIFailure.self) { try await retention("nobody", "--raw", "1d") }
+            // Unchanged by the refusals.
+            #expect(try await retention("default") == "raw: 1d\nrollups: 36h")
+            #expect(try await retention("default", "--raw", "forever", "--rollups", "forever") == "raw: forever\nrollups: forever")
+            #expect(try await retention("default", "--raw", "default", "--rollups", "default") == "raw: default\nrollups: default")
+        }
+    }
+
     @Test("health and Prometheus metrics")
     func healthAndMetrics() async throws {
         try await withServerProcess { s in
@@ -90,9 +117,15 @@ struct ReadAPITests {
             #expect(r.object["uptime_s"] is Int)
             _ = try await s.ingest(#"{"source_id":"h","points":[{"metric":"m","value":1},{"metric":"m","value":2}]}"#)
             _ = try await s.ingest(#"{"source_id":"h","points":[{"metric":"m","value":NaN}]}"#)
+            // Sent twice, stored once: the second is counted as a duplicate once a read flushed it.
+            let again = #"{"source_id":"h","points":[{"metric":"d","value":1,"timestamp":1700000000}]}"#
+            _ = try await s.ingest(again)
+            _ = try await s.ingest(again)
+            _ = try await s.get("/v1/sources/h/metrics/query?start=1699999999&end=1700000001&interval=raw")
             r = try await s.metrics()
             #expect(r.status == 200)
-            #expect(r.text.contains(#"plexus_points_ingested_total{transport="http"} 2"#))
+            #expect(r.text.contains(#"plexus_points_ingested_total{transport="http"} 4"#))
+            #expect(r.text.contains("plexus_points_duplicate_total 1"))
             #expect(r.text.contains(#"plexus_rejects_total{reason="INVALID_POINT",transport="http"} 1"#))
             #expect(r.text.contains("plexus_store_seconds"))
             #expect(r.text.contains("hb_requests"))

@@ -1,10 +1,62 @@
 import Foundation
 import NIOHTTP1
+import PlexusServer
 import PlexusServerTesting
+import PlexusStorage
 import Testing
 
 @Suite("Sessions", .timeLimit(.minutes(2)))
 struct SessionTests {
+    @Test("the server applies retention by itself: a point past it goes, a newer one and a pinned session's stay")
+    func retentionRuns() async throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let policy = RetentionPolicy(raw: .micros(3_600_000_000))
+        try await withServer(.set(\.retention, policy), .set(\.retentionInterval, Duration.milliseconds(50))) { s in
+            #expect(try await s.post("/api/sessions", #"{"session_id":"kept","name":"k","source_id":"rig","pinned":true}"#).status == 201)
+            let old = Double(now) / 1_000_000 - 7_200
+            let body = """
+                {"source_id":"rig","points":[{"metric":"m","value":1,"timestamp":\(old)},
+                {"metric":"m","value":2,"timestamp":\(old),"session_id":"kept"}]}
+                """
+            #expect(try await s.ingest(body).status == 200)
+            // A read stores what came before apart from what follows (retention removes whole chunks).
+            _ = try await s.rawValues("rig", "m")
+            #expect(try await s.ingest(#"{"source_id":"rig","points":[{"metric":"m","value":3}]}"#).status == 200)
+            let removed = try await eventually { try await s.rawValues("rig", "m").values.count == 2 }
+            #expect(removed)
+            #expect(try await s.rawValues("rig", "m").values.compactMap { $0 as? Double }.sorted() == [2, 3])
+        }
+    }
+
+    @Test("pinned: set by POST or PATCH, shown everywhere, null or absent changes nothing; wrong types 400; other tenants 404")
+    func pinned() async throws {
+        try await withServer { s in
+            var r = try await s.post("/api/sessions", #"{"session_id":"p","name":"p","source_id":"rig","pinned":true}"#)
+            #expect(r.status == 201 && r.object["pinned"] as? Bool == true)
+            r = try await s.post("/api/sessions", #"{"session_id":"q","name":"q","source_id":"rig"}"#)
+            #expect(r.object["pinned"] as? Bool == false)
+            func patch(_ id: String, _ body: String, key: String?? = .none) async throws -> TestServer.Reply {
+                try await s.request(.PATCH, "/api/sessions/\(id)", key: key, body: Data(body.utf8))
+            }
+            #expect(try await patch("q", #"{"pinned":true}"#).object["pinned"] as? Bool == true)
+            #expect(try await patch("q", #"{"pinned":null,"name":"renamed"}"#).object["pinned"] as? Bool == true)
+            #expect(try await patch("q", #"{"name":"again"}"#).object["pinned"] as? Bool == true)
+            #expect(try await patch("p", #"{"pinned":false}"#).object["pinned"] as? Bool == false)
+            for bad in [#"{"pinned":"yes"}"#, #"{"pinned":1}"#, #"{"pinned":[true]}"#, #"{"pinned":{}}"#] {
+                r = try await patch("p", bad)
+                #expect(r.status == 400, "\(bad)")
+            }
+            #expect(try await s.get("/api/sessions/p").object["pinned"] as? Bool == false)
+            let listed = try await s.get("/api/sessions?source_id=rig").object["sessions"] as? [[String: Any]]
+            #expect(Set(listed?.compactMap { $0["pinned"] as? Bool } ?? []) == [true, false])
+            // Another organisation can neither see nor pin them.
+            _ = try await s.cli(["orgs", "create", "--data-dir", s.dataDir, "team-b"])
+            let b = try await s.createKey(scopes: "write,read,admin", org: "team-b")
+            #expect(try await patch("p", #"{"pinned":true}"#, key: b).status == 404)
+            #expect(try await s.get("/api/sessions/p").object["pinned"] as? Bool == false)
+        }
+    }
+
     @Test("create is idempotent for the same body, 409 otherwise; PATCH ends; 404 for unknown")
     func lifecycle() async throws {
         try await withServer { s in

@@ -23,9 +23,10 @@ struct FlushIsolationTests {
         try await withTemporarySQLiteStore { store in
             // Three separate flushes into the same 1-minute and 1-hour buckets: the SQL
             // upsert adds +1.7e308 + 1.7e308 (inf) and then -1.7e308 (inf + -inf = NaN).
-            for v in ["1.7e308", "1.7e308", "-1.7e308", "-1.7e308", "-1.7e308"] {
+            // Each at its own second: the same point twice would be stored once.
+            for (k, v) in ["1.7e308", "1.7e308", "-1.7e308", "-1.7e308", "-1.7e308"].enumerated() {
                 try await StoreConformance.append(
-                    store, #"{"source_id":"big","points":[{"metric":"x","value":\#(v),"timestamp":1700000000}]}"#)
+                    store, #"{"source_id":"big","points":[{"metric":"x","value":\#(v),"timestamp":\#(1_700_000_000 + k)}]}"#)
                 await store.flushOnce()
             }
             for resolution in [Resolution.minute, .hour] {

@@ -119,6 +119,42 @@ struct SQLiteStoreTests {
             #expect(later.series.first?.edges == [Bucket(start: t0 + 60_000_000, min: 3, max: 3, sum: 3, count: 1)])
         }
     }
+
+    @Test("retention gives the space back: the database file shrinks, with no free pages left in it")
+    func retentionShrinksTheFile() async throws {
+        try await withTemporarySQLiteStore { store in
+            let t0 = StoreConformance.t0
+            func pages(_ pragma: String) async throws -> Int {
+                try await store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA \(pragma)") ?? -1 }
+            }
+            #expect(try await pages("auto_vacuum") == 2)  // incremental, chosen when the database was made
+            // 20 series of 5,000 points with noisy values, a day old, then one recent point.
+            var seed: UInt64 = 7
+            for k in 0..<20 {
+                let points = (0..<5_000).map { i -> String in
+                    seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    let v = Double(seed >> 11) / 1e9
+                    return #"{"metric":"m\#(k)","value":\#(v),"timestamp":\#(Double(t0 + Int64(i) * 1_000_000) / 1_000_000)}"#
+                }
+                try await StoreConformance.append(store, #"{"source_id":"big","points":[\#(points.joined(separator: ","))]}"#)
+                await store.flushOnce()
+            }
+            try await StoreConformance.append(
+                store, #"{"source_id":"big","points":[{"metric":"m0","value":1,"timestamp":\#(Double(t0) / 1_000_000 + 86_400)}]}"#)
+            await store.flushOnce()
+            let before = try await pages("page_count")
+            let hour: Int64 = 3_600_000_000
+            let sweep = try await store.applyRetention(
+                RetentionPolicy(raw: .micros(hour), rollups: .micros(hour)), at: t0 + 25 * hour)
+            #expect(sweep.points == 100_000)
+            let after = try await pages("page_count")
+            #expect(after * 4 < before, "pages: \(before) before, \(after) after")
+            #expect(try await pages("freelist_count") == 0)
+            let r = try await store.queryRaw(
+                SeriesSelector(orgID: 1, sourceID: "big"), range: TimeRange(start: 0, end: .max / 4), limit: 10)
+            #expect(r.series.map(\.values) == [[.number(1)]])
+        }
+    }
 }
 
 @Suite("Write-ahead log")

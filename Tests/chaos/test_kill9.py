@@ -4,10 +4,12 @@ Three HTTP writers (POST /ingest, 50 points a request) and three WebSocket devic
 (`acks: true`, 50 points a frame, 4 frames in flight) write distinct points; the server
 is killed with SIGKILL while they stream, restarted over the same data dir, and every
 source is read back: every acknowledged point (HTTP 200, `telemetry_ack`) must be stored
-exactly once, no unacknowledged point twice (the clients never resend), nothing that was
-never sent, and the rollups must count what the raw query returns (a replay applied
-twice would double them). Three rounds on the same data dir, each killing at another
-moment:
+exactly once, no unacknowledged point twice, nothing that was never sent, and the rollups
+must count what the raw query returns (a replay applied twice would double them). Then,
+as an SDK does after reconnecting, every client sends again what it has no ack for and
+its last acknowledged batch (as if that ack had been lost): every point must still be
+stored exactly once, rollups included. Three rounds on the same data dir, each killing
+at another moment:
 
 1. as soon as every client has its first acknowledgement (the points are in the WAL and
    the in-memory head, none in SQLite yet);
@@ -20,7 +22,7 @@ a server that has just replayed a log.
 """
 import time
 
-from chaos_clients import HttpWriter, WsDevice, check_stored, prometheus_value, wait_until
+from chaos_clients import HttpWriter, WsDevice, check_stored, prometheus_value, resend, wait_until
 
 T0_MS = 1_700_000_000_000
 FLUSHES = "plexus_store_flush_seconds_count"
@@ -81,6 +83,17 @@ def test_kill9_during_mixed_http_and_websocket_ingest(start_server):
             problems += check_stored(server.base_url, key, w)
         assert not problems, (f"after the kill in round {round_no + 1} ({moment}) and a restart "
                               f"({restarted_in:.1f} s):\n  " + "\n  ".join(problems) + "\n" + "\n".join(report))
+        resent = 0
+        for w in writers:
+            with w.lock:
+                again = list(w.unsure) + w.acked[-w.batch:]
+            resent += resend(server.base_url, key, w, again)
+        problems = []
+        for w in everyone:
+            problems += check_stored(server.base_url, key, w)
+        assert not problems, (f"after resending {resent} points in round {round_no + 1}:\n  "
+                              + "\n  ".join(problems) + "\n" + "\n".join(report))
+        report[-1] += f"; {resent} resent, stored once"
     print("\n".join(report))
     server.stop()
     assert server.proc.returncode == 0, f"the last server did not stop cleanly: exit {server.proc.returncode}"

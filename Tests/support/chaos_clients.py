@@ -8,6 +8,8 @@ a deadline. Nothing here imports pytest, so scripts can use it too.
 * `HttpWriter`, `WsDevice`: threads that write distinct points (one source each, metric
   `m`, value k, timestamp t0 + k ms) and remember which were acknowledged (HTTP 200 /
   `telemetry_ack`) and which were sent without an answer. They never resend.
+* `resend`: sends a writer's points again, as an SDK does after a kill (what it has no
+  ack for, and a batch whose ack was lost).
 * `read_points`, `check_stored`: read a source's points back through the raw query API,
   paging under its 10,000-row cap, and compare with what the writers know.
 * `RawWebSocket`: a minimal WebSocket client on a plain socket, for dashboards that
@@ -331,6 +333,24 @@ def rollup_count(base_url: str, key: str, source: str, start_ms: int, end_ms: in
         raise AssertionError(f"rollup query {source}: HTTP {r.status_code}: {r.text[:300]}")
     s = r.json()["series"].get(metric)
     return int(sum(s["count"])) if s else 0
+
+
+def resend(base_url: str, key: str, writer: Writer, ks, batch: int = 1_000) -> int:
+    """Sends points `ks` of `writer` again, as an SDK does with what it has no ack for
+    (and with a batch whose ack was lost), by POST /ingest; each request must answer 200.
+    The unsure ones among them become acked. Returns how many were sent."""
+    ks = sorted(set(ks))
+    with requests.Session() as session:
+        for i in range(0, len(ks), batch):
+            part = ks[i:i + batch]
+            r = session.post(base_url + "/ingest", data=points_body(writer.source, writer.t0_ms, part),
+                             headers={"x-api-key": key, "content-type": "application/json"}, timeout=30)
+            assert r.status_code == 200, f"{writer.source}: resend answered HTTP {r.status_code}: {r.text[:200]}"
+    with writer.lock:
+        resent = set(ks)
+        writer.acked.extend(k for k in writer.unsure if k in resent)
+        writer.unsure = [k for k in writer.unsure if k not in resent]
+    return len(ks)
 
 
 def check_stored(base_url: str, key: str, writer: Writer, check_rollup: bool = True) -> list[str]:

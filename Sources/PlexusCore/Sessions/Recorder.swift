@@ -92,7 +92,7 @@ public struct Recorder: Sendable {
         let record = SessionRecord(
             orgID: orgID, sessionID: id, name: name, sourceID: source, status: status, tags: f.tags ?? "{}",
             metadata: f.metadata ?? "{}", startedAt: startedAt, startedAtExplicit: f.startedAt != nil, endedAt: endedAt,
-            createdAt: now)
+            createdAt: now, pinned: f.pinned ?? false)
         let (stored, created) = try await store.createSession(record)
         if created { return (stored, true) }
         if stored.createdByData && stored.sourceID == source {
@@ -102,6 +102,7 @@ public struct Recorder: Sendable {
             claimed.status = status
             claimed.tags = record.tags
             claimed.metadata = record.metadata
+            claimed.pinned = record.pinned
             claimed.createdByData = false
             if let s = f.startedAt { (claimed.startedAt, claimed.startedAtExplicit) = (s, true) }
             if status != .active {
@@ -118,7 +119,7 @@ public struct Recorder: Sendable {
         let same =
             stored.name == name && stored.sourceID == source && stored.status == status && stored.tags == record.tags
             && stored.metadata == record.metadata && (f.startedAt == nil || stored.startedAt == f.startedAt)
-            && (f.endedAt == nil || stored.endedAt == f.endedAt)
+            && (f.endedAt == nil || stored.endedAt == f.endedAt) && (f.pinned == nil || stored.pinned == f.pinned)
         guard same else { throw CoreError(.conflict, "CONFLICT", "session \(id) already exists with different fields") }
         return (stored, false)
     }
@@ -135,6 +136,7 @@ public struct Recorder: Sendable {
         if let name = f.name { s.name = name }
         if let tags = f.tags { s.tags = tags }
         if let metadata = f.metadata { s.metadata = metadata }
+        if let pinned = f.pinned { s.pinned = pinned }
         s.createdByData = false
         var status = f.status
         if let end = f.endedAt {
@@ -191,10 +193,12 @@ public struct SessionFields: Sendable {
     public var metadata: String?
     public var startedAt: Int64?
     public var endedAt: Int64?
+    /// Kept whatever the retention.
+    public var pinned: Bool?
 
     public init(
         name: String? = nil, sourceID: String? = nil, status: SessionStatus? = nil, sessionID: String? = nil,
-        tags: String? = nil, metadata: String? = nil, startedAt: Int64? = nil, endedAt: Int64? = nil
+        tags: String? = nil, metadata: String? = nil, startedAt: Int64? = nil, endedAt: Int64? = nil, pinned: Bool? = nil
     ) {
         self.name = name
         self.sourceID = sourceID
@@ -204,5 +208,6 @@ public struct SessionFields: Sendable {
         self.metadata = metadata
         self.startedAt = startedAt
         self.endedAt = endedAt
+        self.pinned = pinned
     }
 }

@@ -40,10 +40,13 @@ public struct SessionRequest: Codable, Sendable, Equatable {
     public var metadata: JSONValue?
     public var startedAt: WireTime?
     public var endedAt: WireTime?
+    /// Keep the session's points whatever the server's retention.
+    public var pinned: Bool?
 
     public init(
         sessionID: String? = nil, name: String? = nil, sourceID: String? = nil, status: String? = nil,
-        tags: JSONValue? = nil, metadata: JSONValue? = nil, startedAt: WireTime? = nil, endedAt: WireTime? = nil
+        tags: JSONValue? = nil, metadata: JSONValue? = nil, startedAt: WireTime? = nil, endedAt: WireTime? = nil,
+        pinned: Bool? = nil
     ) {
         self.sessionID = sessionID
         self.name = name
@@ -53,10 +56,11 @@ public struct SessionRequest: Codable, Sendable, Equatable {
         self.metadata = metadata
         self.startedAt = startedAt
         self.endedAt = endedAt
+        self.pinned = pinned
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, status, tags, metadata
+        case name, status, tags, metadata, pinned
         case sessionID = "session_id"
         case sourceID = "source_id"
         case startedAt = "started_at"
@@ -74,6 +78,7 @@ public struct SessionRequest: Codable, Sendable, Equatable {
         metadata = try c.decodeIfPresent(JSONValue.self, forKey: .metadata).flatMap { $0 == .null ? nil : $0 }
         startedAt = try c.decodeIfPresent(WireTime.self, forKey: .startedAt)
         endedAt = try c.decodeIfPresent(WireTime.self, forKey: .endedAt)
+        pinned = try c.decodeIfPresent(Bool.self, forKey: .pinned)
     }
 }
 
@@ -110,11 +115,12 @@ public struct SessionBody: Codable, Sendable, Equatable {
     public var startedAt: String
     @Nullable public var endedAt: String?
     public var createdAt: String
+    public var pinned: Bool
     public var summary: Summary?
 
     public init(
         sessionID: String, name: String, sourceID: String, status: String, tags: JSONValue, metadata: JSONValue,
-        startedAt: String, endedAt: String?, createdAt: String, summary: Summary? = nil
+        startedAt: String, endedAt: String?, createdAt: String, pinned: Bool = false, summary: Summary? = nil
     ) {
         self.sessionID = sessionID
         self.name = name
@@ -125,11 +131,12 @@ public struct SessionBody: Codable, Sendable, Equatable {
         self.startedAt = startedAt
         self.endedAt = endedAt
         self.createdAt = createdAt
+        self.pinned = pinned
         self.summary = summary
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, status, tags, metadata, summary
+        case name, status, tags, metadata, summary, pinned
         case sessionID = "session_id"
         case sourceID = "source_id"
         case startedAt = "started_at"
