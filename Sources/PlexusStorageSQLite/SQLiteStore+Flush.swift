@@ -73,6 +73,9 @@ extension SQLiteStore {
         var insertSeries: Statement
         var insertChunk: Statement
         var overlapping: Statement
+        var newestChunk: Statement
+        var chunkData: Statement
+        var updateChunk: Statement
         var setLast: Statement
         var roll1m: Statement
         var roll1h: Statement
@@ -89,6 +92,10 @@ extension SQLiteStore {
                     """)
             insertChunk = try db.makeStatement(sql: "INSERT INTO chunks (series_id, min_ts, max_ts, count, data) VALUES (?, ?, ?, ?, ?)")
             overlapping = try db.makeStatement(sql: "SELECT data FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts <= ?")
+            newestChunk = try db.makeStatement(
+                sql: "SELECT id, min_ts, max_ts, count, length(data) FROM chunks WHERE series_id = ? ORDER BY max_ts DESC, id DESC LIMIT 1")
+            chunkData = try db.makeStatement(sql: "SELECT data FROM chunks WHERE id = ?")
+            updateChunk = try db.makeStatement(sql: "UPDATE chunks SET min_ts = ?, max_ts = ?, count = ?, data = ? WHERE id = ?")
             setLast = try db.makeStatement(
                 sql:
                     "UPDATE series SET last_ts = ?, last_value = ? WHERE id = ? AND (last_ts IS NULL OR last_ts <= ?)")
@@ -130,19 +137,7 @@ extension SQLiteStore {
         }
         let duplicates = buffer.count - ts.count
         guard !ts.isEmpty else { return duplicates }
-        var lo = 0
-        while lo < ts.count {
-            let hi =
-                key.numeric
-                ? min(ts.count, lo + config.maxChunkPoints)
-                : Self.chunkEnd(others, from: lo, maxPoints: config.maxChunkPoints, maxBytes: config.maxChunkBytes)
-            let data =
-                key.numeric
-                ? ChunkCodec.encodeNumeric(timestamps: Array(ts[lo..<hi]), values: Array(nums[lo..<hi]))
-                : ChunkCodec.encodeOther(timestamps: Array(ts[lo..<hi]), values: Array(others[lo..<hi]))
-            try st.insertChunk.execute(arguments: [id, ts[lo], ts[hi - 1], hi - lo, Data(data)])
-            lo = hi
-        }
+        try writeChunks(id, numeric: key.numeric, ts, nums, others, st)
         let lastValue: PlexusValue = key.numeric ? .number(nums[nums.count - 1]) : others[others.count - 1]
         try st.setLast.execute(arguments: [ts[ts.count - 1], lastValue.jsonText, id, ts[ts.count - 1]])
         if key.numeric {
@@ -174,16 +169,78 @@ extension SQLiteStore {
         return stored
     }
 
-    /// Where a chunk of non-numeric values that starts at `lo` ends: at `maxPoints` values
-    /// or once it holds `maxBytes` of value text, whichever comes first (at least one value),
-    /// so a run of large objects never makes a BLOB past what SQLite stores.
-    static func chunkEnd(_ values: [PlexusValue], from lo: Int, maxPoints: Int, maxBytes: Int) -> Int {
+    /// Stores new points of series `id` (sorted) as chunks. They join the series' newest
+    /// chunk while it is open: it ends at or before the first of them and has room for the
+    /// first in points, span and (non-numeric) bytes; what does not fit starts new chunks. That chunk keeps its row id (points of one
+    /// time keep their arrival order across chunks), so a steady stream ends in full chunks
+    /// however often flushes run; points older than the newest chunk start chunks of their own.
+    func writeChunks(
+        _ id: Int64, numeric: Bool, _ newTimes: [Int64], _ newNumbers: [Double], _ newOthers: [PlexusValue],
+        _ st: SeriesStatements
+    ) throws {
+        var ts = newTimes
+        var nums = newNumbers
+        var others = newOthers
+        var reuse: Int64?
+        if let open = try Row.fetchOne(st.newestChunk, arguments: [id]) {
+            let (chunkID, minTs, maxTs, count, bytes): (Int64, Int64, Int64, Int, Int) = (open[0], open[1], open[2], open[3], open[4])
+            // Room for at least the first new point; the cut below ends the chunk where it is full.
+            let fits =
+                maxTs <= ts[0] && count < config.maxChunkPoints && ts[0] - minTs <= config.maxChunkSpan
+                && (numeric || bytes <= config.maxChunkBytes / 4)
+            if fits, let data = try Data.fetchOne(st.chunkData, arguments: [chunkID]) {
+                var oldTs: [Int64] = []
+                var oldNums: [Double] = []
+                var oldOthers: [PlexusValue] = []
+                try data.withUnsafeBytes { raw in
+                    try ChunkCodec.decode(raw) { t, v in
+                        oldTs.append(t)
+                        if numeric, case .number(let d) = v { oldNums.append(d) } else { oldOthers.append(v) }
+                    }
+                }
+                if oldTs.count == count && (numeric ? oldNums.count : oldOthers.count) == count {
+                    ts = oldTs + ts
+                    nums = oldNums + nums
+                    others = oldOthers + others
+                    reuse = chunkID
+                }
+            }
+        }
+        var lo = 0
+        while lo < ts.count {
+            let hi = Self.chunkEnd(
+                ts, numeric ? nil : others, from: lo, maxPoints: config.maxChunkPoints,
+                maxSpan: config.maxChunkSpan, maxBytes: config.maxChunkBytes)
+            let data =
+                numeric
+                ? ChunkCodec.encodeNumeric(timestamps: Array(ts[lo..<hi]), values: Array(nums[lo..<hi]))
+                : ChunkCodec.encodeOther(timestamps: Array(ts[lo..<hi]), values: Array(others[lo..<hi]))
+            if let chunkID = reuse {
+                try st.updateChunk.execute(arguments: [ts[lo], ts[hi - 1], hi - lo, Data(data), chunkID])
+                reuse = nil
+            } else {
+                try st.insertChunk.execute(arguments: [id, ts[lo], ts[hi - 1], hi - lo, Data(data)])
+            }
+            lo = hi
+        }
+    }
+
+    /// Where a chunk that starts at `lo` ends: at `maxPoints` points, at the first point
+    /// more than `maxSpan` after its first, or (non-numeric `values`) once it holds
+    /// `maxBytes` of value text, whichever comes first (at least one point), so a run of
+    /// large objects never makes a BLOB past what SQLite stores.
+    static func chunkEnd(
+        _ ts: [Int64], _ values: [PlexusValue]?, from lo: Int, maxPoints: Int, maxSpan: Int64, maxBytes: Int
+    ) -> Int {
         var bytes = 0
         var i = lo
-        let limit = min(values.count, lo + maxPoints)
+        let limit = min(ts.count, lo + maxPoints)
         while i < limit {
-            bytes += values[i].storedSize
-            if bytes > maxBytes && i > lo { break }
+            if i > lo && ts[i] - ts[lo] > maxSpan { break }
+            if let values {
+                bytes += values[i].storedSize
+                if bytes > maxBytes && i > lo { break }
+            }
             i += 1
         }
         return i

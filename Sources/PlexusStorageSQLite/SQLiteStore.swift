@@ -31,6 +31,9 @@ public final class SQLiteStore: SQLiteCatalog, PlexusStore, Service, @unchecked 
         public var flushMaxAge: Duration = .seconds(1)
         /// Points per chunk BLOB at most.
         public var maxChunkPoints = 8192
+        /// Microseconds from a chunk's first point to its last at most, so retention (which
+        /// removes whole chunks) keeps no point much longer than asked.
+        public var maxChunkSpan: Int64 = 3_600_000_000
         /// Bytes of value text per chunk of non-numeric values (a chunk ends at the first of
         /// the two limits); keeps BLOBs far below SQLite's 1 GB limit.
         public var maxChunkBytes = 4 << 20

@@ -121,10 +121,11 @@ struct FlushIsolationTests {
     func chunksCutByBytes() {
         let big = PlexusValue.string(String(repeating: "x", count: 600_000))
         let values = Array(repeating: big, count: 20)
+        let ts = (0..<20).map { Int64($0) }
         var cuts: [Int] = []
         var lo = 0
         while lo < values.count {
-            let hi = SQLiteStore.chunkEnd(values, from: lo, maxPoints: 8192, maxBytes: 4 << 20)
+            let hi = SQLiteStore.chunkEnd(ts, values, from: lo, maxPoints: 8192, maxSpan: .max, maxBytes: 4 << 20)
             #expect(hi > lo)
             cuts.append(hi - lo)
             lo = hi
@@ -132,7 +133,71 @@ struct FlushIsolationTests {
         #expect(cuts.allSatisfy { $0 <= 7 })
         #expect(cuts.reduce(0, +) == 20)
         // One value larger than the cap still makes progress (a chunk of one).
-        #expect(SQLiteStore.chunkEnd([.string(String(repeating: "y", count: 5 << 20))], from: 0, maxPoints: 10, maxBytes: 4 << 20) == 1)
+        #expect(
+            SQLiteStore.chunkEnd(
+                [0], [.string(String(repeating: "y", count: 5 << 20))], from: 0, maxPoints: 10, maxSpan: .max, maxBytes: 4 << 20) == 1)
+    }
+
+    @Test("chunks are cut at the span cap: the first point more than maxSpan after the chunk's first starts the next")
+    func chunksCutBySpan() {
+        let ts: [Int64] = [0, 10, 60, 61, 200, 200, 400]
+        var cuts: [[Int64]] = []
+        var lo = 0
+        while lo < ts.count {
+            let hi = SQLiteStore.chunkEnd(ts, nil, from: lo, maxPoints: 3, maxSpan: 60, maxBytes: 0)
+            cuts.append(Array(ts[lo..<hi]))
+            lo = hi
+        }
+        #expect(cuts == [[0, 10, 60], [61], [200, 200], [400]])
+    }
+
+    @Test("a steady stream flushed often ends in full chunks: flushes append to the series' open chunk")
+    func chunksGrowAcrossFlushes() async throws {
+        var config = SQLiteStore.Configuration()
+        config.maxChunkPoints = 250
+        config.maxChunkSpan = 3_600_000_000
+        try await withTemporarySQLiteStore(configuration: config) { store in
+            let t0 = StoreConformance.t0
+            func write(_ from: Int, _ count: Int, at base: Int64 = t0, metric: String = "m", text: Bool = false) async throws {
+                let points = (from..<from + count).map { i in
+                    let value = text ? "\"line \(i)\"" : "\(Double(i) / 4)"
+                    return #"{"metric":"\#(metric)","value":\#(value),"timestamp":\#(Double(base + Int64(i) * 1_000_000) / 1_000_000)}"#
+                }
+                try await StoreConformance.append(store, #"{"source_id":"s","points":[\#(points.joined(separator: ","))]}"#)
+                await store.flushOnce()
+            }
+            func chunks(_ metric: String) async throws -> [Int] {
+                try await store.pool.read { db in
+                    try Int.fetchAll(
+                        db, sql: "SELECT c.count FROM chunks c JOIN series s ON s.id = c.series_id WHERE s.metric = ? ORDER BY c.id",
+                        arguments: [metric])
+                }
+            }
+            // 40 flushes of 20 points: 800 points in chunks of 250, not 40 chunks of 20.
+            for k in 0..<40 { try await write(k * 20, 20) }
+            #expect(try await chunks("m") == [250, 250, 250, 50])
+            for k in 0..<10 { try await write(k * 20, 20, metric: "log", text: true) }
+            #expect(try await chunks("log") == [200])
+            // Late points (before the open chunk's end) start a chunk of their own; the open one is untouched.
+            try await write(10_000, 5, at: t0 - 20_000_000_000)
+            #expect(try await chunks("m") == [250, 250, 250, 50, 5])
+            // Past the span cap (an hour after the open chunk's first point): a new chunk.
+            try await write(4_400, 5)
+            #expect(try await chunks("m") == [250, 250, 250, 50, 5, 5])
+            // Then points after it join that one, now the open chunk.
+            try await write(4_405, 5)
+            #expect(try await chunks("m") == [250, 250, 250, 50, 5, 10])
+            let sel = SeriesSelector(orgID: 1, sourceID: "s", metrics: ["m"])
+            let r = try await store.queryRaw(sel, range: Self.all, limit: 10_000)
+            #expect(r.series.first?.timestamps.count == 815)
+            let logs = try await store.logs(
+                SeriesSelector(orgID: 1, sourceID: "s", metrics: ["log"]), range: Self.all, limit: 500, newestFirst: false)
+            #expect(logs.map(\.value) == (0..<200).map { .string("line \($0)") })
+            // Every value, in time order, once.
+            let values = r.series.first?.values.compactMap { v -> Double? in if case .number(let d) = v { d } else { nil } } ?? []
+            let expected = [10_000..<10_005, 0..<800, 4_400..<4_410].flatMap { $0.map { Double($0) / 4 } }
+            #expect(values == expected)
+        }
     }
 
     @Test("limited reads (tail, limit) return the right oldest or newest points across many chunks, and say when more exist")

@@ -26,17 +26,9 @@ struct SocketWatch: Service {
     let now: @Sendable () -> Int64
     var interval: Duration = .milliseconds(500)
 
+    /// Until shutdown; the sockets close with the server.
     func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                while true {
-                    await sweep()
-                    try await Task.sleep(for: interval)
-                }
-            }
-        } catch is CancellationError {
-            // Shutdown: the sockets close with the server.
-        }
+        try await everyInterval(interval) { await sweep() }
     }
 
     /// One pass: stalled dashboards, then credentials.

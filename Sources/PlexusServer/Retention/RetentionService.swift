@@ -15,16 +15,7 @@ struct RetentionService: Service {
     let logger: Logger
 
     func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                while true {
-                    await sweep()
-                    try await Task.sleep(for: interval)
-                }
-            }
-        } catch is CancellationError {
-            // Shutdown: a run in progress stops between two of its transactions.
-        }
+        try await everyInterval(interval) { await sweep() }
     }
 
     /// One run. A failure is logged and the next run tries again; nothing is half-removed
