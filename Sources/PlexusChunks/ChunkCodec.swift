@@ -15,6 +15,11 @@ public import PlexusModel
 /// values     := 0:u8 exponent:u8 first:zigzag-varint delta*:zigzag-varint
 ///                   each value is mantissa / 10^exponent, bit for bit (decimal numbers)
 ///             | 1:u8 xor-values                                    any other numbers
+///             | 2:u8 exponent:u8 count:uvarint (gap:uvarint bits:u64le)* first delta*
+///                   decimal numbers but for a few (−0.0, 0.1 + 0.2): those are at the
+///                   listed positions (each gap counts the positions skipped since the
+///                   last one), as raw bits, their mantissa slot repeating the last
+///                   mantissa (a zero delta); at most one value in 16
 ///
 /// chunk v1   := 1:u8 kind:u8 count:uvarint first:zigzag-varint delta1 dod*   values-v1
 /// values-v1 (kind 0, numbers) := xor-values
@@ -37,6 +42,7 @@ public enum ChunkCodec {
     enum Values: UInt8 {
         case decimal = 0
         case xor = 1
+        case decimalWithExceptions = 2
     }
 
     public struct DecodeError: Error {}
@@ -55,9 +61,18 @@ public enum ChunkCodec {
         out.append(Kind.numeric.rawValue)
         putUVarint(&out, UInt64(timestamps.count))
         encodeTimestamps(&out, timestamps)
-        if let (exponent, mantissas) = decimal(values) {
-            out.append(Values.decimal.rawValue)
+        if let (exponent, mantissas, exceptions) = decimal(values) {
+            out.append(exceptions.isEmpty ? Values.decimal.rawValue : Values.decimalWithExceptions.rawValue)
             out.append(UInt8(exponent))
+            if !exceptions.isEmpty {
+                putUVarint(&out, UInt64(exceptions.count))
+                var next = 0
+                for i in exceptions {
+                    putUVarint(&out, UInt64(i - next))
+                    withUnsafeBytes(of: values[i].bitPattern.littleEndian) { out.append(contentsOf: $0) }
+                    next = i + 1
+                }
+            }
             var previous: Int64 = 0
             for m in mantissas {
                 putVarint(&out, m &- previous)
@@ -71,30 +86,45 @@ public enum ChunkCodec {
     }
 
     /// The smallest exponent `e` and the integers `m` with `Double(m) / 10^e` equal to every
-    /// value bit for bit, if there is one up to ``maxExponent`` (−0.0 and values with more
-    /// digits have none).
-    static func decimal(_ values: [Double]) -> (Int, [Int64])? {
+    /// value bit for bit, if there is one up to ``maxExponent``, but for the positions in
+    /// `exceptions`: values with no such form at any exponent (−0.0, `0.1 + 0.2`), at most
+    /// one in 16 (each costs 9 bytes or more), whose mantissa slot repeats the last one.
+    /// Nil when there are more, or when a larger exponent pushes a mantissa past 2^53.
+    static func decimal(_ values: [Double]) -> (Int, [Int64], exceptions: [Int])? {
         var e = 0
         var mantissas: [Int64] = []
+        var exceptions: [Int] = []
         mantissas.reserveCapacity(values.count)
         for (i, v) in values.enumerated() {
             if let m = mantissa(v, e) {
                 mantissas.append(m)
                 continue
             }
-            // More digits than so far: the exponent this value needs, then every value up to
-            // it again at that exponent (the exponent only grows, at most 15 times a chunk).
-            repeat {
-                e += 1
-                guard e <= maxExponent else { return nil }
-            } while mantissa(v, e) == nil
+            // More digits than so far, or none at all: the exponent this value needs.
+            var needed = e
+            repeat { needed += 1 } while needed <= maxExponent && mantissa(v, needed) == nil
+            guard needed <= maxExponent else {
+                exceptions.append(i)
+                guard exceptions.count <= values.count / 16 else { return nil }
+                mantissas.append(mantissas.last ?? 0)
+                continue
+            }
+            // Every value up to this one again at that exponent (the exponent only grows,
+            // at most 15 times a chunk).
+            e = needed
             mantissas.removeAll(keepingCapacity: true)
-            for w in values[...i] {
+            var k = 0
+            for (j, w) in values[...i].enumerated() {
+                if k < exceptions.count && exceptions[k] == j {
+                    mantissas.append(mantissas.last ?? 0)
+                    k += 1
+                    continue
+                }
                 guard let m = mantissa(w, e) else { return nil }
                 mantissas.append(m)
             }
         }
-        return (e, mantissas)
+        return (e, mantissas, exceptions)
     }
 
     static func mantissa(_ v: Double, _ e: Int) -> Int64? {
@@ -209,13 +239,20 @@ public enum ChunkCodec {
         case (_, Kind.numeric.rawValue):
             let values = version == 1 ? Values.xor.rawValue : try r.byte()
             switch Values(rawValue: values) {
-            case .decimal:
+            case .decimal, .decimalWithExceptions:
                 let e = Int(try r.byte())
                 guard e <= maxExponent else { throw DecodeError() }
+                let exceptions = values == Values.decimal.rawValue ? [] : try decodeExceptions(&r, count: n)
+                var k = 0
                 var m: Int64 = 0
                 for i in 0..<n {
                     m = m &+ (try r.varint())
-                    try body(ts[i], .number(Double(m) / powersOfTen[e]))
+                    if k < exceptions.count && exceptions[k].index == i {
+                        try body(ts[i], .number(Double(bitPattern: exceptions[k].bits)))
+                        k += 1
+                    } else {
+                        try body(ts[i], .number(Double(m) / powersOfTen[e]))
+                    }
                 }
             case .xor:
                 try decodeXOR(&r, ts, body)
@@ -227,6 +264,21 @@ public enum ChunkCodec {
         default:
             throw DecodeError()
         }
+    }
+
+    /// The positions (increasing, below `n`) and raw bits of a decimal chunk's exceptions.
+    static func decodeExceptions(_ r: inout Reader, count n: Int) throws -> [(index: Int, bits: UInt64)] {
+        guard let k = Int(exactly: try r.uvarint()), k >= 1, k <= n else { throw DecodeError() }
+        var out: [(index: Int, bits: UInt64)] = []
+        out.reserveCapacity(k)
+        var next = 0
+        for _ in 0..<k {
+            guard let gap = Int(exactly: try r.uvarint()), gap < n - next else { throw DecodeError() }
+            let index = next + gap
+            out.append((index, try r.uint64LE()))
+            next = index + 1
+        }
+        return out
     }
 
     static func decodeTimestamps(_ r: inout Reader, count n: Int, version: UInt8) throws -> [Int64] {
