@@ -1,3 +1,5 @@
+public import PlexusModel
+
 /// What makes two points the same point, for every engine.
 ///
 /// A series holds each (time, value) pair at most once. Sending a point again (an SDK
@@ -7,7 +9,7 @@
 /// SDKs stamp points to the millisecond, so a device calling `send()` in a loop makes
 /// several readings in one millisecond, and keeping only the last would drop readings
 /// that were acknowledged. Numbers are the same when their bits are (`-0.0` is not `0.0`);
-/// other values when they are equal (`PlexusValue`, JSON text compared verbatim).
+/// other values when their bytes are (``Value``: strings and JSON text verbatim).
 public enum PointIdentity {
     /// The points of one series to store, as positions in `timestamps`, in time order
     /// (a stable sort: points of one time keep their arrival order): every point unless
@@ -55,5 +57,26 @@ public enum PointIdentity {
             k = end
         }
         return keep
+    }
+}
+
+extension PointIdentity {
+    /// A value as ``toStore(timestamps:key:stored:)`` compares it: numbers by their bits,
+    /// strings and JSON text by their UTF-8 bytes (not by Unicode equivalence, which
+    /// Swift's `==` on strings uses: `"é"` precomposed and decomposed are two values).
+    public struct Value: Hashable, Sendable {
+        let kind: PlexusValue.Kind
+        let bits: UInt64
+        let bytes: [UInt8]
+
+        public init(_ v: PlexusValue) {
+            kind = v.kind
+            switch v {
+            case .number(let d): (bits, bytes) = (d.bitPattern, [])
+            case .bool(let b): (bits, bytes) = (b ? 1 : 0, [])
+            case .string(let s): (bits, bytes) = (0, Array(s.utf8))
+            case .object(let j), .array(let j): (bits, bytes) = (0, Array(j.text.utf8))
+            }
+        }
     }
 }

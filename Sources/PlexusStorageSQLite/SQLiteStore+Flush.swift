@@ -91,7 +91,8 @@ extension SQLiteStore {
                     INSERT INTO series (org_id, source_id, metric, numeric, tags, session_id, derived) VALUES (?, ?, ?, ?, ?, ?, ?)
                     """)
             insertChunk = try db.makeStatement(sql: "INSERT INTO chunks (series_id, min_ts, max_ts, count, data) VALUES (?, ?, ?, ?, ?)")
-            overlapping = try db.makeStatement(sql: "SELECT data FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts <= ?")
+            overlapping = try db.makeStatement(
+                sql: "SELECT id, min_ts, max_ts FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts <= ?")
             newestChunk = try db.makeStatement(
                 sql: "SELECT id, min_ts, max_ts, count, length(data) FROM chunks WHERE series_id = ? ORDER BY max_ts DESC, id DESC LIMIT 1")
             chunkData = try db.makeStatement(sql: "SELECT data FROM chunks WHERE id = ?")
@@ -130,7 +131,8 @@ extension SQLiteStore {
                     if case .number(let d) = v { d.bitPattern } else { nil }
                 })
             : PointIdentity.toStore(
-                timestamps: ts, key: { others[$0] }, stored: try storedIdentities(id, timestamps: ts, st) { $0 })
+                timestamps: ts, key: { PointIdentity.Value(others[$0]) },
+                stored: try storedIdentities(id, timestamps: ts, st) { PointIdentity.Value($0) })
         if let keep {
             ts = keep.map { ts[$0] }
             if key.numeric { nums = keep.map { nums[$0] } } else { others = keep.map { others[$0] } }
@@ -149,17 +151,33 @@ extension SQLiteStore {
 
     /// The identities (``PointIdentity``) series `id` already holds at the times in
     /// `timestamps`. One indexed probe finds no chunk for data newer than what is stored,
-    /// the common case; otherwise the chunks overlapping the batch's span are decoded.
+    /// the common case; otherwise only the chunks whose span holds one of the batch's times
+    /// are decoded (a batch with a point from 1970 and one from today reads the spans of
+    /// the history between, not its points).
     func storedIdentities<K: Hashable>(
         _ id: Int64, timestamps: [Int64], _ st: SeriesStatements, key: (PlexusValue) -> K?
     ) throws -> [Int64: Set<K>] {
         guard let lo = timestamps.min(), let hi = timestamps.max() else { return [:] }
         let rows = try Row.fetchCursor(st.overlapping, arguments: [id, lo, hi])
         var times: Set<Int64> = []
+        var sorted: [Int64] = []
         var stored: [Int64: Set<K>] = [:]
         while let row = try rows.next() {
-            if times.isEmpty { times = Set(timestamps) }
-            let data: Data = row[0]
+            if times.isEmpty {
+                times = Set(timestamps)
+                sorted = times.sorted()
+            }
+            let (chunk, minTs, maxTs): (Int64, Int64, Int64) = (row[0], row[1], row[2])
+            // The first batch time at or after the chunk's first point: inside its span?
+            var a = 0
+            var b = sorted.count
+            while a < b {
+                let m = (a + b) / 2
+                if sorted[m] < minTs { a = m + 1 } else { b = m }
+            }
+            guard a < sorted.count, sorted[a] <= maxTs, let data = try Data.fetchOne(st.chunkData, arguments: [chunk]) else {
+                continue
+            }
             try data.withUnsafeBytes { raw in
                 try ChunkCodec.decode(raw) { t, v in
                     if times.contains(t), let k = key(v) { stored[t, default: []].insert(k) }

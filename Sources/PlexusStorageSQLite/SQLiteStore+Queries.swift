@@ -55,7 +55,7 @@ extension SQLiteStore {
             let rows = try Row.fetchCursor(
                 db.cachedStatement(
                     sql:
-                        "SELECT data FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts < ?"),
+                        "SELECT data FROM chunks WHERE series_id = ? AND max_ts >= ? AND min_ts < ? ORDER BY id"),
                 arguments: [s.id, range.start, range.end])
             while let row = try rows.next() {
                 let data: Data = row[0]
@@ -207,6 +207,10 @@ extension SQLiteStore {
         var timestamp: Int64
         var value: PlexusValue
         var series: Int
+        /// The chunk's row id: of two points of one series and time, the one in the chunk
+        /// with the larger id arrived later (a flush appends only to the chunk that ends
+        /// last, at or before its points).
+        var chunk: Int64
     }
 
     /// The `limit` oldest (or newest) points of `series` in `range`, in time order, and
@@ -256,7 +260,9 @@ extension SQLiteStore {
             var chunk: [ReadPoint] = []
             try blob.withUnsafeBytes { raw in
                 try ChunkCodec.decode(raw) { t, v in
-                    if t >= range.start && t < range.end { chunk.append(ReadPoint(timestamp: t, value: v, series: span.series)) }
+                    if t >= range.start && t < range.end {
+                        chunk.append(ReadPoint(timestamp: t, value: v, series: span.series, chunk: span.rowid))
+                    }
                 }
             }
             // A chunk keeps points of one time in arrival order; newest first reads it backwards.
@@ -280,10 +286,12 @@ extension SQLiteStore {
         return (kept, more)
     }
 
-    /// Time, then the series' place in the list asked for. Swift's sort is stable, so
-    /// points of one series and time keep their reading order.
-    static func earlier(_ a: ReadPoint, _ b: ReadPoint) -> Bool { (a.timestamp, a.series) < (b.timestamp, b.series) }
-    static func later(_ a: ReadPoint, _ b: ReadPoint) -> Bool { (a.timestamp, a.series) > (b.timestamp, b.series) }
+    /// Time, then the series' place in the list asked for, then arrival (the chunk's id).
+    /// Swift's sort is stable, so points of one chunk and time keep their order in it.
+    static func earlier(_ a: ReadPoint, _ b: ReadPoint) -> Bool {
+        (a.timestamp, a.series, a.chunk) < (b.timestamp, b.series, b.chunk)
+    }
+    static func later(_ a: ReadPoint, _ b: ReadPoint) -> Bool { (a.timestamp, a.series, a.chunk) > (b.timestamp, b.series, b.chunk) }
 
     public func queryAggregated(_ selector: SeriesSelector, range: TimeRange, resolution: Resolution, limit: Int) async throws
         -> AggregatedResult

@@ -6,8 +6,13 @@ public import PlexusStorage
 /// deleted, a few thousand per transaction so flushes go on between them, and the freed
 /// pages are given back to the file system.
 extension SQLiteStore {
-    /// Chunks (or rollup series) deleted per write transaction.
+    /// Chunks deleted per write transaction.
     static let retentionBatch = 2_000
+    /// Series whose rollups one write transaction deletes, a day of buckets at a time (at
+    /// most 72,000 minute rows), so a first run over years of rollups never holds the
+    /// writer for long.
+    static let rollupSeriesBatch = 50
+    static let rollupSlice: Int64 = 86_400_000_000
 
     public func applyRetention(_ defaults: RetentionPolicy, at now: Int64) async throws -> RetentionSweep {
         var sweep = RetentionSweep()
@@ -63,21 +68,45 @@ extension SQLiteStore {
         }
         var lo = 0
         while lo < series.count {
-            let part = Array(series[lo..<min(series.count, lo + Self.retentionBatch)])
+            let part = Array(series[lo..<min(series.count, lo + Self.rollupSeriesBatch)])
             let ids = "[" + part.map(String.init).joined(separator: ",") + "]"
-            sweep.rollupRows += try await translate {
-                try await pool.write { db -> Int64 in
-                    var removed: Int64 = 0
-                    for width in [RollupWidth.minute, .hour] {
-                        try db.execute(
-                            sql: "DELETE FROM \(Self.table(width)) WHERE series_id IN (SELECT value FROM json_each(?)) AND bucket <= ?",
-                            arguments: [ids, cutoff.subtractingReportingOverflow(width.micros).partialValue])
-                        removed += Int64(db.changesCount)
+            lo += Self.rollupSeriesBatch
+            // The last bucket start to remove in each table: its bucket ends by the cutoff.
+            let lastMinute = cutoff.subtractingReportingOverflow(RollupWidth.minute.micros).partialValue
+            let lastHour = cutoff.subtractingReportingOverflow(RollupWidth.hour.micros).partialValue
+            // The oldest bucket left to remove (one index seek a series and table), then a
+            // day from it: every pass removes at least that bucket, and gaps cost nothing.
+            while let from = try await translate({
+                try await pool.read { db in
+                    try Int64.fetchOne(
+                        db,
+                        sql: """
+                            SELECT min(b) FROM (
+                                SELECT (SELECT bucket FROM rollup_1m WHERE series_id = j.value AND bucket <= ?2
+                                        ORDER BY bucket LIMIT 1) AS b FROM json_each(?1) j
+                                UNION ALL
+                                SELECT (SELECT bucket FROM rollup_1h WHERE series_id = j.value AND bucket <= ?3
+                                        ORDER BY bucket LIMIT 1) FROM json_each(?1) j)
+                            """, arguments: [ids, lastMinute, lastHour])
+                }
+            }) {
+                let to = from.addingReportingOverflow(Self.rollupSlice).partialValue
+                sweep.rollupRows += try await translate {
+                    try await pool.write { db -> Int64 in
+                        var removed: Int64 = 0
+                        for (width, last) in [(RollupWidth.minute, lastMinute), (.hour, lastHour)] {
+                            try db.execute(
+                                sql: """
+                                    DELETE FROM \(Self.table(width)) WHERE series_id IN (SELECT value FROM json_each(?))
+                                    AND bucket >= ? AND bucket < ? AND bucket <= ?
+                                    """,
+                                arguments: [ids, from, to, last])
+                            removed += Int64(db.changesCount)
+                        }
+                        return removed
                     }
-                    return removed
                 }
             }
-            lo += Self.retentionBatch
         }
     }
 

@@ -657,17 +657,22 @@ public enum StoreConformance {
         try await write(t0, [1, 2, 3], text: "old")  // day 0: past both periods
         try await write(t0, [10], session: "keep")  // day 0, in a pinned session
         try await write(org: forever.id, t0, [20])  // day 0, an organisation keeping points forever
+        // The rollups' edge: the minute bucket that ends at their cutoff goes, the next stays.
+        try await write(now - 5 * day - 60_000_000, [100, 1_000])
         try await write(now - 3 * day, [4, 5])  // day 7: past the raw period, within the rollups'
+        try await write(now - 2 * day, [7])  // exactly at the raw cutoff: kept
         try await write(now - 12 * hour, [6])  // within both
         let policy = RetentionPolicy(raw: .micros(2 * day), rollups: .micros(5 * day))
         let sweep = try await store.applyRetention(policy, at: now)
-        #expect(sweep.points == 6 && sweep.blocks > 0 && sweep.rollupRows > 0, "\(sweep)")
+        #expect(sweep.points == 8 && sweep.blocks > 0 && sweep.rollupRows > 0, "\(sweep)")
 
         let plain = SeriesSelector(orgID: 1, sourceID: "ret", metrics: ["v"], sessionID: "")
-        #expect(try await store.queryRaw(plain, range: all, limit: 100).series.first?.values == [.number(6)])
+        #expect(try await store.queryRaw(plain, range: all, limit: 100).series.first?.values == [.number(7), .number(6)])
         #expect(try await store.logs(SeriesSelector(orgID: 1, sourceID: "ret"), range: all, limit: 10, newestFirst: false).isEmpty)
         let hours = try await store.queryAggregated(plain, range: all, resolution: .hour, limit: 100)
-        #expect(hours.series.first?.buckets.map(\.sum) == [9, 6])
+        #expect(hours.series.first?.buckets.map(\.sum) == [1_100, 9, 7, 6])
+        let minutes = try await store.queryAggregated(plain, range: all, resolution: .minute, limit: 100)
+        #expect(minutes.series.first?.buckets.map(\.sum) == [1_000, 4, 5, 7, 6])
         let pinned = SeriesSelector(orgID: 1, sourceID: "ret", sessionID: "keep")
         #expect(try await store.queryRaw(pinned, range: all, limit: 10).series.first?.values == [.number(10)])
         #expect(try await store.queryAggregated(pinned, range: all, resolution: .minute, limit: 10).series.first?.buckets.count == 1)
@@ -678,9 +683,12 @@ public enum StoreConformance {
         // Nothing left to remove; a later run removes what has aged since.
         #expect(try await store.applyRetention(policy, at: now) == RetentionSweep())
         let later = try await store.applyRetention(policy, at: now + 3 * day)
-        #expect(later.points == 1)
+        #expect(later.points == 2)
         #expect(try await store.queryRaw(plain, range: all, limit: 100).series.isEmpty)
-        #expect(try await store.queryAggregated(plain, range: all, resolution: .hour, limit: 100).series.first?.buckets.map(\.sum) == [6])
+        #expect(
+            try await store.queryAggregated(plain, range: all, resolution: .hour, limit: 100).series.first?.buckets.map(\.sum) == [7, 6])
+        #expect(
+            try await store.queryAggregated(plain, range: all, resolution: .minute, limit: 100).series.first?.buckets.map(\.sum) == [7, 6])
     }
 
     static func rangesAndOrder(_ store: any PlexusStore) async throws {

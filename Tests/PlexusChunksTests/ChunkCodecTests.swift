@@ -79,7 +79,8 @@ struct ChunkCodecTests {
         let exceptions = vs.indices.filter { vs[$0].bitPattern == (-0.0).bitPattern || $0 == 100 }.count
         #expect(Double(data.count) < 1.3 * Double(vs.count) + 10 * Double(exceptions), "\(data.count) bytes")
         // An exponent that grows after an exception, and exceptions next to each other.
-        _ = try Self.roundTrip((0..<32).map { Int64($0) }, [-0.0, -0.0, 1, 1.5] + (4..<32).map { Double($0) / 1_000 })
+        let grown = try Self.roundTrip((0..<32).map { Int64($0) }, [-0.0, -0.0, 1, 1.5] + (4..<32).map { Double($0) / 1_000 })
+        #expect(grown[6] == 2, "values mode: decimal with exceptions")  // after version, kind, count, first, mode, delta
         // More than one value in 16 without a decimal form: the XOR scheme, still exact.
         var many = vs
         for i in stride(from: 0, to: many.count, by: 8) { many[i] = -0.0 }

@@ -138,6 +138,26 @@ struct FlushIsolationTests {
                 [0], [.string(String(repeating: "y", count: 5 << 20))], from: 0, maxPoints: 10, maxSpan: .max, maxBytes: 4 << 20) == 1)
     }
 
+    @Test("points of one time come back in arrival order when a late chunk starts before the one that holds the first of them")
+    func arrivalOrderAcrossChunks() async throws {
+        try await withTemporarySQLiteStore { store in
+            let t0 = StoreConformance.t0
+            func write(_ points: [(Int64, String)]) async throws {
+                let list = points.map { #"{"metric":"log","value":"\#($0.1)","timestamp":\#(Double(t0 + $0.0 * 1_000_000) / 1_000_000)}"# }
+                try await StoreConformance.append(store, #"{"source_id":"o","points":[\#(list.joined(separator: ","))]}"#)
+                await store.flushOnce()
+            }
+            try await write([(100, "x"), (200, "a")])
+            try await write([(50, "y"), (200, "b")])  // late: a chunk of its own, starting first
+            try await write([(200, "c"), (300, "z")])  // joins the newest chunk
+            let sel = SeriesSelector(orgID: 1, sourceID: "o")
+            let oldest = try await store.logs(sel, range: Self.all, limit: 10, newestFirst: false)
+            #expect(oldest.map(\.value) == ["y", "x", "a", "b", "c", "z"].map { PlexusValue.string($0) })
+            let newest = try await store.logs(sel, range: Self.all, limit: 4, newestFirst: true)
+            #expect(newest.map(\.value) == ["a", "b", "c", "z"].map { PlexusValue.string($0) })
+        }
+    }
+
     @Test("chunks are cut at the span cap: the first point more than maxSpan after the chunk's first starts the next")
     func chunksCutBySpan() {
         let ts: [Int64] = [0, 10, 60, 61, 200, 200, 400]
