@@ -611,13 +611,20 @@ public enum StoreConformance {
             {"metric":"v","value":7,"timestamp":\(secs(t0))},
             {"metric":"z","value":0,"timestamp":\(secs(t0))},
             {"metric":"z","value":-0.0,"timestamp":\(secs(t0))},
-            {"metric":"s","value":"off","timestamp":\(secs(t0))}]}
+            {"metric":"s","value":"off","timestamp":\(secs(t0))},
+            {"metric":"u","value":"caf\\u00e9","timestamp":\(secs(t0))},
+            {"metric":"u","value":"cafe\\u0301","timestamp":\(secs(t0))},
+            {"metric":"u","value":"caf\\u00e9","timestamp":\(secs(t0))}]}
             """)
         let raw = try await store.queryRaw(sel, range: all, limit: 100)
         let by = Dictionary(uniqueKeysWithValues: raw.series.map { ($0.metric, $0) })
         #expect(by["v"]?.timestamps == [t0, t0, t0 + 1_000, t0 + 2_000])
         #expect(by["v"]?.values == [.number(1.5), .number(7), .number(2.5), .number(4)])
         #expect(by["s"]?.values == [.string("on"), .string("off")])
+        // Two spellings of one text (é precomposed, then e and a combining accent) are two
+        // values, byte for byte, though Swift's == calls them equal.
+        let spellings = by["u"]?.values.map { v -> [UInt8] in if case .string(let s) = v { Array(s.utf8) } else { [] } }
+        #expect(spellings == [Array("caf\u{e9}".utf8), Array("cafe\u{301}".utf8)])
         #expect(by["o"]?.values == [.object(JSONText(unchecked: #"{"x":1,"y":2}"#))])
         #expect(by["o.y"]?.values == [.number(2)])
         let signs = by["z"]?.values.map { v -> FloatingPointSign? in
