@@ -95,7 +95,8 @@ public func buildApplication(
             limiter: RateLimiter(
                 perSecond: configuration.sourceRequestsPerSecond, burst: configuration.sourceRequestsPerSecond * 2,
                 orgPerSecond: configuration.orgRequestsPerSecond),
-            cardinality: CardinalityGuard(store: store, quotas: configuration.quotas)),
+            cardinality: CardinalityGuard(store: store, quotas: configuration.quotas),
+            retention: RetentionGuard(store: store, defaults: configuration.retention, now: configuration.now)),
         recorder: Recorder(store: store, live: hub))
     let gateway = Gateway(state: state)
     let router = Router(context: PlexusRequestContext.self)

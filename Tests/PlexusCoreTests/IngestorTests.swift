@@ -36,14 +36,48 @@ struct IngestorTests {
 
     static func withIngestor(
         limiter: RateLimiter = RateLimiter(perSecond: 0, burst: 0), quotas: Quotas = Quotas(),
+        retention: RetentionPolicy? = nil, now: @escaping @Sendable () -> Int64 = { t0 },
         _ body: (Ingestor, Shown, SQLiteStore) async throws -> Void
     ) async throws {
         try await SQLiteStore.withTemporary { store in
             let shown = Shown()
             let ingestor = Ingestor(
                 store: store, live: shown, limiter: limiter,
-                cardinality: CardinalityGuard(store: store, quotas: quotas))
+                cardinality: CardinalityGuard(store: store, quotas: quotas),
+                retention: retention.map { RetentionGuard(store: store, defaults: $0, now: now) })
             try await body(ingestor, shown, store)
+        }
+    }
+
+    @Test("past the raw retention: refused whole, nothing shown or stored; an organisation's own setting counts within a second")
+    func retention() async throws {
+        final class Clock: Sendable { let now = Mutex(IngestorTests.t0) }
+        let clock = Clock()
+        let hour: Int64 = 3_600_000_000
+        try await Self.withIngestor(retention: RetentionPolicy(raw: .micros(hour)), now: { clock.now.withLock { $0 } }) {
+            ingestor, shown, store in
+            func body(_ ageSeconds: Int64?, _ v: Int) -> String {
+                let ts = ageSeconds.map { #","timestamp":\#(Double(Self.t0 - $0 * 1_000_000) / 1_000_000)"# } ?? ""
+                return #"{"source_id":"r","points":[{"metric":"m","value":\#(v)\#(ts)},{"metric":"m","value":0}]}"#
+            }
+            await #expect(
+                throws: CoreError(
+                    .invalid, "INVALID_POINT",
+                    "points[0].timestamp is older than the organisation's retention (1h): such points are not kept")
+            ) { try await ingestor.ingest(Self.submission(body(7_200, 1))) }
+            #expect(shown.batches.isEmpty)
+            // Exactly at the limit, within it, and without a timestamp (the receive time): kept.
+            try await ingestor.ingest(Self.submission(body(3_600, 2)))
+            try await ingestor.ingest(Self.submission(body(60, 3)))
+            try await ingestor.ingest(Self.submission(body(nil, 4)))
+            // Another organisation keeps its points forever: read again once a second has passed.
+            #expect(try await store.setRetention(orgID: 1, RetentionOverride(raw: .forever)))
+            await #expect(throws: CoreError.self) { try await ingestor.ingest(Self.submission(body(7_200, 5))) }
+            clock.now.withLock { $0 += 1_000_000 }
+            try await ingestor.ingest(Self.submission(body(7_200, 6)))
+            let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "r"), range: Self.all, limit: 100)
+            let values = r.series.first?.values.compactMap { v -> Double? in if case .number(let d) = v { d } else { nil } }
+            #expect(Set(values ?? []) == [0, 2, 3, 4, 6])
         }
     }
 

@@ -14,6 +14,14 @@ struct SessionTests {
         try await withServer(.set(\.retention, policy), .set(\.retentionInterval, Duration.milliseconds(50))) { s in
             #expect(try await s.post("/api/sessions", #"{"session_id":"kept","name":"k","source_id":"rig","pinned":true}"#).status == 201)
             let old = Double(now) / 1_000_000 - 7_200
+            let late = #"{"source_id":"rig","points":[{"metric":"m","value":9,"timestamp":\#(old)}]}"#
+            // Past the retention: refused at the door (400), nothing stored.
+            #expect(try await s.ingest(late).status == 400)
+            // The organisation keeps its points forever for a while (read again within a
+            // second), so old points go in; then back to the server's hour.
+            _ = try await s.cli(["orgs", "retention", "--data-dir", s.dataDir, "default", "--raw", "forever"])
+            let accepted = try await eventually { try await s.ingest(late).status == 200 }
+            #expect(accepted)
             let body = """
                 {"source_id":"rig","points":[{"metric":"m","value":1,"timestamp":\(old)},
                 {"metric":"m","value":2,"timestamp":\(old),"session_id":"kept"}]}
@@ -22,6 +30,7 @@ struct SessionTests {
             // A read stores what came before apart from what follows (retention removes whole chunks).
             _ = try await s.rawValues("rig", "m")
             #expect(try await s.ingest(#"{"source_id":"rig","points":[{"metric":"m","value":3}]}"#).status == 200)
+            _ = try await s.cli(["orgs", "retention", "--data-dir", s.dataDir, "default", "--raw", "default"])
             let removed = try await eventually { try await s.rawValues("rig", "m").values.count == 2 }
             #expect(removed)
             #expect(try await s.rawValues("rig", "m").values.compactMap { $0 as? Double }.sorted() == [2, 3])

@@ -7,7 +7,8 @@ public import PlexusStorage
 /// one place:
 ///
 /// 1. **limits**: the request rate (``Pacing/perRequest``: the organisation's and each
-///    source's buckets, ``CoreError/Kind/rateLimited``), then the organisation's
+///    source's buckets, ``CoreError/Kind/rateLimited``), then the organisation's raw
+///    retention (``RetentionGuard``: points older than it are `INVALID_POINT`), then its
 ///    cardinality quotas (``CoreError/Kind/overLimit``); a refused batch leaves no trace;
 /// 2. **recording**: a source the server records (`start_session`) takes the points that
 ///    name no session, and the WAL record says so, so a replay does the same;
@@ -85,12 +86,18 @@ public struct Ingestor: Sendable {
     public let live: any LiveFanout
     public let limiter: RateLimiter
     public let cardinality: CardinalityGuard
+    /// Nil: every time is kept (no retention anywhere).
+    public let retention: RetentionGuard?
 
-    public init(store: any TelemetryStore, live: any LiveFanout, limiter: RateLimiter, cardinality: CardinalityGuard) {
+    public init(
+        store: any TelemetryStore, live: any LiveFanout, limiter: RateLimiter, cardinality: CardinalityGuard,
+        retention: RetentionGuard? = nil
+    ) {
         self.store = store
         self.live = live
         self.limiter = limiter
         self.cardinality = cardinality
+        self.retention = retention
     }
 
     /// Steps 1 to 3. Throws ``CoreError`` for a refusal, or the store's error when the
@@ -103,6 +110,7 @@ public struct Ingestor: Sendable {
             for p in batch.points { sources.insert(p.sourceID ?? "") }
             if let wait = limiter.check(orgID: s.orgID, sources: sources) { throw CoreError.rateLimited(retryAfterSeconds: wait) }
         }
+        try await retention?.check(orgID: s.orgID, times: batch.points.lazy.map(\.timestamp))
         try await cardinality.admit(batch, orgID: s.orgID)
         var options = s.options
         if let single = batch.singleSourceID, let recording = live.recording(orgID: s.orgID, sourceID: single) {
