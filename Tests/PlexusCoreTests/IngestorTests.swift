@@ -54,8 +54,8 @@ struct IngestorTests {
         final class Clock: Sendable { let now = Mutex(IngestorTests.t0) }
         let clock = Clock()
         let hour: Int64 = 3_600_000_000
-        try await Self.withIngestor(retention: RetentionPolicy(raw: .micros(hour)), now: { clock.now.withLock { $0 } }) {
-            ingestor, shown, store in
+        let now: @Sendable () -> Int64 = { clock.now.withLock { $0 } }
+        try await Self.withIngestor(retention: RetentionPolicy(raw: .micros(hour)), now: now) { ingestor, shown, store in
             func body(_ ageSeconds: Int64?, _ v: Int) -> String {
                 let ts = ageSeconds.map { #","timestamp":\#(Double(Self.t0 - $0 * 1_000_000) / 1_000_000)"# } ?? ""
                 return #"{"source_id":"r","points":[{"metric":"m","value":\#(v)\#(ts)},{"metric":"m","value":0}]}"#
