@@ -39,15 +39,19 @@ struct ChunkCodecTests {
         _ = try Self.roundTrip([.min, .max, 0], [1e300, -1e-300, 0.1 + 0.2])
     }
 
+    /// A random walk from `start` by steps up to `step`, rounded to two decimals.
+    static func walk(_ count: Int, from start: Double, step: Double) -> [Double] {
+        var rng = SystemRandomNumberGenerator()
+        var v = start
+        return (0..<count).map { _ in
+            v += Double.random(in: -step...step, using: &rng)
+            return (v * 100).rounded() / 100
+        }
+    }
+
     @Test("decimal sensor readings at a steady rate: the mantissas' deltas and one time delta, about a byte a point")
     func decimalAndSteady() throws {
-        var rng = SystemRandomNumberGenerator()
-        var v = 55.0
-        var vs: [Double] = []
-        for _ in 0..<8_192 {
-            v += Double.random(in: -0.5...0.5, using: &rng)
-            vs.append((v * 100).rounded() / 100)
-        }
+        let vs = Self.walk(8_192, from: 55, step: 0.5)
         let ts = (0..<Int64(vs.count)).map { 1_700_000_000_000_000 + $0 * 1_000_000 }
         let data = try Self.roundTrip(ts, vs)
         #expect(Double(data.count) / Double(vs.count) < 1.3, "\(data.count) bytes")
@@ -63,14 +67,8 @@ struct ChunkCodecTests {
 
     @Test("decimal readings with a few values of no decimal form (−0.0 where a walk crosses zero, 0.1 + 0.2) stay decimal")
     func decimalExceptions() throws {
-        var rng = SystemRandomNumberGenerator()
-        var v = 0.0
-        var vs: [Double] = []
-        for i in 0..<4_096 {
-            v += Double.random(in: -0.05...0.05, using: &rng)
-            let rounded = (v * 100).rounded() / 100
-            vs.append(i % 512 == 7 ? -0.0 : rounded == 0 ? 0 : rounded)
-        }
+        // Around zero, where rounding makes -0.0 (made +0 here, then -0.0 put in on purpose).
+        var vs = Self.walk(4_096, from: 0, step: 0.05).enumerated().map { i, v in i % 512 == 7 ? -0.0 : v == 0 ? 0 : v }
         vs[100] = 0.1 + 0.2
         vs[0] = -0.0
         vs[4_095] = -0.0
