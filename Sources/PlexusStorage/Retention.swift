@@ -61,11 +61,17 @@ public struct RetentionPolicy: Sendable, Hashable, Codable {
     /// Why the policy cannot be used, or nil. Rollups must be kept at least as long as
     /// the points they summarise, or aggregated queries over data that is still there
     /// would come back empty.
-    public var problem: String? {
+    public var problem: String? { Self.problem(raw: raw, rollups: rollups) }
+
+    /// The rules for the parts named (nil: not set here): each at least ``minimum``, and
+    /// the rollups at least the points when both are named.
+    static func problem(raw: RetentionPeriod?, rollups: RetentionPeriod?) -> String? {
         for (name, period) in [("retention", raw), ("rollup retention", rollups)] {
-            if case .micros(let us) = period, us < Self.minimum { return "\(name) must be at least 1h (or forever)" }
+            if case .micros(let us) = period, us < minimum { return "\(name) must be at least 1h (or forever)" }
         }
-        if !rollups.keepsAtLeast(raw) { return "rollup retention (\(rollups)) must be at least the retention (\(raw))" }
+        if let raw, let rollups, !rollups.keepsAtLeast(raw) {
+            return "rollup retention (\(rollups)) must be at least the retention (\(raw))"
+        }
         return nil
     }
 
@@ -83,6 +89,11 @@ public struct RetentionPolicy: Sendable, Hashable, Codable {
 public struct RetentionOverride: Sendable, Hashable, Codable {
     public var raw: RetentionPeriod?
     public var rollups: RetentionPeriod?
+
+    /// Why the override cannot be set, or nil: ``RetentionPolicy/problem``'s rules for the
+    /// parts it names (a part left to the server's default is checked when applied:
+    /// ``RetentionPolicy/overridden(by:)`` keeps rollups at least as long as the points).
+    public var problem: String? { RetentionPolicy.problem(raw: raw, rollups: rollups) }
 
     public init(raw: RetentionPeriod? = nil, rollups: RetentionPeriod? = nil) {
         self.raw = raw
