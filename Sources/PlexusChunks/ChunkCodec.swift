@@ -105,7 +105,10 @@ public enum ChunkCodec {
             repeat { needed += 1 } while needed <= maxExponent && mantissa(v, needed) == nil
             guard needed <= maxExponent else {
                 exceptions.append(i)
-                guard exceptions.count <= values.count / 16 else { return nil }
+                // Past one in 16, or (giving up early on numbers that are not decimals at
+                // all, each of which costs 15 tries) more than 8 making a quarter so far.
+                let n = exceptions.count
+                guard n <= values.count / 16, n <= 8 || n * 4 <= i + 1 else { return nil }
                 mantissas.append(mantissas.last ?? 0)
                 continue
             }

@@ -72,8 +72,9 @@ try measure("remote write unsnappy + decode + WAL JSON") {
 }
 
 // The chunk codec (PlexusChunks) on one series' chunk of 8,192 points at one per second:
-// the harness's two-decimal random walk (decimal values, one time delta) and the same
-// walk with a −0.0 in it (every value XOR'd, as version 1 wrote all numbers).
+// the harness's two-decimal random walk (decimal values, one time delta), the same walk
+// with a −0.0 in it (decimal with one exception), and the walk divided by 3 (numbers of
+// no decimal form: every value XOR'd, as version 1 wrote all numbers).
 let chunkTimes = (0..<Int64(8_192)).map { 1_795_561_200_000_000 + $0 * 1_000_000 }
 let walk: [Double] = {
     var v = 55.0
@@ -86,7 +87,7 @@ let walk: [Double] = {
 }()
 // 100 points a round for the bodies above; a chunk is 8,192.
 let chunkRounds = max(1, rounds / 80)
-for (name, values) in [("decimal", walk), ("xor", [-0.0] + walk.dropFirst())] {
+for (name, values) in [("decimal", walk), ("exception", [-0.0] + walk.dropFirst()), ("xor", walk.map { $0 / 3 })] {
     let chunk = ChunkCodec.encodeNumeric(timestamps: chunkTimes, values: values)
     print("chunk \(name): \(String(format: "%.3f", Double(chunk.count) / Double(values.count))) bytes/point")
     measure("chunk \(name) encode", rounds: chunkRounds) {
