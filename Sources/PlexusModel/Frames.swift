@@ -11,6 +11,8 @@ public enum Frames {
                 if k == "type" && c.peekKind() == .string {
                     found = try c.readString()
                 } else {
+                    // The last `type` is the frame's, as in ``fields(_:)``: one that is not a string unsets it.
+                    if k == "type" { found = "" }
                     try c.skipValue()
                 }
             }
@@ -35,6 +37,9 @@ public enum Frames {
         var f = Fields()
         do {
             try c.readObject { k, c in
+                // A key given twice: the last one is the field, in every view (the typed
+                // views kept the first value of another type beside the last one's raw text).
+                (f.strings[k], f.numbers[k], f.bools[k]) = (nil, nil, nil)
                 switch c.peekKind() {
                 case .string:
                     let start = c.offset

@@ -33,6 +33,20 @@ struct FuzzFindingsTests {
         #expect(try decode(ok).points.first?.value == .object(JSONText(unchecked: #"{"\u00e9\n":1,"ü":{"\"":2}}"#)))
     }
 
+    @Test("a key given twice with values of two types: the last is the field in every view of Frames.fields (found by the frames fuzzer)")
+    func duplicateKeysInFrames() throws {
+        let frame = Array(#"{"type":"start_stream","source_mes{age":"","source_mes{age":220}"#.utf8)
+        let f = try #require(frame.withUnsafeBytes { Frames.fields($0) })
+        #expect(f.raw["source_mes{age"] == "220" && f.numbers["source_mes{age"] == 220)
+        #expect(f.strings["source_mes{age"] == nil)
+        let back = try #require(Array(#"{"type":"x","k":1,"k":true,"k":"s"}"#.utf8).withUnsafeBytes { Frames.fields($0) })
+        #expect(back.strings["k"] == "s" && back.raw["k"] == #""s""# && back.numbers["k"] == nil && back.bools["k"] == nil)
+        // type(of:) agrees: the last `type` is the frame's.
+        let types = Array(#"{"type":"ping","type":1}"#.utf8)
+        #expect(types.withUnsafeBytes { Frames.type(of: $0) } == "")
+        #expect(types.withUnsafeBytes { Frames.fields($0) }?.strings["type"] == nil)
+    }
+
     @Test("Frames.fields and type(of:) refuse a frame whose nested keys are not valid JSON strings (found by the frames fuzzer)")
     func nestedKeysInFrames() {
         for key in Self.badNestedKeys {
