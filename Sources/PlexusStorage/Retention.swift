@@ -106,12 +106,12 @@ public struct RetentionSweep: Sendable, Hashable {
     /// Raw points, and the storage blocks (chunks, rows) that held them.
     public var points: Int64 = 0
     public var blocks: Int64 = 0
-    /// Minute and hour rollup rows.
-    public var rollupRows: Int64 = 0
+    /// Minute and hour rollup buckets.
+    public var rollupBuckets: Int64 = 0
 
-    public init(points: Int64 = 0, blocks: Int64 = 0, rollupRows: Int64 = 0) {
+    public init(points: Int64 = 0, blocks: Int64 = 0, rollupBuckets: Int64 = 0) {
         self.points = points
         self.blocks = blocks
-        self.rollupRows = rollupRows
+        self.rollupBuckets = rollupBuckets
     }
 }

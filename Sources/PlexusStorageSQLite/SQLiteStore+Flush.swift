@@ -58,6 +58,12 @@ extension SQLiteStore {
                 created[key] = nil
                 setAside.append((key, buffer, "\(e.resultCode): \(e.message ?? "")"))
                 statements = try SeriesStatements(db)
+            } catch is ChunkCodec.DecodeError {
+                // A stored chunk or rollup block of this series cannot be read (damaged on
+                // disk): its new points cannot be checked or added against it.
+                created[key] = nil
+                setAside.append((key, buffer, "a stored chunk or rollup block of the series cannot be decoded"))
+                statements = try SeriesStatements(db)
             }
         }
         if !setAside.isEmpty { try self.setAside(setAside) }
@@ -77,8 +83,8 @@ extension SQLiteStore {
         var chunkData: Statement
         var updateChunk: Statement
         var setLast: Statement
-        var roll1m: Statement
-        var roll1h: Statement
+        var minutes: RollupStatements
+        var hours: RollupStatements
 
         init(_ db: Database) throws {
             findSeries = try db.makeStatement(
@@ -100,8 +106,8 @@ extension SQLiteStore {
             setLast = try db.makeStatement(
                 sql:
                     "UPDATE series SET last_ts = ?, last_value = ? WHERE id = ? AND (last_ts IS NULL OR last_ts <= ?)")
-            roll1m = try db.makeStatement(sql: SQLiteStore.rollupUpsert(SQLiteStore.table(.minute)))
-            roll1h = try db.makeStatement(sql: SQLiteStore.rollupUpsert(SQLiteStore.table(.hour)))
+            minutes = try RollupStatements(db, .minute)
+            hours = try RollupStatements(db, .hour)
         }
     }
 
@@ -143,8 +149,8 @@ extension SQLiteStore {
         let lastValue: PlexusValue = key.numeric ? .number(nums[nums.count - 1]) : others[others.count - 1]
         try st.setLast.execute(arguments: [ts[ts.count - 1], lastValue.jsonText, id, ts[ts.count - 1]])
         if key.numeric {
-            try Self.rollup(ts, nums, width: .minute, id: id, statement: st.roll1m)
-            try Self.rollup(ts, nums, width: .hour, id: id, statement: st.roll1h)
+            try Self.rollup(ts, nums, width: .minute, id: id, st.minutes)
+            try Self.rollup(ts, nums, width: .hour, id: id, st.hours)
         }
         return duplicates
     }
@@ -304,29 +310,6 @@ extension SQLiteStore {
             ])
     }
 
-    /// Sums saturate at ±`Double.greatestFiniteMagnitude` here and in SQL, so a rollup is
-    /// always finite: `inf` would be stored, and `inf + -inf` is NaN, which SQLite stores as
-    /// NULL and the NOT NULL column refuses, failing every later flush. The edge columns
-    /// aggregate the points exactly at the bucket's start (NULL values when there are none;
-    /// a NULL count, from before they were kept, stays unknown).
-    static func rollupUpsert(_ table: String) -> String {
-        """
-        INSERT INTO \(table) (series_id, bucket, min, max, sum, count, edge_count, edge_min, edge_max, edge_sum)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (series_id, bucket) DO UPDATE SET
-            min = min(min, excluded.min), max = max(max, excluded.max),
-            sum = max(-1.7976931348623157e308, min(1.7976931348623157e308, sum + excluded.sum)),
-            count = count + excluded.count,
-            edge_count = edge_count + excluded.edge_count,
-            edge_min = CASE WHEN excluded.edge_count = 0 THEN edge_min WHEN edge_count = 0 THEN excluded.edge_min
-                ELSE min(edge_min, excluded.edge_min) END,
-            edge_max = CASE WHEN excluded.edge_count = 0 THEN edge_max WHEN edge_count = 0 THEN excluded.edge_max
-                ELSE max(edge_max, excluded.edge_max) END,
-            edge_sum = CASE WHEN excluded.edge_count = 0 THEN edge_sum WHEN edge_count = 0 THEN excluded.edge_sum
-                ELSE max(-1.7976931348623157e308, min(1.7976931348623157e308, edge_sum + excluded.edge_sum)) END
-        """
-    }
-
     static func isSorted(_ ts: [Int64]) -> Bool {
         var i = 1
         while i < ts.count {
@@ -334,21 +317,6 @@ extension SQLiteStore {
             i += 1
         }
         return true
-    }
-
-    /// Aggregates sorted points into buckets and upserts them, with each bucket's points
-    /// exactly at its start aggregated apart (its edge).
-    static func rollup(_ ts: [Int64], _ values: [Double], width: RollupWidth, id: Int64, statement: Statement) throws {
-        let (buckets, edges) = SeriesRollup.buckets(timestamps: ts, values: values, width: width)
-        var e = 0
-        for b in buckets {
-            var edge: (count: Int64, min: Double?, max: Double?, sum: Double?) = (0, nil, nil, nil)
-            if e < edges.count && edges[e].start == b.start {
-                edge = (edges[e].count, edges[e].min, edges[e].max, edges[e].sum)
-                e += 1
-            }
-            try statement.execute(arguments: [id, b.start, b.min, b.max, b.sum, b.count, edge.count, edge.min, edge.max, edge.sum])
-        }
     }
 
     func seriesID(_ key: SeriesKey, _ db: Database, created: inout [SeriesKey: Int64], _ st: SeriesStatements) throws -> Int64 {

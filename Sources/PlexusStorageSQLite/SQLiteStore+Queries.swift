@@ -297,7 +297,7 @@ extension SQLiteStore {
         -> AggregatedResult
     {
         try await readable()
-        let table = Self.table(resolution.rollup)
+        let rollup = resolution.rollup
         let width = resolution.micros
         // The rows read hold the points from `lo` to the end of the row that holds `range.end - 1`.
         let rowWidth = resolution.rollup.micros
@@ -312,15 +312,10 @@ extension SQLiteStore {
                 for group in Self.runsOfOneMetric(all) {
                     var buckets: [Int64: Bucket] = [:]
                     for s in group {
-                        let rows = try Row.fetchCursor(
-                            db.cachedStatement(
-                                sql:
-                                    "SELECT bucket, min, max, sum, count FROM \(table) WHERE series_id = ? AND bucket >= ? AND bucket < ?"),
-                            arguments: [s.id, lo, range.end])
-                        while let r = try rows.next() {
-                            let b = Bucket.start(of: r[0], width: width)
-                            buckets[b, default: Bucket(start: b, min: 0, max: 0, sum: 0, count: 0)].merge(
-                                Bucket(start: b, min: r[1], max: r[2], sum: r[3], count: r[4]))
+                        try self.forEachRollup(db, series: s.id, width: rollup, from: lo, to: range.end) { r, _ in
+                            let b = Bucket.start(of: r.start, width: width)
+                            buckets[b, default: Bucket(start: b, min: 0, max: 0, sum: 0, count: 0)].merge(r)
+                            return true
                         }
                     }
                     var sorted = buckets.values.sorted { $0.start < $1.start }
@@ -349,36 +344,28 @@ extension SQLiteStore {
         -> SeriesRollupResult
     {
         try await readable()
-        let table = Self.table(width)
         return try await translate {
             try await pool.read { db in
                 let rows = try selectors.flatMap { try self.matchingSeries($0, numeric: true, db) }
-                let statement = try db.cachedStatement(
-                    sql: """
-                        SELECT bucket, min, max, sum, count, edge_count, edge_min, edge_max, edge_sum FROM \(table)
-                        WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket LIMIT ?
-                        """)
                 var out: [SeriesRollup] = []
                 var left = max(0, limit)
                 var truncated = false
                 var edgesKnown = true
                 for s in rows {
                     var rollup = SeriesRollup(series: s.identity)
-                    // One more than is left, to tell a cut from an exact fit.
-                    let cursor = try Row.fetchCursor(statement, arguments: [s.id, range.start, range.end, min(left, Int.max - 1) + 1])
-                    while let r = try cursor.next() {
+                    try self.forEachRollup(db, series: s.id, width: width, from: range.start, to: range.end) { bucket, edge in
                         guard left > 0 else {
                             truncated = true
-                            break
+                            return false
                         }
                         left -= 1
-                        let start: Int64 = r[0]
-                        rollup.buckets.append(Bucket(start: start, min: r[1], max: r[2], sum: r[3], count: r[4]))
-                        guard let n: Int64 = r[5] else {
+                        rollup.buckets.append(bucket)
+                        if let edge {
+                            if edge.count > 0 { rollup.edges.append(edge) }
+                        } else {
                             edgesKnown = false
-                            continue
                         }
-                        if n > 0 { rollup.edges.append(Bucket(start: start, min: r[6], max: r[7], sum: r[8], count: n)) }
+                        return true
                     }
                     if !rollup.buckets.isEmpty { out.append(rollup) }
                     if truncated { break }
@@ -387,9 +374,6 @@ extension SQLiteStore {
             }
         }
     }
-
-    /// The table that holds the rollups of `width`.
-    static func table(_ width: RollupWidth) -> String { width == .minute ? "rollup_1m" : "rollup_1h" }
 
     /// The series (ordered by metric) cut into runs of one metric each.
     static func runsOfOneMetric<S: Collection>(_ all: S) -> [S.SubSequence] where S.Element == SeriesRow {
@@ -628,7 +612,7 @@ extension SQLiteStore {
                     db, sql: "SELECT id FROM series WHERE org_id = ? AND session_id = ?",
                     arguments: [orgID, sessionID])
                 for id in ids {
-                    for table in ["chunks"] + RollupWidth.allCases.map(Self.table) {
+                    for table in ["chunks"] + RollupWidth.allCases.map(\.table) {
                         try db.execute(sql: "DELETE FROM \(table) WHERE series_id = ?", arguments: [id])
                     }
                     try db.execute(sql: "DELETE FROM series WHERE id = ?", arguments: [id])

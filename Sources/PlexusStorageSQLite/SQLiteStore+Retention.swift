@@ -2,17 +2,15 @@ import GRDB
 import PlexusModel
 public import PlexusStorage
 
-/// Retention (docs/storage.md, "Retention"): whole chunks and whole rollup rows are
+/// Retention (docs/storage.md, "Retention"): whole chunks and rollup buckets are
 /// deleted, a few thousand per transaction so flushes go on between them, and the freed
 /// pages are given back to the file system.
 extension SQLiteStore {
     /// Chunks deleted per write transaction.
     static let retentionBatch = 2_000
-    /// Series whose rollups one write transaction deletes, a day of buckets at a time (at
-    /// most 72,000 minute rows), so a first run over years of rollups never holds the
-    /// writer for long.
+    /// Series whose rollups are removed together (their blocks a few thousand per write
+    /// transaction, so a first run over years of rollups never holds the writer for long).
     static let rollupSeriesBatch = 50
-    static let rollupSlice: Int64 = 86_400_000_000
 
     public func applyRetention(_ defaults: RetentionPolicy, at now: Int64) async throws -> RetentionSweep {
         var sweep = RetentionSweep()
@@ -25,7 +23,7 @@ extension SQLiteStore {
                 try await removeRollups(orgID: org.id, before: cutoff, &sweep)
             }
         }
-        if sweep.blocks > 0 || sweep.rollupRows > 0 { try await giveSpaceBack() }
+        if sweep.blocks > 0 || sweep.rollupBuckets > 0 { try await giveSpaceBack() }
         return sweep
     }
 
@@ -61,7 +59,7 @@ extension SQLiteStore {
         }
     }
 
-    /// Deletes the organisation's rollup rows whose bucket ends at or before `cutoff`.
+    /// Deletes the organisation's rollup buckets that end at or before `cutoff`.
     func removeRollups(orgID: Int64, before cutoff: Int64, _ sweep: inout RetentionSweep) async throws {
         let series = try await translate {
             try await pool.read { db in try Int64.fetchAll(db, sql: Self.unpinnedSeries, arguments: [orgID]) }
@@ -69,43 +67,9 @@ extension SQLiteStore {
         var lo = 0
         while lo < series.count {
             let part = Array(series[lo..<min(series.count, lo + Self.rollupSeriesBatch)])
-            let ids = "[" + part.map(String.init).joined(separator: ",") + "]"
             lo += Self.rollupSeriesBatch
-            // The last bucket start to remove in each table: its bucket ends by the cutoff.
-            let lastMinute = cutoff.subtractingReportingOverflow(RollupWidth.minute.micros).partialValue
-            let lastHour = cutoff.subtractingReportingOverflow(RollupWidth.hour.micros).partialValue
-            // The oldest bucket left to remove (one index seek a series and table), then a
-            // day from it: every pass removes at least that bucket, and gaps cost nothing.
-            while let from = try await translate({
-                try await pool.read { db in
-                    try Int64.fetchOne(
-                        db,
-                        sql: """
-                            SELECT min(b) FROM (
-                                SELECT (SELECT bucket FROM rollup_1m WHERE series_id = j.value AND bucket <= ?2
-                                        ORDER BY bucket LIMIT 1) AS b FROM json_each(?1) j
-                                UNION ALL
-                                SELECT (SELECT bucket FROM rollup_1h WHERE series_id = j.value AND bucket <= ?3
-                                        ORDER BY bucket LIMIT 1) FROM json_each(?1) j)
-                            """, arguments: [ids, lastMinute, lastHour])
-                }
-            }) {
-                let to = from.addingReportingOverflow(Self.rollupSlice).partialValue
-                sweep.rollupRows += try await translate {
-                    try await pool.write { db -> Int64 in
-                        var removed: Int64 = 0
-                        for (width, last) in [(RollupWidth.minute, lastMinute), (.hour, lastHour)] {
-                            try db.execute(
-                                sql: """
-                                    DELETE FROM \(Self.table(width)) WHERE series_id IN (SELECT value FROM json_each(?))
-                                    AND bucket >= ? AND bucket < ? AND bucket <= ?
-                                    """,
-                                arguments: [ids, from, to, last])
-                            removed += Int64(db.changesCount)
-                        }
-                        return removed
-                    }
-                }
+            for width in RollupWidth.allCases {
+                sweep.rollupBuckets += try await removeRollups(series: part, width: width, before: cutoff)
             }
         }
     }

@@ -1,4 +1,7 @@
+import Foundation
 import GRDB
+import PlexusChunks
+import PlexusStorage
 
 /// The SQLite schema (docs/storage.md explains it). Evolves only through migrations.
 enum Schema {
@@ -153,6 +156,51 @@ enum Schema {
                     ALTER TABLE orgs ADD COLUMN rollup_retention_us INTEGER;
                     ALTER TABLE sessions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
                     """)
+        }
+        // Rollups as blocks: one row per series and hour of minute buckets (day of hour
+        // buckets), a RollupBlock, in place of a row per bucket (56 bytes and more each,
+        // most of the file). Every row is carried over, edges not known staying so.
+        m.registerMigration("v7_rollup_blocks") { db in
+            for (old, width) in [("rollup_1m", RollupWidth.minute), ("rollup_1h", .hour)] {
+                try db.execute(
+                    sql: """
+                        CREATE TABLE \(width.table) (
+                            series_id INTEGER NOT NULL,
+                            block INTEGER NOT NULL,
+                            data BLOB NOT NULL,
+                            PRIMARY KEY (series_id, block)) WITHOUT ROWID;
+                        """)
+                let save = try db.makeStatement(sql: "INSERT INTO \(width.table) (series_id, block, data) VALUES (?, ?, ?)")
+                let rows = try Row.fetchCursor(
+                    db,
+                    sql: """
+                        SELECT series_id, bucket, min, max, sum, count, edge_count, edge_min, edge_max, edge_sum
+                        FROM \(old) ORDER BY series_id, bucket
+                        """)
+                var current: (series: Int64, block: Int64)? = nil
+                var rollups = RollupBlock()
+                func flush() throws {
+                    if let current, !rollups.isEmpty {
+                        try save.execute(arguments: [current.series, current.block, Data(rollups.encoded())])
+                    }
+                    rollups = RollupBlock()
+                }
+                while let r = try rows.next() {
+                    let (series, bucket): (Int64, Int64) = (r[0], r[1])
+                    let block = width.blockStart(of: bucket)
+                    if current.map({ $0 != (series, block) }) ?? true {
+                        try flush()
+                        current = (series, block)
+                    }
+                    let all = RollupBlock.Aggregate(count: r[5], min: r[2], max: r[3], sum: r[4])
+                    let edge: RollupBlock.Aggregate? = (r[6] as Int64?).map { n in
+                        n > 0 ? RollupBlock.Aggregate(count: n, min: r[7], max: r[8], sum: r[9]) : .init(count: 0, min: 0, max: 0, sum: 0)
+                    }
+                    rollups.add(index: Int((bucket - block) / width.micros), all: all, edge: edge)
+                }
+                try flush()
+                try db.execute(sql: "DROP TABLE \(old)")
+            }
         }
         return m
     }

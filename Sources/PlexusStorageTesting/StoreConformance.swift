@@ -671,7 +671,7 @@ public enum StoreConformance {
         try await write(now - 12 * hour, [6])  // within both
         let policy = RetentionPolicy(raw: .micros(2 * day), rollups: .micros(5 * day))
         let sweep = try await store.applyRetention(policy, at: now)
-        #expect(sweep.points == 8 && sweep.blocks > 0 && sweep.rollupRows > 0, "\(sweep)")
+        #expect(sweep.points == 8 && sweep.blocks > 0 && sweep.rollupBuckets > 0, "\(sweep)")
 
         let plain = SeriesSelector(orgID: 1, sourceID: "ret", metrics: ["v"], sessionID: "")
         #expect(try await store.queryRaw(plain, range: all, limit: 100).series.first?.values == [.number(7), .number(6)])

@@ -90,33 +90,59 @@ struct SQLiteStoreTests {
         }
     }
 
-    @Test("rollup rows from before edges were kept say so, stay unknown when points join them, and do not taint newer ones")
-    func rollupsWithoutEdges() async throws {
-        try await withTemporarySQLiteStore { store in
-            let t0 = StoreConformance.t0
-            func point(_ t: Int64, _ v: Int) -> String {
-                #"{"source_id":"old","points":[{"metric":"m","value":\#(v),"timestamp":\#(Double(t) / 1_000_000)}]}"#
-            }
-            let sel = SeriesSelector(orgID: 1, sourceID: "old")
-            let all = TimeRange(start: 0, end: .max / 4)
-            try await StoreConformance.append(store, point(t0, 1))
-            #expect(try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 10).edgesKnown)
-            // As schema v4 left them (migration v5 adds the columns as NULL).
-            try await store.pool.write { db in
-                for table in ["rollup_1m", "rollup_1h"] {
-                    try db.execute(sql: "UPDATE \(table) SET edge_count = NULL, edge_min = NULL, edge_max = NULL, edge_sum = NULL")
+    @Test("rollup rows of a schema-v6 database become blocks: every bucket kept, edges not known stay so and do not taint newer ones")
+    func rollupRowsBecomeBlocks() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t0 = StoreConformance.t0  // a minute's start
+        let hour = RollupWidth.hour.micros
+        // As schema v6 left them: a row per bucket, edges NULL where written before v5.
+        do {
+            let queue = try DatabaseQueue(path: dir + "/plexus.sqlite")
+            try Schema.migrator().migrate(queue, upTo: "v6_retention")
+            try await queue.write { db in
+                try db.execute(
+                    sql:
+                        "INSERT INTO series (id, org_id, source_id, metric, numeric, tags, session_id, derived) VALUES (1, 1, 'old', 'm', 1, '{}', '', 0)"
+                )
+                for (table, bucket, row) in [
+                    ("rollup_1m", t0, "1, 5, 6, 2, NULL, NULL, NULL, NULL"),
+                    ("rollup_1m", t0 + 60_000_000, "0.1, 0.2, 0.30000000000000004, 2, 1, 0.1, 0.1, 0.1"),
+                    ("rollup_1m", t0 + 2 * hour, "7, 7, 7, 1, 0, NULL, NULL, NULL"),
+                    ("rollup_1h", Bucket.start(of: t0, width: hour), "0.1, 5, 6.300000000000001, 4, NULL, NULL, NULL, NULL"),
+                ] {
+                    try db.execute(sql: "INSERT INTO \(table) VALUES (1, ?, \(row))", arguments: [bucket])
                 }
             }
-            #expect(try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 10).edgesKnown == false)
-            try await StoreConformance.append(store, point(t0 + 1_000_000, 2))
-            let merged = try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 10)
-            #expect(merged.edgesKnown == false)
-            #expect(merged.series.first?.buckets.first?.count == 2)
-            try await StoreConformance.append(store, point(t0 + 60_000_000, 3))
+        }
+        try await withTemporarySQLiteStore(directory: dir) { store in
+            let tables = try await store.pool.read { db in
+                try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            #expect(!tables.contains("rollup_1m") && tables.contains("minute_rollups") && tables.contains("hour_rollups"))
+            let sel = SeriesSelector(orgID: 1, sourceID: "old")
+            let all = TimeRange(start: 0, end: .max / 4)
+            let minutes = try await store.querySeriesRollups([sel], range: all, width: .minute, limit: 10)
+            #expect(!minutes.edgesKnown)
+            #expect(
+                minutes.series.first?.buckets == [
+                    Bucket(start: t0, min: 1, max: 5, sum: 6, count: 2),
+                    Bucket(start: t0 + 60_000_000, min: 0.1, max: 0.2, sum: 0.1 + 0.2, count: 2),
+                    Bucket(start: t0 + 2 * hour, min: 7, max: 7, sum: 7, count: 1),
+                ])
+            #expect(minutes.series.first?.edges == [Bucket(start: t0 + 60_000_000, min: 0.1, max: 0.1, sum: 0.1, count: 1)])
+            let hours = try await store.querySeriesRollups([sel], range: all, width: .hour, limit: 10)
+            #expect(hours.series.first?.buckets.first?.sum == 6.300000000000001)
+            // A point joining a bucket of unknown edges: counted, its edges still unknown.
+            try await StoreConformance.append(
+                store, #"{"source_id":"old","points":[{"metric":"m","value":2,"timestamp":\#(Double(t0 + 1_000_000) / 1_000_000)}]}"#)
+            let merged = try await store.querySeriesRollups(
+                [sel], range: TimeRange(start: t0, end: t0 + 60_000_000), width: .minute, limit: 10)
+            #expect(!merged.edgesKnown)
+            #expect(merged.series.first?.buckets == [Bucket(start: t0, min: 1, max: 5, sum: 8, count: 3)])
             let later = try await store.querySeriesRollups(
-                [sel], range: TimeRange(start: t0 + 60_000_000, end: t0 + 120_000_000), width: .minute, limit: 10)
+                [sel], range: TimeRange(start: t0 + 60_000_000, end: .max / 4), width: .minute, limit: 10)
             #expect(later.edgesKnown)
-            #expect(later.series.first?.edges == [Bucket(start: t0 + 60_000_000, min: 3, max: 3, sum: 3, count: 1)])
         }
     }
 

@@ -24,12 +24,12 @@ struct RetentionService: Service {
         do {
             let removed = try await store.applyRetention(policy, at: now())
             Counter(label: "plexus_retention_points_removed_total").increment(by: Int(removed.points))
-            Counter(label: "plexus_retention_rollup_rows_removed_total").increment(by: Int(removed.rollupRows))
-            if removed.points > 0 || removed.rollupRows > 0 {
+            Counter(label: "plexus_retention_rollup_buckets_removed_total").increment(by: Int(removed.rollupBuckets))
+            if removed.points > 0 || removed.rollupBuckets > 0 {
                 logger.info(
                     "retention removed old data",
                     metadata: [
-                        "points": "\(removed.points)", "chunks": "\(removed.blocks)", "rollup_rows": "\(removed.rollupRows)",
+                        "points": "\(removed.points)", "chunks": "\(removed.blocks)", "rollup_buckets": "\(removed.rollupBuckets)",
                     ])
             }
         } catch {
