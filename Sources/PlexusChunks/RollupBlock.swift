@@ -132,23 +132,28 @@ public struct RollupBlock: Sendable, Equatable {
         }
     }
 
-    /// Adds a bucket's aggregates given as doubles (finite; `edge` nil when not known).
+    /// Adds a bucket's aggregates given as doubles (`edge` nil when not known). A sum
+    /// stored as ±inf by a release before sums saturated becomes the largest double.
     public mutating func add(index: Int, all: Aggregate, edge: Aggregate?) {
         precondition(index >= 0 && index <= Self.maxIndex)
         guard all.count > 0 else { return }
-        var one = RollupBlock()
-        let values = [all.min, all.max, all.sum] + (edge.map { $0.count > 0 ? [$0.min, $0.max, $0.sum] : [] } ?? [])
-        if let (e, _, exceptions) = ChunkCodec.decimal(values), exceptions.isEmpty {
-            one.exponent = e
-        } else {
-            one.exponent = nil
+        func finite(_ a: Aggregate) -> Aggregate {
+            func f(_ v: Double) -> Double { v.isNaN ? 0 : Swift.max(-.greatestFiniteMagnitude, Swift.min(.greatestFiniteMagnitude, v)) }
+            return Aggregate(count: a.count, min: f(a.min), max: f(a.max), sum: f(a.sum))
         }
+        let all = finite(all)
+        let edge = edge.map(finite)
+        let values = [all.min, all.max, all.sum] + (edge.map { $0.count > 0 ? [$0.min, $0.max, $0.sum] : [] } ?? [])
+        // Decimal when every value has the form at one exponent, else raw.
+        var exponent = ChunkCodec.decimal(values).flatMap { $0.exceptions.isEmpty ? $0.0 : nil }
+        if let e = exponent, values.contains(where: { Self.canonical($0, e) == nil }) { exponent = nil }
+        func integer(_ v: Double) -> Int64 { exponent.flatMap { Self.canonical(v, $0) } ?? Self.bits(v) }
         func stats(_ a: Aggregate) -> Stats {
             guard a.count > 0 else { return .none }
-            return Stats(
-                count: Swift.min(a.count, Self.maxCount), min: one.integer(for: a.min), max: one.integer(for: a.max),
-                sum: one.integer(for: a.sum))
+            return Stats(count: Swift.min(a.count, Self.maxCount), min: integer(a.min), max: integer(a.max), sum: integer(a.sum))
         }
+        var one = RollupBlock()
+        one.exponent = exponent
         one.entries = [Entry(index: index, all: stats(all), edge: edge.map(stats))]
         merge(one)
     }

@@ -99,3 +99,17 @@ for (name, values) in [("decimal", walk), ("exception", [-0.0] + walk.dropFirst(
         return n
     }
 }
+
+// Rollup blocks (PlexusChunks): an hour of the walk at one point a second added to one
+// block of minute buckets, as a flush adds points, then the block written and read back.
+func hourBlock() -> RollupBlock {
+    var block = RollupBlock()
+    for i in 0..<3_600 { block.add(index: i / 60, value: walk[i], atStart: i % 60 == 0) }
+    return block
+}
+let hour = hourBlock()
+print("rollup block: \(String(format: "%.3f", Double(hour.encoded().count) / 3_600)) bytes/point")
+measure("rollup block add", rounds: chunkRounds) { hourBlock().isEmpty ? 0 : 3_600 }
+try measure("rollup block encode + decode", rounds: chunkRounds) {
+    try hour.encoded().withUnsafeBytes { try RollupBlock(decoding: $0) }.isEmpty ? 0 : 3_600
+}

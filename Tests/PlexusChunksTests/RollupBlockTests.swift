@@ -119,6 +119,10 @@ struct RollupBlockTests {
         #expect(!b.isDecimal && b.slots[2].all.sum == 0.1 + 0.2)
         #expect(try Self.decoded(b) == b)
         #expect(b.removeSlots { $0 < 7 } == 2 && b.slots.map(\.index) == [7])
+        // A sum an old release stored as inf: the largest double, so the block stays readable.
+        b.add(index: 8, all: Aggregate(count: 2, min: 1e308, max: 1e308, sum: .infinity), edge: nil)
+        #expect(b.slots[1].all.sum == .greatestFiniteMagnitude)
+        #expect(try Self.decoded(b) == b)
     }
 
     @Test("truncated, damaged or random blocks are an error, never a crash")
