@@ -130,7 +130,7 @@ public struct JSONCursor {
     public mutating func readString() throws(SyntaxError) -> String {
         let (start, end, escaped) = try scanString()
         if !escaped {
-            guard let s = String(validating: UnsafeBufferPointer(start: base + start, count: end - start), as: UTF8.self)
+            guard let s = String(utf8: UnsafeRawBufferPointer(start: base + start, count: end - start))
             else { throw SyntaxError(offset: start) }
             return s
         }
@@ -223,7 +223,7 @@ public struct JSONCursor {
                 throw SyntaxError(offset: j)
             }
         }
-        guard let s = String(validating: out, as: UTF8.self) else { throw SyntaxError(offset: start) }
+        guard let s = out.withUnsafeBytes({ String(utf8: $0) }) else { throw SyntaxError(offset: start) }
         return s
     }
 
@@ -348,7 +348,7 @@ public struct JSONCursor {
         let (s, e, escaped) = try scanString()
         if escaped {
             _ = try decodeEscaped(s, e)
-        } else if String(validating: UnsafeBufferPointer(start: base + s, count: e - s), as: UTF8.self) == nil {
+        } else if String(utf8: UnsafeRawBufferPointer(start: base + s, count: e - s)) == nil {
             throw SyntaxError(offset: s)
         }
     }

@@ -191,6 +191,19 @@ struct IngestDecoderTests {
         #expect(e?.code == .invalidJSON)
     }
 
+    @Test("UTF-8 is checked as String(validating:) does: overlong forms, surrogates, cut sequences and stray bytes refused")
+    func utf8() {
+        let samples: [[UInt8]] = [
+            [], Array("plain".utf8), Array("témp 🚀 日本".utf8), [0x00], [0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xE2, 0x82],
+            [0xF4, 0x90, 0x80, 0x80], [0x80], Array("ok".utf8) + [0xEF, 0xBF, 0xBD], Array("a".utf8) + [0xFE],
+        ]
+        for bytes in samples {
+            let ours = bytes.withUnsafeBytes { String(utf8: $0) }
+            let standard = bytes.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
+            #expect(ours == standard, "\(bytes)")
+        }
+    }
+
     @Test("unknown fields are ignored; class never changes the stored type")
     func unknownFields() throws {
         let b = try decode(

@@ -133,8 +133,8 @@ public enum RemoteWrite {
         var value: String? = ""
         while let (field, wire) = try r.next() {
             switch (field, wire) {
-            case (1, ProtoReader.lengthDelimited): name = String(validating: try r.lengthDelimited(), as: UTF8.self)
-            case (2, ProtoReader.lengthDelimited): value = String(validating: try r.lengthDelimited(), as: UTF8.self)
+            case (1, ProtoReader.lengthDelimited): name = String(utf8: try r.lengthDelimited())
+            case (2, ProtoReader.lengthDelimited): value = String(utf8: try r.lengthDelimited())
             default: try r.skip(wire)
             }
         }
