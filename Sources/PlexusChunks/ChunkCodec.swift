@@ -20,6 +20,10 @@ public import PlexusModel
 ///                   listed positions (each gap counts the positions skipped since the
 ///                   last one), as raw bits, their mantissa slot repeating the last
 ///                   mantissa (a zero delta); at most one value in 16
+///             | 3:u8 exponent:u8 count:uvarint (gap:uvarint bits:u64le)* k:u8 rice*
+///                   as 2 (count may be 0), each mantissa delta (the first from 0)
+///                   zigzagged and Rice-coded with parameter k (``Rice``), when that is
+///                   smaller than the varints
 ///
 /// chunk v1   := 1:u8 kind:u8 count:uvarint first:zigzag-varint delta1 dod*   values-v1
 /// values-v1 (kind 0, numbers) := xor-values
@@ -43,6 +47,7 @@ public enum ChunkCodec {
         case decimal = 0
         case xor = 1
         case decimalWithExceptions = 2
+        case decimalRice = 3
     }
 
     public struct DecodeError: Error {}
@@ -62,9 +67,24 @@ public enum ChunkCodec {
         putUVarint(&out, UInt64(timestamps.count))
         encodeTimestamps(&out, timestamps)
         if let (exponent, mantissas, exceptions) = decimal(values) {
-            out.append(exceptions.isEmpty ? Values.decimal.rawValue : Values.decimalWithExceptions.rawValue)
+            var zigzags: [UInt64] = []
+            zigzags.reserveCapacity(mantissas.count)
+            var previous: Int64 = 0
+            var varintBytes = 0
+            for m in mantissas {
+                let d = m &- previous
+                let z = UInt64(bitPattern: (d << 1) ^ (d >> 63))
+                zigzags.append(z)
+                varintBytes += (64 - (z | 1).leadingZeroBitCount + 6) / 7
+                previous = m
+            }
+            let rice = Rice.best(zigzags)
+            let useRice = (rice.bits + 7) / 8 + 1 < varintBytes
+            out.append(
+                useRice ? Values.decimalRice.rawValue : exceptions.isEmpty ? Values.decimal.rawValue : Values.decimalWithExceptions.rawValue
+            )
             out.append(UInt8(exponent))
-            if !exceptions.isEmpty {
+            if !exceptions.isEmpty || useRice {
                 putUVarint(&out, UInt64(exceptions.count))
                 var next = 0
                 for i in exceptions {
@@ -73,10 +93,13 @@ public enum ChunkCodec {
                     next = i + 1
                 }
             }
-            var previous: Int64 = 0
-            for m in mantissas {
-                putVarint(&out, m &- previous)
-                previous = m
+            if useRice {
+                out.append(UInt8(rice.k))
+                var w = Rice.Writer(out: out)
+                for z in zigzags { w.put(z, k: rice.k) }
+                out = w.finish()
+            } else {
+                for z in zigzags { putUVarint(&out, z) }
             }
         } else {
             out.append(Values.xor.rawValue)
@@ -234,22 +257,36 @@ public enum ChunkCodec {
         guard version == 1 || version == 2 else { throw DecodeError() }
         let kind = try r.byte()
         guard let n = Int(exactly: try r.uvarint()), n <= 1 << 24 else { throw DecodeError() }
-        // Every value takes at least a byte: a count past the bytes there are is damage,
-        // not a reason to allocate.
-        guard n <= data.count else { throw DecodeError() }
+        // Every value takes at least a bit (a Rice code): a count past that is damage, not
+        // a reason to allocate.
+        guard n <= data.count * 8 else { throw DecodeError() }
         let ts = try decodeTimestamps(&r, count: n, version: version)
         switch (version, kind) {
         case (_, Kind.numeric.rawValue):
             let values = version == 1 ? Values.xor.rawValue : try r.byte()
             switch Values(rawValue: values) {
-            case .decimal, .decimalWithExceptions:
+            case .decimal, .decimalWithExceptions, .decimalRice:
                 let e = Int(try r.byte())
                 guard e <= maxExponent else { throw DecodeError() }
-                let exceptions = values == Values.decimal.rawValue ? [] : try decodeExceptions(&r, count: n)
+                let rice = values == Values.decimalRice.rawValue
+                let exceptions =
+                    values == Values.decimal.rawValue ? [] : try decodeExceptions(&r, count: n, noneAllowed: rice)
+                var bits: Rice.Reader? = nil
+                var riceK = 0
+                if rice {
+                    riceK = Int(try r.byte())
+                    guard riceK <= Rice.maxK else { throw DecodeError() }
+                    bits = Rice.Reader(UnsafeRawBufferPointer(rebasing: data[r.i...]))
+                }
                 var k = 0
                 var m: Int64 = 0
                 for i in 0..<n {
-                    m = m &+ (try r.varint())
+                    if bits != nil {
+                        let z = try bits!.get(k: riceK)
+                        m = m &+ Int64(bitPattern: (z >> 1) ^ (0 &- (z & 1)))
+                    } else {
+                        m = m &+ (try r.varint())
+                    }
                     if k < exceptions.count && exceptions[k].index == i {
                         try body(ts[i], .number(Double(bitPattern: exceptions[k].bits)))
                         k += 1
@@ -270,8 +307,8 @@ public enum ChunkCodec {
     }
 
     /// The positions (increasing, below `n`) and raw bits of a decimal chunk's exceptions.
-    static func decodeExceptions(_ r: inout Reader, count n: Int) throws -> [(index: Int, bits: UInt64)] {
-        guard let k = Int(exactly: try r.uvarint()), k >= 1, k <= n else { throw DecodeError() }
+    static func decodeExceptions(_ r: inout Reader, count n: Int, noneAllowed: Bool = false) throws -> [(index: Int, bits: UInt64)] {
+        guard let k = Int(exactly: try r.uvarint()), k >= (noneAllowed ? 0 : 1), k <= n else { throw DecodeError() }
         var out: [(index: Int, bits: UInt64)] = []
         out.reserveCapacity(k)
         var next = 0

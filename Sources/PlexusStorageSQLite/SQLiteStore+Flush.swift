@@ -211,7 +211,7 @@ extension SQLiteStore {
             // Room for at least the first new point; the cut below ends the chunk where it is full.
             let fits =
                 maxTs <= ts[0] && count < config.maxChunkPoints && ts[0] - minTs <= config.maxChunkSpan
-                && (numeric || bytes <= config.maxChunkBytes / 4)
+                && (numeric ? bytes < config.maxNumericChunkBytes - 16 : bytes <= config.maxChunkBytes / 4)
             if fits, let data = try Data.fetchOne(st.chunkData, arguments: [chunkID]) {
                 var oldTs: [Int64] = []
                 var oldNums: [Double] = []
@@ -232,13 +232,21 @@ extension SQLiteStore {
         }
         var lo = 0
         while lo < ts.count {
-            let hi = Self.chunkEnd(
+            var hi = Self.chunkEnd(
                 ts, numeric ? nil : others, from: lo, maxPoints: config.maxChunkPoints,
                 maxSpan: config.maxChunkSpan, maxBytes: config.maxChunkBytes)
-            let data =
-                numeric
-                ? ChunkCodec.encodeNumeric(timestamps: Array(ts[lo..<hi]), values: Array(nums[lo..<hi]))
-                : ChunkCodec.encodeOther(timestamps: Array(ts[lo..<hi]), values: Array(others[lo..<hi]))
+            var data: [UInt8]
+            if numeric {
+                data = ChunkCodec.encodeNumeric(timestamps: Array(ts[lo..<hi]), values: Array(nums[lo..<hi]))
+                // Past a page: end it where the bytes a point so far say it fits (a chunk's
+                // bytes grow about evenly with its points), again if still too large.
+                while data.count > config.maxNumericChunkBytes && hi - lo > 1 {
+                    hi = lo + max(1, min(hi - lo - 1, (hi - lo) * config.maxNumericChunkBytes / data.count * 63 / 64))
+                    data = ChunkCodec.encodeNumeric(timestamps: Array(ts[lo..<hi]), values: Array(nums[lo..<hi]))
+                }
+            } else {
+                data = ChunkCodec.encodeOther(timestamps: Array(ts[lo..<hi]), values: Array(others[lo..<hi]))
+            }
             if let chunkID = reuse {
                 try st.updateChunk.execute(arguments: [ts[lo], ts[hi - 1], hi - lo, Data(data), chunkID])
                 reuse = nil

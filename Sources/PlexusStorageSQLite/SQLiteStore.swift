@@ -33,7 +33,11 @@ public final class SQLiteStore: SQLiteCatalog, PlexusStore, Service, @unchecked 
         public var maxChunkPoints = 8192
         /// Microseconds from a chunk's first point to its last at most, so retention (which
         /// removes whole chunks) keeps no point much longer than asked.
-        public var maxChunkSpan: Int64 = 3_600_000_000
+        public var maxChunkSpan: Int64 = 7_200_000_000
+        /// Encoded bytes of a numeric chunk at most: about what one 4 KiB database page
+        /// holds without an overflow page, so a full chunk fills its page (a 3 KB chunk
+        /// alone on a page left a quarter of it empty).
+        public var maxNumericChunkBytes = 4_000
         /// Bytes of value text per chunk of non-numeric values (a chunk ends at the first of
         /// the two limits); keeps BLOBs far below SQLite's 1 GB limit.
         public var maxChunkBytes = 4 << 20

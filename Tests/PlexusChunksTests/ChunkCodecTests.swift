@@ -65,6 +65,38 @@ struct ChunkCodecTests {
         _ = try Self.roundTrip([1, 2], [9_007_199_254.740_991, 1])
     }
 
+    @Test("noisy decimal readings are Rice-coded (under 0.9 bytes a point where varints take 1), outliers and exceptions too")
+    func riceCoded() throws {
+        // A walk whose steps spread like a sensor's noise (a sum of uniforms, σ ≈ 25 hundredths).
+        var state: UInt64 = 11
+        var m: Int64 = 5_000
+        var vs: [Double] = []
+        for _ in 0..<8_192 {
+            var step: Int64 = 0
+            for _ in 0..<2 {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                step += Int64((state >> 33) % 61) - 30
+            }
+            m += step
+            vs.append(Double(m) / 100)
+        }
+        let ts = (0..<Int64(vs.count)).map { 1_700_000_000_000_000 + $0 * 1_000_000 }
+        let data = try Self.roundTrip(ts, vs)
+        #expect(Double(data.count) / Double(vs.count) < 0.9, "\(data.count) bytes")
+        // Outliers (a jump of 10^9 takes the escape) and values of no decimal form.
+        var odd = vs
+        odd[10] = 1e7
+        odd[11] = -1e7
+        odd[500] = -0.0
+        odd[501] = 0.1 + 0.2
+        let mixed = try Self.roundTrip(ts, odd)
+        #expect(Double(mixed.count) / Double(vs.count) < 0.95, "\(mixed.count) bytes")
+        // Every truncation of a Rice chunk is refused or decodes fewer points, never crashes.
+        for n in stride(from: 0, to: data.count, by: 97) {
+            _ = try? Self.decodeAll(Array(data[..<n]))
+        }
+    }
+
     @Test("decimal readings with a few values of no decimal form (−0.0 where a walk crosses zero, 0.1 + 0.2) stay decimal")
     func decimalExceptions() throws {
         // Around zero, where rounding makes -0.0 (made +0 here, then -0.0 put in on purpose).

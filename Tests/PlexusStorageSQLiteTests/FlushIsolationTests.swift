@@ -171,6 +171,38 @@ struct FlushIsolationTests {
         #expect(cuts == [[0, 10, 60], [61], [200, 200], [400]])
     }
 
+    @Test("a numeric chunk ends at a page's bytes: every closed chunk nearly fills one, none passes it")
+    func chunksCutAtAPage() async throws {
+        try await withTemporarySQLiteStore { store in
+            let t0 = StoreConformance.t0
+            // Numbers of no decimal form (about 7 bytes a point), then noisy 2-decimal readings.
+            var state: UInt64 = 3
+            for (metric, scale) in [("xor", 3.0), ("noise", 1.0)] {
+                var v = 2_000.0
+                for flush in 0..<5 {
+                    let points = (0..<1_000).map { i -> String in
+                        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                        v += Double(Int64(state >> 33) % 101 - 50)
+                        let t = Double(t0 + Int64(flush * 1_000 + i) * 100_000) / 1_000_000
+                        return #"{"metric":"\#(metric)","value":\#((v / 100 / scale)),"timestamp":\#(t)}"#
+                    }
+                    try await StoreConformance.append(store, #"{"source_id":"s","points":[\#(points.joined(separator: ","))]}"#)
+                    await store.flushOnce()
+                }
+                let sizes = try await store.pool.read { db in
+                    try Int.fetchAll(
+                        db,
+                        sql: "SELECT length(c.data) FROM chunks c JOIN series s ON s.id = c.series_id WHERE s.metric = ? ORDER BY c.id",
+                        arguments: [metric])
+                }
+                #expect(sizes.count > 1 && sizes.allSatisfy { $0 <= 4_000 }, "\(metric): \(sizes)")
+                #expect(sizes.dropLast().allSatisfy { $0 >= 3_600 }, "\(metric): \(sizes)")
+                let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "s", metrics: [metric]), range: Self.all, limit: 10_000)
+                #expect(r.series.first?.timestamps.count == 5_000)
+            }
+        }
+    }
+
     @Test("a steady stream flushed often ends in full chunks: flushes append to the series' open chunk")
     func chunksGrowAcrossFlushes() async throws {
         var config = SQLiteStore.Configuration()
@@ -201,7 +233,7 @@ struct FlushIsolationTests {
             // Late points (before the open chunk's end) start a chunk of their own; the open one is untouched.
             try await write(10_000, 5, at: t0 - 20_000_000_000)
             #expect(try await chunks("m") == [250, 250, 250, 50, 5])
-            // Past the span cap (an hour after the open chunk's first point): a new chunk.
+            // Past the span cap (here an hour after the open chunk's first point): a new chunk.
             try await write(4_400, 5)
             #expect(try await chunks("m") == [250, 250, 250, 50, 5, 5])
             // Then points after it join that one, now the open chunk.
