@@ -52,11 +52,6 @@ public enum ChunkCodec {
 
     public struct DecodeError: Error {}
 
-    /// The most digits after the point a decimal chunk keeps: 10^15 is exact in a Double,
-    /// and every mantissa stays below 2^53.
-    static let maxExponent = 15
-    static let powersOfTen: [Double] = (0...maxExponent).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
-
     // MARK: Encoding
 
     public static func encodeNumeric(timestamps: [Int64], values: [Double]) -> [UInt8] {
@@ -109,7 +104,7 @@ public enum ChunkCodec {
     }
 
     /// The smallest exponent `e` and the integers `m` with `Double(m) / 10^e` equal to every
-    /// value bit for bit, if there is one up to ``maxExponent``, but for the positions in
+    /// value bit for bit, if there is one up to ``DecimalForm/maxExponent``, but for the positions in
     /// `exceptions`: values with no such form at any exponent (−0.0, `0.1 + 0.2`), at most
     /// one in 16 (each costs 9 bytes or more), whose mantissa slot repeats the last one.
     /// Nil when there are more, or when a larger exponent pushes a mantissa past 2^53.
@@ -119,14 +114,14 @@ public enum ChunkCodec {
         var exceptions: [Int] = []
         mantissas.reserveCapacity(values.count)
         for (i, v) in values.enumerated() {
-            if let m = mantissa(v, e) {
+            if let m = DecimalForm.mantissa(v, e) {
                 mantissas.append(m)
                 continue
             }
             // More digits than so far, or none at all: the exponent this value needs.
             var needed = e
-            repeat { needed += 1 } while needed <= maxExponent && mantissa(v, needed) == nil
-            guard needed <= maxExponent else {
+            repeat { needed += 1 } while needed <= DecimalForm.maxExponent && DecimalForm.mantissa(v, needed) == nil
+            guard needed <= DecimalForm.maxExponent else {
                 exceptions.append(i)
                 // Past one in 16, or (giving up early on numbers that are not decimals at
                 // all, each of which costs 15 tries) more than 8 making a quarter so far.
@@ -146,18 +141,11 @@ public enum ChunkCodec {
                     k += 1
                     continue
                 }
-                guard let m = mantissa(w, e) else { return nil }
+                guard let m = DecimalForm.mantissa(w, e) else { return nil }
                 mantissas.append(m)
             }
         }
         return (e, mantissas, exceptions)
-    }
-
-    static func mantissa(_ v: Double, _ e: Int) -> Int64? {
-        let scaled = (v * powersOfTen[e]).rounded()
-        guard Swift.abs(scaled) < 9_007_199_254_740_992 else { return nil }  // 2^53; NaN and ±inf fail too
-        let m = Int64(scaled)
-        return (Double(m) / powersOfTen[e]).bitPattern == v.bitPattern ? m : nil
     }
 
     static func encodeXOR(_ out: inout [UInt8], _ values: [Double]) {
@@ -267,7 +255,7 @@ public enum ChunkCodec {
             switch Values(rawValue: values) {
             case .decimal, .decimalWithExceptions, .decimalRice:
                 let e = Int(try r.byte())
-                guard e <= maxExponent else { throw DecodeError() }
+                guard e <= DecimalForm.maxExponent else { throw DecodeError() }
                 let rice = values == Values.decimalRice.rawValue
                 let exceptions =
                     values == Values.decimal.rawValue ? [] : try decodeExceptions(&r, count: n, noneAllowed: rice)
@@ -291,7 +279,7 @@ public enum ChunkCodec {
                         try body(ts[i], .number(Double(bitPattern: exceptions[k].bits)))
                         k += 1
                     } else {
-                        try body(ts[i], .number(Double(m) / powersOfTen[e]))
+                        try body(ts[i], .number(Double(m) / DecimalForm.powersOfTen[e]))
                     }
                 }
             case .xor:

@@ -1,3 +1,5 @@
+import PlexusModel
+
 /// The rollups of one series over one block of time (an hour of minute buckets, a day of hour
 /// buckets) in one BLOB (see docs/storage.md, *Rollups*). No I/O, like ``ChunkCodec``.
 ///
@@ -83,6 +85,8 @@ public struct RollupBlock: Sendable, Equatable {
     public init() {}
 
     public var isEmpty: Bool { entries.isEmpty }
+    /// Buckets with points.
+    public var count: Int { entries.count }
     /// Whether the block holds integers at one exponent (false once any point had no such form).
     public var isDecimal: Bool { exponent != nil }
 
@@ -95,7 +99,7 @@ public struct RollupBlock: Sendable, Equatable {
     }
 
     func double(_ x: Int64) -> Double {
-        if let e = exponent { Double(x) / ChunkCodec.powersOfTen[e] } else { Double(bitPattern: UInt64(bitPattern: x)) }
+        if let e = exponent { Double(x) / DecimalForm.powersOfTen[e] } else { Double(bitPattern: UInt64(bitPattern: x)) }
     }
 
     static func bits(_ v: Double) -> Int64 { Int64(bitPattern: v.bitPattern) }
@@ -162,13 +166,13 @@ public struct RollupBlock: Sendable, Equatable {
     /// bits once the block is (or, for `v`, turns) raw.
     mutating func integer(for v: Double) -> Int64 {
         guard let e = exponent else { return Self.bits(v) }
-        if let m = ChunkCodec.mantissa(v, e) {
+        if let m = DecimalForm.mantissa(v, e) {
             if m < Self.uniqueLimit && m > -Self.uniqueLimit { return m }
             if let c = Self.canonical(v, e) { return c }
         }
         var needed = e + 1
-        while needed <= ChunkCodec.maxExponent {
-            if let m = ChunkCodec.mantissa(v, needed), rescale(to: needed) { return m }
+        while needed <= DecimalForm.maxExponent {
+            if let m = DecimalForm.mantissa(v, needed), rescale(to: needed) { return m }
             needed += 1
         }
         goRaw()
@@ -184,7 +188,7 @@ public struct RollupBlock: Sendable, Equatable {
     /// first and its exponent rise later holds). Nil when that passes 2^53.
     static func canonical(_ v: Double, _ e: Int) -> Int64? {
         for fewer in 0...e {
-            guard let m = ChunkCodec.mantissa(v, fewer) else { continue }
+            guard let m = DecimalForm.mantissa(v, fewer) else { continue }
             var x = m
             for _ in fewer..<e {
                 let (r, overflow) = x.multipliedReportingOverflow(by: 10)
@@ -384,7 +388,7 @@ public struct RollupBlock: Sendable, Equatable {
         switch try r.byte() {
         case 0:
             let e = Int(try r.byte())
-            guard e <= ChunkCodec.maxExponent else { throw ChunkCodec.DecodeError() }
+            guard e <= DecimalForm.maxExponent else { throw ChunkCodec.DecodeError() }
             exponent = e
         case 1: exponent = nil
         default: throw ChunkCodec.DecodeError()

@@ -70,21 +70,18 @@ public struct JSONWriter: Sendable {
         rawText(d.description)
     }
 
-    static let tens: [Double] = (0...15).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
-
     /// Writes `d` as `description` would, without making a String, when it is a short
     /// decimal in fixed notation (1e-4 ≤ |d| < 1e15, at most 15 digits after the point):
-    /// the fewest digits after the point that give `d` back (`Double(m) / 10^e`, bit for
-    /// bit, the integer below 2^51, where it is the only one that does), which is the
+    /// the fewest digits after the point that give `d` back (its ``DecimalForm``, the
+    /// integer below 2^51, where it is the only one that does), which is the
     /// shortest form `description` prints. False, writing nothing, otherwise.
     mutating func decimal(_ d: Double) -> Bool {
         let a = abs(d)
         guard a >= 1e-4 && a < 1e15 else { return false }
-        for e in 1...15 {
-            let scaled = (a * Self.tens[e]).rounded()
-            guard scaled < 2_251_799_813_685_248 else { return false }  // 2^51
-            guard Double(scaled) / Self.tens[e] == a else { continue }
-            var m = UInt64(scaled)
+        for e in 1...DecimalForm.maxExponent {
+            guard let integer = DecimalForm.mantissa(a, e) else { continue }
+            guard integer < 2_251_799_813_685_248 else { return false }  // 2^51
+            var m = UInt64(integer)
             if d < 0 { bytes.append(UInt8(ascii: "-")) }
             // The digits from the last, at least e + 1 of them (0.05 is "0.05"): at most 16
             // below 2^51, the point, and the zeros 15 digits after it need.

@@ -233,7 +233,9 @@ public struct SeriesRollup: Sendable, Hashable {
 
 extension SeriesRollup {
     /// The rollup of points in time order: per bucket, all its points, and apart those
-    /// exactly at its start (what a store keeps; also the reference its tests check against).
+    /// exactly at its start: what a store keeps, but that a store may add decimal values
+    /// exactly where this adds doubles in order (docs/storage.md, *Rollups*). The reference
+    /// tests check rollups against.
     public static func buckets(timestamps: [Int64], values: [Double], width: RollupWidth) -> (buckets: [Bucket], edges: [Bucket]) {
         var buckets: [Bucket] = []
         var edges: [Bucket] = []

@@ -104,7 +104,7 @@ extension SQLiteStore {
                     var buckets: Int64 = 0
                     for row in rows {
                         let data: Data = row[2]
-                        buckets += Int64((try? data.withUnsafeBytes { try RollupBlock(decoding: $0) }.slots.count) ?? 0)
+                        buckets += Int64((try? data.withUnsafeBytes { try RollupBlock(decoding: $0) }.count) ?? 0)
                         try db.execute(
                             sql: "DELETE FROM \(width.table) WHERE series_id = ? AND block = ?", arguments: [row[0], row[1]])
                     }
