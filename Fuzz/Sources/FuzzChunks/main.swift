@@ -1,11 +1,11 @@
 // libFuzzer target: the chunk codec and rollup blocks (PlexusChunks). The input is decoded
 // as a chunk and as a rollup block (what a damaged database would hand the store), then
 // read as points to encode:
-//  * decoding any bytes throws or returns points, never crashes or allocates past the
-//    bytes given;
+//  * decoding any bytes throws or returns points, never crashes or returns more than
+//    eight points a byte (a Rice code is at least a bit);
 //  * encodeNumeric then decode gives back every timestamp and every value bit for bit
 //    (−0.0, NaN payloads, subnormals, decimals near 2^53), whichever way it encodes them
-//    (decimal, decimal with exceptions, XOR);
+//    (decimal with varints or Rice codes, with exceptions, XOR);
 //  * encodeOther then decode gives back every value of every kind;
 //  * a rollup block decoded from any bytes encodes and decodes to itself; one built from
 //    the points counts each bucket's points, minimum and maximum right, keeps every
