@@ -40,7 +40,11 @@ def kill_moment(server, writers, round_no: int) -> str:
     """Waits for this round's moment to kill (bounded) and says what it was."""
     wait_until(lambda: all(w.acked_count > 0 or w.error for w in writers), 20, what="a first ack for every client")
     failed = [f"{w.source}: {w.error}" for w in writers if w.error]
-    assert not failed, f"clients failed before the kill: {failed}"
+    if failed:
+        status = server.proc.poll()
+        alive = "still running" if status is None else f"exited with {status}"
+        tail = server.stderr_path.read_text(errors="replace")[-4000:] if server.stderr_path else ""
+        raise AssertionError(f"clients failed before the kill: {failed}\nthe server is {alive}; its stderr ends:\n{tail}")
     if round_no == 0:
         return "right after every client's first ack"
     if round_no == 1:
@@ -65,9 +69,14 @@ def test_kill9_during_mixed_http_and_websocket_ingest(start_server):
         finally:
             server.kill9()
         killed_at = time.monotonic()
+        # Every client was still streaming, so its next request or frame fails against the
+        # dead server. A thread whose last request was answered just before the kill may not
+        # have run since: give each a moment to try again before stopping it.
+        deadline = time.monotonic() + 10
+        while any(not w.error for w in writers) and time.monotonic() < deadline:
+            time.sleep(0.02)
         for w in writers:
             w.stop()
-        # Every client was still streaming: its next request or frame failed with the kill.
         idle = [w.source for w in writers if not w.error]
         assert not idle, f"round {round_no + 1}: clients that had stopped before the kill: {idle}"
         acked = sum(len(w.acked) for w in writers)
