@@ -128,10 +128,10 @@ public func buildApplication(
         http1: .init(idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds)),
         ws: .init(maxFrameSize: Limits.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)), validateUTF8: true))
     let server = HTTPServerBuilder { responder in
-        GuardedChildChannel(
-            inner: HTTP1WebSocketUpgradeChannel(
-                responder: responder, webSocketResponder: wsResponder, configuration: channelConfiguration),
-            limits: limits, connections: connections)
+        let inner = HTTP1WebSocketUpgradeChannel(
+            responder: responder, webSocketResponder: wsResponder, configuration: channelConfiguration)
+        prepareConnectionTypes(inner, logger: logger)
+        return GuardedChildChannel(inner: inner, limits: limits, connections: connections)
     }
     return Application(
         router: router,

@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOEmbedded
 import PlexusCore
 import Synchronization
 
@@ -159,6 +160,23 @@ extension Duration {
         let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? .max : ns &+ atto / 1_000_000_000
     }
+}
+
+/// Sets up one connection's pipeline on an `EmbeddedChannel`, on this thread, before the
+/// server listens, so the generic types it uses exist before two event loops can need them
+/// at once.
+///
+/// The Swift 6.3 runtime on Linux can crash (a null dereference in
+/// `swift_conformsToProtocolMaybeInstantiateSuperclasses`) when one thread checks a
+/// conformance of a generic class without a superclass, NIO's `HTTPDecoder<…>`, while
+/// another thread is still completing that class's metadata. Both event loops do exactly
+/// that for the first connections they accept at the same moment (seen as a SIGSEGV in
+/// `configureUpgradableHTTPServerPipeline` about once in 600 starts, with six clients
+/// connecting as the server came up).
+func prepareConnectionTypes<Child: ServerChildChannel>(_ child: Child, logger: Logger) {
+    let channel = EmbeddedChannel()
+    _ = child.setup(channel: channel, logger: logger)
+    _ = try? channel.finish(acceptAlreadyClosed: true)
 }
 
 /// Wraps a server child channel so every connection passes the ``ConnectionGuardHandler``
