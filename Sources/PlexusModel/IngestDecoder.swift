@@ -57,6 +57,7 @@ public enum IngestDecoder {
         var seq: Int64?
         var points: [Point]?
         var pointCount = 0
+        var repeated = RepeatedText(base: c.base)
         do {
             try c.expect(UInt8(ascii: "{"))
             if !c.consume(UInt8(ascii: "}")) {
@@ -102,7 +103,11 @@ public enum IngestDecoder {
                                 if pointCount >= Limits.maxPointsPerRequest {
                                     try c.skipValue()
                                 } else {
-                                    list.append(try decodePoint(&c, index: pointCount, sourceIgnored: options.forcedSourceID != nil))
+                                    list.append(
+                                        try decodePoint(
+                                            &c, index: pointCount, sourceIgnored: options.forcedSourceID != nil,
+                                            repeated: &repeated))
+                                    repeated.remembering = true
                                 }
                                 pointCount += 1
                             } while try !c.nextOrEnd(UInt8(ascii: "]"))
@@ -158,10 +163,75 @@ public enum IngestDecoder {
         }
     }
 
+    /// The keys of a point object the decoder knows, matched on their bytes.
+    enum PointField {
+        case metric, value, timestamp, sourceID, tags, sessionID, other
+    }
+
+    /// Reads a point object's key (and its `:`) without making a `String` of it, unless it
+    /// has escapes.
+    static func pointField(_ c: inout JSONCursor) throws(JSONCursor.SyntaxError) -> PointField {
+        let (s, e, escaped) = try c.scanString()
+        try c.expect(UInt8(ascii: ":"))
+        if escaped {
+            switch try c.string(s, e, escaped: true) {
+            case "metric": return .metric
+            case "value": return .value
+            case "timestamp": return .timestamp
+            case "source_id": return .sourceID
+            case "tags": return .tags
+            case "session_id": return .sessionID
+            default: return .other
+            }
+        }
+        // The key's first (up to) eight bytes as one integer, and the rest for the longer ones.
+        let n = e - s
+        let p = c.base + s
+        // The closing quote and the `:` follow the key, so two more bytes may be read.
+        let head = RepeatedText.word(p, min(n, 8), readable: min(n + 2, c.count - s))
+        switch n {
+        case 4 where head == Keys.tags: return .tags
+        case 5 where head == Keys.value: return .value
+        case 6 where head == Keys.metric: return .metric
+        case 9 where head == Keys.timestam && p[8] == UInt8(ascii: "p"): return .timestamp
+        case 9 where head == Keys.sourceI && p[8] == UInt8(ascii: "d"): return .sourceID
+        case 10 where head == Keys.session && p[8] == UInt8(ascii: "i") && p[9] == UInt8(ascii: "d"): return .sessionID
+        default: return .other
+        }
+    }
+
+    /// The point keys' first eight bytes, as ``RepeatedText/word(_:_:readable:)`` reads them
+    /// (first byte lowest; a test checks them against the text).
+    enum Keys {
+        static let tags: UInt64 = 0x0000_0000_7367_6174  // "tags"
+        static let value: UInt64 = 0x0000_0065_756C_6176  // "value"
+        static let metric: UInt64 = 0x0000_6369_7274_656D  // "metric"
+        static let timestam: UInt64 = 0x6D61_7473_656D_6974  // "timestam"
+        static let sourceI: UInt64 = 0x695F_6563_7275_6F73  // "source_i"
+        static let session: UInt64 = 0x5F6E_6F69_7373_6573  // "session_"
+    }
+
+    /// A string the body may repeat in every point, valid in `role` (`check` says why not):
+    /// decoded and checked at its first copy, shared from then on. Returns the string, or
+    /// nil and the refusal.
+    static func repeatedString(
+        _ c: inout JSONCursor, role: RepeatedText.Role, repeated: inout RepeatedText, check: (String) -> String?
+    ) throws(JSONCursor.SyntaxError) -> (String?, refusal: String?) {
+        let (s, e, escaped) = try c.scanString()
+        if !escaped, let hit = repeated.string(at: s, count: e - s, role: role) { return (hit, nil) }
+        let text = try c.string(s, e, escaped: escaped)
+        if let refusal = check(text) { return (nil, refusal) }
+        if !escaped { repeated.remember(text, at: s, count: e - s, role: role) }
+        return (text, nil)
+    }
+
     // swiftlint:disable:next cyclomatic_complexity function_body_length
     /// `sourceIgnored`: the connection names the source (WebSocket), so a point's own
-    /// `source_id` is neither used nor validated.
-    static func decodePoint(_ c: inout JSONCursor, index i: Int, sourceIgnored: Bool = false) throws -> Point {
+    /// `source_id` is neither used nor validated. `repeated`: the names and tag sets of the
+    /// body's earlier points.
+    static func decodePoint(
+        _ c: inout JSONCursor, index i: Int, sourceIgnored: Bool = false, repeated: inout RepeatedText
+    ) throws -> Point {
         switch c.peekKind() {
         case .null:
             throw IngestError.point(i, " is null")
@@ -183,24 +253,19 @@ public enum IngestDecoder {
         var tags: [Tag] = []
         var tagError: String?
         var sessionID: String?
+        var sessionError: String?
         if !c.consume(UInt8(ascii: "}")) {
             repeat {
-                let key = try c.readString()
-                try c.expect(UInt8(ascii: ":"))
-                switch key {
-                case "metric":
+                switch try pointField(&c) {
+                case .metric:
                     if c.peekKind() == .string {
-                        let m = try c.readString()
-                        if Limits.refusal(metric: m) != nil {
-                            metricBad = true
-                        } else {
-                            metric = m
-                        }
+                        let (m, refusal) = try repeatedString(&c, role: .metric, repeated: &repeated, check: Limits.refusal(metric:))
+                        if refusal != nil { metricBad = true } else { metric = m }
                     } else {
                         try c.skipValue()
                         metricBad = true
                     }
-                case "value":
+                case .value:
                     let structured = c.peekKind() == .object || c.peekKind() == .array
                     do {
                         (value, valueState, valueError) = try decodeValue(&c)
@@ -208,7 +273,7 @@ public enum IngestDecoder {
                         _ = e
                         throw IngestError.point(i, ".value is not valid JSON (NaN, Infinity and invalid escapes are refused)")
                     }
-                case "timestamp":
+                case .timestamp:
                     switch c.peekKind() {
                     case .null:
                         try c.readNull()
@@ -225,45 +290,48 @@ public enum IngestDecoder {
                         try c.skipValue()
                         timestampError = ".timestamp must be a number"
                     }
-                case "source_id" where sourceIgnored:
+                case .sourceID where sourceIgnored:
                     try c.skipValue()
-                case "source_id":
+                case .sourceID:
                     if c.peekKind() == .string {
-                        let s = try c.readString()
-                        if !s.isEmpty {
-                            if s.utf8.count > Limits.maxSourceIDBytes {
-                                sourceError = " source_id exceeds max length (256)"
-                            } else if !Identifier.isValidSourceID(s) {
-                                sourceError = " source_id must match ^[a-z0-9][a-z0-9._-]*$"
-                            } else {
-                                sourceID = s
-                            }
-                        }
+                        let (s, refusal) = try repeatedString(&c, role: .source, repeated: &repeated, check: sourceRefusal)
+                        if let refusal { sourceError = refusal } else if let s, !s.isEmpty { sourceID = s }
                     } else if c.peekKind() == .null {
                         try c.readNull()
                     } else {
                         try c.skipValue()
                         sourceError = " source_id must be a string"
                     }
-                case "tags":
-                    (tags, tagError) = try decodeTags(&c)
-                case "session_id":
+                case .tags:
+                    c.skipWhitespace()
+                    let start = c.i
+                    if let (cached, length) = repeated.tags(at: start, available: c.count - start) {
+                        tags = cached
+                        tagError = nil
+                        c.i = start + length
+                    } else {
+                        (tags, tagError) = try decodeTags(&c)
+                        if tagError == nil, c.base[start] == UInt8(ascii: "{") {
+                            repeated.remember(tags, at: start, count: c.i - start)
+                        }
+                    }
+                case .sessionID:
                     switch c.peekKind() {
                     case .null: try c.readNull()
                     case .string:
                         let s = try c.readString()
                         if s.isEmpty || s.utf8.count > Limits.maxSessionIDBytes {
-                            tagError = tagError ?? ".session_id must be 1-256 bytes"
+                            sessionError = ".session_id must be 1-256 bytes"
                         } else if Identifier.hasControlCharacters(s) {
-                            tagError = tagError ?? ".session_id must not contain control characters"
+                            sessionError = ".session_id must not contain control characters"
                         } else {
                             sessionID = s
                         }
                     default:
                         try c.skipValue()
-                        tagError = tagError ?? ".session_id must be a string"
+                        sessionError = ".session_id must be a string"
                     }
-                default:
+                case .other:
                     try c.skipValue()
                 }
             } while try !c.nextOrEnd(UInt8(ascii: "}"))
@@ -277,13 +345,21 @@ public enum IngestDecoder {
         }
         if let valueError { throw IngestError.point(i, valueError) }
         if let timestampError { throw IngestError.point(i, timestampError) }
-        if let tagError { throw IngestError.point(i, tagError) }
+        if let error = tagError ?? sessionError { throw IngestError.point(i, error) }
         // The spec's WebSocket example carries the session inside tags as well.
         if let k = tags.firstIndex(where: { $0.key == "session_id" }) {
             if sessionID == nil { sessionID = tags[k].value }
             tags.remove(at: k)
         }
         return Point(metric: metric, value: value!, timestamp: timestamp, sourceID: sourceID, tags: tags, sessionID: sessionID)
+    }
+
+    /// Why a point's own `source_id` is refused, or nil (empty means "not given").
+    static func sourceRefusal(_ s: String) -> String? {
+        if s.isEmpty { return nil }
+        if s.utf8.count > Limits.maxSourceIDBytes { return " source_id exceeds max length (256)" }
+        if !Identifier.isValidSourceID(s) { return " source_id must match ^[a-z0-9][a-z0-9._-]*$" }
+        return nil
     }
 
     static func decodeValue(_ c: inout JSONCursor) throws -> (PlexusValue?, Int, String?) {

@@ -129,6 +129,11 @@ public struct JSONCursor {
     /// Reads a string and returns its bytes as a `String` (escapes decoded, UTF-8 validated).
     public mutating func readString() throws(SyntaxError) -> String {
         let (start, end, escaped) = try scanString()
+        return try string(start, end, escaped: escaped)
+    }
+
+    /// The string whose content ``scanString()`` found at `start..<end`.
+    func string(_ start: Int, _ end: Int, escaped: Bool) throws(SyntaxError) -> String {
         if !escaped {
             guard let s = String(utf8: UnsafeRawBufferPointer(start: base + start, count: end - start))
             else { throw SyntaxError(offset: start) }
@@ -137,15 +142,27 @@ public struct JSONCursor {
         return try decodeEscaped(start, end)
     }
 
-    /// Byte length of the next string's raw content without decoding (for limit checks).
     /// Scans the string; returns (start, end, hasEscapes) of its content.
-
     mutating func scanString() throws(SyntaxError) -> (Int, Int, Bool) {
         guard peek() == UInt8(ascii: "\"") else { throw SyntaxError(offset: i) }
         i += 1
         let start = i
         var escaped = false
         while i < count {
+            // Eight bytes at a time while none of them is a quote, a backslash or a control
+            // character (a byte below 0x20); the loop below looks at the one that is.
+            while i + 8 <= count {
+                let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                let special = Self.specialBytes(w)
+                if special != 0 {
+                    // The lowest flagged byte is a special one (a borrow can only flag bytes
+                    // above a real one).
+                    i += special.trailingZeroBitCount >> 3
+                    break
+                }
+                i += 8
+            }
+            if i >= count { break }
             let c = base[i]
             if c == UInt8(ascii: "\"") {
                 let end = i
@@ -161,6 +178,21 @@ public struct JSONCursor {
             i += 1
         }
         throw SyntaxError(offset: i)
+    }
+
+    /// The high bit of each byte of `w` (first byte lowest) that is `"`, `\\` or below 0x20,
+    /// and possibly of bytes above such a byte; zero when there is none. Bytes from 0x80 up
+    /// are never flagged by themselves.
+    @inline(__always)
+    static func specialBytes(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22)
+        let backslash = w ^ (ones &* 0x5C)
+        let zeroQuote = (quote &- ones) & ~quote
+        let zeroBackslash = (backslash &- ones) & ~backslash
+        let control = (w &- ones &* 0x20) & ~w
+        return (zeroQuote | zeroBackslash | control) & high
     }
 
     private func hexValue(_ c: UInt8) -> UInt32? {
