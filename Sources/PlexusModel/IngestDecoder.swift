@@ -196,7 +196,10 @@ public enum IngestDecoder {
         case 9 where head == Keys.timestam && p[8] == UInt8(ascii: "p"): return .timestamp
         case 9 where head == Keys.sourceI && p[8] == UInt8(ascii: "d"): return .sourceID
         case 10 where head == Keys.session && p[8] == UInt8(ascii: "i") && p[9] == UInt8(ascii: "d"): return .sessionID
-        default: return .other
+        default:
+            // Another key is ignored, but it must still be text (valid UTF-8).
+            _ = try c.string(s, e, escaped: false)
+            return .other
         }
     }
 

@@ -241,3 +241,20 @@ struct PointKeyTests {
         }
     }
 }
+
+extension PointKeyTests {
+    @Test("an unknown key that is not UTF-8 makes the body invalid JSON, as it did when every key became a String (fuzz finding)")
+    func unknownKeyInvalidUTF8() {
+        var body = Array(#"{"source_id":"s","points":[{"metric":"m","value":1,"se"#.utf8)
+        body += [0x8D] + Array(#"x":null}]}"#.utf8)
+        let error = body.withUnsafeBytes { raw -> IngestError? in
+            do throws(IngestError) {
+                _ = try IngestDecoder.decode(raw)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        #expect(error?.code == .invalidJSON)
+    }
+}
