@@ -29,23 +29,23 @@ let package = Package(
         .target(name: "PlexusPromQL", dependencies: ["PlexusModel", "PlexusStorage"], swiftSettings: swiftSettings),
         .target(name: "PlexusChunks", dependencies: ["PlexusModel"], swiftSettings: swiftSettings),
         .target(name: "CFuzzerDriver"),
-        .target(name: "FuzzSupport", dependencies: ["PlexusModel", "CFuzzerDriver"], swiftSettings: swiftSettings),
+        .target(name: "FuzzSupport", dependencies: ["PlexusModel", "PlexusWAL", "CFuzzerDriver"], swiftSettings: swiftSettings),
         // IngestDecoder.decode: HTTP bodies and telemetry frames.
         fuzzer("FuzzIngest", ["PlexusModel"]),
         // Frames: every decoder, and decode(encode(x)) for every encoder.
         fuzzer("FuzzFrames", ["PlexusModel"]),
-        // LineProtocol.decode (/write, /api/v2/write bodies), and IngestEncoder's JSON for
-        // the WAL decoding back to the same points.
+        // LineProtocol.decode (/write, /api/v2/write bodies), and the WAL record (and the
+        // JSON of a set-aside batch) decoding back to the same points.
         fuzzer("FuzzLineProtocol", ["PlexusModel"]),
-        // Snappy.decompress and RemoteWrite.decode (/api/v1/write bodies), and the WAL's
-        // JSON for the samples decoding back to the same points.
+        // Snappy.decompress and RemoteWrite.decode (/api/v1/write bodies), and the WAL record
+        // (and the JSON of a set-aside batch) decoding back to the same points.
         fuzzer("FuzzRemoteWrite", ["PlexusModel"]),
         // PromQL.parse (the query API's `query`), then the evaluator on fixed series.
         fuzzer("FuzzPromQL", ["PlexusModel", "PlexusStorage", "PlexusPromQL"]),
         // The chunk codec: any bytes decoded, and encode/decode round trips bit for bit.
         fuzzer("FuzzChunks", ["PlexusModel", "PlexusChunks"]),
-        // One WAL segment's bytes: framing, CRC-32C, links, WALRecord.decode, then the
-        // ingest decode replay does.
+        // One WAL segment's bytes: framing, CRC-32C, links, then each record as replay
+        // reads it (version 2: WALPoints; version 1: WALRecord and the ingest decoder).
         fuzzer("FuzzWALSegment", ["PlexusModel", "PlexusWAL"]),
         // The real WriteAheadLog on disk: appends, failed writes (RLIMIT_FSIZE), recovery,
         // restarts and torn tails; replay must return exactly the acknowledged records.

@@ -5,7 +5,7 @@ extension String {
     /// and tags nearly always are, is checked a byte at a time and copied as it is; other
     /// text goes through the standard library's repairing decoder, and any repair (an
     /// invalid sequence became U+FFFD) means the bytes were not valid.
-    init?(utf8 bytes: UnsafeRawBufferPointer) {
+    package init?(utf8 bytes: UnsafeRawBufferPointer) {
         let units = bytes.assumingMemoryBound(to: UInt8.self)
         var ascii = true
         for b in units where b >= 0x80 {

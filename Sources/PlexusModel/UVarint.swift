@@ -1,7 +1,7 @@
 /// Unsigned LEB128 varints: seven bits a byte, low bits first, the high bit set on every
 /// byte but the last (protocol buffers, snappy's length header).
-enum UVarint {
-    static func append(_ v: UInt64, to out: inout [UInt8]) {
+package enum UVarint {
+    package static func append(_ v: UInt64, to out: inout [UInt8]) {
         var v = v
         while v >= 0x80 {
             out.append(UInt8(v & 0x7F) | 0x80)
@@ -11,7 +11,7 @@ enum UVarint {
     }
 
     /// The varint at `i`, moving `i` past it; nil when it is cut off or runs past 64 bits.
-    static func read(_ b: UnsafeRawBufferPointer, at i: inout Int) -> UInt64? {
+    package static func read(_ b: UnsafeRawBufferPointer, at i: inout Int) -> UInt64? {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while i < b.count, shift < 64 {

@@ -25,7 +25,7 @@ struct IngestRoutes {
         }
         try await state.ingestor.ingest(
             Ingestor.Submission(
-                orgID: principal.orgID, batch: batch, raw: Array(body.readableBytesView), receivedAt: state.config.now(),
+                orgID: principal.orgID, batch: batch, receivedAt: state.config.now(),
                 transport: .http, pacing: .perRequest))
         let source = batch.singleSourceID
         return Reply.json { w in

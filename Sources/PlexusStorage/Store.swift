@@ -1,21 +1,16 @@
 public import PlexusModel
 
-/// How a batch was received. Engines with a log keep `rawBody` verbatim and decode it
-/// again on replay with the same options, so replay rebuilds exactly the same points.
+/// Who sent a batch and when it was received. The batch itself is what is stored, its
+/// points exactly as given (an engine with a log keeps them there, and a replay rebuilds
+/// the same points).
 public struct AppendContext: Sendable {
     public var orgID: Int64
     /// Unix microseconds; stamps points that came without a timestamp.
     public var receivedAt: Int64
-    /// The decompressed JSON body or frame the batch was decoded from.
-    public var rawBody: [UInt8]
-    /// The options the batch was decoded with.
-    public var options: IngestDecoder.Options
 
-    public init(orgID: Int64, receivedAt: Int64, rawBody: [UInt8], options: IngestDecoder.Options = .init()) {
+    public init(orgID: Int64, receivedAt: Int64) {
         self.orgID = orgID
         self.receivedAt = receivedAt
-        self.rawBody = rawBody
-        self.options = options
     }
 }
 

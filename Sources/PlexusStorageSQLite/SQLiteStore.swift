@@ -130,19 +130,37 @@ public final class SQLiteStore: SQLiteCatalog, PlexusStore, Service, @unchecked 
         var records = 0
         var entries: [(IngestBatch, Int64, Int64)] = []
         let end = try log.replay(after: checkpoint) { payload, position in
+            // Intact but not valid (a rule tightened since it was acknowledged): kept beside
+            // the log for an operator instead of refusing to start or dropping it silently.
+            func setAside(_ bytes: [UInt8], as ext: String, _ error: any Error) {
+                let path = log.directory + "/rejected-\(position.segment)-\(position.offset).\(ext)"
+                _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+                logger.error(
+                    "a logged batch no longer passes validation; set aside, not stored",
+                    metadata: ["file": "\(path)", "error": "\(error)"])
+            }
+            if payload.first == WALPointsRecord.version {
+                let (rec, body) = try WALPointsRecord.decode(payload)
+                do throws(WALPoints.Invalid) {
+                    let points = try WALPoints.decode(body, receivedAt: rec.receivedAt)
+                    entries.append((IngestBatch(points: points), rec.orgID, rec.receivedAt))
+                    records += 1
+                } catch {
+                    // The points as an ingest body when they could be read, else the record.
+                    if let points = error.points {
+                        setAside(IngestEncoder.body(points), as: "json", error)
+                    } else {
+                        setAside(Array(payload), as: "bin", error)
+                    }
+                }
+                return
+            }
             let (rec, json) = try WALRecord.decode(payload)
             do {
                 entries.append((try IngestDecoder.decode(json, options: rec.ingestOptions), rec.orgID, rec.receivedAt))
                 records += 1
             } catch {
-                // Intact but no longer valid (a rule tightened since it was acknowledged):
-                // keep it beside the log for an operator instead of refusing to start or
-                // dropping it silently.
-                let path = log.directory + "/rejected-\(position.segment)-\(position.offset).json"
-                _ = FileManager.default.createFile(atPath: path, contents: Data(json))
-                logger.error(
-                    "a logged batch no longer passes validation; set aside, not stored",
-                    metadata: ["file": "\(path)", "error": "\(error)"])
+                setAside(Array(json), as: "json", error)
             }
         }
         try log.openForAppend(after: end)
@@ -295,10 +313,7 @@ public final class SQLiteStore: SQLiteCatalog, PlexusStore, Service, @unchecked 
             throw StoreError(.unavailable, "the store is behind writing to its database; retry shortly")
         }
         let payloads = entries.map { e in
-            WALRecord(
-                orgID: e.context.orgID, receivedAt: e.context.receivedAt,
-                forcedSource: e.context.options.forcedSourceID, recordingSession: e.context.options.recordingSessionID
-            ).encode(json: e.context.rawBody)
+            WALPointsRecord(orgID: e.context.orgID, receivedAt: e.context.receivedAt).encode(e.batch.points)
         }
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let accepted = pending.withLock { q -> Bool in

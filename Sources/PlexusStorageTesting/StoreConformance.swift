@@ -254,7 +254,7 @@ public enum StoreConformance {
     ) async throws {
         let bytes = Array(json.utf8)
         let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: options) }
-        try await store.append(batch, context: AppendContext(orgID: org, receivedAt: receivedAt, rawBody: bytes, options: options))
+        try await store.append(batch, context: AppendContext(orgID: org, receivedAt: receivedAt))
     }
 
     static func secs(_ us: Int64) -> String { String(Double(us) / 1_000_000) }
@@ -569,7 +569,7 @@ public enum StoreConformance {
         let entries = try bodies.enumerated().map { i, json in
             let bytes = Array(json.utf8)
             let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: .init()) }
-            return AppendEntry(batch: batch, context: AppendContext(orgID: i == 3 ? 2 : 1, receivedAt: t0 + 5_000, rawBody: bytes))
+            return AppendEntry(batch: batch, context: AppendContext(orgID: i == 3 ? 2 : 1, receivedAt: t0 + 5_000))
         }
         try await store.append(contentsOf: entries)
         try await store.append(contentsOf: [])

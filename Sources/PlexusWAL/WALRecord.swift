@@ -1,8 +1,13 @@
 package import PlexusModel
 import PlexusStorage
 
-/// What one WAL record carries: a validated ingest batch as received.
+/// What one WAL record carries: a validated ingest batch.
 ///
+/// Version 2, what the store writes: the batch's points as they are stored.
+/// ```
+/// payload := version:u8(=2) orgID:i64le receivedAt:i64le body   (body: WALPoints)
+/// ```
+/// Version 1, what releases before it wrote (still replayed): the batch as received.
 /// ```
 /// payload := version:u8(=1) orgID:i64le receivedAt:i64le
 ///            sourceLen:u16le source   (forced source: WebSocket connection, else empty)
@@ -62,5 +67,35 @@ package struct WALRecord: Sendable, Equatable {
             forcedSource: strings[0].isEmpty ? nil : strings[0],
             recordingSession: strings[1].isEmpty ? nil : strings[1])
         return (rec, UnsafeRawBufferPointer(rebasing: p[off...]))
+    }
+}
+
+/// A version-2 record: an organisation's batch, its points as stored (``WALPoints``).
+package struct WALPointsRecord: Sendable {
+    package var orgID: Int64
+    package var receivedAt: Int64
+
+    package init(orgID: Int64, receivedAt: Int64) {
+        self.orgID = orgID
+        self.receivedAt = receivedAt
+    }
+
+    package static let version: UInt8 = 2
+
+    package func encode(_ points: [Point]) -> [UInt8] {
+        var out: [UInt8] = [Self.version]
+        out.reserveCapacity(64 + points.count * 16)
+        withUnsafeBytes(of: orgID.littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: receivedAt.littleEndian) { out.append(contentsOf: $0) }
+        WALPoints.encode(points, receivedAt: receivedAt, into: &out)
+        return out
+    }
+
+    /// The header and the body of a version-2 payload.
+    package static func decode(_ p: UnsafeRawBufferPointer) throws -> (WALPointsRecord, UnsafeRawBufferPointer) {
+        guard p.count >= 17, p[0] == version else { throw StoreError(.corrupted, "not a version-2 WAL record") }
+        let org = Int64(littleEndian: p.loadUnaligned(fromByteOffset: 1, as: Int64.self))
+        let at = Int64(littleEndian: p.loadUnaligned(fromByteOffset: 9, as: Int64.self))
+        return (WALPointsRecord(orgID: org, receivedAt: at), UnsafeRawBufferPointer(rebasing: p[17...]))
     }
 }

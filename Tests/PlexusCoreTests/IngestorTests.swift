@@ -30,7 +30,7 @@ struct IngestorTests {
         let options = IngestDecoder.Options(forcedSourceID: forced)
         let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: options) }
         return Ingestor.Submission(
-            orgID: org, batch: batch, raw: bytes, options: options, receivedAt: t0, transport: .http,
+            orgID: org, batch: batch, receivedAt: t0, transport: .http,
             pacing: pacing)
     }
 

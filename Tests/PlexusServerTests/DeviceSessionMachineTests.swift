@@ -112,16 +112,15 @@ struct DeviceSessionMachineTests {
                 #"{"type":"telemetry","seq":7,"points":[{"metric":"t","value":1,"source_id":"other"},{"metric":"s","value":"x","class":"metric"}]}"#
             ),
             now: .zero)
-        guard case .store(let batch, _, let options, let seq)? = a.first else {
+        guard case .store(let batch, _, let seq)? = a.first else {
             Issue.record("\(a)")
             return
         }
         #expect(seq == 7)
         #expect(batch.points.map(\.sourceID) == ["drone-01", "drone-01"])
         #expect(batch.points[1].value == .string("x"))  // class "metric" never drops a string
-        #expect(options.forcedSourceID == "drone-01")
         var noAcks = authed()
-        guard case .store(_, _, _, nil)? = noAcks.received(Self.bytes(#"{"type":"telemetry","seq":1,"points":[]}"#), now: .zero).first
+        guard case .store(_, _, nil)? = noAcks.received(Self.bytes(#"{"type":"telemetry","seq":1,"points":[]}"#), now: .zero).first
         else {
             Issue.record("acked without acks")
             return
@@ -201,7 +200,7 @@ struct DeviceSessionMachineTests {
                             == #"{"type":"error","code":"RATE_LIMITED","detail":"over 500 frames/s; reading is slowed","message":"over 500 frames/s; reading is slowed"}"#
                     )
                 case .pause(let d): paused.append(d)
-                case .store(_, _, _, let seq):
+                case .store(_, _, let seq):
                     #expect(seq == 1)
                     stored += 1
                 default: Issue.record("unexpected \(a)")

@@ -294,4 +294,39 @@ struct ReplayTests {
         let text = try String(contentsOfFile: dir + "/wal/" + aside[0], encoding: .utf8)
         #expect(text.contains("NaN"))
     }
+
+    @Test("a log of version-1 (JSON) and version-2 (points) records replays in order; an invalid version-2 batch is set aside as JSON")
+    func replayBothVersions() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t0 = StoreConformance.t0
+        func point(_ v: Double, _ source: String = "w") -> Point {
+            Point(metric: "m", value: .number(v), timestamp: t0 + Int64(v), sourceID: source, tags: [Tag("k", "v")], sessionID: nil)
+        }
+        do {
+            let log = try WriteAheadLog(directory: dir + "/wal")
+            try log.openForAppend(after: .zero)
+            let old = WALRecord(orgID: 1, receivedAt: t0, forcedSource: "w", recordingSession: nil)
+            let new = WALPointsRecord(orgID: 1, receivedAt: t0)
+            _ = try log.appendDurably([
+                old.encode(
+                    json: Array(#"{"points":[{"metric":"m","value":1,"timestamp":\#(Double(t0 + 1) / 1e6),"tags":{"k":"v"}}]}"#.utf8)),
+                new.encode([point(2), point(3)]),
+                new.encode([point(4), point(5, "Bad Source")]),
+                new.encode([point(6)]),
+            ])
+        }
+        try await withTemporarySQLiteStore(directory: dir) { store in
+            let r = try await store.queryRaw(SeriesSelector(orgID: 1, sourceID: "w"), range: TimeRange(start: 0, end: .max / 4), limit: 10)
+            #expect(r.series.first?.values == [.number(1), .number(2), .number(3), .number(6)])
+        }
+        let aside = try FileManager.default.contentsOfDirectory(atPath: dir + "/wal").filter { $0.hasPrefix("rejected-") }
+        #expect(aside.count == 1)
+        #expect(aside.first?.hasSuffix(".json") == true)
+        // The set-aside batch is an ingest body (JSON) an operator can fix and send again.
+        let text = try String(contentsOfFile: dir + "/wal/" + (aside.first ?? ""), encoding: .utf8)
+        let body = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        #expect((body?["points"] as? [Any])?.count == 2)
+        #expect(text.contains("Bad Source"))
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PlexusModel
 import PlexusWAL
 import Testing
 
@@ -33,9 +34,23 @@ struct FuzzCorpusTests {
         try failNextWrite(of: log.segmentPath(first.segment))
         _ = try? log.appendDurably([socket.encode(json: try ingestSeed("spec-ws-session-telemetry.json"))])
         let second = try log.appendDurably([socket.encode(json: try ingestSeed("spec-ws-session-telemetry.json"))])
+        // Version-2 records (what the store writes now): the seeds' points as stored.
+        let points = try ["spec-curl.json", "value-types.json"].flatMap { name in
+            try ingestSeed(name).withUnsafeBytes { try IngestDecoder.decode($0).points }
+        }
+        let socketPoints = try ingestSeed("spec-ws-session-telemetry.json").withUnsafeBytes {
+            try IngestDecoder.decode($0, options: .init(forcedSourceID: "drone-01", recordingSessionID: "session_1699900000_abc123")).points
+        }
+        try failNextWrite(of: log.segmentPath(second.segment))
+        _ = try? log.appendDurably([WALPointsRecord(orgID: 1, receivedAt: 1_699_900_001_000_000).encode(points)])
+        let third = try log.appendDurably([
+            WALPointsRecord(orgID: 1, receivedAt: 1_699_900_001_000_000).encode(points),
+            WALPointsRecord(orgID: 2, receivedAt: 1_699_900_001_500_000).encode(socketPoints),
+        ])
         return [
             "segment-http-and-socket.wal": Array(try Data(contentsOf: URL(fileURLWithPath: log.segmentPath(first.segment)))),
             "segment-after-recovery.wal": Array(try Data(contentsOf: URL(fileURLWithPath: log.segmentPath(second.segment)))),
+            "segment-v2-points.wal": Array(try Data(contentsOf: URL(fileURLWithPath: log.segmentPath(third.segment)))),
         ]
     }
 

@@ -3,9 +3,9 @@
 //  * every accepted point obeys IngestDecoder's contract (PointRules: limits, valid source,
 //    finite numbers, timestamps inside Timestamp.validMicros, sorted unique tags);
 //  * accepted and rejected lines together never exceed the lines in the input;
-//  * what the write-ahead log keeps for them (IngestEncoder.body) is strict JSON that
-//    IngestDecoder decodes into exactly the same points: a replay rebuilds what was
-//    acknowledged;
+//  * what the write-ahead log keeps for them (a version-2 record) decodes into exactly
+//    the same points, and so does the JSON a set-aside batch is written as
+//    (IngestEncoder.body, read by IngestDecoder): a replay rebuilds what was acknowledged;
 //  * a rejection's reason never repeats the input (it names no value).
 import FuzzSupport
 import PlexusModel

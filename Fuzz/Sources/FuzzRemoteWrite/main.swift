@@ -4,7 +4,8 @@
 //    has the length its header declared;
 //  * as an uncompressed protobuf WriteRequest (RemoteWrite.decode): every point obeys
 //    IngestDecoder's contract (PointRules), rejected series never outnumber the series, and
-//    the JSON the write-ahead log keeps decodes back to exactly the same points;
+//    the write-ahead log's record of them (and a set-aside batch's JSON) decodes back to
+//    exactly the same points;
 // and Snappy.literalBlock of the bytes decompresses back to them.
 import FuzzSupport
 import PlexusModel

@@ -1,5 +1,7 @@
 // libFuzzer target: one write-ahead-log segment's bytes, read the way replay reads them
-// (WriteAheadLog.scanSegment), then each record's header (WALRecord.decode) and body
+// (WriteAheadLog.scanSegment), then each record: version 2 (WALPointsRecord, WALPoints:
+// the points obey the ingest rules and survive being encoded again) or version 1's header
+// (WALRecord.decode) and body
 // (IngestDecoder.decode with the record's options), as SQLiteStore.replay does.
 //  * every record returned lies wholly inside the bytes, has a matching CRC-32C, and
 //    framing the returned payloads again gives back exactly the bytes scanned: replay
@@ -66,7 +68,41 @@ func checkCRC(_ raw: UnsafeRawBufferPointer) {
     require(CRC32C.checksum(b, seed: CRC32C.checksum(a)) == CRC32C.checksum(raw), "chained CRC32C differs")
 }
 
+/// A version-2 record: its points obey every ingest rule, and encoding them again gives
+/// points that decode to the same.
+func checkPointsRecord(_ payload: [UInt8]) {
+    payload.withUnsafeBytes { raw in
+        guard let (record, body) = try? WALPointsRecord.decode(raw) else { return }
+        let points: [Point]
+        do throws(WALPoints.Invalid) {
+            points = try WALPoints.decode(body, receivedAt: record.receivedAt)
+        } catch {
+            if let refused = error.points { require(!refused.isEmpty, "a refusal with no points") }
+            return
+        }
+        for p in points { PointRules.check(p, forced: nil, recording: nil) }
+        let again = record.encode(points)
+        again.withUnsafeBytes { raw in
+            guard let (r, b) = try? WALPointsRecord.decode(raw), let back = try? WALPoints.decode(b, receivedAt: r.receivedAt) else {
+                require(false, "re-encoded points are refused")
+                return
+            }
+            require(r.orgID == record.orgID && r.receivedAt == record.receivedAt, "the header changed")
+            require(back.count == points.count, "re-encoded points: \(back.count) of \(points.count)")
+            for (a, b) in zip(points, back) {
+                var same = a == b
+                if case .number(let x) = a.value, case .number(let y) = b.value { same = same && x.bitPattern == y.bitPattern }
+                require(same, "a point changed when encoded again: \(a) became \(b)")
+            }
+        }
+    }
+}
+
 func checkRecord(_ payload: [UInt8]) {
+    if payload.first == WALPointsRecord.version {
+        checkPointsRecord(payload)
+        return
+    }
     payload.withUnsafeBytes { raw in
         guard let decoded = try? WALRecord.decode(raw) else { return }
         let (record, json) = decoded

@@ -43,34 +43,21 @@ public struct Ingestor: Sendable {
     public struct Submission: Sendable {
         public var orgID: Int64
         public var batch: IngestBatch
-        /// The bytes the batch was decoded from (the WAL keeps them).
-        public var raw: [UInt8]
-        /// The options it was decoded with (a device connection forces its source).
-        public var options: IngestDecoder.Options
         public var receivedAt: Int64
         public var transport: Transport
         public var pacing: Pacing
 
-        public init(
-            orgID: Int64, batch: IngestBatch, raw: [UInt8], options: IngestDecoder.Options = .init(),
-            receivedAt: Int64, transport: Transport, pacing: Pacing
-        ) {
+        public init(orgID: Int64, batch: IngestBatch, receivedAt: Int64, transport: Transport, pacing: Pacing) {
             self.orgID = orgID
             self.batch = batch
-            self.raw = raw
-            self.options = options
             self.receivedAt = receivedAt
             self.transport = transport
             self.pacing = pacing
         }
 
-        /// Points a transport that does not speak JSON decoded (line protocol, remote
-        /// write). The write-ahead log keeps JSON bodies, so they go into it as one
-        /// (``IngestEncoder``), which a replay decodes back into the same points.
+        /// Points a transport decoded into a list (line protocol, remote write).
         public init(orgID: Int64, points: [Point], receivedAt: Int64, transport: Transport, pacing: Pacing = .perRequest) {
-            self.init(
-                orgID: orgID, batch: IngestBatch(points: points), raw: IngestEncoder.body(points), receivedAt: receivedAt,
-                transport: transport, pacing: pacing)
+            self.init(orgID: orgID, batch: IngestBatch(points: points), receivedAt: receivedAt, transport: transport, pacing: pacing)
         }
     }
 
@@ -112,17 +99,13 @@ public struct Ingestor: Sendable {
         }
         try await retention?.check(orgID: s.orgID, times: batch.points.lazy.map(\.timestamp))
         try await cardinality.admit(batch, orgID: s.orgID)
-        var options = s.options
         if let single = batch.singleSourceID, let recording = live.recording(orgID: s.orgID, sourceID: single) {
-            options.recordingSessionID = recording
             batch.joinRecording(recording)
         }
         live.publish(orgID: s.orgID, batch: batch, receivedAt: s.receivedAt)
         let entry = AppendEntry(
             batch: batch,
-            context: AppendContext(
-                orgID: s.orgID, receivedAt: s.receivedAt, rawBody: s.raw,
-                options: options))
+            context: AppendContext(orgID: s.orgID, receivedAt: s.receivedAt))
         return Admitted(batch: batch, entry: entry)
     }
 

@@ -24,8 +24,9 @@ struct DeviceSessionMachine: Sendable {
         case close(code: UInt16, reason: String)
         /// Verify the key, claim the name, register; then call `authenticated` or `authFailed`.
         case authenticate(DeviceAuth)
-        /// A valid telemetry batch: fan it out live, store it durably, then (if `ackSeq`) ack.
-        case store(IngestBatch, raw: [UInt8], options: IngestDecoder.Options, ackSeq: Int64?)
+        /// A valid telemetry batch (`frameBytes` long on the wire): fan it out live, store it
+        /// durably, then (if `ackSeq`) ack.
+        case store(IngestBatch, frameBytes: Int, ackSeq: Int64?)
         /// Over the telemetry rate: stop reading for this long (the device is slowed, its
         /// frame is then stored and acked as usual: told, never dropped).
         case pause(Duration)
@@ -93,7 +94,7 @@ struct DeviceSessionMachine: Sendable {
                     // Nothing of a rejected frame is stored; the error names the point and the frame.
                     return [.send(OutboundFrame.error(.invalidMessage, message: e.message, seq: seq))]
                 case .success(let batch):
-                    let store = Action.store(batch, raw: frame, options: options, ackSeq: active.acks ? batch.seq : nil)
+                    let store = Action.store(batch, frameBytes: frame.count, ackSeq: active.acks ? batch.seq : nil)
                     let wait = active.telemetry.reserve(at: now)
                     if wait == .zero { return [store] }
                     // No seq on the notice: SDKs treat an error with a seq as "dropped, do not

@@ -251,7 +251,7 @@ final class Gateway: Sendable {
             case .authenticate(let auth):
                 let next = await authenticate(auth, conn, logger: logger)
                 await perform(next, conn, logger: logger)
-            case .store(let batch, let raw, let options, let ackSeq):
+            case .store(let batch, let frameBytes, let ackSeq):
                 guard let (org, source) = conn.identity else { continue }
                 let receivedAt = state.config.now()
                 hub.touch(orgID: org, sourceID: source, at: receivedAt)
@@ -261,7 +261,7 @@ final class Gateway: Sendable {
                 do {
                     admitted = try await state.ingestor.admit(
                         Ingestor.Submission(
-                            orgID: org, batch: batch, raw: raw, options: options, receivedAt: receivedAt, transport: .ws,
+                            orgID: org, batch: batch, receivedAt: receivedAt, transport: .ws,
                             pacing: .pacedByConnection))
                 } catch let e as CoreError {
                     // Refused: nothing of it is shown or stored.
@@ -275,7 +275,7 @@ final class Gateway: Sendable {
                     await conn.responder.enqueue(.close(DeviceSessionMachine.closeUnavailable, "store unavailable"))
                     continue
                 }
-                if let entry = admitted.entry { await conn.responder.enqueue(.append(entry, bytes: raw.count)) }
+                if let entry = admitted.entry { await conn.responder.enqueue(.append(entry, bytes: frameBytes)) }
                 if let seq = ackSeq { await conn.answer(OutboundFrame.telemetryAck(seq: seq)) }
             case .timeSync(let id):
                 await conn.answer(OutboundFrame.timeSync(idJSON: id, serverTimeMs: state.config.now() / 1_000))
@@ -351,9 +351,7 @@ final class Gateway: Sendable {
             let batch = try bytes.withUnsafeBytes { try IngestDecoder.decode($0, options: options) }
             try await state.store.append(
                 batch,
-                context: AppendContext(
-                    orgID: org, receivedAt: state.config.now(), rawBody: bytes,
-                    options: options))
+                context: AppendContext(orgID: org, receivedAt: state.config.now()))
         } catch {
             logger.warning("device_error not stored", metadata: ["error": "\(error)"])
         }
