@@ -218,7 +218,7 @@ let package = Package(
         // The ingest codecs per point, without a server (scripts/bench-codecs).
         .executableTarget(
             name: "PlexusCodecBench",
-            dependencies: ["PlexusModel", "PlexusChunks"],
+            dependencies: ["PlexusModel", "PlexusChunks", "PlexusWAL"],
             swiftSettings: swiftSettings,
             // PlexusModel rounds with libm; nothing else here brings it in.
             linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]

@@ -1,6 +1,6 @@
 // The ingest codecs per point, without the server (scripts/bench-codecs): the JSON body
-// /ingest decodes, the line protocol body /write decodes plus the JSON the WAL then gets,
-// and remote write (snappy + protobuf + the WAL's JSON). The bodies are the shared
+// /ingest decodes, the line protocol body /write decodes plus the WAL record it then gets,
+// remote write (snappy + protobuf + the WAL record), and a replay reading a WAL record. The bodies are the shared
 // harness's W1 shape: one source, 20 metrics, 100 points a request, 2-decimal values.
 //
 //   PlexusCodecBench [--rounds N]      prints ns per point for each codec
@@ -10,6 +10,7 @@
 import Foundation
 import PlexusChunks
 import PlexusModel
+import PlexusWAL
 
 let rounds = CommandLine.arguments.firstIndex(of: "--rounds").flatMap { Int(CommandLine.arguments[$0 + 1]) } ?? 2_000
 let pointsPerBody = 100
@@ -61,14 +62,23 @@ try measure("json /ingest decode") {
 try measure("line protocol decode") {
     try lineBody.withUnsafeBytes { try LineProtocol.decode($0, options: .init(precision: .milliseconds)).points.count }
 }
-try measure("line protocol decode + WAL JSON") {
+let walRecord = WALPointsRecord(orgID: 1, receivedAt: 1_795_561_200_000_000)
+try measure("line protocol decode + WAL record") {
     let d = try lineBody.withUnsafeBytes { try LineProtocol.decode($0, options: .init(precision: .milliseconds)) }
-    return IngestEncoder.body(d.points).isEmpty ? 0 : d.points.count
+    return walRecord.encode(d.points).isEmpty ? 0 : d.points.count
 }
-try measure("remote write unsnappy + decode + WAL JSON") {
+try measure("remote write unsnappy + decode + WAL record") {
     let raw = try remoteBody.withUnsafeBytes { try Snappy.decompress($0, maxLength: 1 << 22) }
     let d = try raw.withUnsafeBytes { try RemoteWrite.decode($0) }
-    return IngestEncoder.body(d.points).isEmpty ? 0 : d.points.count
+    return walRecord.encode(d.points).isEmpty ? 0 : d.points.count
+}
+// A replay: the WAL record of the JSON body's points read back (every rule checked).
+let replayRecord = walRecord.encode(try jsonBody.withUnsafeBytes { try IngestDecoder.decode($0).points })
+try measure("WAL record replay") {
+    try replayRecord.withUnsafeBytes { raw in
+        let (r, body) = try WALPointsRecord.decode(raw)
+        return try WALPoints.decode(body, receivedAt: r.receivedAt).count
+    }
 }
 
 // The chunk codec (PlexusChunks) on one series' chunk of 8,192 points at one per second:

@@ -63,7 +63,8 @@ package enum WALPoints {
             }
             if p.timestamp != nil { kind |= 0x80 }
             body.append(kind)
-            UVarint.append(UInt64(index(p.metric)), to: &body)
+            let metric = index(p.metric)
+            UVarint.append(UInt64(metric), to: &body)
             var source = 0
             if let s = p.sourceID {
                 if let last = lastSource, last.0 == s {
@@ -161,16 +162,48 @@ package enum WALPoints {
             }
             sets.append(set)
         }
+        // Which texts and tag sets were checked in the role a point gives them: each rule
+        // runs once per distinct text, not once per point.
+        var asMetric = [Bool?](repeating: nil, count: strings.count)
+        var asSource = [Bool?](repeating: nil, count: strings.count + 1)
+        var asSession = [Bool?](repeating: nil, count: strings.count + 1)
+        var setValid = [Bool?](repeating: nil, count: sets.count + 1)
+        var refused: String?
         let nPoints = try r.count()
         var points: [Point] = []
         points.reserveCapacity(nPoints)
         var previous = receivedAt
-        for _ in 0..<nPoints {
+        for k in 0..<nPoints {
             let kind = try r.byte()
-            let metric = strings[try r.index(below: strings.count)]
+            let metricIndex = try r.index(below: strings.count)
+            let metric = strings[metricIndex]
             let source = try r.index(below: strings.count + 1)
             let session = try r.index(below: strings.count + 1)
             let tags = try r.index(below: sets.count + 1)
+            if refused == nil {
+                let ok: Bool
+                if let known = asMetric[metricIndex] {
+                    ok = known
+                } else {
+                    ok = Limits.refusal(metric: metric) == nil
+                    asMetric[metricIndex] = ok
+                }
+                let sourceOK = asSource[source] ?? (source > 0 && Identifier.isValidSourceID(strings[source - 1]))
+                asSource[source] = sourceOK
+                let sessionOK = asSession[session] ?? (session == 0 || Identifier.isValidSessionID(strings[session - 1]))
+                asSession[session] = sessionOK
+                let tagsOK = setValid[tags] ?? (tags == 0 || Self.validTags(sets[tags - 1]))
+                setValid[tags] = tagsOK
+                if !ok {
+                    refused = "point \(k): .metric invalid"
+                } else if !sourceOK {
+                    refused = "point \(k): source_id invalid"
+                } else if !sessionOK {
+                    refused = "point \(k): .session_id invalid"
+                } else if !tagsOK {
+                    refused = "point \(k): tags invalid"
+                }
+            }
             var timestamp: Int64?
             if kind & 0x80 != 0 {
                 let z = try r.varint()
@@ -194,26 +227,28 @@ package enum WALPoints {
                 value = v
             default: throw Invalid(description: "unknown value kind \(kind)")
             }
+            if refused == nil {
+                if let r = Limits.refusal(value: value) {
+                    refused = "point \(k): \(r)"
+                } else if let t = timestamp, !Timestamp.isValid(t) {
+                    refused = "point \(k): .timestamp " + Timestamp.rangeMessage
+                }
+            }
             points.append(
                 Point(
                     metric: metric, value: value, timestamp: timestamp, sourceID: source == 0 ? nil : strings[source - 1],
                     tags: tags == 0 ? [] : sets[tags - 1], sessionID: session == 0 ? nil : strings[session - 1]))
         }
         guard r.i == b.count else { throw Invalid(description: "bytes after the last point") }
-        for (k, p) in points.enumerated() {
-            if let refusal = refusal(p) { throw Invalid(description: "point \(k): \(refusal)", points: points) }
-        }
+        if let refused { throw Invalid(description: refused, points: points) }
         return points
     }
 
-    /// What ingest would say about a stored point: the rules every path applies, a valid
-    /// source, no session among the tags, a time inside ``Timestamp/validMicros``.
-    static func refusal(_ p: Point) -> String? {
-        if let r = Limits.refusal(p) { return r }
-        guard let s = p.sourceID, Identifier.isValidSourceID(s) else { return "source_id invalid" }
-        if p.tags.contains(where: { $0.key == "session_id" }) { return "session_id among the tags" }
-        if let t = p.timestamp, !Timestamp.isValid(t) { return "timestamp " + Timestamp.rangeMessage }
-        return nil
+    /// A tag set ingest accepts: at most ``Limits/maxTags``, each within the tag rules, and
+    /// no `session_id` among them (the decoder lifts it out).
+    static func validTags(_ tags: [Tag]) -> Bool {
+        tags.count <= Limits.maxTags
+            && tags.allSatisfy { $0.key != "session_id" && Limits.refusal(tagKey: $0.key, value: $0.value) == nil }
     }
 
     /// Reads a body, refusing anything cut off or out of range.
