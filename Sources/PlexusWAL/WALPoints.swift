@@ -44,6 +44,14 @@ package enum WALPoints {
             stringIndex[s] = strings.count - 1
             return strings.count - 1
         }
+        /// 0 for none, else index + 1; `last` is the text before it in this role.
+        func optionalIndex(_ s: String?, last: inout (String, Int)?) -> Int {
+            guard let s else { return 0 }
+            if let l = last, l.0 == s { return l.1 }
+            let i = index(s) + 1
+            last = (s, i)
+            return i
+        }
         // Sources, sessions and tag sets repeat from point to point: the one before is
         // checked first (an equal String or Array that shares storage compares at once).
         var lastSource: (String, Int)?
@@ -65,26 +73,8 @@ package enum WALPoints {
             body.append(kind)
             let metric = index(p.metric)
             UVarint.append(UInt64(metric), to: &body)
-            var source = 0
-            if let s = p.sourceID {
-                if let last = lastSource, last.0 == s {
-                    source = last.1
-                } else {
-                    source = index(s) + 1
-                    lastSource = (s, source)
-                }
-            }
-            UVarint.append(UInt64(source), to: &body)
-            var session = 0
-            if let s = p.sessionID {
-                if let last = lastSession, last.0 == s {
-                    session = last.1
-                } else {
-                    session = index(s) + 1
-                    lastSession = (s, session)
-                }
-            }
-            UVarint.append(UInt64(session), to: &body)
+            UVarint.append(UInt64(optionalIndex(p.sourceID, last: &lastSource)), to: &body)
+            UVarint.append(UInt64(optionalIndex(p.sessionID, last: &lastSession)), to: &body)
             var tags = 0
             if !p.tags.isEmpty {
                 if let last = lastTags, last.0 == p.tags {
