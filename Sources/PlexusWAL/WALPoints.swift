@@ -70,11 +70,13 @@ package enum WALPoints {
             case .array: kind = 5
             }
             if p.timestamp != nil { kind |= 0x80 }
-            body.append(kind)
-            let metric = index(p.metric)
-            UVarint.append(UInt64(metric), to: &body)
-            UVarint.append(UInt64(optionalIndex(p.sourceID, last: &lastSource)), to: &body)
-            UVarint.append(UInt64(optionalIndex(p.sessionID, last: &lastSession)), to: &body)
+            // The fixed part (at most 59 bytes) is put together on the stack and appended at
+            // once: an Array append per byte cost more than the rest of the encoding.
+            var head = Scratch()
+            head.byte(kind)
+            head.varint(UInt64(index(p.metric)))
+            head.varint(UInt64(optionalIndex(p.sourceID, last: &lastSource)))
+            head.varint(UInt64(optionalIndex(p.sessionID, last: &lastSession)))
             var tags = 0
             if !p.tags.isEmpty {
                 if let last = lastTags, last.0 == p.tags {
@@ -93,16 +95,18 @@ package enum WALPoints {
                     lastTags = (p.tags, tags)
                 }
             }
-            UVarint.append(UInt64(tags), to: &body)
+            head.varint(UInt64(tags))
             if let t = p.timestamp {
                 // Times inside Timestamp.validMicros and a receivedAt near now: no overflow.
                 let d = t &- previous
-                UVarint.append(UInt64(bitPattern: (d << 1) ^ (d >> 63)), to: &body)
+                head.varint(UInt64(bitPattern: (d << 1) ^ (d >> 63)))
                 previous = t
             }
+            if case .number(let d) = p.value { head.word(d.bitPattern) }
+            head.append(to: &body)
             switch p.value {
-            case .number(let d):
-                withUnsafeBytes(of: d.bitPattern.littleEndian) { body.append(contentsOf: $0) }
+            case .number:
+                break  // in the fixed part
             case .string(let s):
                 appendText(s, to: &body)
             case .bool:
@@ -123,6 +127,40 @@ package enum WALPoints {
         }
         UVarint.append(UInt64(points.count), to: &out)
         out.append(contentsOf: body)
+    }
+
+    /// One point's fixed part: a kind byte, five varints and a double fit in 64 bytes.
+    struct Scratch {
+        private var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        private var count = 0
+
+        mutating func byte(_ b: UInt8) {
+            let at = count
+            withUnsafeMutableBytes(of: &storage) { $0[at] = b }
+            count += 1
+        }
+
+        mutating func varint(_ v: UInt64) {
+            var v = v
+            while v >= 0x80 {
+                byte(UInt8(truncatingIfNeeded: v) | 0x80)
+                v >>= 7
+            }
+            byte(UInt8(v))
+        }
+
+        /// Eight bytes, little-endian.
+        mutating func word(_ w: UInt64) {
+            let at = count
+            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: w.littleEndian, toByteOffset: at, as: UInt64.self) }
+            count += 8
+        }
+
+        func append(to out: inout [UInt8]) {
+            var copy = storage
+            let n = count
+            withUnsafeBytes(of: &copy) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+        }
     }
 
     private static func appendText(_ s: String, to out: inout [UInt8]) {
