@@ -68,7 +68,7 @@ public enum ChunkCodec {
             var varintBytes = 0
             for m in mantissas {
                 let d = m &- previous
-                let z = UInt64(bitPattern: (d << 1) ^ (d >> 63))
+                let z = ZigZag.encode(d)
                 zigzags.append(z)
                 varintBytes += (64 - (z | 1).leadingZeroBitCount + 6) / 7
                 previous = m
@@ -271,7 +271,7 @@ public enum ChunkCodec {
                 for i in 0..<n {
                     if bits != nil {
                         let z = try bits!.get(k: riceK)
-                        m = m &+ Int64(bitPattern: (z >> 1) ^ (0 &- (z & 1)))
+                        m = m &+ ZigZag.decode(z)
                     } else {
                         m = m &+ (try r.varint())
                     }
@@ -389,7 +389,7 @@ public enum ChunkCodec {
     }
 
     static func putVarint(_ out: inout [UInt8], _ v: Int64) {
-        putUVarint(&out, UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+        putUVarint(&out, ZigZag.encode(v))
     }
 
     struct Reader {
@@ -415,7 +415,7 @@ public enum ChunkCodec {
         }
         mutating func varint() throws -> Int64 {
             let u = try uvarint()
-            return Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
+            return ZigZag.decode(u)
         }
         mutating func uint64LE() throws -> UInt64 {
             var u: UInt64 = 0

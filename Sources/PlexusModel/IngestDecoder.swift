@@ -129,13 +129,8 @@ public enum IngestDecoder {
             throw IngestError(.tooManyPoints, "too many points: \(pointCount) (max \(Limits.maxPointsPerRequest))")
         }
         // Resolve sources: forced (WebSocket) > per point > top level.
-        if let top = sourceID, options.forcedSourceID == nil, !top.isEmpty {
-            guard Identifier.isValidSourceID(top) else {
-                throw IngestError(
-                    .invalidPoint,
-                    top.utf8.count > Limits.maxSourceIDBytes
-                        ? "source_id exceeds max length (256)" : "source_id must match ^[a-z0-9][a-z0-9._-]*$")
-            }
+        if let top = sourceID, options.forcedSourceID == nil, !top.isEmpty, let refusal = sourceRefusal(top) {
+            throw IngestError(.invalidPoint, refusal)
         }
         if let s = sessionID { try checkSession(s, prefix: "session_id") }
         for i in points.indices {
@@ -155,12 +150,14 @@ public enum IngestDecoder {
     }
 
     static func checkSession(_ s: String, prefix: String) throws(IngestError) {
-        guard !s.isEmpty, s.utf8.count <= Limits.maxSessionIDBytes else {
-            throw IngestError(.invalidPoint, "\(prefix) must be 1-\(Limits.maxSessionIDBytes) bytes")
-        }
-        guard !Identifier.hasControlCharacters(s) else {
-            throw IngestError(.invalidPoint, "\(prefix) must not contain control characters")
-        }
+        if let refusal = sessionRefusal(s, prefix: prefix) { throw IngestError(.invalidPoint, refusal) }
+    }
+
+    /// Why a session id is refused, or nil; `prefix` names the field.
+    static func sessionRefusal(_ s: String, prefix: String) -> String? {
+        if s.isEmpty || s.utf8.count > Limits.maxSessionIDBytes { return "\(prefix) must be 1-\(Limits.maxSessionIDBytes) bytes" }
+        if Identifier.hasControlCharacters(s) { return "\(prefix) must not contain control characters" }
+        return nil
     }
 
     /// The keys of a point object the decoder knows, matched on their bytes.
@@ -174,21 +171,22 @@ public enum IngestDecoder {
         let (s, e, escaped) = try c.scanString()
         try c.expect(UInt8(ascii: ":"))
         if escaped {
-            switch try c.string(s, e, escaped: true) {
-            case "metric": return .metric
-            case "value": return .value
-            case "timestamp": return .timestamp
-            case "source_id": return .sourceID
-            case "tags": return .tags
-            case "session_id": return .sessionID
-            default: return .other
-            }
+            var key = try c.string(s, e, escaped: true)
+            return key.withUTF8 { b in b.isEmpty ? .other : field(b.baseAddress!, b.count, readable: b.count) ?? .other }
         }
-        // The key's first (up to) eight bytes as one integer, and the rest for the longer ones.
-        let n = e - s
-        let p = c.base + s
         // The closing quote and the `:` follow the key, so two more bytes may be read.
-        let head = RepeatedText.word(p, min(n, 8), readable: min(n + 2, c.count - s))
+        if let known = field(c.base + s, e - s, readable: min(e - s + 2, c.count - s)) { return known }
+        // Another key is ignored, but it must still be text (valid UTF-8).
+        _ = try c.string(s, e, escaped: false)
+        return .other
+    }
+
+    /// The known key whose bytes are the `n` at `p`, or nil. `readable`: the bytes from `p`
+    /// on that may be read.
+    @inline(__always)
+    static func field(_ p: UnsafePointer<UInt8>, _ n: Int, readable: Int) -> PointField? {
+        // The key's first (up to) eight bytes as one integer, and the rest for the longer ones.
+        let head = RepeatedText.word(p, min(n, 8), readable: readable)
         switch n {
         case 4 where head == Keys.tags: return .tags
         case 5 where head == Keys.value: return .value
@@ -196,10 +194,7 @@ public enum IngestDecoder {
         case 9 where head == Keys.timestam && p[8] == UInt8(ascii: "p"): return .timestamp
         case 9 where head == Keys.sourceI && p[8] == UInt8(ascii: "d"): return .sourceID
         case 10 where head == Keys.session && p[8] == UInt8(ascii: "i") && p[9] == UInt8(ascii: "d"): return .sessionID
-        default:
-            // Another key is ignored, but it must still be text (valid UTF-8).
-            _ = try c.string(s, e, escaped: false)
-            return .other
+        default: return nil
         }
     }
 
@@ -297,7 +292,9 @@ public enum IngestDecoder {
                     try c.skipValue()
                 case .sourceID:
                     if c.peekKind() == .string {
-                        let (s, refusal) = try repeatedString(&c, role: .source, repeated: &repeated, check: sourceRefusal)
+                        let (s, refusal) = try repeatedString(&c, role: .source, repeated: &repeated) { s in
+                            s.isEmpty ? nil : sourceRefusal(s).map { " " + $0 }
+                        }
                         if let refusal { sourceError = refusal } else if let s, !s.isEmpty { sourceID = s }
                     } else if c.peekKind() == .null {
                         try c.readNull()
@@ -323,13 +320,8 @@ public enum IngestDecoder {
                     case .null: try c.readNull()
                     case .string:
                         let s = try c.readString()
-                        if s.isEmpty || s.utf8.count > Limits.maxSessionIDBytes {
-                            sessionError = ".session_id must be 1-256 bytes"
-                        } else if Identifier.hasControlCharacters(s) {
-                            sessionError = ".session_id must not contain control characters"
-                        } else {
-                            sessionID = s
-                        }
+                        sessionError = sessionRefusal(s, prefix: ".session_id")
+                        if sessionError == nil { sessionID = s }
                     default:
                         try c.skipValue()
                         sessionError = ".session_id must be a string"
@@ -357,11 +349,10 @@ public enum IngestDecoder {
         return Point(metric: metric, value: value!, timestamp: timestamp, sourceID: sourceID, tags: tags, sessionID: sessionID)
     }
 
-    /// Why a point's own `source_id` is refused, or nil (empty means "not given").
+    /// Why a `source_id` is refused, or nil.
     static func sourceRefusal(_ s: String) -> String? {
-        if s.isEmpty { return nil }
-        if s.utf8.count > Limits.maxSourceIDBytes { return " source_id exceeds max length (256)" }
-        if !Identifier.isValidSourceID(s) { return " source_id must match ^[a-z0-9][a-z0-9._-]*$" }
+        if s.utf8.count > Limits.maxSourceIDBytes { return "source_id exceeds max length (\(Limits.maxSourceIDBytes))" }
+        if !Identifier.isValidSourceID(s) { return "source_id must match ^[a-z0-9][a-z0-9._-]*$" }
         return nil
     }
 

@@ -80,13 +80,18 @@ extension Limits {
         return nil
     }
 
+    /// Why a point's tags are refused, or nil: each tag's rules, and at most ``maxTags``
+    /// besides a `session_id` (which ingest lifts out of the tags).
+    public static func refusal(tags: [Tag]) -> String? {
+        for t in tags { if let r = refusal(tagKey: t.key, value: t.value) { return r } }
+        let counted = tags.count - (tags.contains { $0.key == "session_id" } ? 1 : 0)
+        return counted > maxTags ? ".tags exceeds max entries (\(maxTags))" : nil
+    }
+
     /// Why the server would refuse a point, or nil: the rules every ingest path applies,
     /// for senders (the SDK) to check a point before it joins a batch it could sink.
     public static func refusal(_ p: Point) -> String? {
-        if let r = refusal(metric: p.metric) ?? refusal(value: p.value) { return r }
-        for t in p.tags { if let r = refusal(tagKey: t.key, value: t.value) { return r } }
-        let counted = p.tags.count - (p.tags.contains { $0.key == "session_id" } ? 1 : 0)
-        if counted > maxTags { return ".tags exceeds max entries (\(maxTags))" }
+        if let r = refusal(metric: p.metric) ?? refusal(value: p.value) ?? refusal(tags: p.tags) { return r }
         if let session = p.sessionID, !Identifier.isValidSessionID(session) { return ".session_id invalid" }
         return nil
     }

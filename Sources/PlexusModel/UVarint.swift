@@ -24,3 +24,13 @@ package enum UVarint {
         return nil
     }
 }
+
+/// Zigzag: signed integers as unsigned ones with small magnitudes small (0, -1, 1, -2 …
+/// become 0, 1, 2, 3 …), for varints and Rice codes of differences.
+package enum ZigZag {
+    @inlinable
+    package static func encode(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+
+    @inlinable
+    package static func decode(_ u: UInt64) -> Int64 { Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1))) }
+}

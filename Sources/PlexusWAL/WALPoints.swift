@@ -99,7 +99,7 @@ package enum WALPoints {
             if let t = p.timestamp {
                 // Times inside Timestamp.validMicros and a receivedAt near now: no overflow.
                 let d = t &- previous
-                head.varint(UInt64(bitPattern: (d << 1) ^ (d >> 63)))
+                head.varint(ZigZag.encode(d))
                 previous = t
             }
             if case .number(let d) = p.value { head.word(d.bitPattern) }
@@ -209,13 +209,8 @@ package enum WALPoints {
             let session = try r.index(below: strings.count + 1)
             let tags = try r.index(below: sets.count + 1)
             if refused == nil {
-                let ok: Bool
-                if let known = asMetric[metricIndex] {
-                    ok = known
-                } else {
-                    ok = Limits.refusal(metric: metric) == nil
-                    asMetric[metricIndex] = ok
-                }
+                let ok = asMetric[metricIndex] ?? (Limits.refusal(metric: metric) == nil)
+                asMetric[metricIndex] = ok
                 let sourceOK = asSource[source] ?? (source > 0 && Identifier.isValidSourceID(strings[source - 1]))
                 asSource[source] = sourceOK
                 let sessionOK = asSession[session] ?? (session == 0 || Identifier.isValidSessionID(strings[session - 1]))
@@ -234,8 +229,7 @@ package enum WALPoints {
             }
             var timestamp: Int64?
             if kind & 0x80 != 0 {
-                let z = try r.varint()
-                let d = Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
+                let d = ZigZag.decode(try r.varint())
                 let (t, overflow) = previous.addingReportingOverflow(d)
                 guard !overflow else { throw Invalid(description: "a time out of range") }
                 timestamp = t
@@ -272,11 +266,10 @@ package enum WALPoints {
         return points
     }
 
-    /// A tag set ingest accepts: at most ``Limits/maxTags``, each within the tag rules, and
-    /// no `session_id` among them (the decoder lifts it out).
+    /// A stored tag set: what ingest accepts, with no `session_id` left among the tags (the
+    /// decoder lifts it out).
     static func validTags(_ tags: [Tag]) -> Bool {
-        tags.count <= Limits.maxTags
-            && tags.allSatisfy { $0.key != "session_id" && Limits.refusal(tagKey: $0.key, value: $0.value) == nil }
+        Limits.refusal(tags: tags) == nil && !tags.contains { $0.key == "session_id" }
     }
 
     /// Reads a body, refusing anything cut off or out of range.

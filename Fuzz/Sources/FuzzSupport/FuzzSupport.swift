@@ -337,6 +337,16 @@ public enum PointRules {
     }
 }
 
+/// `back` holds exactly `points`, numbers bit for bit (−0.0 stays −0.0).
+public func requireSamePoints(_ back: [Point], _ points: [Point], _ what: String) {
+    require(back.count == points.count, "\(what): \(back.count) of \(points.count) points")
+    for (a, b) in zip(points, back) {
+        var same = a == b
+        if case .number(let x) = a.value, case .number(let y) = b.value { same = same && x.bitPattern == y.bitPattern }
+        require(same, "\(what) changed a point: \(a) became \(b)")
+    }
+}
+
 /// The write-ahead log's round trip for points a decoder produced (line protocol, remote
 /// write): the version-2 record (`WALPoints`) decodes to exactly the same points, bit for
 /// bit, as a replay would; and what `IngestEncoder.body` writes (the JSON a set-aside
@@ -350,12 +360,7 @@ public func checkWALRoundTrip(_ points: [Point]) {
             require(false, "the WAL record of accepted points is refused")
             return
         }
-        require(back.count == points.count, "the WAL record holds \(back.count) of \(points.count) points")
-        for (a, b) in zip(points, back) {
-            var same = a == b
-            if case .number(let x) = a.value, case .number(let y) = b.value { same = same && x.bitPattern == y.bitPattern }
-            require(same, "a replay would change a point: \(a) became \(b)")
-        }
+        requireSamePoints(back, points, "a replay of the WAL record")
     }
     let body = IngestEncoder.body(points)
     require(

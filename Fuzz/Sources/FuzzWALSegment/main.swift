@@ -88,12 +88,7 @@ func checkPointsRecord(_ payload: [UInt8]) {
                 return
             }
             require(r.orgID == record.orgID && r.receivedAt == record.receivedAt, "the header changed")
-            require(back.count == points.count, "re-encoded points: \(back.count) of \(points.count)")
-            for (a, b) in zip(points, back) {
-                var same = a == b
-                if case .number(let x) = a.value, case .number(let y) = b.value { same = same && x.bitPattern == y.bitPattern }
-                require(same, "a point changed when encoded again: \(a) became \(b)")
-            }
+            requireSamePoints(back, points, "encoding a record's points again")
         }
     }
 }
